@@ -1,0 +1,241 @@
+//! What a connector declares about itself: identity, streams, actions, config schema, secrets,
+//! egress and rate limit. The host reads it before anything else.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A connector's self-description.
+///
+/// ```
+/// use posbridge_plugin_api::{Manifest, StreamDecl};
+/// let m = Manifest::new("demo", "0.1.0", "ACME", "A demo connector")
+///     .stream(StreamDecl::read_write("sales"))
+///     .egress_host("api.acme.example");
+/// assert_eq!(m.kinds(), vec!["source", "sink"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub name: String,
+    pub version: String,
+    pub vendor: String,
+    pub description: String,
+    /// The plugin interface the library was built against (filled by the SDK).
+    #[serde(default)]
+    pub interface_version: String,
+    #[serde(default)]
+    pub streams: Vec<StreamDecl>,
+    #[serde(default)]
+    pub actions: Vec<ActionDecl>,
+    /// JSON Schema (draft 2020-12) of the config (filled by the SDK from the config type).
+    #[serde(default)]
+    pub config_schema: Value,
+    /// Config fields (dotted paths) holding secrets; the host redacts their values everywhere.
+    /// The SDK adds every property marked `"x-secret": true` or `"writeOnly": true` in the schema.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Hosts the connector may call.
+    #[serde(default)]
+    pub egress_hosts: Vec<String>,
+    /// Config fields holding a base URL whose host is allowed too (e.g. `base_url` for a sandbox).
+    #[serde(default)]
+    pub egress_config_fields: Vec<String>,
+    /// The vendor's documented rate limit per account, if any.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Manifest {
+    /// A manifest with identity only; add streams, actions and the rest with the builder methods.
+    pub fn new(name: &str, version: &str, vendor: &str, description: &str) -> Self {
+        Self {
+            name: name.into(),
+            version: version.into(),
+            vendor: vendor.into(),
+            description: description.into(),
+            interface_version: String::new(),
+            streams: Vec::new(),
+            actions: Vec::new(),
+            config_schema: Value::Null,
+            secrets: Vec::new(),
+            egress_hosts: Vec::new(),
+            egress_config_fields: Vec::new(),
+            rate_limit: None,
+        }
+    }
+
+    pub fn stream(mut self, s: StreamDecl) -> Self {
+        self.streams.push(s);
+        self
+    }
+
+    pub fn action(mut self, name: &str, description: &str) -> Self {
+        self.actions.push(ActionDecl {
+            name: name.into(),
+            description: description.into(),
+        });
+        self
+    }
+
+    pub fn egress_host(mut self, host: &str) -> Self {
+        self.egress_hosts.push(host.into());
+        self
+    }
+
+    pub fn egress_config_field(mut self, field: &str) -> Self {
+        self.egress_config_fields.push(field.into());
+        self
+    }
+
+    pub fn rate_limit(mut self, requests: u32, per_seconds: u32) -> Self {
+        self.rate_limit = Some(RateLimit {
+            requests,
+            per_seconds,
+        });
+        self
+    }
+
+    /// `source`, `sink` and/or `actions`, from the declared streams and actions.
+    pub fn kinds(&self) -> Vec<&'static str> {
+        let mut k = Vec::new();
+        if self.streams.iter().any(|s| s.read) {
+            k.push("source");
+        }
+        if self.streams.iter().any(|s| s.write) {
+            k.push("sink");
+        }
+        if !self.actions.is_empty() {
+            k.push("actions");
+        }
+        k
+    }
+
+    pub fn find_stream(&self, name: &str) -> Option<&StreamDecl> {
+        self.streams.iter().find(|s| s.name == name)
+    }
+
+    /// Checks what the host relies on; returns every problem found.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let valid_name = !self.name.is_empty()
+            && self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if !valid_name {
+            p.push(format!(
+                "name {:?} must be non-empty lowercase ASCII letters, digits, '-' or '_'",
+                self.name
+            ));
+        }
+        if self.version.is_empty() {
+            p.push("version is empty".into());
+        }
+        if self.streams.is_empty() && self.actions.is_empty() {
+            p.push("declares neither streams nor actions".into());
+        }
+        if !self.config_schema.is_object() {
+            p.push("config_schema is not a JSON Schema object".into());
+        }
+        if let Some(r) = &self.rate_limit {
+            if r.requests == 0 || r.per_seconds == 0 {
+                p.push("rate_limit must allow at least 1 request per at least 1 second".into());
+            }
+        }
+        p
+    }
+}
+
+/// A stream the connector reads and/or writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamDecl {
+    pub name: String,
+    pub read: bool,
+    pub write: bool,
+    /// JSON Schema of one record; the canonical schema for canonical streams.
+    #[serde(default)]
+    pub schema: Value,
+}
+
+impl StreamDecl {
+    fn with(name: &str, read: bool, write: bool) -> Self {
+        Self {
+            name: name.into(),
+            read,
+            write,
+            schema: crate::model::stream_schema(name).unwrap_or(Value::Null),
+        }
+    }
+    /// A stream the connector reads.
+    pub fn read(name: &str) -> Self {
+        Self::with(name, true, false)
+    }
+    /// A stream the connector writes.
+    pub fn write(name: &str) -> Self {
+        Self::with(name, false, true)
+    }
+    /// A stream the connector reads and writes.
+    pub fn read_write(name: &str) -> Self {
+        Self::with(name, true, true)
+    }
+}
+
+/// A named operation (e.g. `process_payment`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionDecl {
+    pub name: String,
+    pub description: String,
+}
+
+/// `requests` per `per_seconds`, per connector account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub per_seconds: u32,
+}
+
+/// Collects the dotted paths of properties marked secret in a JSON Schema.
+pub fn secret_paths(schema: &Value) -> Vec<String> {
+    fn walk(root: &Value, node: &Value, prefix: &str, out: &mut Vec<String>, depth: usize) {
+        if depth > 16 {
+            return;
+        }
+        let node = resolve_ref(root, node);
+        if let Some(props) = node.get("properties").and_then(Value::as_object) {
+            for (k, v) in props {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                let v2 = resolve_ref(root, v);
+                let marked = |x: &Value| {
+                    x.get("x-secret").and_then(Value::as_bool) == Some(true)
+                        || x.get("writeOnly").and_then(Value::as_bool) == Some(true)
+                };
+                if marked(v) || marked(v2) {
+                    out.push(path.clone());
+                }
+                walk(root, v2, &path, out, depth + 1);
+            }
+        }
+        for key in ["allOf", "anyOf", "oneOf"] {
+            if let Some(items) = node.get(key).and_then(Value::as_array) {
+                for i in items {
+                    walk(root, i, prefix, out, depth + 1);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(schema, schema, "", &mut out, 0);
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn resolve_ref<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(r) if r.starts_with("#/") => root.pointer(&r[1..]).unwrap_or(node),
+        _ => node,
+    }
+}

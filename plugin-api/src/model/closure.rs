@@ -1,0 +1,122 @@
+//! Daily closures: one business day of one register, totals per tax rate and payment method.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::sale::{Sale, TaxLine, Totals};
+
+/// Open while the day may still change, final once closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosureStatus {
+    Open,
+    Final,
+}
+
+/// The total of one payment method in a closure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PaymentTotal {
+    pub method: String,
+    pub amount: Decimal,
+}
+
+/// One business day of one register: what an accountant books.
+///
+/// ```
+/// use posbridge_plugin_api::model::{Closure, Sale};
+/// let sales = vec![Sale::example()];
+/// let closures = Closure::from_sales(&sales);
+/// assert_eq!(closures.len(), 1);
+/// assert_eq!(closures[0].totals.gross, sales[0].totals.gross);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Closure {
+    /// `{source_system}:{store_id}:{register_id}:{business_day}`.
+    pub id: String,
+    pub source_system: String,
+    pub store_id: String,
+    pub register_id: String,
+    pub business_day: NaiveDate,
+    pub currency: String,
+    pub status: ClosureStatus,
+    pub sales_count: u64,
+    pub taxes: Vec<TaxLine>,
+    pub payments: Vec<PaymentTotal>,
+    pub totals: Totals,
+    /// The ids of the sales summed up, so a closure can be traced back.
+    #[serde(default)]
+    pub sale_ids: Vec<String>,
+}
+
+impl Closure {
+    /// Sums sales into one closure per (source, store, register, business day, currency),
+    /// exactly. Training receipts and null receipts are not revenue and are left out. Sums of
+    /// tax lines and payments equal the sums over the single sales to the cent.
+    pub fn from_sales(sales: &[Sale]) -> Vec<Closure> {
+        type Key = (String, String, String, NaiveDate, String);
+        let mut acc: BTreeMap<Key, Closure> = BTreeMap::new();
+        let mut per_rate: BTreeMap<Key, BTreeMap<Decimal, TaxLine>> = BTreeMap::new();
+        let mut per_method: BTreeMap<Key, BTreeMap<String, Decimal>> = BTreeMap::new();
+        for s in sales.iter().filter(|s| s.kind.is_revenue()) {
+            let key = (
+                s.source_system.clone(),
+                s.store_id.clone(),
+                s.register_id.clone(),
+                s.business_day,
+                s.currency.clone(),
+            );
+            let c = acc.entry(key.clone()).or_insert_with(|| Closure {
+                id: format!("{}:{}:{}:{}", s.source_system, s.store_id, s.register_id, s.business_day),
+                source_system: s.source_system.clone(),
+                store_id: s.store_id.clone(),
+                register_id: s.register_id.clone(),
+                business_day: s.business_day,
+                currency: s.currency.clone(),
+                status: ClosureStatus::Final,
+                sales_count: 0,
+                taxes: Vec::new(),
+                payments: Vec::new(),
+                totals: Totals::default(),
+                sale_ids: Vec::new(),
+            });
+            c.sales_count += 1;
+            c.sale_ids.push(s.id.clone());
+            c.totals.net += s.totals.net;
+            c.totals.tax += s.totals.tax;
+            c.totals.gross += s.totals.gross;
+            c.totals.discount += s.totals.discount;
+            let rates = per_rate.entry(key.clone()).or_default();
+            for t in &s.taxes {
+                let e = rates.entry(t.rate.normalize()).or_insert_with(|| TaxLine {
+                    rate: t.rate.normalize(),
+                    net: Decimal::ZERO,
+                    tax: Decimal::ZERO,
+                    gross: Decimal::ZERO,
+                });
+                e.net += t.net;
+                e.tax += t.tax;
+                e.gross += t.gross;
+            }
+            let methods = per_method.entry(key).or_default();
+            for p in &s.payments {
+                *methods.entry(p.method.clone()).or_default() += p.amount;
+            }
+        }
+        acc.into_iter()
+            .map(|(k, mut c)| {
+                c.taxes = per_rate.remove(&k).unwrap_or_default().into_values().collect();
+                c.payments = per_method
+                    .remove(&k)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(method, amount)| PaymentTotal { method, amount })
+                    .collect();
+                c
+            })
+            .collect()
+    }
+}

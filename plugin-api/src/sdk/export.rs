@@ -1,0 +1,203 @@
+//! The glue [`crate::export_connector!`] generates: the root module, and an adapter from the
+//! safe [`Connector`] traits to the ABI that runs every call under `catch_unwind`.
+//!
+//! abi_stable aborts the process when a panic unwinds through an `extern "C"` boundary, so no
+//! plugin code may run outside [`guard`].
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use abi_stable::{
+    prefix_type::{PrefixTypeTrait, WithMetadata},
+    sabi_trait::TD_Opaque,
+    std_types::{RResult, RStr, RString, RVec},
+};
+
+use super::{Connector, Host, ReadRequest, WriteRequest};
+use crate::abi::{
+    ConnectorBox, ConnectorFfi, ConnectorFfi_TO, FfiError, FfiPage, HostBox, PluginModule,
+    PluginModuleRef, INTERFACE_VERSION,
+};
+use crate::manifest::secret_paths;
+use crate::{ConnectorError, Manifest};
+
+/// Runs plugin code, turning a panic into a `Bug` error that names the panic message.
+pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, ConnectorError>) -> RResult<T, FfiError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => RResult::ROk(v),
+        Ok(Err(e)) => RResult::RErr(e.into()),
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".into());
+            RResult::RErr(ConnectorError::Bug(format!("panicked in {what}: {msg}")).into())
+        }
+    }
+}
+
+/// The complete manifest of `C`: the author's part plus schema, secrets and interface version.
+pub fn full_manifest<C: Connector>() -> Manifest {
+    let mut m = C::manifest();
+    m.interface_version = INTERFACE_VERSION.to_string();
+    let schema = schemars::schema_for!(C::Config);
+    m.config_schema = serde_json::to_value(&schema).unwrap_or_default();
+    for s in secret_paths(&m.config_schema) {
+        if !m.secrets.contains(&s) {
+            m.secrets.push(s);
+        }
+    }
+    m
+}
+
+extern "C" fn manifest_fn<C: Connector>() -> RResult<RString, FfiError> {
+    guard("manifest", || {
+        serde_json::to_string(&full_manifest::<C>())
+            .map(RString::from)
+            .map_err(|e| ConnectorError::Bug(format!("manifest does not serialize: {e}")))
+    })
+}
+
+extern "C" fn instantiate_fn<C: Connector>(
+    config: RStr<'_>,
+    host: HostBox,
+) -> RResult<ConnectorBox, FfiError> {
+    guard("open", || {
+        let cfg: C::Config = serde_json::from_str(config.as_str())
+            .map_err(|e| ConnectorError::Config(e.to_string()))?;
+        let conn = C::open(cfg, Host::from_ffi(host))?;
+        Ok(ConnectorFfi_TO::from_value(
+            Adapter { inner: conn },
+            TD_Opaque,
+        ))
+    })
+}
+
+/// Builds the root module of a connector library. Called by [`crate::export_connector!`].
+pub fn root_module<C: Connector>() -> PluginModuleRef {
+    PluginModule {
+        manifest: manifest_fn::<C>,
+        instantiate: instantiate_fn::<C>,
+    }
+    .leak_into_prefix()
+}
+
+// Keeps the import used when `leak_into_prefix` needs the metadata type in scope.
+#[allow(dead_code)]
+type _Meta = WithMetadata<PluginModule>;
+
+struct Adapter<C> {
+    inner: C,
+}
+
+fn not_supported(what: &str) -> ConnectorError {
+    ConnectorError::Config(format!("this connector is not a {what}"))
+}
+
+fn to_ndjson(records: &[serde_json::Value]) -> Result<Vec<u8>, ConnectorError> {
+    let mut buf = Vec::with_capacity(records.len() * 256);
+    for r in records {
+        serde_json::to_writer(&mut buf, r)
+            .map_err(|e| ConnectorError::Bug(format!("record does not serialize: {e}")))?;
+        buf.push(b'\n');
+    }
+    Ok(buf)
+}
+
+/// Parses NDJSON bytes into records; a bad line is reported with its number.
+pub fn parse_ndjson(bytes: &[u8]) -> Result<Vec<serde_json::Value>, ConnectorError> {
+    let mut out = Vec::new();
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        out.push(serde_json::from_slice(line).map_err(|e| {
+            ConnectorError::Permanent(format!("record on line {} is not valid JSON: {e}", i + 1))
+        })?);
+    }
+    Ok(out)
+}
+
+impl<C: Connector> ConnectorFfi for Adapter<C> {
+    fn check(&self) -> RResult<RString, FfiError> {
+        guard("check", || {
+            let report = self.inner.check()?;
+            Ok(RString::from(serde_json::to_string(&report)?))
+        })
+    }
+
+    fn read(&self, request: RStr<'_>) -> RResult<FfiPage, FfiError> {
+        guard("read", || {
+            let req: ReadRequest = serde_json::from_str(request.as_str())
+                .map_err(|e| ConnectorError::Bug(format!("bad read request: {e}")))?;
+            let source = self.inner.source().ok_or_else(|| not_supported("source"))?;
+            let page = source.read(&req)?;
+            Ok(FfiPage {
+                count: page.records.len() as u64,
+                records: RVec::from(to_ndjson(&page.records)?),
+                cursor: page
+                    .cursor
+                    .map(|c| RString::from(c.to_string()))
+                    .unwrap_or_default(),
+                has_more: page.has_more,
+            })
+        })
+    }
+
+    fn write(&self, request: RStr<'_>, records: RVec<u8>) -> RResult<RString, FfiError> {
+        guard("write", || {
+            let req: WriteRequest = serde_json::from_str(request.as_str())
+                .map_err(|e| ConnectorError::Bug(format!("bad write request: {e}")))?;
+            let sink = self.inner.sink().ok_or_else(|| not_supported("sink"))?;
+            let records = parse_ndjson(records.as_slice())?;
+            let outcomes = sink.write(&req, &records)?;
+            if outcomes.len() != records.len() {
+                return Err(ConnectorError::Bug(format!(
+                    "sink answered {} outcomes for {} records",
+                    outcomes.len(),
+                    records.len()
+                )));
+            }
+            Ok(RString::from(serde_json::to_string(&outcomes)?))
+        })
+    }
+
+    fn action(&self, name: RStr<'_>, input: RStr<'_>) -> RResult<RString, FfiError> {
+        guard("action", || {
+            let actions = self.inner.actions().ok_or_else(|| not_supported("action provider"))?;
+            let input: serde_json::Value = serde_json::from_str(input.as_str())
+                .map_err(|e| ConnectorError::Permanent(format!("action input is not JSON: {e}")))?;
+            let out = actions.call(name.as_str(), input)?;
+            Ok(RString::from(out.to_string()))
+        })
+    }
+}
+
+/// Exports a [`Connector`] implementation as a posbridge connector library.
+///
+/// Put it once in the crate root of a `cdylib` crate:
+///
+/// ```ignore
+/// posbridge_plugin_api::export_connector!(MyConnector);
+/// ```
+#[macro_export]
+macro_rules! export_connector {
+    ($ty:ty) => {
+        /// The library header the posbridge host looks up (abi_stable's root module loader).
+        #[doc(hidden)]
+        #[export_name = "_1as_0lib_1header_0root_bmodule_bloader"]
+        pub static POSBRIDGE_LIB_HEADER: $crate::__private::LibHeader = {
+            extern "C" fn __posbridge_root_module() -> $crate::__private::RootModuleResult {
+                $crate::__private::__call_root_module_loader(
+                    $crate::sdk::export::root_module::<$ty>,
+                )
+            }
+            unsafe {
+                $crate::__private::LibHeader::from_constructor::<$crate::abi::PluginModuleRef>(
+                    __posbridge_root_module,
+                    $crate::__private::CheckTypeLayout::Yes,
+                )
+            }
+        };
+    };
+}

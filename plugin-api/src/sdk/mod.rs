@@ -1,0 +1,11 @@
+//! The safe SDK a connector author implements. [`crate::export_connector!`] turns an
+//! implementation into a loadable library.
+
+mod connector;
+pub mod export;
+mod host;
+mod messages;
+
+pub use connector::{Actions, Connector, Sink, Source};
+pub use host::{Host, HttpRequest, HttpResponse, LogLevel};
+pub use messages::{CheckReport, Page, ReadRequest, RecordOutcome, WriteRequest};
