@@ -1,1 +1,14 @@
-pub fn x(){}
+//! # posbridge host
+//!
+//! The runtime that loads connector plugins from folders and moves retail money data between
+//! them: plugin loading ([`plugins`]), the capabilities plugins call back into
+//! ([`http_gateway`], [`rate_limit`], [`redact`], [`runtime`]), pipelines and their runner
+//! ([`pipeline`]), state stores ([`state`]) and the CLI ([`cli`]).
+
+pub mod cli;
+pub mod http_gateway;
+pub mod pipeline;
+pub mod plugins;
+pub mod rate_limit;
+pub mod redact;
+pub mod runtime;

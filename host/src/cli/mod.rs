@@ -1,0 +1,110 @@
+//! The `posbridge` command line: argument definitions and dispatch to one module per command.
+
+mod check;
+mod pipeline_cmds;
+mod plugins_cmd;
+mod output;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::plugins::{default_plugin_dirs, Registry};
+
+/// posbridge moves retail money data between POS systems, accounting tools and payment
+/// providers, through connector plugins loaded from folders.
+#[derive(Debug, Parser)]
+#[command(name = "posbridge", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command understands.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Folder with connector libraries (repeatable). Default: $POSBRIDGE_PLUGIN_DIR
+    /// (`:`-separated), else ./plugins and the folder of the executable.
+    #[arg(long = "plugin-dir", global = true, value_name = "DIR")]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Log format on stderr: auto (text on a terminal, JSON otherwise), json or text.
+    #[arg(long, global = true, default_value = "auto", value_parser = ["auto", "json", "text"])]
+    pub log_format: String,
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl GlobalArgs {
+    pub fn plugin_dirs(&self) -> Vec<PathBuf> {
+        if self.plugin_dirs.is_empty() {
+            default_plugin_dirs()
+        } else {
+            self.plugin_dirs.clone()
+        }
+    }
+
+    /// Loads the registry and reports skipped libraries on stderr, one line each.
+    pub fn load_registry(&self) -> Registry {
+        let reg = Registry::load(&self.plugin_dirs());
+        for s in reg.skipped() {
+            eprintln!("warning: {s}");
+        }
+        reg
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List and inspect the connector plugins found in the plugin folders.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+    /// Check a connector config (schema, then the connector's own check) or every connector of a pipeline.
+    Check(check::CheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Name, version, vendor, kinds, streams and file of every loaded connector; skipped files on stderr.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The full manifest of one connector, including its config JSON Schema.
+    Inspect {
+        /// Connector name.
+        name: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses the arguments, runs the command and returns the process exit code.
+pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    output::init_logging(&cli.global);
+    let result = match &cli.command {
+        Command::Plugins(PluginsCommand::List { json }) => plugins_cmd::list(&cli.global, *json),
+        Command::Plugins(PluginsCommand::Inspect { name, json }) => {
+            plugins_cmd::inspect(&cli.global, name, *json)
+        }
+        Command::Check(a) => check::run(&cli.global, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! The `http` capability: the only way a plugin reaches the network. It enforces the declared
+//! egress hosts, the per-account rate limit and timeouts, and traces every request with
+//! secrets redacted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use posbridge_plugin_api::ConnectorError;
+
+use crate::rate_limit::RateLimiter;
+use crate::redact::Redactor;
+use crate::runtime::io_runtime;
+
+/// Default per-request timeout when the plugin gives none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A request as the gateway sees it.
+#[derive(Debug, Clone)]
+pub struct GatewayRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub timeout: Option<Duration>,
+}
+
+/// A response as the gateway returns it.
+#[derive(Debug, Clone)]
+pub struct GatewayResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The hosts a connector instance may call.
+#[derive(Debug, Clone, Default)]
+pub struct EgressPolicy {
+    hosts: Vec<String>,
+}
+
+impl EgressPolicy {
+    pub fn new(hosts: Vec<String>) -> Self {
+        Self {
+            hosts: hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+        }
+    }
+
+    pub fn hosts(&self) -> &[String] {
+        &self.hosts
+    }
+
+    /// Whether `host` is declared (exactly, or as a subdomain of a `*.domain` entry).
+    pub fn allows(&self, host: &str) -> bool {
+        let host = host.to_ascii_lowercase();
+        self.hosts.iter().any(|h| {
+            h == &host
+                || h.strip_prefix("*.")
+                    .is_some_and(|d| host.ends_with(&format!(".{d}")) || host == d)
+        })
+    }
+}
+
+/// Performs plugin HTTP requests for one connector instance.
+pub struct HttpGateway {
+    connector: String,
+    client: reqwest::Client,
+    egress: EgressPolicy,
+    limiter: Option<Arc<RateLimiter>>,
+    redactor: Redactor,
+}
+
+impl HttpGateway {
+    pub fn new(
+        connector: &str,
+        egress: EgressPolicy,
+        limiter: Option<Arc<RateLimiter>>,
+        redactor: Redactor,
+    ) -> Self {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("posbridge/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .expect("cannot build the HTTP client");
+        Self {
+            connector: connector.to_string(),
+            client,
+            egress,
+            limiter,
+            redactor,
+        }
+    }
+
+    /// Runs the request on the I/O runtime, blocking the calling plugin thread.
+    pub fn execute(&self, req: GatewayRequest) -> Result<GatewayResponse, ConnectorError> {
+        let url = reqwest::Url::parse(&req.url).map_err(|e| {
+            ConnectorError::Config(format!(
+                "invalid URL {:?}: {e}",
+                self.redactor.redact(&req.url)
+            ))
+        })?;
+        let host = url.host_str().unwrap_or_default().to_string();
+        if !self.egress.allows(&host) {
+            return Err(ConnectorError::Permanent(format!(
+                "egress to host {host:?} is not allowed for connector {} (declared: {})",
+                self.connector,
+                self.egress.hosts().join(", ")
+            )));
+        }
+        if let Some(l) = &self.limiter {
+            let waited = l.acquire_blocking();
+            if !waited.is_zero() {
+                tracing::trace!(connector = %self.connector, waited_ms = waited.as_millis() as u64, "rate limiter delayed a request");
+            }
+        }
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| ConnectorError::Bug(format!("invalid HTTP method {:?}", req.method)))?;
+        let mut builder = self
+            .client
+            .request(method, url)
+            .timeout(req.timeout.unwrap_or(DEFAULT_TIMEOUT))
+            .body(req.body);
+        for (k, v) in &req.headers {
+            builder = builder.header(k, v);
+        }
+        let shown_url = self.redactor.redact(&req.url);
+        let started = Instant::now();
+        let result = io_runtime().block_on(async move {
+            let resp = builder.send().await?;
+            let status = resp.status().as_u16();
+            let headers = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect::<Vec<_>>();
+            let body = resp.bytes().await?.to_vec();
+            Ok::<_, reqwest::Error>(GatewayResponse {
+                status,
+                headers,
+                body,
+            })
+        });
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(resp) => {
+                tracing::debug!(connector = %self.connector, method = %req.method, url = %shown_url,
+                    status = resp.status, elapsed_ms, "http");
+                if resp.status == 429 {
+                    if let Some(l) = &self.limiter {
+                        l.drain();
+                    }
+                }
+                Ok(resp)
+            }
+            Err(e) => {
+                let kind = if e.is_timeout() {
+                    "timed out"
+                } else if e.is_connect() {
+                    "could not connect"
+                } else {
+                    "failed"
+                };
+                // reqwest errors may carry the URL: redact.
+                let msg = self
+                    .redactor
+                    .redact(&format!("{} {shown_url} {kind}: {e}", req.method));
+                tracing::debug!(connector = %self.connector, elapsed_ms, error = %msg, "http error");
+                Err(ConnectorError::Transient(msg))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn egress_policy_matches_hosts_and_wildcards() {
+        let p = EgressPolicy::new(vec!["api.example.com".into(), "*.sevdesk.de".into()]);
+        assert!(p.allows("api.example.com"));
+        assert!(p.allows("my.sevdesk.de"));
+        assert!(!p.allows("evil.com"));
+        assert!(!p.allows("example.com"));
+    }
+}

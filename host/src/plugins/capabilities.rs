@@ -1,0 +1,127 @@
+//! The host side of the capability interface: what a plugin gets when it calls back.
+//! Every method runs host code only and never unwinds into the plugin.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use abi_stable::std_types::{ROption, RResult, RStr, RString, RVec, Tuple2};
+use posbridge_plugin_api::abi::{FfiError, FfiHttpRequest, FfiHttpResponse, HostFfi};
+use posbridge_plugin_api::ConnectorError;
+
+use crate::http_gateway::{GatewayRequest, HttpGateway};
+use crate::redact::Redactor;
+use crate::runtime::{now_millis, CancelFlag};
+
+/// Where plugin key-value state lives (the state store in production, memory in tests).
+pub trait KvStore: Send + Sync {
+    fn get(&self, namespace: &str, key: &str) -> Option<String>;
+    fn put(&self, namespace: &str, key: &str, value: &str);
+}
+
+/// A process-local key-value store.
+#[derive(Default)]
+pub struct MemoryKv(Mutex<HashMap<(String, String), String>>);
+
+impl KvStore for MemoryKv {
+    fn get(&self, namespace: &str, key: &str) -> Option<String> {
+        self.0
+            .lock()
+            .ok()?
+            .get(&(namespace.to_string(), key.to_string()))
+            .cloned()
+    }
+    fn put(&self, namespace: &str, key: &str, value: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert((namespace.to_string(), key.to_string()), value.to_string());
+        }
+    }
+}
+
+/// The capabilities handed to one connector instance.
+pub struct PluginHost {
+    pub(crate) connector: String,
+    pub(crate) gateway: HttpGateway,
+    pub(crate) redactor: Redactor,
+    pub(crate) cancel: CancelFlag,
+    pub(crate) kv: Arc<dyn KvStore>,
+}
+
+fn host_guard<T>(f: impl FnOnce() -> T, fallback: T) -> T {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
+}
+
+impl HostFfi for PluginHost {
+    fn http(&self, request: FfiHttpRequest) -> RResult<FfiHttpResponse, FfiError> {
+        let run = || {
+            let req = GatewayRequest {
+                method: request.method.into_string(),
+                url: request.url.into_string(),
+                headers: request
+                    .headers
+                    .into_iter()
+                    .map(|Tuple2(k, v)| (k.into_string(), v.into_string()))
+                    .collect(),
+                body: request.body.into_vec(),
+                timeout: (request.timeout_ms > 0).then(|| Duration::from_millis(request.timeout_ms)),
+            };
+            match self.gateway.execute(req) {
+                Ok(resp) => RResult::ROk(FfiHttpResponse {
+                    status: resp.status,
+                    headers: resp
+                        .headers
+                        .into_iter()
+                        .map(|(k, v)| Tuple2(RString::from(k), RString::from(v)))
+                        .collect::<RVec<_>>(),
+                    body: RVec::from(resp.body),
+                }),
+                Err(e) => RResult::RErr(FfiError::from(e)),
+            }
+        };
+        host_guard(
+            run,
+            RResult::RErr(ConnectorError::Bug("the host failed while serving http".into()).into()),
+        )
+    }
+
+    fn log(&self, level: u8, _target: RStr<'_>, message: RStr<'_>, fields_json: RStr<'_>) {
+        host_guard(
+            || {
+                let msg = self.redactor.redact(message.as_str());
+                let fields = self.redactor.redact(fields_json.as_str());
+                let plugin = self.connector.as_str();
+                match level {
+                    1 => tracing::error!(plugin, fields = %fields, "{msg}"),
+                    2 => tracing::warn!(plugin, fields = %fields, "{msg}"),
+                    3 => tracing::info!(plugin, fields = %fields, "{msg}"),
+                    4 => tracing::debug!(plugin, fields = %fields, "{msg}"),
+                    _ => tracing::trace!(plugin, fields = %fields, "{msg}"),
+                }
+            },
+            (),
+        )
+    }
+
+    fn now_millis(&self) -> i64 {
+        now_millis()
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    fn state_get(&self, key: RStr<'_>) -> ROption<RString> {
+        host_guard(
+            || match self.kv.get(&self.connector, key.as_str()) {
+                Some(v) => ROption::RSome(RString::from(v)),
+                None => ROption::RNone,
+            },
+            ROption::RNone,
+        )
+    }
+
+    fn state_put(&self, key: RStr<'_>, value: RStr<'_>) {
+        host_guard(|| self.kv.put(&self.connector, key.as_str(), value.as_str()), ())
+    }
+}

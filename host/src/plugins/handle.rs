@@ -1,0 +1,150 @@
+//! A live connector instance and the calls the host makes on it.
+
+use std::sync::Arc;
+
+use abi_stable::std_types::{RStr, RVec};
+use posbridge_plugin_api::abi::ConnectorBox;
+use posbridge_plugin_api::sdk::export::parse_ndjson;
+use posbridge_plugin_api::{
+    CheckReport, ConnectorError, Manifest, ReadRequest, RecordOutcome, WriteRequest,
+};
+use serde_json::Value;
+
+use crate::redact::Redactor;
+
+/// One page read from a source, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct ReadPage {
+    pub records: Vec<Value>,
+    pub cursor: Option<Value>,
+    pub has_more: bool,
+}
+
+/// A connector opened with a config. Cheap to clone; safe to use from several threads.
+/// Calls block: the runner makes them on blocking threads.
+#[derive(Clone)]
+pub struct ConnectorHandle {
+    pub(crate) name: String,
+    pub(crate) manifest: Arc<Manifest>,
+    pub(crate) inner: Arc<ConnectorBox>,
+    pub(crate) redactor: Redactor,
+}
+
+impl ConnectorHandle {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Prefixes the connector's name and blanks secrets out of an error from the plugin.
+    fn tag(&self, e: ConnectorError) -> ConnectorError {
+        let t = |m: String| format!("connector {}: {}", self.name, self.redactor.redact(&m));
+        match e {
+            ConnectorError::Config(m) => ConnectorError::Config(t(m)),
+            ConnectorError::Auth(m) => ConnectorError::Auth(t(m)),
+            ConnectorError::RateLimited {
+                retry_after,
+                message,
+            } => ConnectorError::RateLimited {
+                retry_after,
+                message: t(message),
+            },
+            ConnectorError::Transient(m) => ConnectorError::Transient(t(m)),
+            ConnectorError::Permanent(m) => ConnectorError::Permanent(t(m)),
+            ConnectorError::Bug(m) => ConnectorError::Bug(t(m)),
+            ConnectorError::Cancelled => ConnectorError::Cancelled,
+        }
+    }
+
+    /// The connector's own check of its credentials.
+    pub fn check(&self) -> Result<CheckReport, ConnectorError> {
+        let s = self
+            .inner
+            .check()
+            .into_result()
+            .map_err(|e| self.tag(e.into()))?;
+        serde_json::from_str(s.as_str())
+            .map_err(|e| self.tag(ConnectorError::Bug(format!("check answered invalid JSON: {e}"))))
+    }
+
+    /// Reads one page, returning the records as NDJSON bytes, their count, the cursor and `has_more`.
+    pub fn read_raw(
+        &self,
+        req: &ReadRequest,
+    ) -> Result<(Vec<u8>, u64, Option<Value>, bool), ConnectorError> {
+        let json = serde_json::to_string(req).map_err(|e| ConnectorError::Bug(e.to_string()))?;
+        let page = self
+            .inner
+            .read(RStr::from(json.as_str()))
+            .into_result()
+            .map_err(|e| self.tag(e.into()))?;
+        let cursor = if page.cursor.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_str(page.cursor.as_str()).map_err(|e| {
+                self.tag(ConnectorError::Bug(format!("cursor is not valid JSON: {e}")))
+            })?)
+        };
+        Ok((page.records.into_vec(), page.count, cursor, page.has_more))
+    }
+
+    /// Reads one page and parses its records.
+    pub fn read(&self, req: &ReadRequest) -> Result<ReadPage, ConnectorError> {
+        let (bytes, _count, cursor, has_more) = self.read_raw(req)?;
+        let records = parse_ndjson(&bytes).map_err(|e| self.tag(e))?;
+        Ok(ReadPage {
+            records,
+            cursor,
+            has_more,
+        })
+    }
+
+    /// Writes a batch given as NDJSON bytes; returns one outcome per record.
+    pub fn write_raw(
+        &self,
+        req: &WriteRequest,
+        ndjson: Vec<u8>,
+    ) -> Result<Vec<RecordOutcome>, ConnectorError> {
+        let json = serde_json::to_string(req).map_err(|e| ConnectorError::Bug(e.to_string()))?;
+        let s = self
+            .inner
+            .write(RStr::from(json.as_str()), RVec::from(ndjson))
+            .into_result()
+            .map_err(|e| self.tag(e.into()))?;
+        serde_json::from_str(s.as_str())
+            .map_err(|e| self.tag(ConnectorError::Bug(format!("write answered invalid JSON: {e}"))))
+    }
+
+    /// Writes a batch of records; returns one outcome per record.
+    pub fn write(
+        &self,
+        req: &WriteRequest,
+        records: &[Value],
+    ) -> Result<Vec<RecordOutcome>, ConnectorError> {
+        let mut buf = Vec::new();
+        for r in records {
+            serde_json::to_writer(&mut buf, r).map_err(|e| ConnectorError::Bug(e.to_string()))?;
+            buf.push(b'\n');
+        }
+        self.write_raw(req, buf)
+    }
+
+    /// Runs a named action.
+    pub fn action(&self, name: &str, input: &Value) -> Result<Value, ConnectorError> {
+        let input = input.to_string();
+        let s = self
+            .inner
+            .action(RStr::from(name), RStr::from(input.as_str()))
+            .into_result()
+            .map_err(|e| self.tag(e.into()))?;
+        serde_json::from_str(s.as_str())
+            .map_err(|e| self.tag(ConnectorError::Bug(format!("action answered invalid JSON: {e}"))))
+    }
+}

@@ -1,0 +1,118 @@
+//! Loading one library: open it, check the interface version and the ABI layout, read and
+//! check the manifest. Every failure is a [`LoadError`] that names the reason; the registry
+//! turns it into a "skipped" line and goes on.
+
+use std::path::{Path, PathBuf};
+
+use abi_stable::library::{lib_header_from_path, LibraryError};
+use posbridge_plugin_api::abi::{PluginModuleRef, INTERFACE_VERSION};
+use posbridge_plugin_api::{ConnectorError, Manifest};
+
+/// Why a library was not loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("not a loadable library: {0}")]
+    NotALibrary(String),
+    #[error("not a posbridge connector: the library exports no posbridge root module")]
+    NoRootModule,
+    #[error("built against plugin interface {found}, this host supports interface {supported} (same major version, minor up to the host's)")]
+    IncompatibleInterface { found: String, supported: String },
+    #[error("incompatible binary interface: {0}")]
+    AbiMismatch(String),
+    #[error("invalid manifest: {0}")]
+    InvalidManifest(String),
+    #[error("the library failed while starting: {0}")]
+    Failed(String),
+}
+
+/// A library that passed every check.
+pub struct LoadedLibrary {
+    pub file: PathBuf,
+    pub manifest: Manifest,
+    pub module: PluginModuleRef,
+}
+
+fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
+    let mut it = v.trim().split('.').map(|p| p.parse::<u64>().ok());
+    Some((it.next()??, it.next()??, it.next().flatten().unwrap_or(0)))
+}
+
+/// Whether a library built against interface `found` can be loaded by this host.
+pub fn interface_compatible(found: &str, supported: &str) -> bool {
+    match (parse_version(found), parse_version(supported)) {
+        (Some((fm, fn_, _)), Some((sm, sn, _))) => fm == sm && fn_ <= sn,
+        _ => false,
+    }
+}
+
+/// Opens and checks one library.
+pub fn load_library(path: &Path) -> Result<LoadedLibrary, LoadError> {
+    let header = lib_header_from_path(path).map_err(|e| match e {
+        LibraryError::GetSymbolError { .. } => LoadError::NoRootModule,
+        LibraryError::OpenError { err, .. } => LoadError::NotALibrary(err.to_string()),
+        LibraryError::InvalidAbiHeader(h) => LoadError::AbiMismatch(format!(
+            "built with an incompatible abi_stable ({h:?})"
+        )),
+        other => LoadError::NotALibrary(other.to_string()),
+    })?;
+    let found = header.version_strings().version.as_str().to_string();
+    if !interface_compatible(&found, INTERFACE_VERSION) {
+        return Err(LoadError::IncompatibleInterface {
+            found,
+            supported: INTERFACE_VERSION.to_string(),
+        });
+    }
+    let module = header
+        .init_root_module::<PluginModuleRef>()
+        .map_err(|e| match e {
+            LibraryError::RootModule { err, .. } => LoadError::Failed(err.to_string()),
+            LibraryError::IncompatibleVersionNumber {
+                expected_version,
+                actual_version,
+                ..
+            } => LoadError::IncompatibleInterface {
+                found: actual_version.to_string(),
+                supported: expected_version.to_string(),
+            },
+            other => LoadError::AbiMismatch(first_lines(&other.to_string(), 6)),
+        })?;
+    let manifest_json = (module.manifest())()
+        .into_result()
+        .map_err(|e| LoadError::InvalidManifest(ConnectorError::from(e).to_string()))?;
+    let manifest: Manifest = serde_json::from_str(manifest_json.as_str())
+        .map_err(|e| LoadError::InvalidManifest(format!("not valid manifest JSON: {e}")))?;
+    let mut problems = manifest.problems();
+    if manifest.config_schema.is_object() {
+        if let Err(e) = jsonschema::validator_for(&manifest.config_schema) {
+            problems.push(format!("config_schema is not a valid JSON Schema: {e}"));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(LoadError::InvalidManifest(problems.join("; ")));
+    }
+    Ok(LoadedLibrary {
+        file: path.to_path_buf(),
+        manifest,
+        module,
+    })
+}
+
+fn first_lines(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).take(n).collect();
+    lines.join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interface_compatible;
+
+    #[test]
+    fn interface_versions() {
+        assert!(interface_compatible("1.0.0", "1.0.0"));
+        assert!(interface_compatible("1.0.0", "1.2.0"));
+        assert!(!interface_compatible("1.3.0", "1.2.0"));
+        assert!(!interface_compatible("0.9.0", "1.0.0"));
+        assert!(!interface_compatible("2.0.0", "1.0.0"));
+        assert!(!interface_compatible("garbage", "1.0.0"));
+    }
+}

@@ -1,0 +1,16 @@
+//! Connector plugins: finding libraries in folders, checking and loading them, and calling them.
+
+mod capabilities;
+mod config_schema;
+mod discovery;
+mod handle;
+mod loader;
+mod registry;
+
+pub use capabilities::{KvStore, PluginHost};
+pub use config_schema::{validate_config, ConfigViolation};
+pub use discovery::{default_plugin_dirs, library_files};
+pub use handle::{ConnectorHandle, ReadPage};
+pub use loader::{load_library, LoadError, LoadedLibrary};
+pub use registry::{OpenError, OpenOptions, PluginEntry, Registry, SkippedLibrary};
+pub use registry::closest as closest_name;

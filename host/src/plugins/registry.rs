@@ -1,0 +1,259 @@
+//! The set of loaded connector libraries, and opening connectors from them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use abi_stable::sabi_trait::TD_Opaque;
+use abi_stable::std_types::RStr;
+use posbridge_plugin_api::abi::{HostFfi_TO, PluginModuleRef};
+use posbridge_plugin_api::{ConnectorError, Manifest, RateLimit};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::capabilities::{KvStore, MemoryKv, PluginHost};
+use super::config_schema::{validate_config, ConfigViolation};
+use super::discovery::library_files;
+use super::handle::ConnectorHandle;
+use super::loader::load_library;
+use crate::http_gateway::{EgressPolicy, HttpGateway};
+use crate::rate_limit::limiter_for;
+use crate::redact::Redactor;
+use crate::runtime::CancelFlag;
+
+/// A library file that was not loaded, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SkippedLibrary {
+    pub file: PathBuf,
+    pub reason: String,
+}
+
+impl std::fmt::Display for SkippedLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "skipped {}: {}", self.file.display(), self.reason)
+    }
+}
+
+/// A loaded connector library.
+pub struct PluginEntry {
+    pub file: PathBuf,
+    pub manifest: Arc<Manifest>,
+    module: PluginModuleRef,
+}
+
+/// Why a connector could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("unknown connector {name:?}{}", suggestion.as_ref().map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default())]
+    UnknownConnector {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("invalid config for connector {connector}:\n{}", violations.iter().map(|v| format!("  {v}")).collect::<Vec<_>>().join("\n"))]
+    InvalidConfig {
+        connector: String,
+        violations: Vec<ConfigViolation>,
+    },
+    #[error("{0}")]
+    Plugin(ConnectorError),
+}
+
+/// Options for opening a connector instance.
+#[derive(Clone)]
+pub struct OpenOptions {
+    pub cancel: CancelFlag,
+    pub kv: Arc<dyn KvStore>,
+    /// Overrides the manifest's default rate limit (per pipeline).
+    pub rate_limit: Option<RateLimit>,
+    /// More values to redact (e.g. secrets resolved from `${env:…}`).
+    pub extra_secrets: Vec<String>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            cancel: CancelFlag::new(),
+            kv: Arc::new(MemoryKv::default()),
+            rate_limit: None,
+            extra_secrets: Vec::new(),
+        }
+    }
+}
+
+/// Every connector found in the plugin folders.
+#[derive(Default)]
+pub struct Registry {
+    entries: BTreeMap<String, PluginEntry>,
+    skipped: Vec<SkippedLibrary>,
+}
+
+impl Registry {
+    /// Tries every library in `dirs`. Libraries that fail a check are skipped with the reason
+    /// (also logged as a warning); the others load.
+    pub fn load(dirs: &[PathBuf]) -> Registry {
+        let mut reg = Registry::default();
+        let mut seen_files = Vec::new();
+        for dir in dirs {
+            for file in library_files(dir) {
+                let canonical = file.canonicalize().unwrap_or_else(|_| file.clone());
+                if seen_files.contains(&canonical) {
+                    continue;
+                }
+                seen_files.push(canonical);
+                reg.load_one(&file);
+            }
+        }
+        reg
+    }
+
+    fn skip(&mut self, file: &Path, reason: String) {
+        tracing::debug!(file = %file.display(), %reason, "skipped plugin library");
+        self.skipped.push(SkippedLibrary {
+            file: file.to_path_buf(),
+            reason,
+        });
+    }
+
+    fn load_one(&mut self, file: &Path) {
+        match load_library(file) {
+            Ok(lib) => {
+                let name = lib.manifest.name.clone();
+                if let Some(existing) = self.entries.get(&name) {
+                    let reason = format!(
+                        "a connector named {name:?} is already loaded from {}",
+                        existing.file.display()
+                    );
+                    self.skip(file, reason);
+                    return;
+                }
+                tracing::debug!(connector = %name, file = %file.display(), "loaded plugin");
+                self.entries.insert(
+                    name,
+                    PluginEntry {
+                        file: lib.file,
+                        manifest: Arc::new(lib.manifest),
+                        module: lib.module,
+                    },
+                );
+            }
+            Err(e) => self.skip(file, e.to_string()),
+        }
+    }
+
+    pub fn skipped(&self) -> &[SkippedLibrary] {
+        &self.skipped
+    }
+
+    pub fn entries(&self) -> impl Iterator<Item = &PluginEntry> {
+        self.entries.values()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&PluginEntry> {
+        self.entries.get(name)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.entries.keys().cloned().collect()
+    }
+
+    /// The loaded connector whose name is closest to `name`, for "did you mean" hints.
+    pub fn suggest(&self, name: &str) -> Option<String> {
+        closest(name, self.entries.keys().map(String::as_str))
+    }
+
+    /// Looks up a connector, with a "did you mean" error.
+    pub fn entry(&self, name: &str) -> Result<&PluginEntry, OpenError> {
+        self.get(name).ok_or_else(|| OpenError::UnknownConnector {
+            name: name.to_string(),
+            suggestion: self.suggest(name),
+        })
+    }
+
+    /// Validates `config` against the connector's schema and opens an instance.
+    pub fn open(&self, name: &str, config: &Value, opts: OpenOptions) -> Result<ConnectorHandle, OpenError> {
+        let entry = self.entry(name)?;
+        let manifest = entry.manifest.clone();
+        let redactor = Redactor::from_config(config, &manifest.secrets).with(opts.extra_secrets.clone());
+        let violations = validate_config(&manifest.config_schema, config);
+        if !violations.is_empty() {
+            return Err(OpenError::InvalidConfig {
+                connector: name.to_string(),
+                violations: violations
+                    .into_iter()
+                    .map(|v| ConfigViolation {
+                        path: v.path,
+                        message: redactor.redact(&v.message),
+                    })
+                    .collect(),
+            });
+        }
+        let mut hosts = manifest.egress_hosts.clone();
+        for field in &manifest.egress_config_fields {
+            let mut node = Some(config);
+            for part in field.split('.') {
+                node = node.and_then(|n| n.get(part));
+            }
+            if let Some(url) = node.and_then(Value::as_str) {
+                if let Some(h) = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)) {
+                    hosts.push(h);
+                }
+            }
+        }
+        let limit = opts.rate_limit.or(manifest.rate_limit);
+        let limiter = limit.map(|l| limiter_for(&account_key(name, config, &manifest.secrets), l));
+        let host = PluginHost {
+            connector: name.to_string(),
+            gateway: HttpGateway::new(name, EgressPolicy::new(hosts), limiter, redactor.clone()),
+            redactor: redactor.clone(),
+            cancel: opts.cancel.clone(),
+            kv: opts.kv.clone(),
+        };
+        let host_box = HostFfi_TO::from_value(host, TD_Opaque);
+        let config_json = config.to_string();
+        let inner = (entry.module.instantiate())(RStr::from(config_json.as_str()), host_box)
+            .into_result()
+            .map_err(|e| {
+                let e: ConnectorError = e.into();
+                OpenError::Plugin(match e {
+                    ConnectorError::Config(m) => ConnectorError::Config(format!(
+                        "connector {name}: {}",
+                        redactor.redact(&m)
+                    )),
+                    other => ConnectorError::Bug(format!(
+                        "connector {name} failed to open: {}",
+                        redactor.redact(&other.to_string())
+                    )),
+                })
+            })?;
+        Ok(ConnectorHandle {
+            name: name.to_string(),
+            manifest,
+            inner: Arc::new(inner),
+            redactor,
+        })
+    }
+}
+
+/// Identifies a vendor account: the connector plus a hash of its credentials, so instances
+/// with the same credentials share one rate limiter.
+fn account_key(name: &str, config: &Value, secrets: &[String]) -> String {
+    let mut h = Sha256::new();
+    for p in secrets {
+        let mut node = Some(config);
+        for part in p.split('.') {
+            node = node.and_then(|n| n.get(part));
+        }
+        h.update(node.map(|v| v.to_string()).unwrap_or_default().as_bytes());
+        h.update([0u8]);
+    }
+    format!("{name}:{}", hex::encode(&h.finalize()[..8]))
+}
+
+/// The candidate closest to `name` by edit distance, if reasonably close.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+    candidates
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, c)| *d <= 3.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_string())
+}
