@@ -1,1 +1,167 @@
-pub fn x(){}
+//! Harness for posbridge's end-to-end tests: builds the host and every connector library once
+//! per test process, copies the libraries into a folder of their own, and runs the real
+//! `posbridge` binary or loads the folder through the host library.
+//!
+//! Tests never link a connector crate: they see connectors only as files in a folder.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use posbridge::plugins::Registry;
+
+/// The workspace root (one level above this crate).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// Cargo's target folder for this build.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| if p.is_absolute() { p } else { workspace_root().join(p) })
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The folder of the debug artifacts.
+pub fn artifacts_dir() -> PathBuf {
+    target_dir().join("debug")
+}
+
+/// Package and library names of every crate in a folder of crates (`plugins/`, `tests/fixtures/`).
+fn crates_in(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let Ok(toml) = std::fs::read_to_string(e.path().join("Cargo.toml")) else {
+            continue;
+        };
+        let mut package = None;
+        let mut lib = None;
+        let mut section = String::new();
+        for line in toml.lines() {
+            let l = line.trim();
+            if l.starts_with('[') {
+                section = l.to_string();
+            } else if let Some(v) = l.strip_prefix("name") {
+                let v = v.trim_start().trim_start_matches('=').trim().trim_matches('"').to_string();
+                match section.as_str() {
+                    "[package]" => package = Some(v),
+                    "[lib]" => lib = Some(v),
+                    _ => {}
+                }
+            }
+        }
+        if let Some(p) = package {
+            let l = lib.unwrap_or_else(|| p.replace('-', "_"));
+            out.push((p, l));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// File name of a cdylib on this platform.
+pub fn dylib_file_name(lib: &str) -> String {
+    format!(
+        "{}{lib}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// Builds the host binary, every connector and the test fixtures (once per process).
+pub fn build_all() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace_root()).args(["build", "--quiet", "-p", "posbridge"]);
+        for (pkg, _) in crates_in(&workspace_root().join("plugins"))
+            .into_iter()
+            .chain(crates_in(&workspace_root().join("tests/fixtures")))
+        {
+            cmd.args(["-p", &pkg]);
+        }
+        let status = cmd.status().expect("cannot run cargo build");
+        assert!(status.success(), "cargo build of the host and plugins failed");
+    });
+}
+
+/// A folder holding a fresh copy of every connector library (not the test fixtures).
+pub fn plugin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        build_all();
+        let dir = target_dir().join(format!("e2e-plugins-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create plugin dir");
+        for (_, lib) in crates_in(&workspace_root().join("plugins")) {
+            let name = dylib_file_name(&lib);
+            std::fs::copy(artifacts_dir().join(&name), dir.join(&name))
+                .unwrap_or_else(|e| panic!("copy {name}: {e}"));
+        }
+        dir
+    })
+}
+
+/// A new temporary folder with copies of the given connector libraries (by lib name, e.g.
+/// `posbridge_generic`) and fixtures (e.g. `posbridge_fixture_panicking`).
+pub fn plugin_dir_with(libs: &[&str]) -> tempfile::TempDir {
+    build_all();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for lib in libs {
+        let name = dylib_file_name(lib);
+        std::fs::copy(artifacts_dir().join(&name), dir.path().join(&name))
+            .unwrap_or_else(|e| panic!("copy {name}: {e}"));
+    }
+    dir
+}
+
+/// The `posbridge` binary.
+pub fn posbridge_bin() -> PathBuf {
+    build_all();
+    artifacts_dir().join(format!("posbridge{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// A `posbridge` command that loads connectors from [`plugin_dir`].
+pub fn posbridge() -> Command {
+    let mut c = Command::new(posbridge_bin());
+    c.env("POSBRIDGE_PLUGIN_DIR", plugin_dir())
+        .env("RUST_LOG", "warn")
+        .env_remove("POSBRIDGE_NOW");
+    c
+}
+
+/// The connectors of [`plugin_dir`], loaded through the host library.
+pub fn registry() -> Registry {
+    Registry::load(&[plugin_dir().to_path_buf()])
+}
+
+/// Output of a finished command, as text, for assertions with useful failure messages.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Debug for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// Runs a command to completion.
+pub fn run(cmd: &mut Command) -> Ran {
+    let out = cmd.output().expect("cannot run command");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
