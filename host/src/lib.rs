@@ -12,3 +12,4 @@ pub mod plugins;
 pub mod rate_limit;
 pub mod redact;
 pub mod runtime;
+pub mod state;

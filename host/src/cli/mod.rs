@@ -2,6 +2,9 @@
 
 mod check;
 mod pipeline_cmds;
+mod run_cmd;
+mod sandbox_cmd;
+mod state_cmds;
 mod plugins_cmd;
 mod output;
 
@@ -63,6 +66,20 @@ pub enum Command {
     Plugins(PluginsCommand),
     /// Check a connector config (schema, then the connector's own check) or every connector of a pipeline.
     Check(check::CheckArgs),
+    /// Validate a pipeline file: definition, connectors, streams and config schemas; no network.
+    Validate {
+        #[arg(value_name = "PIPELINE.yaml")]
+        pipeline: PathBuf,
+    },
+    /// Run a pipeline: move new records from its source to its sink, exactly once.
+    Run(run_cmd::RunArgs),
+    /// Run history with counts and errors.
+    Runs(state_cmds::RunsArgs),
+    /// The dead-letter store: records that failed validation or that a sink refused.
+    #[command(subcommand)]
+    Dlq(state_cmds::DlqCommand),
+    /// Local simulators of the vendor APIs, and the seeded sales generator.
+    Sandbox(sandbox_cmd::SandboxArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,13 +109,22 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    output::init_logging(&cli.global);
+    let default_filter = match cli.command {
+        Command::Run(_) => "warn,posbridge::progress=info",
+        _ => "warn",
+    };
+    output::init_logging(&cli.global, default_filter);
     let result = match &cli.command {
         Command::Plugins(PluginsCommand::List { json }) => plugins_cmd::list(&cli.global, *json),
         Command::Plugins(PluginsCommand::Inspect { name, json }) => {
             plugins_cmd::inspect(&cli.global, name, *json)
         }
         Command::Check(a) => check::run(&cli.global, a),
+        Command::Validate { pipeline } => pipeline_cmds::validate(&cli.global, pipeline),
+        Command::Run(a) => run_cmd::run(&cli.global, a),
+        Command::Runs(a) => state_cmds::runs(a),
+        Command::Dlq(c) => state_cmds::dlq(&cli.global, c),
+        Command::Sandbox(a) => sandbox_cmd::run(a),
     };
     match result {
         Ok(code) => code,

@@ -5,10 +5,10 @@ use std::io::IsTerminal;
 use super::GlobalArgs;
 
 /// Sets up `tracing` on stderr: JSON lines when not on a terminal (or `--log-format json`).
-pub fn init_logging(g: &GlobalArgs) {
+pub fn init_logging(g: &GlobalArgs, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
     let level = match g.verbose {
-        0 => "warn",
+        0 => default_filter,
         1 => "info",
         2 => "debug",
         _ => "trace",

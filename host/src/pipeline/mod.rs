@@ -1,11 +1,21 @@
 //! Pipelines: their definition files, the runner that moves records from a source to a sink
-//! exactly once, and the pieces it is made of (retries, daily summaries).
+//! exactly once, and the pieces it is made of (retries, keys, progress).
 
 mod definition;
+mod executor;
 mod interpolate;
+mod keys;
+mod progress;
+mod retry;
+mod runner;
 
 pub use definition::{
-    load_config_file, parse_pipeline, read_pipeline, Delivery, PipelineDef, PipelineError, SinkDef, SinkMode,
-    SourceDef,
+    load_config_file, parse_pipeline, read_pipeline, Delivery, PipelineDef, PipelineError,
+    SinkDef, SinkMode, SourceDef,
 };
+pub use executor::PluginExecutor;
 pub use interpolate::interpolate;
+pub use keys::{closure_key, idempotency_key};
+pub use progress::{ConsoleProgress, NoProgress, ProgressReporter};
+pub use retry::RetryPolicy;
+pub use runner::{check_sale, open_connectors, run_pipeline, Counters, RunOptions, RunReport};

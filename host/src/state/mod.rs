@@ -1,0 +1,154 @@
+//! The host's state: cursors, the delivery ledger, dead letters, run history and plugin key-value
+//! state, behind the [`StateStore`] trait.
+//!
+//! [`SqliteStore`] is the one implementation today (see
+//! `docs/decisions/001-state-store-schema.md`); [`open_state`] picks the store from a `--state`
+//! value. The trait is synchronous: the runner calls it from blocking threads.
+
+mod error;
+mod location;
+mod records;
+mod sqlite;
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+
+pub use error::StateError;
+pub use location::{StateLocation, DEFAULT_STATE_FILE};
+pub use records::{
+    stage, DeadLetter, DeadLetterFilter, Delivered, NewDeadLetter, RunRecord, RunStatus,
+    RunSummary, RUN_STATUS_RUNNING,
+};
+pub use sqlite::{SqliteStore, DEFAULT_BUSY_TIMEOUT};
+
+/// Everything the host remembers between runs.
+///
+/// Object-safe and shareable between threads (`Box<dyn StateStore>` / `Arc<dyn StateStore>`).
+pub trait StateStore: Send + Sync {
+    /// The saved cursor of a pipeline's stream, if any.
+    fn cursor(&self, pipeline: &str, stream: &str)
+        -> Result<Option<serde_json::Value>, StateError>;
+
+    /// Atomically (one transaction): record the delivered idempotency keys (with the sink's
+    /// external id, if any) AND save the new cursor (`None` leaves the saved cursor as it is).
+    /// Called only after the sink acknowledged the batch. A key already in the ledger keeps its
+    /// first entry.
+    fn commit_batch(
+        &self,
+        pipeline: &str,
+        stream: &str,
+        delivered: &[Delivered],
+        cursor: Option<&serde_json::Value>,
+    ) -> Result<(), StateError>;
+
+    /// Which of these idempotency keys are already delivered for this pipeline.
+    fn delivered_keys(
+        &self,
+        pipeline: &str,
+        keys: &[String],
+    ) -> Result<HashSet<String>, StateError>;
+
+    /// Forgets every cursor of the pipeline (`--full-refresh`); the ledger is kept.
+    fn reset_cursors(&self, pipeline: &str) -> Result<(), StateError>;
+
+    /// Forgets every delivered key of the pipeline (explicit re-delivery); answers how many.
+    fn forget_delivered(&self, pipeline: &str) -> Result<u64, StateError>;
+
+    /// Parks a record as a dead letter; answers its id.
+    fn dead_letter(&self, dl: &NewDeadLetter) -> Result<i64, StateError>;
+
+    /// Lists dead letters, oldest first.
+    fn dead_letters(&self, filter: &DeadLetterFilter) -> Result<Vec<DeadLetter>, StateError>;
+
+    /// One dead letter, if it exists.
+    fn dead_letter_by_id(&self, id: i64) -> Result<Option<DeadLetter>, StateError>;
+
+    /// Marks a dead letter resolved with a note. Fails if it does not exist or is already resolved.
+    fn resolve_dead_letter(&self, id: i64, note: &str) -> Result<(), StateError>;
+
+    /// Records the start of a run (status `running`); answers its id.
+    fn start_run(
+        &self,
+        pipeline: &str,
+        started_at: DateTime<Utc>,
+        args: &serde_json::Value,
+    ) -> Result<i64, StateError>;
+
+    /// Records the end of a run. Fails if it does not exist or is already finished.
+    fn finish_run(&self, run_id: i64, summary: &RunSummary) -> Result<(), StateError>;
+
+    /// The latest runs, newest first, of one pipeline or of all.
+    fn runs(&self, pipeline: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StateError>;
+
+    /// A plugin's stored value, namespaced by connector name.
+    fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StateError>;
+
+    /// Stores (or replaces) a plugin's value.
+    fn kv_put(&self, namespace: &str, key: &str, value: &str) -> Result<(), StateError>;
+}
+
+/// Opens the state store named by a `--state` value (see [`StateLocation::parse`]):
+/// `sqlite:PATH` or a bare path, default `posbridge.db` in the working directory.
+/// `postgres://…` answers [`StateError::Unsupported`] for now.
+pub fn open_state(spec: Option<&str>) -> Result<Box<dyn StateStore>, StateError> {
+    match StateLocation::parse(spec)? {
+        StateLocation::Sqlite(path) => Ok(Box::new(SqliteStore::open(&path)?)),
+        StateLocation::Postgres(_) => Err(StateError::Unsupported {
+            scheme: "postgres".to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_state_opens_sqlite_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let spec = format!("sqlite:{}", path.display());
+        let store = open_state(Some(&spec)).unwrap();
+        store.kv_put("c", "k", "v").unwrap();
+        drop(store);
+        // A bare path opens the same file.
+        let store = open_state(Some(path.to_str().unwrap())).unwrap();
+        assert_eq!(store.kv_get("c", "k").unwrap().as_deref(), Some("v"));
+        assert!(path.exists());
+    }
+
+    #[test]
+    fn open_state_refuses_postgres_for_now() {
+        let err = open_state(Some("postgres://localhost/posbridge"))
+            .err()
+            .unwrap();
+        assert!(matches!(err, StateError::Unsupported { ref scheme } if scheme == "postgres"));
+        assert!(err.to_string().contains("not supported yet"), "{err}");
+    }
+
+    #[test]
+    fn open_state_reports_bad_values() {
+        let err = open_state(Some("sqlite:")).err().unwrap();
+        assert!(matches!(err, StateError::InvalidSpec { .. }));
+    }
+
+    #[test]
+    fn the_trait_is_object_safe_and_shareable() {
+        fn assert_send_sync<T: Send + Sync + ?Sized>() {}
+        assert_send_sync::<dyn StateStore>();
+        assert_send_sync::<StateError>();
+        let dir = tempfile::tempdir().unwrap();
+        let store: std::sync::Arc<dyn StateStore> =
+            std::sync::Arc::new(SqliteStore::open(&dir.path().join("a.db")).unwrap());
+        let handle = {
+            let store = store.clone();
+            std::thread::spawn(move || store.kv_put("n", "k", "from thread"))
+        };
+        handle.join().unwrap().unwrap();
+        assert_eq!(
+            store.kv_get("n", "k").unwrap().as_deref(),
+            Some("from thread")
+        );
+    }
+}

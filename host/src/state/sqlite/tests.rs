@@ -1,0 +1,669 @@
+//! Behaviour of the SQLite store, on real files in a temporary directory.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+use serde_json::json;
+
+use super::*;
+use crate::state::{stage, RunStatus};
+
+fn temp_store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db")).unwrap();
+    (dir, store)
+}
+
+fn delivered(key: &str, external_id: Option<&str>) -> Delivered {
+    Delivered {
+        key: key.to_string(),
+        stream: "sales".to_string(),
+        external_id: external_id.map(str::to_string),
+    }
+}
+
+fn keys(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{prefix}-{i}")).collect()
+}
+
+fn new_dead_letter(pipeline: &str, n: u32) -> NewDeadLetter {
+    NewDeadLetter {
+        pipeline: pipeline.to_string(),
+        run_id: Some(7),
+        stream: "sales".to_string(),
+        record_key: Some(format!("sale-{n}")),
+        record: json!({ "id": format!("sale-{n}"), "total": "12.30" }),
+        reason: format!("reason {n}"),
+        stage: stage::VALIDATE.to_string(),
+    }
+}
+
+fn summary(status: RunStatus, read: u64) -> RunSummary {
+    RunSummary {
+        status,
+        read,
+        written: read.saturating_sub(2),
+        duplicates: 1,
+        dead_lettered: 1,
+        retries: 3,
+        error: (status == RunStatus::Failed).then(|| "sink refused".to_string()),
+        finished_at: Utc.with_ymd_and_hms(2024, 5, 1, 12, 30, 0).unwrap(),
+    }
+}
+
+fn pragma(store: &SqliteStore, name: &str) -> String {
+    let value: rusqlite::types::Value = store
+        .conn()
+        .query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+        .unwrap();
+    match value {
+        rusqlite::types::Value::Integer(i) => i.to_string(),
+        rusqlite::types::Value::Text(t) => t,
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn opens_in_wal_mode_with_full_sync_and_busy_timeout() {
+    let (_dir, store) = temp_store();
+    assert_eq!(pragma(&store, "journal_mode"), "wal");
+    assert_eq!(pragma(&store, "synchronous"), "2", "2 is FULL");
+    assert_eq!(
+        pragma(&store, "busy_timeout"),
+        DEFAULT_BUSY_TIMEOUT.as_millis().to_string()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_file_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, _store) = temp_store();
+    let mode = std::fs::metadata(dir.path().join("state.db"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn migrations_are_idempotent_on_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let latest = migrations::MIGRATIONS.last().unwrap().version;
+    for _ in 0..3 {
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), latest);
+        let recorded: i64 = store
+            .conn()
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(recorded, migrations::MIGRATIONS.len() as i64);
+    }
+}
+
+#[test]
+fn a_missing_directory_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = SqliteStore::open(&dir.path().join("no/such/dir/state.db")).unwrap_err();
+    assert!(matches!(err, StateError::Backend { .. }), "{err:?}");
+    assert!(err.to_string().contains("no/such/dir"), "{err}");
+}
+
+#[test]
+fn cursors_are_per_pipeline_and_stream() {
+    let (_dir, store) = temp_store();
+    assert_eq!(store.cursor("p", "sales").unwrap(), None);
+    store
+        .commit_batch("p", "sales", &[], Some(&json!({ "since": "2024-01-01" })))
+        .unwrap();
+    store
+        .commit_batch("p", "products", &[], Some(&json!("page-3")))
+        .unwrap();
+    store
+        .commit_batch("q", "sales", &[], Some(&json!(42)))
+        .unwrap();
+    assert_eq!(
+        store.cursor("p", "sales").unwrap(),
+        Some(json!({ "since": "2024-01-01" }))
+    );
+    assert_eq!(
+        store.cursor("p", "products").unwrap(),
+        Some(json!("page-3"))
+    );
+    assert_eq!(store.cursor("q", "sales").unwrap(), Some(json!(42)));
+
+    // A later batch moves the cursor; a batch without a cursor leaves it.
+    store
+        .commit_batch("p", "sales", &[], Some(&json!({ "since": "2024-02-01" })))
+        .unwrap();
+    store
+        .commit_batch("p", "sales", &[delivered("k1", None)], None)
+        .unwrap();
+    assert_eq!(
+        store.cursor("p", "sales").unwrap(),
+        Some(json!({ "since": "2024-02-01" }))
+    );
+
+    store.reset_cursors("p").unwrap();
+    assert_eq!(store.cursor("p", "sales").unwrap(), None);
+    assert_eq!(store.cursor("p", "products").unwrap(), None);
+    assert_eq!(
+        store.cursor("q", "sales").unwrap(),
+        Some(json!(42)),
+        "other pipelines keep theirs"
+    );
+    let still: HashSet<String> = store.delivered_keys("p", &["k1".into()]).unwrap();
+    assert!(still.contains("k1"), "--full-refresh keeps the ledger");
+}
+
+#[test]
+fn commit_batch_records_keys_and_cursor() {
+    let (_dir, store) = temp_store();
+    let batch = [delivered("s-1", Some("ext-1")), delivered("s-2", None)];
+    store
+        .commit_batch("p", "sales", &batch, Some(&json!("c1")))
+        .unwrap();
+    let found = store
+        .delivered_keys("p", &["s-1".into(), "s-2".into(), "s-3".into()])
+        .unwrap();
+    assert_eq!(found, HashSet::from(["s-1".to_string(), "s-2".to_string()]));
+    let external: Option<String> = store
+        .conn()
+        .query_row(
+            "SELECT external_id FROM delivery_ledger WHERE pipeline = 'p' AND idempotency_key = 's-1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(external.as_deref(), Some("ext-1"));
+    // Keys are per pipeline.
+    assert!(store
+        .delivered_keys("other", &["s-1".into()])
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn a_key_delivered_again_keeps_its_first_entry() {
+    let (_dir, store) = temp_store();
+    store
+        .commit_batch("p", "sales", &[delivered("s-1", Some("first"))], None)
+        .unwrap();
+    store
+        .commit_batch(
+            "p",
+            "sales",
+            &[delivered("s-1", Some("second"))],
+            Some(&json!("c2")),
+        )
+        .unwrap();
+    let external: String = store
+        .conn()
+        .query_row(
+            "SELECT external_id FROM delivery_ledger WHERE idempotency_key = 's-1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(external, "first");
+    assert_eq!(store.cursor("p", "sales").unwrap(), Some(json!("c2")));
+}
+
+#[test]
+fn commit_batch_is_atomic() {
+    let (_dir, store) = temp_store();
+    store
+        .commit_batch(
+            "p",
+            "sales",
+            &[delivered("a", None)],
+            Some(&json!("before")),
+        )
+        .unwrap();
+
+    // The cursor is written first, then the keys; the empty key breaks the ledger's CHECK
+    // constraint half-way through, so everything of this batch must roll back.
+    let batch = [
+        delivered("b", None),
+        delivered("", None),
+        delivered("c", None),
+    ];
+    let err = store
+        .commit_batch("p", "sales", &batch, Some(&json!("after")))
+        .unwrap_err();
+    assert!(matches!(err, StateError::Constraint { .. }), "{err:?}");
+
+    assert_eq!(store.cursor("p", "sales").unwrap(), Some(json!("before")));
+    let found = store
+        .delivered_keys("p", &["a".into(), "b".into(), "c".into()])
+        .unwrap();
+    assert_eq!(found, HashSet::from(["a".to_string()]));
+
+    // The store is usable afterwards (no transaction left open).
+    store
+        .commit_batch("p", "sales", &[delivered("b", None)], Some(&json!("after")))
+        .unwrap();
+    assert_eq!(store.cursor("p", "sales").unwrap(), Some(json!("after")));
+}
+
+#[test]
+fn delivered_keys_answers_a_large_batch() {
+    let (_dir, store) = temp_store();
+    let stored = keys("sale", 0..5_000);
+    let batch: Vec<Delivered> = stored.iter().map(|k| delivered(k, None)).collect();
+    for chunk in batch.chunks(500) {
+        store.commit_batch("p", "sales", chunk, None).unwrap();
+    }
+    // 500 lookups, every other one delivered; and a lookup larger than one IN list.
+    let asked: Vec<String> = (4_750..5_250).map(|i| format!("sale-{i}")).collect();
+    let found = store.delivered_keys("p", &asked).unwrap();
+    let expected: HashSet<String> = keys("sale", 4_750..5_000).into_iter().collect();
+    assert_eq!(found, expected);
+
+    let many: Vec<String> = keys("sale", 0..2_000)
+        .into_iter()
+        .chain(keys("x", 0..500))
+        .collect();
+    assert_eq!(store.delivered_keys("p", &many).unwrap().len(), 2_000);
+    assert!(store.delivered_keys("p", &[]).unwrap().is_empty());
+}
+
+#[test]
+fn delivered_keys_searches_the_primary_key() {
+    let (_dir, store) = temp_store();
+    let conn = store.conn();
+    let mut stmt = conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT idempotency_key FROM delivery_ledger
+             WHERE pipeline = ? AND idempotency_key IN (?, ?, ?)",
+        )
+        .unwrap();
+    let plan: Vec<String> = stmt
+        .query_map(["p", "a", "b", "c"], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("SEARCH delivery_ledger USING PRIMARY KEY"),
+        "{plan}"
+    );
+    assert!(!plan.contains("SCAN"), "{plan}");
+}
+
+#[test]
+fn forget_delivered_counts_and_is_per_pipeline() {
+    let (_dir, store) = temp_store();
+    let p: Vec<Delivered> = keys("k", 0..3).iter().map(|k| delivered(k, None)).collect();
+    store.commit_batch("p", "sales", &p, None).unwrap();
+    store.commit_batch("q", "sales", &p[..1], None).unwrap();
+    assert_eq!(store.forget_delivered("p").unwrap(), 3);
+    assert_eq!(store.forget_delivered("p").unwrap(), 0);
+    assert!(store
+        .delivered_keys("p", &keys("k", 0..3))
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.delivered_keys("q", &keys("k", 0..3)).unwrap().len(),
+        1
+    );
+}
+
+#[test]
+fn dead_letters_round_trip_and_resolve() {
+    let (_dir, store) = temp_store();
+    let first = new_dead_letter("p", 1);
+    let id1 = store.dead_letter(&first).unwrap();
+    let id2 = store.dead_letter(&new_dead_letter("p", 2)).unwrap();
+    let id3 = store.dead_letter(&new_dead_letter("q", 3)).unwrap();
+    assert!(id1 < id2 && id2 < id3);
+
+    let got = store.dead_letter_by_id(id1).unwrap().unwrap();
+    assert_eq!(got.id, id1);
+    assert_eq!(got.pipeline, first.pipeline);
+    assert_eq!(got.run_id, first.run_id);
+    assert_eq!(got.stream, first.stream);
+    assert_eq!(got.record_key, first.record_key);
+    assert_eq!(got.record, first.record);
+    assert_eq!(got.reason, first.reason);
+    assert_eq!(got.stage, first.stage);
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(&got.created_at).is_ok(),
+        "{}",
+        got.created_at
+    );
+    assert_eq!((got.resolved_at, got.note), (None, None));
+    assert_eq!(store.dead_letter_by_id(id3 + 100).unwrap(), None);
+
+    store.resolve_dead_letter(id1, "replayed by hand").unwrap();
+    let resolved = store.dead_letter_by_id(id1).unwrap().unwrap();
+    assert!(resolved.resolved_at.is_some());
+    assert_eq!(resolved.note.as_deref(), Some("replayed by hand"));
+
+    let again = store.resolve_dead_letter(id1, "twice").unwrap_err();
+    assert!(matches!(again, StateError::DeadLetterAlreadyResolved(id) if id == id1));
+    let missing = store.resolve_dead_letter(id3 + 100, "x").unwrap_err();
+    assert!(matches!(missing, StateError::DeadLetterNotFound(_)));
+    assert_eq!(
+        store
+            .dead_letter_by_id(id1)
+            .unwrap()
+            .unwrap()
+            .note
+            .as_deref(),
+        Some("replayed by hand"),
+        "the first resolution is kept"
+    );
+
+    let ids = |filter: DeadLetterFilter| -> Vec<i64> {
+        store
+            .dead_letters(&filter)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.id)
+            .collect()
+    };
+    assert_eq!(
+        ids(DeadLetterFilter::default()),
+        vec![id2, id3],
+        "unresolved, oldest first"
+    );
+    assert_eq!(
+        ids(DeadLetterFilter {
+            include_resolved: true,
+            ..Default::default()
+        }),
+        vec![id1, id2, id3]
+    );
+    assert_eq!(
+        ids(DeadLetterFilter {
+            pipeline: Some("p".into()),
+            include_resolved: true,
+            limit: 10
+        }),
+        vec![id1, id2]
+    );
+    assert_eq!(
+        ids(DeadLetterFilter {
+            pipeline: Some("p".into()),
+            include_resolved: false,
+            limit: 10
+        }),
+        vec![id2]
+    );
+    assert_eq!(
+        ids(DeadLetterFilter {
+            pipeline: None,
+            include_resolved: true,
+            limit: 2
+        }),
+        vec![id1, id2]
+    );
+}
+
+#[test]
+fn runs_history_is_newest_first() {
+    let (_dir, store) = temp_store();
+    let at = |hour| Utc.with_ymd_and_hms(2024, 5, 1, hour, 0, 0).unwrap();
+    let args = json!({ "full_refresh": true, "streams": ["sales"] });
+    let morning = store.start_run("p", at(9), &args).unwrap();
+    let noon = store.start_run("q", at(12), &json!({})).unwrap();
+    // Started later in id order but earlier in time: time decides.
+    let dawn = store.start_run("p", at(6), &json!({})).unwrap();
+    let evening = store.start_run("p", at(18), &json!({})).unwrap();
+
+    store
+        .finish_run(morning, &summary(RunStatus::Succeeded, 10))
+        .unwrap();
+    store
+        .finish_run(noon, &summary(RunStatus::Failed, 5))
+        .unwrap();
+    store
+        .finish_run(dawn, &summary(RunStatus::Cancelled, 0))
+        .unwrap();
+
+    let all: Vec<i64> = store.runs(None, 10).unwrap().iter().map(|r| r.id).collect();
+    assert_eq!(all, vec![evening, noon, morning, dawn]);
+    let p: Vec<i64> = store
+        .runs(Some("p"), 10)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(p, vec![evening, morning, dawn]);
+    let latest: Vec<i64> = store
+        .runs(Some("p"), 1)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(latest, vec![evening]);
+
+    let runs = store.runs(None, 10).unwrap();
+    let running = runs.iter().find(|r| r.id == evening).unwrap();
+    assert_eq!(running.status, RUN_STATUS_RUNNING);
+    assert_eq!(running.finished_at, None);
+    assert_eq!((running.read, running.written), (0, 0));
+
+    let done = runs.iter().find(|r| r.id == morning).unwrap();
+    let expected = summary(RunStatus::Succeeded, 10);
+    assert_eq!(done.pipeline, "p");
+    assert_eq!(done.args, args);
+    assert_eq!(done.status, "succeeded");
+    assert_eq!(done.started_at, "2024-05-01T09:00:00.000000Z");
+    assert_eq!(
+        done.finished_at.as_deref(),
+        Some("2024-05-01T12:30:00.000000Z")
+    );
+    assert_eq!(
+        (
+            done.read,
+            done.written,
+            done.duplicates,
+            done.dead_lettered,
+            done.retries
+        ),
+        (
+            expected.read,
+            expected.written,
+            expected.duplicates,
+            expected.dead_lettered,
+            expected.retries
+        )
+    );
+    assert_eq!(done.error, None);
+    let failed = runs.iter().find(|r| r.id == noon).unwrap();
+    assert_eq!(
+        (failed.status.as_str(), failed.error.as_deref()),
+        ("failed", Some("sink refused"))
+    );
+    assert_eq!(
+        runs.iter().find(|r| r.id == dawn).unwrap().status,
+        "cancelled"
+    );
+
+    let twice = store
+        .finish_run(morning, &summary(RunStatus::Failed, 1))
+        .unwrap_err();
+    assert!(matches!(twice, StateError::RunAlreadyFinished(id) if id == morning));
+    let missing = store
+        .finish_run(evening + 100, &summary(RunStatus::Failed, 1))
+        .unwrap_err();
+    assert!(matches!(missing, StateError::RunNotFound(_)));
+}
+
+#[test]
+fn records_serialize_to_json_for_the_cli() {
+    let (_dir, store) = temp_store();
+    let id = store
+        .start_run("p", Utc::now(), &json!({ "a": 1 }))
+        .unwrap();
+    let run = &store.runs(None, 1).unwrap()[0];
+    let value = serde_json::to_value(run).unwrap();
+    assert_eq!(value["id"], id);
+    assert_eq!(value["status"], "running");
+    assert_eq!(value["args"]["a"], 1);
+    assert_eq!(
+        serde_json::to_value(RunStatus::Cancelled).unwrap(),
+        "cancelled"
+    );
+}
+
+#[test]
+fn kv_is_namespaced_and_replaced() {
+    let (_dir, store) = temp_store();
+    assert_eq!(store.kv_get("shopify", "token").unwrap(), None);
+    store.kv_put("shopify", "token", "t1").unwrap();
+    store.kv_put("square", "token", "s1").unwrap();
+    store.kv_put("shopify", "token", "t2").unwrap();
+    assert_eq!(
+        store.kv_get("shopify", "token").unwrap().as_deref(),
+        Some("t2")
+    );
+    assert_eq!(
+        store.kv_get("square", "token").unwrap().as_deref(),
+        Some("s1")
+    );
+    assert_eq!(store.kv_get("shopify", "other").unwrap(), None);
+}
+
+#[test]
+fn everything_is_found_again_after_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let (dl_id, run_id) = {
+        let store = SqliteStore::open(&path).unwrap();
+        store
+            .commit_batch(
+                "p",
+                "sales",
+                &[delivered("s-1", Some("e"))],
+                Some(&json!({ "page": 2 })),
+            )
+            .unwrap();
+        let dl_id = store.dead_letter(&new_dead_letter("p", 1)).unwrap();
+        let run_id = store.start_run("p", Utc::now(), &json!({})).unwrap();
+        store
+            .finish_run(run_id, &summary(RunStatus::Succeeded, 4))
+            .unwrap();
+        store.kv_put("c", "k", "v").unwrap();
+        (dl_id, run_id)
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.cursor("p", "sales").unwrap(),
+        Some(json!({ "page": 2 }))
+    );
+    assert!(store
+        .delivered_keys("p", &["s-1".into()])
+        .unwrap()
+        .contains("s-1"));
+    assert_eq!(
+        store
+            .dead_letter_by_id(dl_id)
+            .unwrap()
+            .unwrap()
+            .record_key
+            .as_deref(),
+        Some("sale-1")
+    );
+    let runs = store.runs(Some("p"), 5).unwrap();
+    assert_eq!((runs.len(), runs[0].id, runs[0].read), (1, run_id, 4));
+    assert_eq!(store.kv_get("c", "k").unwrap().as_deref(), Some("v"));
+}
+
+#[test]
+fn a_corrupt_cursor_is_reported_not_panicked() {
+    let (_dir, store) = temp_store();
+    store
+        .conn()
+        .execute(
+            "INSERT INTO cursors (pipeline, stream, cursor, updated_at) VALUES ('p', 's', '{oops', 'now')",
+            [],
+        )
+        .unwrap();
+    let err = store.cursor("p", "s").unwrap_err();
+    assert!(matches!(err, StateError::Corrupt { .. }), "{err:?}");
+}
+
+#[test]
+fn two_stores_on_one_file_write_concurrently() {
+    // As two `posbridge run` processes would: separate connections to the same file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let stores: Vec<Arc<SqliteStore>> = (0..2)
+        .map(|_| Arc::new(SqliteStore::open(&path).unwrap()))
+        .collect();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = stores[t % 2].clone();
+            std::thread::spawn(move || {
+                for batch in 0..25 {
+                    let items: Vec<Delivered> = (0..20)
+                        .map(|i| delivered(&format!("t{t}-b{batch}-{i}"), None))
+                        .collect();
+                    store
+                        .commit_batch(&format!("p{t}"), "sales", &items, Some(&json!(batch)))
+                        .unwrap();
+                    store
+                        .dead_letter(&new_dead_letter(&format!("p{t}"), batch))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let reader = SqliteStore::open(&path).unwrap();
+    for t in 0..4 {
+        let pipeline = format!("p{t}");
+        let all: Vec<String> = (0..25)
+            .flat_map(|b| (0..20).map(move |i| format!("t{t}-b{b}-{i}")))
+            .collect();
+        assert_eq!(reader.delivered_keys(&pipeline, &all).unwrap().len(), 500);
+        assert_eq!(reader.cursor(&pipeline, "sales").unwrap(), Some(json!(24)));
+    }
+    let filter = DeadLetterFilter {
+        pipeline: None,
+        include_resolved: true,
+        limit: 1_000,
+    };
+    assert_eq!(reader.dead_letters(&filter).unwrap().len(), 100);
+}
+
+#[test]
+fn a_held_write_lock_makes_others_wait_then_report_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let holder = SqliteStore::open(&path).unwrap();
+    let waiter = SqliteStore::open_with_busy_timeout(&path, Duration::from_millis(200)).unwrap();
+
+    holder.conn().execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    let err = waiter.kv_put("c", "k", "v").unwrap_err();
+    assert!(matches!(err, StateError::Busy { .. }), "{err:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(150),
+        "it waited for the busy timeout"
+    );
+    // Readers are not blocked by a writer in WAL mode.
+    assert_eq!(waiter.kv_get("c", "k").unwrap(), None);
+
+    holder.conn().execute_batch("COMMIT").unwrap();
+    waiter.kv_put("c", "k", "v").unwrap();
+    assert_eq!(holder.kv_get("c", "k").unwrap().as_deref(), Some("v"));
+}
+
+#[test]
+fn an_in_memory_store_works_for_tests() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    assert_eq!(store.path(), None);
+    store
+        .commit_batch("p", "s", &[delivered("k", None)], Some(&json!(1)))
+        .unwrap();
+    assert_eq!(store.cursor("p", "s").unwrap(), Some(json!(1)));
+}

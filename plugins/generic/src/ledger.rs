@@ -1,0 +1,229 @@
+//! The sink's idempotency ledger: a sidecar `<file>.posbridge-ledger` with one NDJSON line
+//! `{"end": N, "keys": [...]}` per acknowledged batch, appended and fsynced after the data.
+//!
+//! The last complete line's `end` is the length of the data file that has been acknowledged;
+//! anything beyond it was written by a batch that was never acknowledged.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::durable;
+use crate::error::FileError;
+
+/// The suffix of a ledger next to its data file.
+pub const LEDGER_SUFFIX: &str = ".posbridge-ledger";
+
+/// The ledger path of a data file.
+pub fn ledger_path(data: &Path) -> PathBuf {
+    let mut s = data.as_os_str().to_owned();
+    s.push(LEDGER_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// One acknowledged batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// The data file's length after the batch.
+    pub end: u64,
+    /// The idempotency keys of the records the batch wrote.
+    pub keys: Vec<String>,
+}
+
+/// What replaying a ledger found.
+#[derive(Debug, Default)]
+pub struct Replay {
+    /// Every key written so far.
+    pub keys: HashSet<String>,
+    /// The acknowledged data length, `None` when the ledger has no complete line yet.
+    pub committed_end: Option<u64>,
+    /// Bytes of a torn last line that were cut off.
+    pub torn_bytes: u64,
+}
+
+/// An open ledger, positioned for appending.
+#[derive(Debug)]
+pub struct Ledger {
+    path: PathBuf,
+    file: File,
+}
+
+impl Ledger {
+    /// Opens (creating) the ledger, cuts a torn last line (a batch killed before its ledger
+    /// line was complete was never acknowledged) and replays the rest.
+    pub fn open(path: &Path) -> Result<(Ledger, Replay), FileError> {
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(FileError::io_at("open ledger", path))?;
+        if !existed {
+            durable::sync_parent(path)?;
+        }
+        let mut replay = Replay::default();
+        let mut reader = BufReader::new(&file);
+        let mut line = Vec::new();
+        let mut good_len = 0u64;
+        let mut line_no = 0u64;
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(FileError::io_at("read ledger", path))?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            if line.last() != Some(&b'\n') {
+                replay.torn_bytes = n as u64;
+                break;
+            }
+            let entry: LedgerEntry =
+                serde_json::from_slice(&line).map_err(|e| FileError::BadRecord {
+                    file: path.to_path_buf(),
+                    line: line_no,
+                    message: format!("ledger line is not {{\"end\": N, \"keys\": [...]}}: {e}"),
+                })?;
+            if replay.committed_end.is_some_and(|prev| entry.end < prev) {
+                return Err(FileError::Inconsistent {
+                    file: path.to_path_buf(),
+                    message: format!("line {line_no}: end {} goes backwards", entry.end),
+                });
+            }
+            replay.committed_end = Some(entry.end);
+            replay.keys.extend(entry.keys);
+            good_len += n as u64;
+        }
+        drop(reader);
+        if replay.torn_bytes > 0 {
+            file.set_len(good_len)
+                .map_err(FileError::io_at("truncate ledger", path))?;
+            file.sync_data()
+                .map_err(FileError::io_at("sync ledger", path))?;
+        }
+        Ok((
+            Ledger {
+                path: path.to_path_buf(),
+                file,
+            },
+            replay,
+        ))
+    }
+
+    /// Appends one entry as a single write and fsyncs it; only then is the batch acknowledged.
+    pub fn append(&mut self, entry: &LedgerEntry) -> Result<(), FileError> {
+        let mut line = serde_json::to_vec(entry)
+            .map_err(|e| FileError::BadRequest(format!("ledger entry: {e}")))?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .map_err(FileError::io_at("append to ledger", &self.path))?;
+        self.file
+            .sync_data()
+            .map_err(FileError::io_at("sync ledger", &self.path))
+    }
+}
+
+/// The acknowledged length of `data` according to its ledger, reading only the ledger's tail;
+/// `None` when there is no ledger or no complete line in it. Sources use it so that they never
+/// hand out a tail a sink may still cut off.
+pub fn committed_end(data: &Path) -> Result<Option<u64>, FileError> {
+    let path = ledger_path(data);
+    let mut file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(FileError::io("open ledger", &path, e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(FileError::io_at("stat ledger", &path))?
+        .len();
+    let mut window: u64 = 64 * 1024;
+    loop {
+        let start = len.saturating_sub(window);
+        let mut tail = Vec::with_capacity((len - start) as usize);
+        file.seek(SeekFrom::Start(start))
+            .and_then(|_| (&mut file).take(len - start).read_to_end(&mut tail))
+            .map_err(FileError::io_at("read ledger", &path))?;
+        // A last line without its newline is torn: it was never acknowledged.
+        let Some(last_nl) = tail.iter().rposition(|b| *b == b'\n') else {
+            if start == 0 {
+                return Ok(None);
+            }
+            window *= 4;
+            continue;
+        };
+        let line_start = match tail[..last_nl].iter().rposition(|b| *b == b'\n') {
+            Some(p) => p + 1,
+            None if start == 0 => 0,
+            None => {
+                window *= 4;
+                continue;
+            }
+        };
+        let entry: LedgerEntry =
+            serde_json::from_slice(&tail[line_start..last_nl]).map_err(|e| {
+                FileError::Inconsistent {
+                    file: path.clone(),
+                    message: format!("last ledger line does not parse: {e}"),
+                }
+            })?;
+        return Ok(Some(entry.end));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn torn_last_line_is_cut_and_the_rest_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("out.ndjson");
+        let path = ledger_path(&data);
+        std::fs::write(
+            &path,
+            "{\"end\":0,\"keys\":[]}\n{\"end\":10,\"keys\":[\"a\",\"b\"]}\n{\"end\":20,\"ke",
+        )
+        .unwrap();
+        assert_eq!(committed_end(&data).unwrap(), Some(10));
+        let (mut ledger, replay) = Ledger::open(&path).unwrap();
+        assert_eq!(replay.committed_end, Some(10));
+        assert_eq!(replay.torn_bytes, "{\"end\":20,\"ke".len() as u64);
+        assert!(replay.keys.contains("a") && replay.keys.contains("b"));
+        ledger
+            .append(&LedgerEntry {
+                end: 30,
+                keys: vec!["c".into()],
+            })
+            .unwrap();
+        assert_eq!(committed_end(&data).unwrap(), Some(30));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.ends_with("{\"end\":30,\"keys\":[\"c\"]}\n"));
+    }
+
+    #[test]
+    fn committed_end_reads_long_lines_from_the_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("out.csv");
+        assert_eq!(committed_end(&data).unwrap(), None);
+        let keys: Vec<String> = (0..20_000).map(|i| format!("key-{i}")).collect();
+        let mut text = serde_json::to_string(&LedgerEntry {
+            end: 5,
+            keys: keys.clone(),
+        })
+        .unwrap();
+        text.push('\n');
+        text.push_str(&serde_json::to_string(&LedgerEntry { end: 77, keys }).unwrap());
+        text.push('\n');
+        assert!(text.len() > 4 * 64 * 1024);
+        std::fs::write(ledger_path(&data), text).unwrap();
+        assert_eq!(committed_end(&data).unwrap(), Some(77));
+    }
+}

@@ -1,0 +1,450 @@
+//! The file sink: appends each batch, fsyncs it, records it in the ledger, then acknowledges.
+//!
+//! Exactly-once under SIGKILL at any moment rests on one invariant: the data file's first
+//! `end` bytes (the last complete ledger line) are exactly what has been acknowledged. On open
+//! the sink cuts anything beyond `end` (a batch written but never acknowledged; the host will
+//! send it again) and replays the ledger's keys; a batch the host re-sends after it was
+//! acknowledged but not checkpointed is answered `Duplicate` from those keys.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use posbridge_plugin_api::{RecordOutcome, WriteRequest};
+use serde_json::{Map, Value};
+
+use crate::config::{Format, Settings};
+use crate::csv_layout::CsvLayout;
+use crate::durable;
+use crate::error::FileError;
+use crate::ledger::{ledger_path, Ledger, LedgerEntry};
+
+/// What opening the output found and repaired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The output file.
+    pub path: PathBuf,
+    /// Bytes of an unacknowledged batch cut off the data file.
+    pub truncated_bytes: u64,
+    /// Whether the closing `]` of a JSON array, overwritten by an unacknowledged batch, was put back.
+    pub restored_bracket: bool,
+    /// Bytes of a torn ledger line cut off the ledger.
+    pub torn_ledger_bytes: u64,
+}
+
+impl Recovery {
+    /// Whether anything had to be repaired.
+    pub fn repaired(&self) -> bool {
+        self.truncated_bytes > 0 || self.restored_bracket || self.torn_ledger_bytes > 0
+    }
+}
+
+/// Writes the configured file; needs nothing from the host. Opens the output on first use.
+#[derive(Debug)]
+pub struct FileSink {
+    settings: Settings,
+    layout: CsvLayout,
+    output: Mutex<Option<Output>>,
+}
+
+/// The open output and what is known about its acknowledged content.
+#[derive(Debug)]
+struct Output {
+    path: PathBuf,
+    file: File,
+    ledger: Ledger,
+    keys: HashSet<String>,
+    /// The acknowledged length of the data file.
+    len: u64,
+    /// NDJSON/CSV: the acknowledged content does not end with a newline (a foreign file).
+    needs_newline: bool,
+    /// CSV: the header row, once there is one.
+    csv_header: Option<Vec<String>>,
+    /// JSON: whether the array has an element.
+    json_has_elements: bool,
+}
+
+impl FileSink {
+    pub fn new(settings: Settings) -> Self {
+        let layout = CsvLayout::for_stream(&settings.stream);
+        Self {
+            settings,
+            layout,
+            output: Mutex::new(None),
+        }
+    }
+
+    /// Opens the output now unless it is open; returns what recovery did when it opened it.
+    pub fn open_output(&self) -> Result<Option<Recovery>, FileError> {
+        let mut guard = self.lock();
+        if guard.is_some() {
+            return Ok(None);
+        }
+        let (output, recovery) = Output::open(&self.settings.sink_file(), self.settings.format)?;
+        *guard = Some(output);
+        Ok(Some(recovery))
+    }
+
+    /// Writes the records of the batch whose keys are new, durably, and answers one outcome per
+    /// record. Records that are not JSON objects (or do not fit the CSV header) are rejected.
+    pub fn write(
+        &self,
+        request: &WriteRequest,
+        records: &[Value],
+    ) -> Result<Vec<RecordOutcome>, FileError> {
+        self.settings.expect_stream(&request.stream)?;
+        let keys = &request.idempotency_keys;
+        if !keys.is_empty() && keys.len() != records.len() {
+            return Err(FileError::BadRequest(format!(
+                "{} idempotency keys for {} records",
+                keys.len(),
+                records.len()
+            )));
+        }
+        let mut guard = self.lock();
+        if guard.is_none() {
+            *guard = Some(Output::open(&self.settings.sink_file(), self.settings.format)?.0);
+        }
+        let Some(output) = guard.as_mut() else {
+            unreachable!("the output was opened above");
+        };
+        let batch = self.encode_batch(output, keys, records);
+        if batch.records_written == 0 {
+            return Ok(batch.outcomes);
+        }
+        match output.append(self.settings.format, &batch) {
+            Ok(()) => Ok(batch.outcomes),
+            Err(e) => {
+                // The file may hold a torn tail now: reopening recovers from the ledger.
+                *guard = None;
+                Err(e)
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Output>> {
+        match self.output.lock() {
+            Ok(g) => g,
+            // A panic mid-write leaves the state unknown: reopen and recover.
+            Err(poisoned) => {
+                let mut g = poisoned.into_inner();
+                *g = None;
+                g
+            }
+        }
+    }
+
+    /// Decides each record's outcome and encodes the ones to write.
+    fn encode_batch(&self, output: &Output, keys: &[String], records: &[Value]) -> Batch {
+        let is_new = |i: usize| !keys.get(i).is_some_and(|k| output.keys.contains(k));
+        let header = match self.settings.format {
+            Format::Csv => Some(output.csv_header.clone().unwrap_or_else(|| {
+                self.layout.header_for(
+                    records
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| is_new(*i))
+                        .filter_map(|(_, r)| r.as_object()),
+                )
+            })),
+            _ => None,
+        };
+        let mut encoded: Vec<Vec<u8>> = Vec::new();
+        let mut outcomes = Vec::with_capacity(records.len());
+        let mut written_keys = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (i, record) in records.iter().enumerate() {
+            let key = keys.get(i).map(String::as_str);
+            if key.is_some_and(|k| output.keys.contains(k) || seen.contains(k)) {
+                outcomes.push(RecordOutcome::Duplicate { external_id: None });
+                continue;
+            }
+            let bytes = match record.as_object() {
+                None => Err("a record must be a JSON object".to_string()),
+                Some(m) => self.encode_record(header.as_deref(), m),
+            };
+            match bytes {
+                Ok(b) => {
+                    encoded.push(b);
+                    if let Some(k) = key {
+                        seen.insert(k);
+                        written_keys.push(k.to_string());
+                    }
+                    outcomes.push(RecordOutcome::Written { external_id: None });
+                }
+                Err(reason) => outcomes.push(RecordOutcome::Rejected { reason }),
+            }
+        }
+        Batch {
+            records_written: encoded.len(),
+            encoded,
+            outcomes,
+            written_keys,
+            csv_header: header,
+        }
+    }
+
+    fn encode_record(
+        &self,
+        header: Option<&[String]>,
+        record: &Map<String, Value>,
+    ) -> Result<Vec<u8>, String> {
+        match (self.settings.format, header) {
+            (Format::Csv, Some(header)) => {
+                let cells = self.layout.encode(header, record)?;
+                csv_row(&cells).map_err(|e| format!("CSV encoding: {e}"))
+            }
+            _ => serde_json::to_vec(record).map_err(|e| format!("JSON encoding: {e}")),
+        }
+    }
+}
+
+/// One batch, decided and encoded, before it touches the file.
+struct Batch {
+    encoded: Vec<Vec<u8>>,
+    records_written: usize,
+    outcomes: Vec<RecordOutcome>,
+    written_keys: Vec<String>,
+    csv_header: Option<Vec<String>>,
+}
+
+fn csv_row(cells: &[String]) -> Result<Vec<u8>, csv::Error> {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    w.write_record(cells)?;
+    w.into_inner().map_err(|e| csv::Error::from(e.into_error()))
+}
+
+impl Output {
+    /// Opens the data file and its ledger and brings the data file back to what was acknowledged.
+    fn open(path: &Path, format: Format) -> Result<(Output, Recovery), FileError> {
+        let existed = path.exists();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(FileError::io_at("open output", path))?;
+        if !existed {
+            durable::sync_parent(path)?;
+        }
+        let (mut ledger, replay) = Ledger::open(&ledger_path(path))?;
+        let mut recovery = Recovery {
+            path: path.to_path_buf(),
+            torn_ledger_bytes: replay.torn_bytes,
+            ..Recovery::default()
+        };
+        let len = file
+            .metadata()
+            .map_err(FileError::io_at("stat output", path))?
+            .len();
+        let committed = match replay.committed_end {
+            Some(end) => {
+                if len < end {
+                    return Err(FileError::Inconsistent {
+                        file: path.to_path_buf(),
+                        message: format!(
+                            "{len} bytes, but its ledger acknowledged {end}; was it truncated by someone else?"
+                        ),
+                    });
+                }
+                if len > end {
+                    file.set_len(end)
+                        .map_err(FileError::io_at("truncate output", path))?;
+                    recovery.truncated_bytes = len - end;
+                }
+                // A JSON batch starts by overwriting the closing bracket at `end - 1`.
+                if format == Format::Json && end > 0 && byte_at(&mut file, path, end - 1)? != b']' {
+                    file.seek(SeekFrom::Start(end - 1))
+                        .and_then(|_| file.write_all(b"]"))
+                        .map_err(FileError::io_at("repair output", path))?;
+                    recovery.restored_bracket = true;
+                }
+                if recovery.truncated_bytes > 0 || recovery.restored_bracket {
+                    file.sync_data()
+                        .map_err(FileError::io_at("sync output", path))?;
+                }
+                end
+            }
+            None => {
+                // First open: what is in the file already is the baseline we never cut.
+                let base = match format {
+                    Format::Json => trim_json_tail(&mut file, path, len)?,
+                    _ => len,
+                };
+                ledger.append(&LedgerEntry {
+                    end: base,
+                    keys: Vec::new(),
+                })?;
+                base
+            }
+        };
+        let last = if committed > 0 {
+            Some(byte_at(&mut file, path, committed - 1)?)
+        } else {
+            None
+        };
+        let csv_header = match (format, committed) {
+            (Format::Csv, 1..) => read_csv_header(&file, path, committed)?,
+            _ => None,
+        };
+        let json_has_elements = format == Format::Json
+            && committed > 1
+            && last_non_space_before(&mut file, path, committed - 1)? != Some(b'[');
+        let output = Output {
+            path: path.to_path_buf(),
+            file,
+            ledger,
+            keys: replay.keys,
+            len: committed,
+            needs_newline: format != Format::Json && last.is_some_and(|b| b != b'\n'),
+            csv_header,
+            json_has_elements,
+        };
+        Ok((output, recovery))
+    }
+
+    /// Writes the batch after the acknowledged content, fsyncs it, then appends and fsyncs its
+    /// ledger line. Only then does the in-memory state move on.
+    fn append(&mut self, format: Format, batch: &Batch) -> Result<(), FileError> {
+        let mut bytes =
+            Vec::with_capacity(batch.encoded.iter().map(|b| b.len() + 2).sum::<usize>() + 2);
+        let write_at = match format {
+            Format::Json if self.len == 0 => {
+                bytes.push(b'[');
+                0
+            }
+            // Overwrite the closing bracket; recovery puts it back if we die half-way.
+            Format::Json => {
+                if self.json_has_elements {
+                    bytes.extend_from_slice(b",\n");
+                }
+                self.len - 1
+            }
+            _ => {
+                if self.needs_newline {
+                    bytes.push(b'\n');
+                }
+                self.len
+            }
+        };
+        if format == Format::Csv && self.csv_header.is_none() {
+            if let Some(header) = &batch.csv_header {
+                bytes.extend(
+                    csv_row(header)
+                        .map_err(|e| FileError::BadRequest(format!("CSV header: {e}")))?,
+                );
+            }
+        }
+        for (i, record) in batch.encoded.iter().enumerate() {
+            match format {
+                Format::Json => {
+                    if i > 0 {
+                        bytes.extend_from_slice(b",\n");
+                    }
+                    bytes.extend_from_slice(record);
+                }
+                Format::Ndjson => {
+                    bytes.extend_from_slice(record);
+                    bytes.push(b'\n');
+                }
+                Format::Csv => bytes.extend_from_slice(record),
+            }
+        }
+        if format == Format::Json {
+            bytes.push(b']');
+        }
+        self.file
+            .seek(SeekFrom::Start(write_at))
+            .and_then(|_| self.file.write_all(&bytes))
+            .and_then(|_| self.file.sync_data())
+            .map_err(FileError::io_at("write output", &self.path))?;
+        let end = write_at + bytes.len() as u64;
+        self.ledger.append(&LedgerEntry {
+            end,
+            keys: batch.written_keys.clone(),
+        })?;
+        self.len = end;
+        self.needs_newline = false;
+        self.keys.extend(batch.written_keys.iter().cloned());
+        if format == Format::Csv && self.csv_header.is_none() {
+            self.csv_header = batch.csv_header.clone();
+        }
+        self.json_has_elements |= format == Format::Json && batch.records_written > 0;
+        Ok(())
+    }
+}
+
+fn byte_at(file: &mut File, path: &Path, pos: u64) -> Result<u8, FileError> {
+    let mut b = [0u8];
+    file.seek(SeekFrom::Start(pos))
+        .and_then(|_| file.read_exact(&mut b))
+        .map_err(FileError::io_at("read output", path))?;
+    Ok(b[0])
+}
+
+/// The last byte before `pos` that is not whitespace.
+fn last_non_space_before(
+    file: &mut File,
+    path: &Path,
+    mut pos: u64,
+) -> Result<Option<u8>, FileError> {
+    while pos > 0 {
+        let b = byte_at(file, path, pos - 1)?;
+        if !b.is_ascii_whitespace() {
+            return Ok(Some(b));
+        }
+        pos -= 1;
+    }
+    Ok(None)
+}
+
+/// Makes an existing JSON output end exactly at its closing `]` (dropping trailing whitespace),
+/// so that every acknowledged length ends with the bracket the next batch overwrites.
+fn trim_json_tail(file: &mut File, path: &Path, len: u64) -> Result<u64, FileError> {
+    let mut end = len;
+    while end > 0 && byte_at(file, path, end - 1)?.is_ascii_whitespace() {
+        end -= 1;
+    }
+    if end > 0 && byte_at(file, path, end - 1)? != b']' {
+        return Err(FileError::Inconsistent {
+            file: path.to_path_buf(),
+            message: "does not end with ']': a JSON output must be one array".into(),
+        });
+    }
+    if end < len {
+        file.set_len(end)
+            .and_then(|_| file.sync_data())
+            .map_err(FileError::io_at("truncate output", path))?;
+    }
+    Ok(end)
+}
+
+fn read_csv_header(
+    file: &File,
+    path: &Path,
+    committed: u64,
+) -> Result<Option<Vec<String>>, FileError> {
+    let mut f = file
+        .try_clone()
+        .map_err(FileError::io_at("open output", path))?;
+    f.seek(SeekFrom::Start(0))
+        .map_err(FileError::io_at("read output", path))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(BufReader::new(f.take(committed)));
+    let mut row = csv::StringRecord::new();
+    let found = reader
+        .read_record(&mut row)
+        .map_err(|e| FileError::BadRecord {
+            file: path.to_path_buf(),
+            line: 1,
+            message: format!("header row: {e}"),
+        })?;
+    Ok(found.then(|| row.iter().map(str::to_string).collect()))
+}

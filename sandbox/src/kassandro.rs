@@ -1,0 +1,1798 @@
+//! The Kassandro API v1.1 simulator, as `docs/connectors/kassandro.md` describes it.
+//!
+//! It keeps the generated Austrian sales as stored Kassandro receipts (vendor JSON) together
+//! with their *projection* onto what the vendor format can express (the canonical records a
+//! faithful connector must read). Every generated register becomes an integer Kassa-ID (1, 2, …
+//! in order of first appearance) in the location of its store; every receipt number becomes
+//! `{Kassa-ID}-{number:06}`, unique in the account as `GET /receipts/<receiptNumber>` needs.
+//!
+//! Enforced to the letter: paths under `/v1.0/`, the `kassandro-token` header, one account and
+//! one cash-register token per key, each endpoint's own parameter spelling (unknown or wrongly
+//! cased parameters are refused), date formats, `limit` ≤ 1000, and the attachment rules.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use chrono::{
+    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday,
+};
+use posbridge_plugin_api::model::{
+    round_money, Attachment, FiscalSignature, Payment, RksvSignature, Sale, SaleKind, SaleLine,
+    TaxLine, Totals,
+};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use crate::faults::RequestContext;
+use crate::generator::{Country, Dataset};
+use crate::registry::SandboxOptions;
+use crate::server::Simulator;
+
+/// The registry name.
+pub const VENDOR: &str = "kassandro";
+/// The API key accepted when the options name none.
+pub const DEFAULT_API_KEY: &str = "kassandro-demo-key";
+/// The header carrying the tokens (document).
+pub const TOKEN_HEADER: &str = "kassandro-token";
+/// The largest `limit` of `GET /receipts` (document default).
+pub const MAX_LIMIT: usize = 1000;
+/// The largest attachment (document: 5 MB, read as 5 × 1024 × 1024 bytes).
+pub const MAX_ATTACHMENT_BYTES: usize = 5 * 1024 * 1024;
+/// The extensions an attachment may have (document).
+pub const EXTENSIONS: &[&str] = &[
+    "zip", "pdf", "txt", "csv", "xls", "xlsx", "doc", "docx", "png", "jpg", "jpeg",
+];
+const SOURCE_SYSTEM: &str = "kassandro";
+const TIMEZONE: &str = "Europe/Vienna";
+const LOCAL_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+/// Kassandro payment method names of the canonical methods (else the method passes as it is).
+const METHOD_NAMES: &[(&str, &str)] = &[
+    ("cash", "Bar"),
+    ("card", "Karte"),
+    ("voucher", "Gutschein"),
+    ("invoice", "Rechnung"),
+];
+
+// ---------------------------------------------------------------------------------------------
+// Vienna local time (the API speaks local wall time without offsets).
+
+fn last_sunday(year: i32, month: u32) -> NaiveDate {
+    let first_next = if month == 12 {
+        NaiveDate::from_ymd_opt(year + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(year, month + 1, 1)
+    }
+    .expect("valid date");
+    let mut d = first_next - Duration::days(1);
+    while d.weekday() != Weekday::Sun {
+        d -= Duration::days(1);
+    }
+    d
+}
+
+fn is_summer_utc(utc: NaiveDateTime) -> bool {
+    let start = last_sunday(utc.year(), 3)
+        .and_hms_opt(1, 0, 0)
+        .expect("valid");
+    let end = last_sunday(utc.year(), 10)
+        .and_hms_opt(1, 0, 0)
+        .expect("valid");
+    utc >= start && utc < end
+}
+
+fn vienna_offset_at(utc: NaiveDateTime) -> FixedOffset {
+    FixedOffset::east_opt(if is_summer_utc(utc) { 7200 } else { 3600 }).expect("valid offset")
+}
+
+/// The Vienna wall time of an instant.
+fn to_local<Tz: TimeZone>(t: &DateTime<Tz>) -> NaiveDateTime {
+    let utc = t.with_timezone(&Utc).naive_utc();
+    utc + Duration::seconds(vienna_offset_at(utc).local_minus_utc() as i64)
+}
+
+/// The instant of a Vienna wall time (the earlier one in the repeated autumn hour).
+fn from_local(local: NaiveDateTime) -> DateTime<FixedOffset> {
+    let off = if is_summer_utc(local - Duration::hours(2)) {
+        7200
+    } else {
+        3600
+    };
+    FixedOffset::east_opt(off)
+        .expect("valid offset")
+        .from_local_datetime(&local)
+        .single()
+        .expect("fixed offsets are unambiguous")
+}
+
+/// An ISO date-time parameter: local `YYYY-MM-DDTHH:mm:ss[.fff]`, or with an offset / `Z`.
+fn parse_iso_date_time(s: &str) -> Option<NaiveDateTime> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(to_local(&t));
+    }
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data.
+
+/// A cash register of the account.
+#[derive(Clone, Debug)]
+struct RegisterRow {
+    id: u64,
+    mongo_id: String,
+    name: String,
+    location_id: String,
+    location_name: String,
+    serial: String,
+    /// The generated `(store, register)` it stands for.
+    generated: String,
+    next_seq: u64,
+}
+
+/// A stored receipt: its vendor JSON and the canonical record a connector must read from it.
+#[derive(Clone, Debug)]
+struct StoredReceipt {
+    id: String,
+    number: String,
+    register: u64,
+    seq: u64,
+    created: NaiveDateTime,
+    json: Value,
+    canonical: Sale,
+    cancelled: bool,
+}
+
+/// A token and the request number it was issued at (for the expiry fault).
+#[derive(Clone, Debug)]
+struct Token {
+    value: String,
+    issued_at: u64,
+}
+
+#[derive(Default)]
+struct Book {
+    registers: Vec<RegisterRow>,
+    /// Sorted by (created, register, seq): the order of `GET /receipts`.
+    receipts: Vec<StoredReceipt>,
+    account_token: Option<Token>,
+    register_token: Option<(Token, u64)>,
+    token_counter: u64,
+    /// Article groups (`GET /articles`).
+    articles: Value,
+    /// Product id of the generated catalogue → (itemId, groupId).
+    items: HashMap<String, u64>,
+    groups: HashMap<String, u64>,
+    /// Uploaded files by path below `/cdn/storage/files.attachments/`.
+    files: HashMap<String, Vec<u8>>,
+}
+
+/// A deterministic Meteor-style id (17 characters) from a text.
+fn meteor_id(seed: &str) -> String {
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz";
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..17)
+        .map(|i| {
+            let mut z = h.wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            ALPHABET[(z % ALPHABET.len() as u64) as usize] as char
+        })
+        .collect()
+}
+
+/// A decimal as a JSON number (serde_json parses the decimal's text).
+fn num(d: Decimal) -> Value {
+    d.to_string()
+        .parse::<serde_json::Number>()
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+fn dec(v: &Value) -> Option<Decimal> {
+    posbridge_plugin_api::model::decimal_from_json(v)
+}
+
+fn method_name(method: &str) -> String {
+    METHOD_NAMES
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| method.to_string())
+}
+
+fn method_of(name: &str) -> String {
+    METHOD_NAMES
+        .iter()
+        .find(|(_, n)| n.eq_ignore_ascii_case(name))
+        .map(|(m, _)| m.to_string())
+        .unwrap_or_else(|| name.to_lowercase())
+}
+
+/// The canonical payments of a receipt: the voucher part, then the rest in `paymentMethod`.
+fn payments_of(price: Decimal, voucher: Decimal, method: &str) -> Vec<Payment> {
+    let pay = |method: String, amount| Payment {
+        method,
+        amount,
+        currency: "EUR".into(),
+        psp_reference: None,
+    };
+    let mut p = Vec::new();
+    if !voucher.is_zero() {
+        p.push(pay("voucher".into(), voucher));
+    }
+    if !(price - voucher).is_zero() {
+        p.push(pay(method_of(method), price - voucher));
+    }
+    p
+}
+
+fn type_of(kind: SaleKind) -> &'static str {
+    match kind {
+        SaleKind::Sale | SaleKind::Refund => "standard",
+        SaleKind::NullReceipt => "null",
+        SaleKind::Cancellation => "cancellation",
+        SaleKind::Training => "training",
+    }
+}
+
+fn kind_of(kind: &str, price: Decimal) -> SaleKind {
+    match kind {
+        "null" => SaleKind::NullReceipt,
+        "cancellation" => SaleKind::Cancellation,
+        "training" => SaleKind::Training,
+        _ if price.is_sign_negative() && !price.is_zero() => SaleKind::Refund,
+        _ => SaleKind::Sale,
+    }
+}
+
+impl Book {
+    fn from_dataset(ds: &Dataset) -> Self {
+        let mut book = Book::default();
+        let mut groups = Vec::new();
+        for (i, c) in ds.categories.iter().enumerate() {
+            book.groups.insert(c.name.clone(), i as u64 + 1);
+            groups.push((i as u64 + 1, c.id.clone(), c.name.clone(), Vec::new()));
+        }
+        for p in &ds.products {
+            // Austrian catalogue ids are `AT-P0001`: the number is the itemId.
+            let Some(n) =
+                p.id.rsplit_once('P')
+                    .and_then(|(_, n)| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            book.items.insert(p.id.clone(), n);
+            if let Some(g) = groups
+                .iter_mut()
+                .find(|g| Some(&g.1) == p.category_id.as_ref())
+            {
+                g.3.push(json!({
+                    "itemId": n, "nameLong": p.name, "nameShort": p.short_name, "price": num(p.price),
+                    "vat": num(p.tax_rate), "barcode": p.barcode, "active": p.active,
+                }));
+            }
+        }
+        book.articles = Value::Array(
+            groups
+                .into_iter()
+                .map(|(id, _, name, articles)| json!({"groupId": id, "groupName": name, "articles": articles}))
+                .collect(),
+        );
+        for r in &ds.registers {
+            let store = ds.stores.iter().find(|s| s.id == r.store_id);
+            book.register_for(
+                &r.store_id,
+                &r.id,
+                store.map(|s| s.name.as_str()).unwrap_or(&r.store_id),
+                r.serial_number.as_deref(),
+            );
+        }
+        book.add_generated(ds.sales.clone());
+        book
+    }
+
+    fn register_for(
+        &mut self,
+        store: &str,
+        register: &str,
+        store_name: &str,
+        serial: Option<&str>,
+    ) -> u64 {
+        let key = format!("{store}\u{1f}{register}");
+        if let Some(r) = self.registers.iter().find(|r| r.generated == key) {
+            return r.id;
+        }
+        let id = self.registers.len() as u64 + 1;
+        self.registers.push(RegisterRow {
+            id,
+            mongo_id: meteor_id(&format!("register {key}")),
+            name: format!("Kassa {id}"),
+            location_id: store.to_string(),
+            location_name: store_name.to_string(),
+            serial: serial
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("AT-KASSANDRO-{id}")),
+            generated: key,
+            next_seq: 1,
+        });
+        id
+    }
+
+    fn row(&self, id: u64) -> Option<&RegisterRow> {
+        self.registers.iter().find(|r| r.id == id)
+    }
+
+    fn insert(&mut self, r: StoredReceipt) {
+        let key = |x: &StoredReceipt| (x.created, x.register, x.seq);
+        let at = self.receipts.partition_point(|x| key(x) <= key(&r));
+        self.receipts.insert(at, r);
+    }
+
+    fn add_generated(&mut self, sales: Vec<Sale>) {
+        for g in sales {
+            let reg = self.register_for(&g.store_id, &g.register_id, &g.store_id, None);
+            let r = self.project(g, reg);
+            self.insert(r);
+        }
+    }
+
+    /// Renders a generated sale as a stored receipt, with its projection.
+    fn project(&mut self, g: Sale, reg: u64) -> StoredReceipt {
+        let row = self.row(reg).cloned().expect("register exists");
+        let seq = g.receipt_number.parse::<u64>().unwrap_or(row.next_seq);
+        if let Some(r) = self.registers.iter_mut().find(|r| r.id == reg) {
+            r.next_seq = r.next_seq.max(seq + 1);
+        }
+        let number = format!("{reg}-{seq:06}");
+        let id = meteor_id(&format!("receipt {number}"));
+        let created = to_local(&g.timestamp);
+        let cancels = g.cancels.as_deref().map(|c| {
+            c.parse::<u64>()
+                .map(|n| format!("{reg}-{n:06}"))
+                .unwrap_or_else(|_| c.to_string())
+        });
+        let item_of = |l: &SaleLine| {
+            l.product_id
+                .as_ref()
+                .and_then(|p| self.items.get(p))
+                .copied()
+                .unwrap_or(0)
+        };
+        let group_of = |l: &SaleLine| {
+            l.category
+                .as_ref()
+                .and_then(|c| self.groups.get(c))
+                .copied()
+                .unwrap_or(0)
+        };
+        let items: Vec<Value> = g
+            .lines
+            .iter()
+            .map(|l| {
+                json!({
+                    "itemId": item_of(l), "nameLong": l.name,
+                    "nameShort": l.name.chars().take(20).collect::<String>(),
+                    "groupId": group_of(l), "groupName": l.category.clone().unwrap_or_default(),
+                    "amount": num(l.quantity), "discountAbsolute": num(l.discount), "discountPercentage": 0,
+                    "priceAll": num(l.gross), "priceOne": num(l.unit_price), "vat": num(l.tax_rate),
+                    "vatAmount": num(l.tax),
+                })
+            })
+            .collect();
+        let voucher: Decimal = g
+            .payments
+            .iter()
+            .filter(|p| p.method == "voucher")
+            .map(|p| p.amount)
+            .sum();
+        let method = g
+            .payments
+            .iter()
+            .find(|p| p.method != "voucher")
+            .map(|p| method_name(&p.method))
+            .unwrap_or_else(|| "Bar".into());
+        let price = g.totals.gross;
+        let signature = g.fiscal.as_ref().and_then(|f| f.rksv.as_ref()).map(|r| {
+            json!({"cashRegisterId": row.serial, "receiptNumber": number, "signature": r.signature, "qrCode": r.qr_code})
+        });
+        let json = json!({
+            "_id": id, "receiptNumber": number, "cashRegisterId": reg, "type": type_of(g.kind),
+            "created": created.format(LOCAL_FORMAT).to_string(), "customText": [],
+            "items": items, "price": num(price), "discountAbsolute": 0, "discountPercentage": 0,
+            "given": num(price - voucher), "paymentMethod": method, "voucher": num(voucher),
+            "vatSums": g.taxes.iter().map(|t| json!({"vat": num(t.rate), "net": num(t.net),
+                "vatAmount": num(t.tax), "gross": num(t.gross)})).collect::<Vec<_>>(),
+            "cancellation": cancels.as_ref().map(|c| json!({"receiptNumber": c})),
+            "signature": signature, "attachmentUrls": [],
+        });
+
+        let register_id = reg.to_string();
+        let timestamp = from_local(created);
+        let canonical = Sale {
+            id: Sale::make_id(SOURCE_SYSTEM, &row.location_id, &register_id, &number),
+            source_system: SOURCE_SYSTEM.into(),
+            store_id: row.location_id.clone(),
+            register_id,
+            receipt_number: number.clone(),
+            kind: kind_of(type_of(g.kind), price),
+            cancels,
+            business_day: created.date(),
+            timestamp,
+            timezone: Some(TIMEZONE.into()),
+            currency: "EUR".into(),
+            cashier: None,
+            customer: None,
+            lines: g
+                .lines
+                .iter()
+                .map(|l| SaleLine {
+                    product_id: Some(item_of(l)).filter(|n| *n != 0).map(|n| n.to_string()),
+                    category: l.category.clone().filter(|c| !c.is_empty()),
+                    barcode: None,
+                    net: l.gross - l.tax,
+                    ..l.clone()
+                })
+                .collect(),
+            payments: payments_of(price, voucher, &method),
+            taxes: g.taxes.clone(),
+            totals: Totals {
+                net: g.taxes.iter().map(|t| t.net).sum(),
+                tax: g.taxes.iter().map(|t| t.tax).sum(),
+                gross: price,
+                discount: g.lines.iter().map(|l| l.discount).sum(),
+            },
+            fiscal: g
+                .fiscal
+                .as_ref()
+                .and_then(|f| f.rksv.as_ref())
+                .map(|r| FiscalSignature {
+                    tse: None,
+                    rksv: Some(RksvSignature {
+                        cash_register_id: row.serial.clone(),
+                        receipt_number: number.clone(),
+                        signature: r.signature.clone(),
+                        qr_code: r.qr_code.clone(),
+                    }),
+                }),
+            loyalty: None,
+            attachments: vec![],
+            raw_id: Some(id.clone()),
+        };
+        StoredReceipt {
+            id,
+            number,
+            register: reg,
+            seq,
+            created,
+            json,
+            canonical,
+            cancelled: false,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Answers.
+
+fn error(status: StatusCode, msg: &str) -> Response {
+    (status, axum::Json(json!({"error": true, "msg": msg}))).into_response()
+}
+
+/// Token endpoints answer in a one-element array (document).
+fn token_answer(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(Value::Array(vec![body]))).into_response()
+}
+
+fn token_error(status: StatusCode, msg: &str) -> Response {
+    token_answer(status, json!({"error": true, "msg": msg}))
+}
+
+fn ok(body: Value) -> Response {
+    axum::Json(body).into_response()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => match std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                None => out.push(b'%'),
+            },
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The query parameters, refusing any name the endpoint does not document (names are
+/// case-sensitive: `dateFrom` is not `datefrom`).
+fn params(uri: &Uri, allowed: &[&str]) -> Result<BTreeMap<String, String>, Response> {
+    let mut out = BTreeMap::new();
+    for pair in uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let k = percent_decode(k);
+        if !allowed.contains(&k.as_str()) {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                &format!("Unknown parameter {k:?}; allowed: {}.", allowed.join(", ")),
+            ));
+        }
+        out.insert(k, percent_decode(v));
+    }
+    Ok(out)
+}
+
+fn required<'a>(p: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, Response> {
+    p.get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!("Parameter {name} is required."),
+            )
+        })
+}
+
+fn int_param(p: &BTreeMap<String, String>, name: &str, default: usize) -> Result<usize, Response> {
+    match p.get(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!("Parameter {name} must be an integer."),
+            )
+        }),
+    }
+}
+
+fn bool_param(p: &BTreeMap<String, String>, name: &str) -> Result<bool, Response> {
+    match p.get(name).map(String::as_str) {
+        None | Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!("Parameter {name} must be true or false."),
+        )),
+    }
+}
+
+fn date_param(
+    p: &BTreeMap<String, String>,
+    name: &str,
+    end_of_day: bool,
+) -> Result<NaiveDateTime, Response> {
+    let v = required(p, name)?;
+    let d = NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .filter(|_| v.len() == 10)
+        .ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!("Parameter {name} must be a date YYYY-MM-DD."),
+            )
+        })?;
+    Ok(if end_of_day {
+        d.and_hms_milli_opt(23, 59, 59, 999).expect("valid time")
+    } else {
+        d.and_hms_opt(0, 0, 0).expect("valid time")
+    })
+}
+
+fn date_time_param(p: &BTreeMap<String, String>, name: &str) -> Result<NaiveDateTime, Response> {
+    let v = required(p, name)?;
+    parse_iso_date_time(v).ok_or_else(|| {
+        error(
+            StatusCode::BAD_REQUEST,
+            &format!("Parameter {name} must be an ISO date-time."),
+        )
+    })
+}
+
+/// Who is calling with the token in the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller {
+    Account,
+    Register(u64),
+}
+
+/// The Kassandro simulator.
+pub struct KassandroSimulator {
+    api_key: String,
+    book: RwLock<Book>,
+}
+
+/// Builds the simulator from Austrian generated data.
+pub fn build(opts: &SandboxOptions) -> anyhow::Result<Arc<dyn Simulator>> {
+    Ok(Arc::new(KassandroSimulator::new(
+        opts.api_key
+            .clone()
+            .unwrap_or_else(|| DEFAULT_API_KEY.to_string()),
+        &opts.dataset(Country::At),
+    )))
+}
+
+impl KassandroSimulator {
+    /// A simulator holding this data set's registers, articles and sales.
+    pub fn new(api_key: String, dataset: &Dataset) -> Self {
+        Self {
+            api_key,
+            book: RwLock::new(Book::from_dataset(dataset)),
+        }
+    }
+
+    /// The Kassa-IDs of the account.
+    pub fn cash_register_ids(&self) -> Vec<u64> {
+        self.read().registers.iter().map(|r| r.id).collect()
+    }
+
+    /// The stored vendor JSON of a receipt, by receipt number.
+    pub fn receipt_json(&self, number: &str) -> Option<Value> {
+        self.read()
+            .receipts
+            .iter()
+            .find(|r| r.number == number)
+            .map(|r| r.json.clone())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Book> {
+        self.book.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Book> {
+        self.book.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn caller(&self, ctx: &RequestContext, headers: &HeaderMap) -> Result<Caller, Response> {
+        let Some(token) = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok()) else {
+            return Err(error(
+                StatusCode::UNAUTHORIZED,
+                "Missing kassandro-token header.",
+            ));
+        };
+        let mut book = self.write();
+        if let Some(t) = book.account_token.as_ref().filter(|t| t.value == token) {
+            if ctx.token_expired(t.issued_at) {
+                // An expired token is removed from the key, so a new one can be created.
+                book.account_token = None;
+                return Err(error(StatusCode::UNAUTHORIZED, "Token expired."));
+            }
+            return Ok(Caller::Account);
+        }
+        if let Some((t, reg)) = book
+            .register_token
+            .as_ref()
+            .filter(|(t, _)| t.value == token)
+        {
+            if ctx.token_expired(t.issued_at) {
+                book.register_token = None;
+                return Err(error(StatusCode::UNAUTHORIZED, "Token expired."));
+            }
+            return Ok(Caller::Register(*reg));
+        }
+        Err(error(StatusCode::UNAUTHORIZED, "Invalid token."))
+    }
+
+    fn new_token(book: &mut Book, ctx: &RequestContext, kind: &str) -> Token {
+        book.token_counter += 1;
+        Token {
+            value: format!(
+                "{kind}-{}",
+                meteor_id(&format!(
+                    "{kind} token {} {}",
+                    book.token_counter, ctx.request_no
+                ))
+            ),
+            issued_at: ctx.request_no,
+        }
+    }
+
+    fn handle(
+        &self,
+        ctx: RequestContext,
+        method: Method,
+        uri: Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        let path = uri.path().trim_start_matches("/v1.0/").to_string();
+        let result = match (method.clone(), path.as_str()) {
+            (Method::GET, "createtoken") => self.create_token(&ctx, &uri),
+            (Method::GET, "gettoken") => self.get_token(&uri),
+            (Method::GET, "deletetoken") => self.delete_token(&headers, &uri),
+            (Method::GET, "cashregisters") => self.cash_registers(&ctx, &headers, &uri),
+            (Method::GET, "articles") => {
+                self.simple_list(&ctx, &headers, &uri, |b| b.articles.clone())
+            }
+            (Method::GET, "paymentmethods") => self.simple_list(&ctx, &headers, &uri, |_| {
+                Value::Array(
+                    METHOD_NAMES
+                        .iter()
+                        .map(|(_, n)| json!({"_id": meteor_id(&format!("pm {n}")), "name": n}))
+                        .collect(),
+                )
+            }),
+            (Method::GET, "receipts") => self.list_receipts(&ctx, &headers, &uri),
+            (Method::GET, "receipts/count") => self.count_receipts(&ctx, &headers, &uri),
+            (Method::GET, p) if p.starts_with("receipts/") => {
+                self.one_receipt(&ctx, &headers, &uri, &p[9..])
+            }
+            (Method::POST, "receipts") => self.create_receipt(&ctx, &headers, &uri, &body),
+            (Method::POST, "receiptattachment") => {
+                self.upload_attachment(&ctx, &headers, &uri, &body)
+            }
+            _ => Err(error(
+                StatusCode::NOT_FOUND,
+                &format!("No endpoint {method} /v1.0/{path}."),
+            )),
+        };
+        result.unwrap_or_else(|r| r)
+    }
+
+    fn create_token(&self, ctx: &RequestContext, uri: &Uri) -> Result<Response, Response> {
+        let p = params(uri, &["type", "key", "cashregisterid"])?;
+        if p.get("key") != Some(&self.api_key) {
+            return Ok(token_error(StatusCode::UNAUTHORIZED, "Invalid API key."));
+        }
+        let mut book = self.write();
+        match p.get("type").map(String::as_str) {
+            Some("account") => {
+                if book.account_token.is_some() {
+                    return Ok(token_error(
+                        StatusCode::BAD_REQUEST,
+                        "Token already exists.",
+                    ));
+                }
+                let t = Self::new_token(&mut book, ctx, "acc");
+                book.account_token = Some(t.clone());
+                Ok(token_answer(
+                    StatusCode::OK,
+                    json!({"error": false,
+                    "msg": "You successfully requested your Account-Token. Please use the included token for all your Account-API requests.",
+                    "token": t.value}),
+                ))
+            }
+            Some("cashregister") => {
+                let Some(id) = p.get("cashregisterid").and_then(|v| v.parse::<u64>().ok()) else {
+                    return Ok(token_error(
+                        StatusCode::BAD_REQUEST,
+                        "Parameter cashregisterid is required.",
+                    ));
+                };
+                if book.row(id).is_none() {
+                    return Ok(token_error(
+                        StatusCode::BAD_REQUEST,
+                        "Unknown cash register.",
+                    ));
+                }
+                if book.register_token.is_some() {
+                    return Ok(token_error(
+                        StatusCode::BAD_REQUEST,
+                        "Token already exists.",
+                    ));
+                }
+                let t = Self::new_token(&mut book, ctx, "reg");
+                book.register_token = Some((t.clone(), id));
+                Ok(token_answer(
+                    StatusCode::OK,
+                    json!({"error": false,
+                    "msg": "You successfully requested your CashRegister-Token. Please use the included token for all your CashRegister-API requests.",
+                    "token": t.value}),
+                ))
+            }
+            _ => Ok(token_error(
+                StatusCode::BAD_REQUEST,
+                "Parameter type must be account or cashregister.",
+            )),
+        }
+    }
+
+    fn get_token(&self, uri: &Uri) -> Result<Response, Response> {
+        let p = params(uri, &["key"])?;
+        if p.get("key") != Some(&self.api_key) {
+            return Ok(token_error(StatusCode::UNAUTHORIZED, "Invalid API key."));
+        }
+        let book = self.read();
+        Ok(token_answer(
+            StatusCode::OK,
+            json!({
+                "error": false, "msg": "Tokens found.",
+                "accountToken": book.account_token.as_ref().map(|t| t.value.clone()),
+                "cashRegisterToken": book.register_token.as_ref().map(|(t, _)| t.value.clone()),
+                "cashRegisterId": book.register_token.as_ref().map(|(_, id)| *id),
+            }),
+        ))
+    }
+
+    fn delete_token(&self, headers: &HeaderMap, uri: &Uri) -> Result<Response, Response> {
+        params(uri, &[])?;
+        let token = headers
+            .get(TOKEN_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let mut book = self.write();
+        if book
+            .account_token
+            .as_ref()
+            .is_some_and(|t| t.value == token)
+        {
+            book.account_token = None;
+        } else if book
+            .register_token
+            .as_ref()
+            .is_some_and(|(t, _)| t.value == token)
+        {
+            book.register_token = None;
+        } else {
+            return Ok(token_error(StatusCode::UNAUTHORIZED, "Invalid token."));
+        }
+        Ok(token_answer(
+            StatusCode::OK,
+            json!({"error": false, "msg": "Token deleted."}),
+        ))
+    }
+
+    fn cash_registers(
+        &self,
+        ctx: &RequestContext,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Result<Response, Response> {
+        if self.caller(ctx, headers)? != Caller::Account {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "This endpoint needs an Account-Token.",
+            ));
+        }
+        params(uri, &[])?;
+        let book = self.read();
+        Ok(ok(Value::Array(
+            book.registers
+                .iter()
+                .map(|r| json!({"_id": r.mongo_id, "cashRegisterId": r.id, "name": r.name,
+                    "locationId": r.location_id, "locationName": r.location_name, "serialNumber": r.serial}))
+                .collect(),
+        )))
+    }
+
+    fn simple_list(
+        &self,
+        ctx: &RequestContext,
+        headers: &HeaderMap,
+        uri: &Uri,
+        f: impl Fn(&Book) -> Value,
+    ) -> Result<Response, Response> {
+        self.caller(ctx, headers)?;
+        params(uri, &[])?;
+        Ok(ok(f(&self.read())))
+    }
+
+    /// The receipts in a local time range, for the caller, optionally of one register.
+    fn select(
+        book: &Book,
+        caller: Caller,
+        from: NaiveDateTime,
+        to: NaiveDateTime,
+        register: Option<u64>,
+    ) -> Vec<&StoredReceipt> {
+        let register = match caller {
+            Caller::Register(r) => Some(r),
+            Caller::Account => register,
+        };
+        book.receipts
+            .iter()
+            .filter(|r| {
+                r.created >= from && r.created <= to && register.is_none_or(|id| r.register == id)
+            })
+            .collect()
+    }
+
+    fn list_receipts(
+        &self,
+        ctx: &RequestContext,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Result<Response, Response> {
+        let caller = self.caller(ctx, headers)?;
+        // Two spellings (document): the account endpoint in lower case with dates, the
+        // cash-register endpoint in camel case with ISO date-times.
+        let (from, to, limit, offset, with_items, register) = match caller {
+            Caller::Account => {
+                let p = params(
+                    uri,
+                    &[
+                        "datefrom",
+                        "dateto",
+                        "limit",
+                        "offset",
+                        "withitems",
+                        "cashregisterid",
+                    ],
+                )?;
+                let register = match p.get("cashregisterid") {
+                    None => None,
+                    Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                        error(
+                            StatusCode::BAD_REQUEST,
+                            "Parameter cashregisterid must be an integer.",
+                        )
+                    })?),
+                };
+                (
+                    date_param(&p, "datefrom", false)?,
+                    date_param(&p, "dateto", true)?,
+                    int_param(&p, "limit", MAX_LIMIT)?,
+                    int_param(&p, "offset", 0)?,
+                    bool_param(&p, "withitems")?,
+                    register,
+                )
+            }
+            Caller::Register(_) => {
+                let p = params(uri, &["dateFrom", "dateTo", "limit", "offset", "withItems"])?;
+                (
+                    date_time_param(&p, "dateFrom")?,
+                    date_time_param(&p, "dateTo")?,
+                    int_param(&p, "limit", MAX_LIMIT)?,
+                    int_param(&p, "offset", 0)?,
+                    bool_param(&p, "withItems")?,
+                    None,
+                )
+            }
+        };
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "limit must be between 1 and 1000.",
+            ));
+        }
+        let book = self.read();
+        let page: Vec<Value> = Self::select(&book, caller, from, to, register)
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|r| {
+                let mut j = r.json.clone();
+                if !with_items {
+                    if let Some(o) = j.as_object_mut() {
+                        o.remove("items");
+                    }
+                }
+                j
+            })
+            .collect();
+        Ok(ok(Value::Array(page)))
+    }
+
+    fn count_receipts(
+        &self,
+        ctx: &RequestContext,
+        headers: &HeaderMap,
+        uri: &Uri,
+    ) -> Result<Response, Response> {
+        let caller = self.caller(ctx, headers)?;
+        let allowed: &[&str] = match caller {
+            Caller::Account => &["dateFrom", "dateTo", "cashRegisterId"],
+            Caller::Register(_) => &["dateFrom", "dateTo"],
+        };
+        let p = params(uri, allowed)?;
+        let register = match p.get("cashRegisterId") {
+            None => None,
+            Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "Parameter cashRegisterId must be an integer.",
+                )
+            })?),
+        };
+        let (from, to) = (
+            date_time_param(&p, "dateFrom")?,
+            date_time_param(&p, "dateTo")?,
+        );
+        let book = self.read();
+        let n = Self::select(&book, caller, from, to, register).len();
+        Ok(ok(json!({"error": false, "count": n})))
+    }
+
+    fn one_receipt(
+        &self,
+        ctx: &RequestContext,
+        headers: &HeaderMap,
+        uri: &Uri,
+        number: &str,
+    ) -> Result<Response, Response> {
+        let caller = self.caller(ctx, headers)?;
+        params(uri, &[])?;
+        let number = percent_decode(number);
+        let book = self.read();
+        book.receipts
+            .iter()
+            .find(|r| {
+                r.number == number
+                    && (caller == Caller::Account || caller == Caller::Register(r.register))
+            })
+            .map(|r| ok(r.json.clone()))
+            .ok_or_else(|| error(StatusCode::NOT_FOUND, "Receipt not found."))
+    }
+
+    fn register_only(&self, ctx: &RequestContext, headers: &HeaderMap) -> Result<u64, Response> {
+        match self.caller(ctx, headers)? {
+            Caller::Register(r) => Ok(r),
+            Caller::Account => Err(error(
+                StatusCode::FORBIDDEN,
+                "This endpoint needs a CashRegister-Token.",
+            )),
+        }
+    }
+
+    fn create_receipt(
+        &self,
+        ctx: &RequestContext,
+        headers: &HeaderMap,
+        uri: &Uri,
+        body: &Bytes,
+    ) -> Result<Response, Response> {
+        let reg = self.register_only(ctx, headers)?;
+        params(uri, &[])?;
+        let details: Value = serde_json::from_slice(body).map_err(|e| {
+            error(
+                StatusCode::BAD_REQUEST,
+                &format!("Request body is not JSON: {e}"),
+            )
+        })?;
+        let mut book = self.write();
+        let receipt = match details.get("cancellation") {
+            Some(c) => cancel(&mut book, reg, c)?,
+            None => standard(&mut book, reg, &details)?,
+        };
+        let json = receipt.json.clone();
+        book.insert(receipt);
+        Ok(ok(
+            json!({"error": false, "msg": "Receipt successfully inserted.", "receipt": json}),
+        ))
+    }
+
+    fn upload_attachment(
+        &self,
+        ctx: &RequestContext,
+        headers: &HeaderMap,
+        uri: &Uri,
+        body: &Bytes,
+    ) -> Result<Response, Response> {
+        let reg = self.register_only(ctx, headers)?;
+        params(uri, &[])?;
+        let ctype = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let Some(boundary) = ctype.strip_prefix("multipart/form-data").and_then(|rest| {
+            rest.split(';')
+                .find_map(|p| p.trim().strip_prefix("boundary="))
+        }) else {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "Content-Type must be multipart/form-data.",
+            ));
+        };
+        let parts = multipart_parts(body, boundary.trim_matches('"'));
+        let receipt_id = parts
+            .iter()
+            .find(|p| p.name == "receiptId")
+            .map(|p| String::from_utf8_lossy(&p.data).into_owned())
+            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "Field receiptId is required."))?;
+        let file = parts
+            .iter()
+            .find(|p| p.name == "file" && p.filename.is_some())
+            .ok_or_else(|| error(StatusCode::BAD_REQUEST, "Field file is required."))?;
+        let name = file.filename.clone().unwrap_or_default();
+        let ext = name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        if !EXTENSIONS.contains(&ext.as_str()) {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "File extension not allowed.",
+            ));
+        }
+        if file.data.len() > MAX_ATTACHMENT_BYTES {
+            return Err(error(StatusCode::BAD_REQUEST, "File too large (max. 5MB)."));
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        let mut book = self.write();
+        let file_id = meteor_id(&format!("file {receipt_id} {name} {}", book.files.len()));
+        let path = format!("/cdn/storage/files.attachments/{file_id}/original/{name}");
+        let Some(r) = book
+            .receipts
+            .iter_mut()
+            .find(|r| r.id == receipt_id && r.register == reg)
+        else {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "Receipt not found for this cash register.",
+            ));
+        };
+        if let Some(urls) = r
+            .json
+            .get_mut("attachmentUrls")
+            .and_then(Value::as_array_mut)
+        {
+            urls.push(json!(path));
+        }
+        r.canonical.attachments.push(Attachment {
+            name: name.clone(),
+            url: Some(format!("http://{host}{path}")),
+            content_type: None,
+        });
+        let json = r.json.clone();
+        book.files.insert(path, file.data.clone());
+        Ok(ok(
+            json!({"error": false, "msg": "Attachment successfully uploaded.", "receipt": json}),
+        ))
+    }
+
+    fn file(&self, path: &str) -> Response {
+        match self.read().files.get(path) {
+            Some(bytes) => bytes.clone().into_response(),
+            None => error(StatusCode::NOT_FOUND, "File not found."),
+        }
+    }
+}
+
+/// One part of a multipart body.
+struct Part {
+    name: String,
+    filename: Option<String>,
+    data: Vec<u8>,
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+fn multipart_parts(body: &[u8], boundary: &str) -> Vec<Part> {
+    let delim = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let Some(mut at) = find(body, delim.as_bytes(), 0) else {
+        return parts;
+    };
+    loop {
+        let start = at + delim.len();
+        if body.get(start..start + 2) == Some(b"--") {
+            break;
+        }
+        let Some(head_end) = find(body, b"\r\n\r\n", start) else {
+            break;
+        };
+        let Some(next) = find(body, format!("\r\n{delim}").as_bytes(), head_end + 4) else {
+            break;
+        };
+        let head = String::from_utf8_lossy(&body[start..head_end]);
+        let disposition = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("content-disposition:"))
+            .unwrap_or_default()
+            .to_string();
+        let attr = |key: &str| {
+            disposition.split(';').find_map(|p| {
+                p.trim()
+                    .strip_prefix(&format!("{key}=\""))
+                    .map(|v| v.trim_end_matches('"').to_string())
+            })
+        };
+        parts.push(Part {
+            name: attr("name").unwrap_or_default(),
+            filename: attr("filename"),
+            data: body[head_end + 4..next].to_vec(),
+        });
+        at = next + 2;
+    }
+    parts
+}
+
+/// `POST /receipts` with `{cancellation: {receiptNumber}}`: the negation of a receipt of this register.
+fn cancel(book: &mut Book, reg: u64, c: &Value) -> Result<StoredReceipt, Response> {
+    let number = c
+        .get("receiptNumber")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "cancellation.receiptNumber must be a string.",
+            )
+        })?
+        .to_string();
+    let Some(orig) = book
+        .receipts
+        .iter_mut()
+        .find(|r| r.number == number && r.register == reg)
+    else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!("Receipt {number} not found for this cash register."),
+        ));
+    };
+    if orig.cancelled {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!("Receipt {number} is already cancelled."),
+        ));
+    }
+    if orig.json["type"] != "standard" {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!("Receipt {number} cannot be cancelled."),
+        ));
+    }
+    orig.cancelled = true;
+    let o = orig.json.clone();
+    let neg = |v: &Value| dec(v).map(|d| num(-d)).unwrap_or(Value::Null);
+    let items: Vec<Value> = o["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut it| {
+            for k in ["amount", "discountAbsolute", "priceAll", "vatAmount"] {
+                it[k] = neg(&it[k]);
+            }
+            it
+        })
+        .collect();
+    let sums: Vec<Value> = o["vatSums"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mut s| {
+            for k in ["net", "vatAmount", "gross"] {
+                s[k] = neg(&s[k]);
+            }
+            s
+        })
+        .collect();
+    let details = json!({
+        "items": items, "price": neg(&o["price"]), "discountAbsolute": neg(&o["discountAbsolute"]),
+        "discountPercentage": o["discountPercentage"], "given": neg(&o["given"]),
+        "paymentMethod": o["paymentMethod"], "voucher": neg(&o["voucher"]), "customText": [],
+    });
+    Ok(store(
+        book,
+        reg,
+        &details,
+        "cancellation",
+        Some(number),
+        Some(sums),
+        None,
+    ))
+}
+
+/// `POST /receipts` with a standard or null receipt, validated as the doc page says.
+fn standard(book: &mut Book, reg: u64, d: &Value) -> Result<StoredReceipt, Response> {
+    let bad = |m: &str| error(StatusCode::BAD_REQUEST, m);
+    let items = d
+        .get("items")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("items must be an array."))?;
+    for f in [
+        "price",
+        "given",
+        "voucher",
+        "discountAbsolute",
+        "discountPercentage",
+    ] {
+        if d.get(f).and_then(dec).is_none() {
+            return Err(bad(&format!("{f} must be a number.")));
+        }
+    }
+    if d.get("paymentMethod").and_then(Value::as_str).is_none() {
+        return Err(bad("paymentMethod must be a string."));
+    }
+    let price = dec(&d["price"]).unwrap_or_default();
+    let mut sum = Decimal::ZERO;
+    for (i, it) in items.iter().enumerate() {
+        for f in [
+            "itemId",
+            "amount",
+            "discountAbsolute",
+            "discountPercentage",
+            "priceAll",
+            "priceOne",
+            "vat",
+            "groupId",
+        ] {
+            if it.get(f).and_then(dec).is_none() {
+                return Err(bad(&format!("items[{i}].{f} must be a number.")));
+            }
+        }
+        for f in ["nameLong", "nameShort", "groupName"] {
+            if it.get(f).and_then(Value::as_str).is_none() {
+                return Err(bad(&format!("items[{i}].{f} must be a string.")));
+            }
+        }
+        sum += dec(&it["priceAll"]).unwrap_or_default();
+    }
+    if items.is_empty() && !price.is_zero() {
+        return Err(bad("A null receipt must have price 0."));
+    }
+    if sum != price {
+        return Err(bad(&format!("The items sum to {sum}, price is {price}.")));
+    }
+    let created = match d.get("created") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            NaiveDateTime::parse_from_str(s, LOCAL_FORMAT)
+                .map_err(|_| bad("created must be YYYY-MM-DDTHH:mm:ss."))?,
+        ),
+        Some(_) => return Err(bad("created must be a string.")),
+    };
+    if let Some(ct) = d.get("customText").filter(|v| !v.is_null()) {
+        let fine = ct.as_array().is_some_and(|a| {
+            a.iter().all(|t| {
+                t.get("label").is_some_and(Value::is_string)
+                    && t.get("value").is_some_and(Value::is_string)
+            })
+        });
+        if !fine {
+            return Err(bad("customText must be a list of {label, value} strings."));
+        }
+    }
+    let kind = if items.is_empty() { "null" } else { "standard" };
+    Ok(store(book, reg, d, kind, None, None, created))
+}
+
+/// Stores a receipt created through the API: numbers it, computes the VAT the API adds, signs it.
+fn store(
+    book: &mut Book,
+    reg: u64,
+    d: &Value,
+    kind: &str,
+    cancels: Option<String>,
+    sums: Option<Vec<Value>>,
+    created: Option<NaiveDateTime>,
+) -> StoredReceipt {
+    let row = book.row(reg).cloned().expect("register exists");
+    let seq = row.next_seq;
+    if let Some(r) = book.registers.iter_mut().find(|r| r.id == reg) {
+        r.next_seq += 1;
+    }
+    let number = format!("{reg}-{seq:06}");
+    let id = meteor_id(&format!("receipt {number}"));
+    let created = created.unwrap_or_else(|| to_local(&Utc::now()).with_nanosecond_zero());
+    let mut items = d["items"].as_array().cloned().unwrap_or_default();
+    let mut per_rate: BTreeMap<Decimal, (Decimal, Decimal)> = BTreeMap::new();
+    for it in items.iter_mut() {
+        let gross = dec(&it["priceAll"]).unwrap_or_default();
+        let rate = dec(&it["vat"]).unwrap_or_default();
+        let tax = match dec(&it["vatAmount"]) {
+            Some(t) => t,
+            None => round_money(gross * rate / (Decimal::ONE_HUNDRED + rate), "EUR"),
+        };
+        it["vatAmount"] = num(tax);
+        let e = per_rate.entry(rate.normalize()).or_default();
+        e.0 += gross;
+        e.1 += tax;
+    }
+    let sums = sums.unwrap_or_else(|| {
+        per_rate
+            .iter()
+            .map(|(rate, (g, t))| json!({"vat": num(*rate), "net": num(g - t), "vatAmount": num(*t), "gross": num(*g)}))
+            .collect()
+    });
+    let created_text = created.format(LOCAL_FORMAT).to_string();
+    let signature = meteor_id(&format!("signature {number} {created_text}"));
+    let json = json!({
+        "_id": id, "receiptNumber": number, "cashRegisterId": reg, "type": kind, "created": created_text,
+        "customText": d.get("customText").filter(|v| !v.is_null()).cloned().unwrap_or(json!([])),
+        "items": items, "price": d["price"], "discountAbsolute": d["discountAbsolute"],
+        "discountPercentage": d["discountPercentage"], "given": d["given"], "paymentMethod": d["paymentMethod"],
+        "voucher": d["voucher"], "vatSums": sums,
+        "cancellation": cancels.as_ref().map(|c| json!({"receiptNumber": c})),
+        "signature": {"cashRegisterId": row.serial, "receiptNumber": number, "signature": signature,
+            "qrCode": format!("_R1-AT1_{}_{number}_{created_text}_{signature}", row.serial)},
+        "attachmentUrls": [],
+    });
+    let canonical = canonical_of(&json, &row);
+    StoredReceipt {
+        id,
+        number,
+        register: reg,
+        seq,
+        created,
+        json,
+        canonical,
+        cancelled: false,
+    }
+}
+
+/// The canonical record of a receipt created through the API (as the doc page maps it).
+fn canonical_of(j: &Value, row: &RegisterRow) -> Sale {
+    let d = |v: &Value| dec(v).unwrap_or_default();
+    let price = d(&j["price"]);
+    let voucher = d(&j["voucher"]);
+    let number = j["receiptNumber"].as_str().unwrap_or_default().to_string();
+    let created =
+        NaiveDateTime::parse_from_str(j["created"].as_str().unwrap_or_default(), LOCAL_FORMAT)
+            .unwrap_or_default();
+    let lines: Vec<SaleLine> = j["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|it| SaleLine {
+            product_id: it["itemId"]
+                .as_u64()
+                .filter(|n| *n != 0)
+                .map(|n| n.to_string()),
+            name: it["nameLong"].as_str().unwrap_or_default().to_string(),
+            category: it["groupName"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+            barcode: None,
+            quantity: d(&it["amount"]),
+            unit_price: d(&it["priceOne"]),
+            discount: d(&it["discountAbsolute"]),
+            tax_rate: d(&it["vat"]),
+            net: d(&it["priceAll"]) - d(&it["vatAmount"]),
+            tax: d(&it["vatAmount"]),
+            gross: d(&it["priceAll"]),
+        })
+        .collect();
+    let taxes: Vec<TaxLine> = j["vatSums"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| TaxLine {
+            rate: d(&s["vat"]),
+            net: d(&s["net"]),
+            tax: d(&s["vatAmount"]),
+            gross: d(&s["gross"]),
+        })
+        .collect();
+    let register_id = row.id.to_string();
+    Sale {
+        id: Sale::make_id(SOURCE_SYSTEM, &row.location_id, &register_id, &number),
+        source_system: SOURCE_SYSTEM.into(),
+        store_id: row.location_id.clone(),
+        register_id,
+        receipt_number: number.clone(),
+        kind: kind_of(j["type"].as_str().unwrap_or_default(), price),
+        cancels: j["cancellation"]["receiptNumber"]
+            .as_str()
+            .map(str::to_string),
+        business_day: created.date(),
+        timestamp: from_local(created),
+        timezone: Some(TIMEZONE.into()),
+        currency: "EUR".into(),
+        cashier: None,
+        customer: None,
+        totals: Totals {
+            net: taxes.iter().map(|t| t.net).sum(),
+            tax: taxes.iter().map(|t| t.tax).sum(),
+            gross: price,
+            discount: lines.iter().map(|l| l.discount).sum::<Decimal>() + d(&j["discountAbsolute"]),
+        },
+        lines,
+        payments: payments_of(
+            price,
+            voucher,
+            j["paymentMethod"].as_str().unwrap_or_default(),
+        ),
+        taxes,
+        fiscal: Some(FiscalSignature {
+            tse: None,
+            rksv: Some(RksvSignature {
+                cash_register_id: row.serial.clone(),
+                receipt_number: number,
+                signature: j["signature"]["signature"].as_str().map(str::to_string),
+                qr_code: j["signature"]["qrCode"].as_str().map(str::to_string),
+            }),
+        }),
+        loyalty: None,
+        attachments: vec![],
+        raw_id: j["_id"].as_str().map(str::to_string),
+    }
+}
+
+trait NoNanos {
+    fn with_nanosecond_zero(self) -> Self;
+}
+
+impl NoNanos for NaiveDateTime {
+    fn with_nanosecond_zero(self) -> Self {
+        use chrono::Timelike;
+        self.with_nanosecond(0).unwrap_or(self)
+    }
+}
+
+impl Simulator for KassandroSimulator {
+    fn vendor(&self) -> &'static str {
+        VENDOR
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        let (a, b) = (self.clone(), self);
+        Router::new()
+            .route(
+                "/v1.0/{*rest}",
+                any(move |ctx: RequestContext, m: Method, uri: Uri, h: HeaderMap, body: Bytes| async move {
+                    a.handle(ctx, m, uri, h, body)
+                }),
+            )
+            .route(
+                "/cdn/storage/files.attachments/{*rest}",
+                get(move |uri: Uri| async move { b.file(uri.path()) }),
+            )
+            // Room for a file just over the 5 MB rule, so the API itself can refuse it.
+            .layer(DefaultBodyLimit::max(4 * MAX_ATTACHMENT_BYTES))
+    }
+
+    fn credentials(&self) -> Vec<(String, String)> {
+        vec![("api_key".to_string(), self.api_key.clone())]
+    }
+
+    /// Every stored receipt as the connector must read it, in the order of `GET /receipts`.
+    fn canonical_sales(&self) -> Vec<Sale> {
+        self.read()
+            .receipts
+            .iter()
+            .map(|r| r.canonical.clone())
+            .collect()
+    }
+
+    /// Adds generated sales (e.g. from `Dataset::extend_days`) as receipts.
+    fn add_sales(&self, sales: Vec<Sale>) {
+        self.write().add_generated(sales);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generator::GenSpec;
+    use tower::ServiceExt;
+
+    fn sim() -> Arc<KassandroSimulator> {
+        let ds = Dataset::generate(GenSpec {
+            country: Country::At,
+            days: 2,
+            sales_per_day: 10,
+            ..GenSpec::default()
+        });
+        Arc::new(KassandroSimulator::new("k".into(), &ds))
+    }
+
+    async fn call(
+        sim: &Arc<KassandroSimulator>,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (StatusCode, Value) {
+        let mut req = axum::http::Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(TOKEN_HEADER, t);
+        }
+        let resp = sim
+            .clone()
+            .router()
+            .oneshot(req.body(axum::body::Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn account_token(sim: &Arc<KassandroSimulator>) -> String {
+        let (s, v) = call(sim, "GET", "/v1.0/createtoken?type=account&key=k", None, "").await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v[0]["token"].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn projection_reconciles_and_relabels() {
+        let s = sim();
+        let sales = s.canonical_sales();
+        assert_eq!(sales.len(), 2 * 2 * 2 * 10);
+        for sale in &sales {
+            assert!(
+                sale.validate().is_empty(),
+                "{} {:?}",
+                sale.id,
+                sale.validate()
+            );
+            assert!(sale.id.starts_with("kassandro:S00"));
+            assert!(sale.payments.iter().all(|p| p.psp_reference.is_none()));
+        }
+        assert!(sales
+            .iter()
+            .any(|s| s.fiscal.as_ref().is_some_and(|f| f.rksv.is_some())));
+    }
+
+    #[tokio::test]
+    async fn tokens_one_of_each_kind_and_wrong_key() {
+        let s = sim();
+        let (st, v) = call(
+            &s,
+            "GET",
+            "/v1.0/createtoken?type=account&key=nope",
+            None,
+            "",
+        )
+        .await;
+        assert_eq!(
+            (st, v[0]["error"].clone()),
+            (StatusCode::UNAUTHORIZED, json!(true))
+        );
+        let t = account_token(&s).await;
+        let (st, _) = call(&s, "GET", "/v1.0/createtoken?type=account&key=k", None, "").await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (_, v) = call(&s, "GET", "/v1.0/gettoken?key=k", None, "").await;
+        assert_eq!(v[0]["accountToken"], json!(t));
+        assert_eq!(v[0]["cashRegisterToken"], Value::Null);
+    }
+
+    #[tokio::test]
+    async fn receipts_enforce_parameter_spelling_and_limit() {
+        let s = sim();
+        let t = account_token(&s).await;
+        let (st, v) = call(
+            &s,
+            "GET",
+            "/v1.0/receipts?dateFrom=2026-01-05&dateTo=2026-01-06",
+            Some(&t),
+            "",
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        let (st, _) = call(
+            &s,
+            "GET",
+            "/v1.0/receipts?datefrom=2026-01-05&dateto=2026-01-06&limit=1001",
+            Some(&t),
+            "",
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, v) = call(
+            &s,
+            "GET",
+            "/v1.0/receipts?datefrom=2026-01-05&dateto=2026-01-06&limit=7&offset=5",
+            Some(&t),
+            "",
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(v.as_array().unwrap().len(), 7);
+        let (_, c) = call(
+            &s,
+            "GET",
+            "/v1.0/receipts/count?dateFrom=2026-01-05T00:00:00&dateTo=2026-01-06T23:59:59",
+            Some(&t),
+            "",
+        )
+        .await;
+        assert_eq!(c["count"], 80);
+        let (st, _) = call(
+            &s,
+            "GET",
+            "/v1.0/receipts/count?datefrom=2026-01-05&dateto=2026-01-06",
+            Some(&t),
+            "",
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, v) = call(
+            &s,
+            "GET",
+            "/v1.0/receipts?datefrom=2026-01-05&dateto=2026-01-06",
+            Some("wrong"),
+            "",
+        )
+        .await;
+        assert_eq!(
+            (st, v["msg"].clone()),
+            (StatusCode::UNAUTHORIZED, json!("Invalid token."))
+        );
+    }
+
+    #[tokio::test]
+    async fn create_and_cancel_receipts_with_a_register_token() {
+        let s = sim();
+        let (_, v) = call(
+            &s,
+            "GET",
+            "/v1.0/createtoken?type=cashregister&cashregisterid=1&key=k",
+            None,
+            "",
+        )
+        .await;
+        let t = v[0]["token"].as_str().unwrap().to_string();
+        let body = json!({"created": "2026-01-07T09:00:00", "customText": [{"label": "posbridge-key", "value": "x"}],
+            "items": [{"itemId": 1, "nameLong": "A", "nameShort": "A", "groupId": 1, "groupName": "G", "amount": 1,
+            "discountAbsolute": 0, "discountPercentage": 0, "priceAll": 2.20, "priceOne": 2.20, "vat": 10}],
+            "price": 2.20, "discountAbsolute": 0, "discountPercentage": 0, "given": 2.20, "paymentMethod": "Bar", "voucher": 0});
+        let (st, v) = call(&s, "POST", "/v1.0/receipts", Some(&t), &body.to_string()).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let number = v["receipt"]["receiptNumber"].as_str().unwrap().to_string();
+        assert_eq!(v["receipt"]["items"][0]["vatAmount"], json!(0.2));
+        let created = s
+            .canonical_sales()
+            .into_iter()
+            .find(|x| x.receipt_number == number)
+            .unwrap();
+        assert!(created.validate().is_empty(), "{:?}", created.validate());
+        let cancel = json!({"cancellation": {"receiptNumber": number}}).to_string();
+        let (st, v) = call(&s, "POST", "/v1.0/receipts", Some(&t), &cancel).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["receipt"]["price"], json!(-2.2));
+        let (st, _) = call(&s, "POST", "/v1.0/receipts", Some(&t), &cancel).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let mut bad = body.clone();
+        bad["price"] = json!(3);
+        let (st, v) = call(&s, "POST", "/v1.0/receipts", Some(&t), &bad.to_string()).await;
+        assert_eq!(
+            (st, v["error"].clone()),
+            (StatusCode::BAD_REQUEST, json!(true))
+        );
+    }
+
+    #[test]
+    fn multipart_is_split_into_parts() {
+        let body = b"--B\r\nContent-Disposition: form-data; name=\"receiptId\"\r\n\r\nR1\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhallo\r\n--B--\r\n";
+        let parts = multipart_parts(body, "B");
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            (parts[0].name.as_str(), parts[0].data.as_slice()),
+            ("receiptId", &b"R1"[..])
+        );
+        assert_eq!(parts[1].filename.as_deref(), Some("a.txt"));
+        assert_eq!(parts[1].data, b"hallo");
+    }
+
+    #[test]
+    fn vienna_local_time_round_trips() {
+        let t = DateTime::parse_from_rfc3339("2026-07-01T10:00:00+02:00").unwrap();
+        assert_eq!(to_local(&t).to_string(), "2026-07-01 10:00:00");
+        assert_eq!(from_local(to_local(&t)), t);
+    }
+}
