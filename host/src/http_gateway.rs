@@ -79,6 +79,8 @@ impl HttpGateway {
         let client = reqwest::Client::builder()
             .user_agent(concat!("posbridge/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(30))
+            // Redirects go back to the plugin: following them here would bypass the egress check.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("cannot build the HTTP client");
         Self {

@@ -143,7 +143,8 @@ pub struct PluginModule {
 
     /// Builds a connector from its JSON configuration and the host's capabilities.
     #[sabi(last_prefix_field)]
-    pub instantiate: extern "C" fn(config: RStr<'_>, host: HostBox) -> RResult<ConnectorBox, FfiError>,
+    pub instantiate:
+        extern "C" fn(config: RStr<'_>, host: HostBox) -> RResult<ConnectorBox, FfiError>,
 }
 
 impl RootModule for PluginModuleRef {
@@ -157,6 +158,9 @@ impl RootModule for PluginModuleRef {
 mod tests {
     #[test]
     fn root_module_symbol_matches_abi_stable() {
-        assert_eq!(super::ROOT_MODULE_SYMBOL, abi_stable::library::ROOT_MODULE_LOADER_NAME);
+        assert_eq!(
+            super::ROOT_MODULE_SYMBOL,
+            abi_stable::library::ROOT_MODULE_LOADER_NAME
+        );
     }
 }

@@ -96,7 +96,8 @@ impl From<FfiError> for ConnectorError {
             error_kind::CONFIG => Self::Config(m),
             error_kind::AUTH => Self::Auth(m),
             error_kind::RATE_LIMITED => Self::RateLimited {
-                retry_after: (e.retry_after_ms > 0).then(|| Duration::from_millis(e.retry_after_ms)),
+                retry_after: (e.retry_after_ms > 0)
+                    .then(|| Duration::from_millis(e.retry_after_ms)),
                 message: m,
             },
             error_kind::TRANSIENT => Self::Transient(m),

@@ -165,146 +165,52 @@ impl TaxClass {
     }
 }
 
-/// Category name, tax class, price range in cents, sold by weight, item names.
-type CategorySeed = (
-    &'static str,
-    TaxClass,
-    (i64, i64),
-    bool,
-    &'static [&'static str],
-);
+/// Category name, tax class, sold by weight, and its items with a typical shelf price in cents
+/// (per kg for weighed items).
+type CategorySeed = (&'static str, TaxClass, bool, &'static [(&'static str, i64)]);
 
+#[rustfmt::skip]
 const CATEGORIES: &[CategorySeed] = &[
-    (
-        "Obst & Gemüse",
-        TaxClass::Food,
-        (99, 499),
-        true,
-        &[
-            "Äpfel Elstar",
-            "Bananen",
-            "Tomaten",
-            "Karotten",
-            "Zwiebeln",
-            "Paprika rot",
-            "Kartoffeln festkochend",
-            "Birnen",
-        ],
-    ),
-    (
-        "Molkerei",
-        TaxClass::Food,
-        (59, 399),
-        false,
-        &[
-            "Vollmilch 3,5 %",
-            "Joghurt natur",
-            "Butter",
-            "Gouda jung",
-            "Emmentaler",
-            "Schlagsahne",
-            "Speisequark",
-        ],
-    ),
-    (
-        "Backwaren",
-        TaxClass::Food,
-        (35, 449),
-        false,
-        &[
-            "Semmel",
-            "Bauernbrot",
-            "Croissant",
-            "Vollkornbrot",
-            "Laugenbreze",
-            "Apfelstrudel",
-        ],
-    ),
-    (
-        "Getränke",
-        TaxClass::General,
-        (49, 1299),
-        false,
-        &[
-            "Mineralwasser 1,5 l",
-            "Apfelsaft 1 l",
-            "Orangensaft 1 l",
-            "Cola 1,25 l",
-            "Bier 0,5 l",
-            "Rotwein 0,75 l",
-        ],
-    ),
-    (
-        "Kaffee & Tee",
-        TaxClass::Food,
-        (199, 899),
-        false,
-        &[
-            "Kaffee gemahlen 500 g",
-            "Espressobohnen 1 kg",
-            "Schwarztee",
-            "Kräutertee",
-            "Kakao",
-        ],
-    ),
-    (
-        "Süßwaren",
-        TaxClass::Food,
-        (79, 399),
-        false,
-        &[
-            "Schokolade Vollmilch",
-            "Gummibärchen",
-            "Butterkekse",
-            "Nougatcreme",
-            "Marzipanbrot",
-        ],
-    ),
-    (
-        "Drogerie",
-        TaxClass::General,
-        (89, 999),
-        false,
-        &[
-            "Zahnpasta",
-            "Duschgel",
-            "Shampoo",
-            "Handcreme",
-            "Taschentücher",
-            "Deospray",
-        ],
-    ),
-    (
-        "Haushalt",
-        TaxClass::General,
-        (129, 2499),
-        false,
-        &[
-            "Spülmittel",
-            "Küchenrolle",
-            "Müllbeutel",
-            "Batterien AA",
-            "Glühbirne LED",
-            "Tragetasche",
-        ],
-    ),
-    (
-        "Blumen & Pflanzen",
-        TaxClass::Plants,
-        (199, 2999),
-        false,
-        &[
-            "Tulpenstrauß",
-            "Rosen 10 Stück",
-            "Basilikum im Topf",
-            "Orchidee",
-            "Blumenerde 20 l",
-        ],
-    ),
+    ("Obst & Gemüse", TaxClass::Food, true, &[
+        ("Äpfel Elstar", 249), ("Bananen", 169), ("Tomaten", 349), ("Karotten", 129),
+        ("Zwiebeln", 149), ("Paprika rot", 499), ("Kartoffeln festkochend", 119), ("Birnen", 299),
+    ]),
+    ("Molkerei", TaxClass::Food, false, &[
+        ("Vollmilch 3,5 %", 119), ("Joghurt natur", 79), ("Butter", 229), ("Gouda jung", 249),
+        ("Emmentaler", 299), ("Schlagsahne", 99), ("Speisequark", 89),
+    ]),
+    ("Backwaren", TaxClass::Food, false, &[
+        ("Semmel", 39), ("Bauernbrot", 349), ("Croissant", 89), ("Vollkornbrot", 299),
+        ("Laugenbreze", 69), ("Apfelstrudel", 249),
+    ]),
+    ("Getränke", TaxClass::General, false, &[
+        ("Mineralwasser 1,5 l", 59), ("Apfelsaft 1 l", 169), ("Orangensaft 1 l", 219),
+        ("Cola 1,25 l", 149), ("Bier 0,5 l", 99), ("Rotwein 0,75 l", 699),
+    ]),
+    ("Kaffee & Tee", TaxClass::Food, false, &[
+        ("Kaffee gemahlen 500 g", 599), ("Espressobohnen 1 kg", 1399), ("Schwarztee", 249),
+        ("Kräutertee", 199), ("Kakao", 329),
+    ]),
+    ("Süßwaren", TaxClass::Food, false, &[
+        ("Schokolade Vollmilch", 119), ("Gummibärchen", 109), ("Butterkekse", 149),
+        ("Nougatcreme", 329), ("Marzipanbrot", 199),
+    ]),
+    ("Drogerie", TaxClass::General, false, &[
+        ("Zahnpasta", 189), ("Duschgel", 149), ("Shampoo", 299), ("Handcreme", 249),
+        ("Taschentücher", 179), ("Deospray", 229),
+    ]),
+    ("Haushalt", TaxClass::General, false, &[
+        ("Spülmittel", 129), ("Küchenrolle", 279), ("Müllbeutel", 199), ("Batterien AA", 599),
+        ("Glühbirne LED", 449), ("Tragetasche", 29),
+    ]),
+    ("Blumen & Pflanzen", TaxClass::Plants, false, &[
+        ("Tulpenstrauß", 499), ("Rosen 10 Stück", 1299), ("Basilikum im Topf", 229),
+        ("Orchidee", 1499), ("Blumenerde 20 l", 599),
+    ]),
 ];
 
 /// Variants of each item: name prefix and price factor in percent.
-const VARIANTS: &[(&str, i64)] = &[("", 100), ("Bio ", 145), ("Premium ", 185)];
+const VARIANTS: &[(&str, i64)] = &[("", 100), ("Bio ", 135), ("Premium ", 160)];
 
 const CITIES_DE: &[&str] = &[
     "Berlin Mitte",
@@ -393,10 +299,10 @@ fn random_hex(rng: &mut ChaCha8Rng, bytes: usize) -> String {
         .collect()
 }
 
-/// A price in cents ending in 9 (x.x9), drawn in a range.
-fn shelf_price(rng: &mut ChaCha8Rng, (lo, hi): (i64, i64)) -> i64 {
-    let p = rng.gen_range(lo..=hi);
-    (p / 10) * 10 + 9
+/// A shelf price in cents near a typical one (±15 %), ending in 9 (x.x9).
+fn shelf_price(rng: &mut ChaCha8Rng, typical: i64) -> i64 {
+    let p = typical * rng.gen_range(85..=115) / 100;
+    ((p / 10) * 10 + 9).max(9)
 }
 
 /// Splits `gross` into net and tax at `rate` %: `net = round(gross / (1 + rate/100), 2)`.
@@ -536,9 +442,9 @@ impl Dataset {
 
         // One shelf price per item and variant, shared by the countries' catalogues.
         let mut base: Vec<(usize, String, i64)> = Vec::new();
-        for (ci, (_, _, range, weighed, items)) in CATEGORIES.iter().enumerate() {
-            for item in items.iter() {
-                let price = shelf_price(&mut rng, *range);
+        for (ci, (_, _, weighed, items)) in CATEGORIES.iter().enumerate() {
+            for (item, typical) in items.iter() {
+                let price = shelf_price(&mut rng, *typical);
                 for (prefix, factor) in VARIANTS {
                     let name = if *weighed {
                         format!("{prefix}{item}, lose je kg")
@@ -756,7 +662,7 @@ impl Dataset {
             let pi = self.state.rng.gen_range(range.clone());
             let p = &self.products[pi];
             let ci = self.state.product_category[pi];
-            let weighed = CATEGORIES[ci].3;
+            let weighed = CATEGORIES[ci].2;
             let category = CATEGORIES[ci].0;
             let quantity = if weighed {
                 Decimal::new(self.state.rng.gen_range(150..2500), 3)
@@ -766,7 +672,7 @@ impl Dataset {
                 Decimal::from(self.state.rng.gen_range(2..=6))
             };
             let amount = round_money(quantity * p.price, &p.currency);
-            let discount = if amount >= cents(100) && self.state.rng.gen_bool(0.15) {
+            let discount = if amount >= cents(20) && self.state.rng.gen_bool(0.15) {
                 let pct = *[10i64, 20, 25, 30, 50]
                     .choose(&mut self.state.rng)
                     .expect("pcts");
@@ -1200,7 +1106,10 @@ mod tests {
         let lines: Vec<&SaleLine> = plain.iter().flat_map(|s| s.lines.iter()).collect();
         let discounted =
             lines.iter().filter(|l| !l.discount.is_zero()).count() as f64 / lines.len() as f64;
-        assert!((0.08..0.2).contains(&discounted), "discounted {discounted}");
+        assert!(
+            (0.12..0.18).contains(&discounted),
+            "discounted {discounted}"
+        );
         assert!(
             plain.iter().any(|s| s.lines.len() == 1) && plain.iter().any(|s| s.lines.len() >= 5)
         );

@@ -485,8 +485,28 @@ impl Book {
 // ---------------------------------------------------------------------------------------------
 // Answers.
 
-fn error(status: StatusCode, msg: &str) -> Response {
-    (status, axum::Json(json!({"error": true, "msg": msg}))).into_response()
+/// An error answer, `{"error": true, "msg": …}` with its status.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    msg: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            axum::Json(json!({"error": true, "msg": self.msg})),
+        )
+            .into_response()
+    }
+}
+
+fn error(status: StatusCode, msg: &str) -> ApiError {
+    ApiError {
+        status,
+        msg: msg.to_string(),
+    }
 }
 
 /// Token endpoints answer in a one-element array (document).
@@ -529,7 +549,7 @@ fn percent_decode(s: &str) -> String {
 
 /// The query parameters, refusing any name the endpoint does not document (names are
 /// case-sensitive: `dateFrom` is not `datefrom`).
-fn params(uri: &Uri, allowed: &[&str]) -> Result<BTreeMap<String, String>, Response> {
+fn params(uri: &Uri, allowed: &[&str]) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
     for pair in uri
         .query()
@@ -550,7 +570,7 @@ fn params(uri: &Uri, allowed: &[&str]) -> Result<BTreeMap<String, String>, Respo
     Ok(out)
 }
 
-fn required<'a>(p: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, Response> {
+fn required<'a>(p: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, ApiError> {
     p.get(name)
         .map(String::as_str)
         .filter(|v| !v.is_empty())
@@ -562,7 +582,7 @@ fn required<'a>(p: &'a BTreeMap<String, String>, name: &str) -> Result<&'a str, 
         })
 }
 
-fn int_param(p: &BTreeMap<String, String>, name: &str, default: usize) -> Result<usize, Response> {
+fn int_param(p: &BTreeMap<String, String>, name: &str, default: usize) -> Result<usize, ApiError> {
     match p.get(name) {
         None => Ok(default),
         Some(v) => v.parse().map_err(|_| {
@@ -574,7 +594,7 @@ fn int_param(p: &BTreeMap<String, String>, name: &str, default: usize) -> Result
     }
 }
 
-fn bool_param(p: &BTreeMap<String, String>, name: &str) -> Result<bool, Response> {
+fn bool_param(p: &BTreeMap<String, String>, name: &str) -> Result<bool, ApiError> {
     match p.get(name).map(String::as_str) {
         None | Some("true") => Ok(true),
         Some("false") => Ok(false),
@@ -589,7 +609,7 @@ fn date_param(
     p: &BTreeMap<String, String>,
     name: &str,
     end_of_day: bool,
-) -> Result<NaiveDateTime, Response> {
+) -> Result<NaiveDateTime, ApiError> {
     let v = required(p, name)?;
     let d = NaiveDate::parse_from_str(v, "%Y-%m-%d")
         .ok()
@@ -607,7 +627,7 @@ fn date_param(
     })
 }
 
-fn date_time_param(p: &BTreeMap<String, String>, name: &str) -> Result<NaiveDateTime, Response> {
+fn date_time_param(p: &BTreeMap<String, String>, name: &str) -> Result<NaiveDateTime, ApiError> {
     let v = required(p, name)?;
     parse_iso_date_time(v).ok_or_else(|| {
         error(
@@ -671,7 +691,7 @@ impl KassandroSimulator {
         self.book.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn caller(&self, ctx: &RequestContext, headers: &HeaderMap) -> Result<Caller, Response> {
+    fn caller(&self, ctx: &RequestContext, headers: &HeaderMap) -> Result<Caller, ApiError> {
         let Some(token) = headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok()) else {
             return Err(error(
                 StatusCode::UNAUTHORIZED,
@@ -754,10 +774,10 @@ impl KassandroSimulator {
                 &format!("No endpoint {method} /v1.0/{path}."),
             )),
         };
-        result.unwrap_or_else(|r| r)
+        result.unwrap_or_else(IntoResponse::into_response)
     }
 
-    fn create_token(&self, ctx: &RequestContext, uri: &Uri) -> Result<Response, Response> {
+    fn create_token(&self, ctx: &RequestContext, uri: &Uri) -> Result<Response, ApiError> {
         let p = params(uri, &["type", "key", "cashregisterid"])?;
         if p.get("key") != Some(&self.api_key) {
             return Ok(token_error(StatusCode::UNAUTHORIZED, "Invalid API key."));
@@ -815,7 +835,7 @@ impl KassandroSimulator {
         }
     }
 
-    fn get_token(&self, uri: &Uri) -> Result<Response, Response> {
+    fn get_token(&self, uri: &Uri) -> Result<Response, ApiError> {
         let p = params(uri, &["key"])?;
         if p.get("key") != Some(&self.api_key) {
             return Ok(token_error(StatusCode::UNAUTHORIZED, "Invalid API key."));
@@ -832,7 +852,7 @@ impl KassandroSimulator {
         ))
     }
 
-    fn delete_token(&self, headers: &HeaderMap, uri: &Uri) -> Result<Response, Response> {
+    fn delete_token(&self, headers: &HeaderMap, uri: &Uri) -> Result<Response, ApiError> {
         params(uri, &[])?;
         let token = headers
             .get(TOKEN_HEADER)
@@ -865,7 +885,7 @@ impl KassandroSimulator {
         ctx: &RequestContext,
         headers: &HeaderMap,
         uri: &Uri,
-    ) -> Result<Response, Response> {
+    ) -> Result<Response, ApiError> {
         if self.caller(ctx, headers)? != Caller::Account {
             return Err(error(
                 StatusCode::FORBIDDEN,
@@ -889,7 +909,7 @@ impl KassandroSimulator {
         headers: &HeaderMap,
         uri: &Uri,
         f: impl Fn(&Book) -> Value,
-    ) -> Result<Response, Response> {
+    ) -> Result<Response, ApiError> {
         self.caller(ctx, headers)?;
         params(uri, &[])?;
         Ok(ok(f(&self.read())))
@@ -920,7 +940,7 @@ impl KassandroSimulator {
         ctx: &RequestContext,
         headers: &HeaderMap,
         uri: &Uri,
-    ) -> Result<Response, Response> {
+    ) -> Result<Response, ApiError> {
         let caller = self.caller(ctx, headers)?;
         // Two spellings (document): the account endpoint in lower case with dates, the
         // cash-register endpoint in camel case with ISO date-times.
@@ -996,7 +1016,7 @@ impl KassandroSimulator {
         ctx: &RequestContext,
         headers: &HeaderMap,
         uri: &Uri,
-    ) -> Result<Response, Response> {
+    ) -> Result<Response, ApiError> {
         let caller = self.caller(ctx, headers)?;
         let allowed: &[&str] = match caller {
             Caller::Account => &["dateFrom", "dateTo", "cashRegisterId"],
@@ -1027,7 +1047,7 @@ impl KassandroSimulator {
         headers: &HeaderMap,
         uri: &Uri,
         number: &str,
-    ) -> Result<Response, Response> {
+    ) -> Result<Response, ApiError> {
         let caller = self.caller(ctx, headers)?;
         params(uri, &[])?;
         let number = percent_decode(number);
@@ -1042,7 +1062,7 @@ impl KassandroSimulator {
             .ok_or_else(|| error(StatusCode::NOT_FOUND, "Receipt not found."))
     }
 
-    fn register_only(&self, ctx: &RequestContext, headers: &HeaderMap) -> Result<u64, Response> {
+    fn register_only(&self, ctx: &RequestContext, headers: &HeaderMap) -> Result<u64, ApiError> {
         match self.caller(ctx, headers)? {
             Caller::Register(r) => Ok(r),
             Caller::Account => Err(error(
@@ -1058,7 +1078,7 @@ impl KassandroSimulator {
         headers: &HeaderMap,
         uri: &Uri,
         body: &Bytes,
-    ) -> Result<Response, Response> {
+    ) -> Result<Response, ApiError> {
         let reg = self.register_only(ctx, headers)?;
         params(uri, &[])?;
         let details: Value = serde_json::from_slice(body).map_err(|e| {
@@ -1085,7 +1105,7 @@ impl KassandroSimulator {
         headers: &HeaderMap,
         uri: &Uri,
         body: &Bytes,
-    ) -> Result<Response, Response> {
+    ) -> Result<Response, ApiError> {
         let reg = self.register_only(ctx, headers)?;
         params(uri, &[])?;
         let ctype = headers
@@ -1164,7 +1184,7 @@ impl KassandroSimulator {
     fn file(&self, path: &str) -> Response {
         match self.read().files.get(path) {
             Some(bytes) => bytes.clone().into_response(),
-            None => error(StatusCode::NOT_FOUND, "File not found."),
+            None => error(StatusCode::NOT_FOUND, "File not found.").into_response(),
         }
     }
 }
@@ -1224,7 +1244,7 @@ fn multipart_parts(body: &[u8], boundary: &str) -> Vec<Part> {
 }
 
 /// `POST /receipts` with `{cancellation: {receiptNumber}}`: the negation of a receipt of this register.
-fn cancel(book: &mut Book, reg: u64, c: &Value) -> Result<StoredReceipt, Response> {
+fn cancel(book: &mut Book, reg: u64, c: &Value) -> Result<StoredReceipt, ApiError> {
     let number = c
         .get("receiptNumber")
         .and_then(Value::as_str)
@@ -1301,7 +1321,7 @@ fn cancel(book: &mut Book, reg: u64, c: &Value) -> Result<StoredReceipt, Respons
 }
 
 /// `POST /receipts` with a standard or null receipt, validated as the doc page says.
-fn standard(book: &mut Book, reg: u64, d: &Value) -> Result<StoredReceipt, Response> {
+fn standard(book: &mut Book, reg: u64, d: &Value) -> Result<StoredReceipt, ApiError> {
     let bad = |m: &str| error(StatusCode::BAD_REQUEST, m);
     let items = d
         .get("items")

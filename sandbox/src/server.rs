@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::Context;
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -96,6 +96,11 @@ impl RunningSandbox {
     /// The vendor requests seen so far, oldest first (control requests are not logged).
     pub fn requests(&self) -> Vec<RequestLogEntry> {
         self.controller.requests()
+    }
+
+    /// How many vendor requests have arrived so far (the log may have been cleared since).
+    pub fn request_count(&self) -> u64 {
+        self.controller.request_count()
     }
 
     /// Forgets the logged requests.
@@ -228,8 +233,22 @@ async fn patch_faults(
     }
 }
 
-async fn get_requests(State(ctl): State<Arc<FaultController>>) -> Json<Vec<RequestLogEntry>> {
-    Json(ctl.requests())
+#[derive(serde::Deserialize)]
+struct LogQuery {
+    /// Only entries with a larger request number.
+    since: Option<u64>,
+}
+
+/// The log, oldest first; `?since=N` keeps the requests numbered above N.
+async fn get_requests(
+    State(ctl): State<Arc<FaultController>>,
+    Query(q): Query<LogQuery>,
+) -> Json<Vec<RequestLogEntry>> {
+    let mut log = ctl.requests();
+    if let Some(since) = q.since {
+        log.retain(|e| e.request_no > since);
+    }
+    Json(log)
 }
 
 async fn delete_requests(State(ctl): State<Arc<FaultController>>) -> StatusCode {

@@ -308,6 +308,17 @@ async fn control_endpoints_change_knobs_and_show_the_log() {
         .unwrap();
     assert_eq!(log.len(), 1, "only vendor requests are logged: {log:?}");
     assert!(log[0].timestamp_ms > 1_600_000_000_000);
+    assert_eq!(sb.request_count(), 1);
+    assert_eq!(get_sales(&c, &sb, "").await.unwrap().status(), 429);
+    let since: Vec<RequestLogEntry> = c
+        .get(format!("{}/__sandbox/requests?since=1", sb.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(since.iter().map(|e| e.request_no).collect::<Vec<_>>(), [2]);
     let cleared = c
         .delete(format!("{}/__sandbox/requests", sb.base_url))
         .send()

@@ -165,3 +165,121 @@ pub fn run(cmd: &mut Command) -> Ran {
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// A request received by [`TestHttpServer`].
+#[derive(Debug, Clone)]
+pub struct ReceivedRequest {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub at: std::time::Instant,
+}
+
+impl ReceivedRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A canned answer of [`TestHttpServer`].
+pub struct CannedResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+type Handler = dyn Fn(usize, &ReceivedRequest) -> CannedResponse + Send + Sync;
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 for tests of host behaviour against odd answers
+/// (429s, 5xx). The handler gets the request number (0-based) and the request.
+pub struct TestHttpServer {
+    pub base_url: String,
+    received: std::sync::Arc<std::sync::Mutex<Vec<ReceivedRequest>>>,
+}
+
+impl TestHttpServer {
+    pub fn start(handler: impl Fn(usize, &ReceivedRequest) -> CannedResponse + Send + Sync + 'static) -> Self {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let rec = received.clone();
+        let handler: std::sync::Arc<Handler> = std::sync::Arc::new(handler);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    continue;
+                }
+                let mut parts = line.split_whitespace();
+                let method = parts.next().unwrap_or_default().to_string();
+                let path = parts.next().unwrap_or_default().to_string();
+                let mut headers = Vec::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" || h == "\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = h.trim_end().split_once(':') {
+                        headers.push((k.trim().to_string(), v.trim().to_string()));
+                    }
+                }
+                let len = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+                    .and_then(|(_, v)| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0u8; len];
+                let _ = reader.read_exact(&mut body);
+                let req = ReceivedRequest { method, path, headers, body, at: std::time::Instant::now() };
+                let n = {
+                    let mut r = rec.lock().unwrap();
+                    r.push(req.clone());
+                    r.len() - 1
+                };
+                let resp = handler(n, &req);
+                let mut out = format!(
+                    "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    resp.status,
+                    resp.body.len()
+                );
+                for (k, v) in &resp.headers {
+                    out.push_str(&format!("{k}: {v}\r\n"));
+                }
+                out.push_str("\r\n");
+                out.push_str(&resp.body);
+                let _ = stream.write_all(out.as_bytes());
+                let _ = stream.flush();
+            }
+        });
+        Self { base_url, received }
+    }
+
+    /// Every request so far.
+    pub fn received(&self) -> Vec<ReceivedRequest> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// Reads an NDJSON file into JSON values.
+pub fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line in {}: {e}: {l}", path.display())))
+        .collect()
+}
+
+/// Writes `n` generated canonical sales (seeded) to `path` with the real binary.
+pub fn generate_sales_file(path: &Path, n: usize, seed: u64) {
+    let r = run(posbridge()
+        .args(["sandbox", "generate", "--sales", &n.to_string(), "--seed", &seed.to_string(), "--out"])
+        .arg(path));
+    assert_eq!(r.code, 0, "{r:?}");
+}

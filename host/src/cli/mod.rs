@@ -1,6 +1,8 @@
 //! The `posbridge` command line: argument definitions and dispatch to one module per command.
 
 mod check;
+mod demo_cmd;
+mod export_cmd;
 mod pipeline_cmds;
 mod run_cmd;
 mod sandbox_cmd;
@@ -78,8 +80,12 @@ pub enum Command {
     /// The dead-letter store: records that failed validation or that a sink refused.
     #[command(subcommand)]
     Dlq(state_cmds::DlqCommand),
+    /// Export a stream of a source straight to a file or stdout (ndjson, csv, json), with an optional summary.
+    Export(export_cmd::ExportArgs),
     /// Local simulators of the vendor APIs, and the seeded sales generator.
     Sandbox(sandbox_cmd::SandboxArgs),
+    /// Run the whole job on local simulators with no setup, and reconcile source against sink.
+    Demo(demo_cmd::DemoArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,6 +131,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
         Command::Runs(a) => state_cmds::runs(a),
         Command::Dlq(c) => state_cmds::dlq(&cli.global, c),
         Command::Sandbox(a) => sandbox_cmd::run(a),
+        Command::Export(a) => export_cmd::run(&cli.global, a),
+        Command::Demo(a) => demo_cmd::run(&cli.global, a),
     };
     match result {
         Ok(code) => code,

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use posbridge_sandbox::{
-    build_simulator, generate_sales, known_vendors, start, vendor_canonical_sales, write_ndjson,
+    build_simulator, generate_sales, start, vendor_canonical_sales, write_ndjson,
     Faults, SandboxOptions,
 };
 
@@ -146,7 +146,7 @@ fn serve(s: &ServeArgs) -> anyhow::Result<i32> {
         expire_token_after: s.expire_token_after,
         seed: s.data.seed,
     };
-    let sim = build_simulator(&o).map_err(|e| anyhow::anyhow!("{e} (known: {})", known_vendors().join(", ")))?;
+    let sim = build_simulator(&o)?;
     let faults = o.faults.clone();
     let running = start(sim, o.port, faults)?;
     println!("{} sandbox listening on {}", running.vendor, running.base_url);

@@ -203,7 +203,7 @@ fn locate(text: &str, needle: &str) -> Option<(usize, usize)> {
 
 /// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" messages.
 fn suggest_field(message: &str) -> String {
-    let Some(rest) = message.strip_prefix("unknown field `") else {
+    let Some(rest) = message.split_once("unknown field `").map(|(_, r)| r) else {
         return message.to_string();
     };
     let Some((field, tail)) = rest.split_once('`') else {
@@ -262,7 +262,7 @@ pub fn parse_pipeline(text: &str, file: &Path) -> Result<PipelineDef, PipelineEr
 }
 
 fn yaml_error(fname: &str, e: serde_yaml::Error) -> PipelineError {
-    let message = suggest_field(&e.to_string().split(" at line ").next().unwrap_or_default().to_string());
+    let message = suggest_field(e.to_string().split(" at line ").next().unwrap_or_default());
     match e.location() {
         Some(l) => PipelineError::At {
             file: fname.to_string(),

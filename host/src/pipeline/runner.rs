@@ -8,7 +8,8 @@
 //!   in batches, and recorded in the ledger together with the page's cursor in one
 //!   transaction — only after the sink acknowledged. A run killed at any moment resumes from
 //!   the last checkpoint; records written but not checkpointed carry the same keys the second
-//!   time, and the sink drops them.
+//!   time, and the sink drops them. (`daily_summary` holds the run's new sales in memory until
+//!   the source is exhausted, since a day's closure needs all of them.)
 //! - Records failing validation or refused by the sink go to the dead-letter store with the
 //!   reason; the run goes on.
 
@@ -170,7 +171,12 @@ pub async fn run_pipeline(
     if error.is_none() {
         for stream in &def.source.streams {
             if let Err(e) = run.stream(stream).await {
-                error = Some(e.to_string());
+                let cancelled = e
+                    .downcast_ref::<ConnectorError>()
+                    .is_some_and(|c| matches!(c, ConnectorError::Cancelled));
+                if !cancelled {
+                    error = Some(e.to_string());
+                }
                 break;
             }
             if opts.cancel.is_cancelled() {
@@ -273,6 +279,12 @@ impl Run<'_> {
                         Ok(p) => (p.has_more, p.cursor.clone()),
                         Err(_) => (false, None),
                     };
+                    let page = match page {
+                        Ok(p) if p.has_more && p.cursor.is_none() => Err(ConnectorError::Bug(format!(
+                            "{what}: the source said more pages follow but gave no cursor"
+                        ))),
+                        other => other,
+                    };
                     if tx.send(page).await.is_err() || !has_more {
                         break;
                     }
@@ -289,7 +301,7 @@ impl Run<'_> {
             let page = match page {
                 Ok(p) => p,
                 Err(e) => {
-                    result = Err(anyhow::anyhow!("{e}"));
+                    result = Err(anyhow::Error::new(e));
                     break;
                 }
             };
@@ -441,6 +453,14 @@ impl Run<'_> {
             .exec
             .call(&what, move || sink.write_raw(&req, ndjson.clone()))
             .await?;
+        if outcomes.len() != batch.len() {
+            anyhow::bail!(
+                "connector {} answered {} outcomes for {} records; nothing of this batch is checkpointed",
+                self.sink.name(),
+                outcomes.len(),
+                batch.len()
+            );
+        }
         let mut delivered = Vec::with_capacity(batch.len());
         let mut rejected = Vec::new();
         for (p, o) in batch.into_iter().zip(outcomes) {
@@ -456,10 +476,11 @@ impl Run<'_> {
                 RecordOutcome::Rejected { reason } => rejected.push((p, reason)),
             }
         }
-        self.state.commit_batch(&self.def.name, stream, &delivered, cursor.as_ref())?;
+        // Dead letters first: the commit below may move the cursor past them.
         for (p, reason) in rejected {
             self.dead_letter(stream, p, stage::SINK, reason)?;
         }
+        self.state.commit_batch(&self.def.name, stream, &delivered, cursor.as_ref())?;
         Ok(())
     }
 

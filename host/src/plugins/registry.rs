@@ -89,7 +89,7 @@ pub struct Registry {
 
 impl Registry {
     /// Tries every library in `dirs`. Libraries that fail a check are skipped with the reason
-    /// (also logged as a warning); the others load.
+    /// (and logged at debug level; the CLI prints them as warnings); the others load.
     pub fn load(dirs: &[PathBuf]) -> Registry {
         let mut reg = Registry::default();
         let mut seen_files = Vec::new();
@@ -219,6 +219,9 @@ impl Registry {
                         "connector {name}: {}",
                         redactor.redact(&m)
                     )),
+                    ConnectorError::Auth(m) => ConnectorError::Auth(format!("connector {name}: {}", redactor.redact(&m))),
+                    ConnectorError::Transient(m) => ConnectorError::Transient(format!("connector {name}: {}", redactor.redact(&m))),
+                    ConnectorError::Permanent(m) => ConnectorError::Permanent(format!("connector {name}: {}", redactor.redact(&m))),
                     other => ConnectorError::Bug(format!(
                         "connector {name} failed to open: {}",
                         redactor.redact(&other.to_string())

@@ -70,7 +70,10 @@ impl Closure {
                 s.currency.clone(),
             );
             let c = acc.entry(key.clone()).or_insert_with(|| Closure {
-                id: format!("{}:{}:{}:{}", s.source_system, s.store_id, s.register_id, s.business_day),
+                id: format!(
+                    "{}:{}:{}:{}",
+                    s.source_system, s.store_id, s.register_id, s.business_day
+                ),
                 source_system: s.source_system.clone(),
                 store_id: s.store_id.clone(),
                 register_id: s.register_id.clone(),
@@ -108,7 +111,11 @@ impl Closure {
         }
         acc.into_iter()
             .map(|(k, mut c)| {
-                c.taxes = per_rate.remove(&k).unwrap_or_default().into_values().collect();
+                c.taxes = per_rate
+                    .remove(&k)
+                    .unwrap_or_default()
+                    .into_values()
+                    .collect();
                 c.payments = per_method
                     .remove(&k)
                     .unwrap_or_default()

@@ -10,9 +10,13 @@ mod money;
 mod psp;
 mod sale;
 
-pub use catalog::{Category, InventoryItem, Order, OrderLine, PaymentMethod, Product, Register, Supplier};
+pub use catalog::{
+    Category, InventoryItem, Order, OrderLine, PaymentMethod, Product, Register, Supplier,
+};
 pub use closure::{Closure, ClosureStatus, PaymentTotal};
-pub use money::{currency_minor_units, decimal_from_json, decimal_from_minor_units, round_money, Money};
+pub use money::{
+    currency_minor_units, decimal_from_json, decimal_from_minor_units, round_money, Money,
+};
 pub use psp::{BalanceTransaction, PspPayment, PspPayout, PspRefund};
 pub use sale::{
     Attachment, Customer, FiscalSignature, Loyalty, Party, Payment, RksvSignature, Sale, SaleKind,

@@ -230,12 +230,18 @@ impl Sale {
         let mut v = Vec::new();
         let mut bad = |path: String, message: String| v.push(Violation { path, message });
         if self.currency.len() != 3 || !self.currency.chars().all(|c| c.is_ascii_uppercase()) {
-            bad("currency".into(), format!("{:?} is not an ISO 4217 code", self.currency));
+            bad(
+                "currency".into(),
+                format!("{:?} is not an ISO 4217 code", self.currency),
+            );
         }
         let dp = currency_minor_units(&self.currency);
         let check_dp = |path: String, d: Decimal, bad: &mut dyn FnMut(String, String)| {
             if d.normalize().scale() > dp {
-                bad(path, format!("{d} has more than {dp} decimals for {}", self.currency));
+                bad(
+                    path,
+                    format!("{d} has more than {dp} decimals for {}", self.currency),
+                );
             }
         };
         for (i, l) in self.lines.iter().enumerate() {
@@ -253,7 +259,10 @@ impl Sale {
             if t.net + t.tax != t.gross {
                 bad(
                     format!("taxes[{i}]"),
-                    format!("rate {}: net {} + tax {} != gross {}", t.rate, t.net, t.tax, t.gross),
+                    format!(
+                        "rate {}: net {} + tax {} != gross {}",
+                        t.rate, t.net, t.tax, t.gross
+                    ),
                 );
             }
         }
@@ -288,14 +297,20 @@ impl Sale {
             }
             for rate in declared.keys() {
                 if !per_rate.contains_key(rate) {
-                    bad("taxes".into(), format!("breakdown has rate {rate} % that no line has"));
+                    bad(
+                        "taxes".into(),
+                        format!("breakdown has rate {rate} % that no line has"),
+                    );
                 }
             }
             let lines_gross: Decimal = self.lines.iter().map(|l| l.gross).sum();
             if lines_gross != self.totals.gross {
                 bad(
                     "totals.gross".into(),
-                    format!("lines sum to {lines_gross}, total says {}", self.totals.gross),
+                    format!(
+                        "lines sum to {lines_gross}, total says {}",
+                        self.totals.gross
+                    ),
                 );
             }
         }
@@ -303,7 +318,9 @@ impl Sale {
             (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO),
             |(a, b, c), t| (a + t.net, b + t.tax, c + t.gross),
         );
-        if !self.taxes.is_empty() && (tn, tt, tg) != (self.totals.net, self.totals.tax, self.totals.gross) {
+        if !self.taxes.is_empty()
+            && (tn, tt, tg) != (self.totals.net, self.totals.tax, self.totals.gross)
+        {
             bad(
                 "totals".into(),
                 format!(
@@ -333,11 +350,17 @@ impl Sale {
         if self.kind != SaleKind::Training && paid != self.totals.gross {
             bad(
                 "payments".into(),
-                format!("payments sum to {paid}, gross total is {}", self.totals.gross),
+                format!(
+                    "payments sum to {paid}, gross total is {}",
+                    self.totals.gross
+                ),
             );
         }
         if self.kind == SaleKind::Cancellation && self.cancels.is_none() {
-            bad("cancels".into(), "a cancellation must name the receipt it cancels".into());
+            bad(
+                "cancels".into(),
+                "a cancellation must name the receipt it cancels".into(),
+            );
         }
         v
     }
@@ -395,10 +418,25 @@ impl Sale {
                 psp_reference: None,
             }],
             taxes: vec![
-                TaxLine { rate: d("7"), net: d("2.22"), tax: d("0.16"), gross: d("2.38") },
-                TaxLine { rate: d("19"), net: d("1.00"), tax: d("0.19"), gross: d("1.19") },
+                TaxLine {
+                    rate: d("7"),
+                    net: d("2.22"),
+                    tax: d("0.16"),
+                    gross: d("2.38"),
+                },
+                TaxLine {
+                    rate: d("19"),
+                    net: d("1.00"),
+                    tax: d("0.19"),
+                    gross: d("1.19"),
+                },
             ],
-            totals: Totals { net: d("3.22"), tax: d("0.35"), gross: d("3.57"), discount: d("0") },
+            totals: Totals {
+                net: d("3.22"),
+                tax: d("0.35"),
+                gross: d("3.57"),
+                discount: d("0"),
+            },
             fiscal: None,
             loyalty: None,
             attachments: vec![],

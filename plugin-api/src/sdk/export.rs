@@ -164,7 +164,10 @@ impl<C: Connector> ConnectorFfi for Adapter<C> {
 
     fn action(&self, name: RStr<'_>, input: RStr<'_>) -> RResult<RString, FfiError> {
         guard("action", || {
-            let actions = self.inner.actions().ok_or_else(|| not_supported("action provider"))?;
+            let actions = self
+                .inner
+                .actions()
+                .ok_or_else(|| not_supported("action provider"))?;
             let input: serde_json::Value = serde_json::from_str(input.as_str())
                 .map_err(|e| ConnectorError::Permanent(format!("action input is not JSON: {e}")))?;
             let out = actions.call(name.as_str(), input)?;

@@ -90,12 +90,18 @@ impl HttpResponse {
     /// The body as JSON; a parse error is `Transient` (a truncated or garbled page is worth a retry).
     pub fn json(&self) -> Result<Value, ConnectorError> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            ConnectorError::Transient(format!("response is not valid JSON ({e}): {}", self.snippet()))
+            ConnectorError::Transient(format!(
+                "response is not valid JSON ({e}): {}",
+                self.snippet()
+            ))
         })
     }
     /// The first 200 characters of the body, for error messages.
     pub fn snippet(&self) -> String {
-        String::from_utf8_lossy(&self.body).chars().take(200).collect()
+        String::from_utf8_lossy(&self.body)
+            .chars()
+            .take(200)
+            .collect()
     }
     /// `Retry-After` in seconds, if present and numeric.
     pub fn retry_after(&self) -> Option<Duration> {
@@ -151,7 +157,11 @@ impl Host {
             body: RVec::from(req.body),
             timeout_ms: req.timeout.map(|t| t.as_millis() as u64).unwrap_or(0),
         };
-        let resp = self.inner.http(ffi).into_result().map_err(ConnectorError::from)?;
+        let resp = self
+            .inner
+            .http(ffi)
+            .into_result()
+            .map_err(ConnectorError::from)?;
         Ok(HttpResponse {
             status: resp.status,
             headers: resp

@@ -1,0 +1,115 @@
+//! The connector's configuration, as the pipeline gives it.
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+/// The production API root (the `/v1.0` prefix is added per call, see [`Config::endpoint`]).
+pub const PRODUCTION_BASE_URL: &str = "https://devapi.kassandro.at";
+/// The host of [`PRODUCTION_BASE_URL`], for the egress allow-list.
+pub const PRODUCTION_HOST: &str = "devapi.kassandro.at";
+/// The version prefix every endpoint lives under (the document's table: `devapi.kassandro.at/v1.0/`).
+pub const API_PREFIX: &str = "v1.0";
+/// The largest `limit` the receipts list accepts (the document's default).
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Configuration of the Kassandro connector.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// API root without the version prefix; the connector appends `/v1.0/<endpoint>`.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// The API key created in my.kassandro.
+    #[schemars(extend("x-secret" = true))]
+    pub api_key: String,
+    /// Kassa-ID whose cash-register token writes receipts; reading does not need it.
+    #[serde(default)]
+    pub cash_register_id: Option<u64>,
+    /// Days before the last synced day that an incremental read starts again.
+    #[serde(default = "default_overlap_days")]
+    pub overlap_days: u32,
+    /// First business day of the first read when the pipeline gives no `from`.
+    #[serde(default)]
+    pub start_date: Option<NaiveDate>,
+    /// `limit` of the receipts list, 1 to 1000.
+    #[serde(default = "default_page_size")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub page_size: u32,
+}
+
+fn default_base_url() -> String {
+    PRODUCTION_BASE_URL.into()
+}
+
+fn default_overlap_days() -> u32 {
+    1
+}
+
+fn default_page_size() -> u32 {
+    MAX_PAGE_SIZE
+}
+
+impl Config {
+    /// The full URL of an endpoint path such as `receipts/count`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!(
+            "{}/{API_PREFIX}/{}",
+            self.base_url.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// Checks what the schema cannot express.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://")) {
+            p.push(format!(
+                "base_url {:?} must start with http:// or https://",
+                self.base_url
+            ));
+        }
+        if self.api_key.trim().is_empty() {
+            p.push("api_key is empty".into());
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
+            p.push(format!(
+                "page_size {} must be between 1 and {MAX_PAGE_SIZE}",
+                self.page_size
+            ));
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(base: &str) -> Config {
+        serde_json::from_value(serde_json::json!({"base_url": base, "api_key": "k"})).unwrap()
+    }
+
+    #[test]
+    fn endpoint_composes_base_url_and_version_prefix() {
+        assert_eq!(
+            cfg("https://devapi.kassandro.at/").endpoint("receipts/count"),
+            "https://devapi.kassandro.at/v1.0/receipts/count"
+        );
+        assert_eq!(
+            cfg("http://127.0.0.1:9000/kassandro").endpoint("/cashregisters"),
+            "http://127.0.0.1:9000/kassandro/v1.0/cashregisters"
+        );
+    }
+
+    #[test]
+    fn defaults_and_unknown_fields() {
+        let c: Config = serde_json::from_value(serde_json::json!({"api_key": "k"})).unwrap();
+        assert_eq!(c.base_url, PRODUCTION_BASE_URL);
+        assert_eq!(c.overlap_days, 1);
+        assert_eq!(c.page_size, 1000);
+        assert!(c.problems().is_empty());
+        let bad =
+            serde_json::from_value::<Config>(serde_json::json!({"api_key": "k", "apikey": "x"}));
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! The connector's configuration (see `docs/connectors/oktopos.md`).
+
+use chrono::NaiveDate;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// The production host declared as egress; customers normally point `base_url` at their own instance.
+pub const PRODUCTION_HOST: &str = "manager.oktopos.com";
+
+/// Configuration of the OktoPOS connector.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The OktoPOS Manager instance, without `/api`.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// The authentication token from OktoPOS -> System in the instance.
+    #[schemars(extend("x-secret" = true))]
+    pub token: String,
+    /// The `cash-register` path segment: one id or several (one partition each). Omitted: all
+    /// cash registers the token may access, in one partition.
+    #[serde(default)]
+    pub cash_register: Option<CashRegisters>,
+    /// The canonical `store_id` of every sale (the API names no store).
+    #[serde(default = "default_store_id")]
+    pub store_id: String,
+    /// The `size` path segment: transactions per page.
+    #[serde(default = "default_page_size")]
+    #[schemars(range(min = 1))]
+    pub page_size: u32,
+    /// Keep training transactions (as `kind: training`).
+    #[serde(default)]
+    pub include_training: bool,
+    /// Days re-read before the last completed window, to catch late receipts.
+    #[serde(default = "default_overlap_days")]
+    pub overlap_days: u32,
+    /// First day read when neither the cursor nor the request says where to start.
+    #[serde(default)]
+    pub start_date: Option<NaiveDate>,
+    /// The instance's IANA time zone.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+}
+
+/// One cash register id, or several.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CashRegisters {
+    One(u64),
+    Many(Vec<u64>),
+}
+
+impl CashRegisters {
+    /// The ids in configuration order.
+    pub fn ids(&self) -> Vec<u64> {
+        match self {
+            Self::One(id) => vec![*id],
+            Self::Many(ids) => ids.clone(),
+        }
+    }
+}
+
+fn default_base_url() -> String {
+    format!("https://{PRODUCTION_HOST}")
+}
+
+fn default_store_id() -> String {
+    "default".into()
+}
+
+fn default_page_size() -> u32 {
+    50
+}
+
+fn default_overlap_days() -> u32 {
+    1
+}
+
+fn default_timezone() -> String {
+    "Europe/Berlin".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_apply_and_one_or_many_registers_parse() {
+        let c: Config = serde_json::from_value(serde_json::json!({"token": "t"})).unwrap();
+        assert_eq!(c.base_url, "https://manager.oktopos.com");
+        assert_eq!((c.page_size, c.overlap_days), (50, 1));
+        assert_eq!(c.timezone, "Europe/Berlin");
+        assert!(c.cash_register.is_none());
+        let one: Config =
+            serde_json::from_value(serde_json::json!({"token": "t", "cash_register": 5})).unwrap();
+        assert_eq!(one.cash_register.unwrap().ids(), vec![5]);
+        let many: Config =
+            serde_json::from_value(serde_json::json!({"token": "t", "cash_register": [2, 1]}))
+                .unwrap();
+        assert_eq!(many.cash_register.unwrap().ids(), vec![2, 1]);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let r: Result<Config, _> =
+            serde_json::from_value(serde_json::json!({"token": "t", "size": 10}));
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,172 @@
+//! The `sales` source: one vendor page per `read`, partition after partition, window by window.
+
+use chrono::{Days, NaiveDate, NaiveTime};
+use chrono_tz::Tz;
+use posbridge_plugin_api::{ConnectorError, Host, LogLevel, Page, ReadRequest};
+use serde_json::json;
+
+use crate::api::{get_json, parse_page, TransactionFilter};
+use crate::config::Config;
+use crate::cursor::{Cursor, Pass};
+use crate::mapping::{is_training, map_transaction, reference_number, Origin};
+
+/// How far back a first read goes when neither the request nor `start_date` says.
+const DEFAULT_LOOKBACK_DAYS: u64 = 30;
+
+/// The partition key (and canonical `register_id`) when no cash register is configured.
+pub const ALL_REGISTERS: &str = "all";
+
+/// One slice of the API the cursor tracks on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub key: String,
+    pub cash_register: Option<u64>,
+}
+
+/// The partitions a configuration reads, in order.
+pub fn partitions(cfg: &Config) -> Vec<Partition> {
+    match &cfg.cash_register {
+        Some(regs) => regs
+            .ids()
+            .into_iter()
+            .map(|id| Partition {
+                key: id.to_string(),
+                cash_register: Some(id),
+            })
+            .collect(),
+        None => vec![Partition {
+            key: ALL_REGISTERS.into(),
+            cash_register: None,
+        }],
+    }
+}
+
+/// Reads pages of sales through the host.
+pub struct SalesSource<'a> {
+    pub cfg: &'a Config,
+    pub host: &'a Host,
+    pub tz: Tz,
+}
+
+impl SalesSource<'_> {
+    /// Today in the instance's time zone, by the host's clock.
+    pub fn today(&self) -> NaiveDate {
+        self.host.now().with_timezone(&self.tz).date_naive()
+    }
+
+    fn base_start(&self, req: &ReadRequest, today: NaiveDate) -> NaiveDate {
+        req.from.or(self.cfg.start_date).unwrap_or_else(|| {
+            today
+                .checked_sub_days(Days::new(DEFAULT_LOOKBACK_DAYS))
+                .unwrap_or(today)
+        })
+    }
+
+    fn pass_at(
+        &self,
+        cursor: &Cursor,
+        parts: &[Partition],
+        index: usize,
+        to: NaiveDate,
+        base: NaiveDate,
+    ) -> Option<Pass> {
+        let p = parts.get(index)?;
+        Some(Pass {
+            to,
+            partition: index,
+            partition_key: p.key.clone(),
+            from: cursor.start_for(&p.key, base, self.cfg.overlap_days),
+            page: 1,
+        })
+    }
+
+    /// Reads the next page.
+    pub fn read(&self, req: &ReadRequest) -> Result<Page, ConnectorError> {
+        let parts = partitions(self.cfg);
+        let mut cursor = Cursor::from_json(req.cursor.as_ref())?;
+        let today = self.today();
+        let base = self.base_start(req, today);
+        // Go on with the pass in progress, unless it belongs to another configuration.
+        let mut pass = match cursor.pass.take() {
+            Some(p)
+                if parts
+                    .get(p.partition)
+                    .is_some_and(|x| x.key == p.partition_key) =>
+            {
+                Some(p)
+            }
+            _ => self.pass_at(&cursor, &parts, 0, req.to.unwrap_or(today), base),
+        };
+        let mut records = Vec::new();
+        while let Some(mut current) = pass.take() {
+            if current.from > current.to {
+                pass = self.pass_at(&cursor, &parts, current.partition + 1, current.to, base);
+                continue;
+            }
+            let part = &parts[current.partition];
+            let filter = TransactionFilter {
+                from: current.from.and_time(NaiveTime::MIN),
+                until: current.to.and_hms_opt(23, 59, 59).expect("valid time"),
+                page: current.page,
+                size: self.cfg.page_size,
+                cash_register: part.cash_register,
+            };
+            let url = filter.url(&self.cfg.base_url);
+            let page = parse_page(&get_json(self.host, &self.cfg.token, &url)?, &url)?;
+            let origin = Origin {
+                store_id: &self.cfg.store_id,
+                register_id: &part.key,
+                default_timezone: self.tz,
+            };
+            for tx in page
+                .transactions
+                .iter()
+                .filter(|t| self.cfg.include_training || !is_training(t))
+            {
+                let mapped = map_transaction(tx, &origin).map_err(|e| {
+                    let reference = reference_number(tx).unwrap_or_else(|| "?".into());
+                    ConnectorError::Permanent(format!(
+                        "oktopos: transaction {reference} on page {url}: {e}"
+                    ))
+                })?;
+                if !mapped.unresolved_rate_lines.is_empty() {
+                    self.host.log(
+                        LogLevel::Warn,
+                        "oktopos: tax rate of some lines not found in the breakdown; sale will not validate",
+                        json!({"sale": mapped.sale.id, "lines": mapped.unresolved_rate_lines}),
+                    );
+                }
+                records.push(serde_json::to_value(&mapped.sale)?);
+            }
+            if page.has_next() {
+                current.page += 1;
+                pass = Some(current);
+            } else {
+                cursor.synced_through.insert(part.key.clone(), current.to);
+                pass = self.pass_at(&cursor, &parts, current.partition + 1, current.to, base);
+            }
+            break;
+        }
+        let has_more = pass.is_some();
+        cursor.pass = pass;
+        Ok(Page {
+            records,
+            cursor: Some(cursor.to_json()),
+            has_more,
+        })
+    }
+
+    /// The cheapest real call: page 1 of size 1 for today.
+    pub fn check(&self) -> Result<(), ConnectorError> {
+        let today = self.today();
+        let filter = TransactionFilter {
+            from: today.and_time(NaiveTime::MIN),
+            until: today.and_hms_opt(23, 59, 59).expect("valid time"),
+            page: 1,
+            size: 1,
+            cash_register: partitions(self.cfg)[0].cash_register,
+        };
+        let url = filter.url(&self.cfg.base_url);
+        parse_page(&get_json(self.host, &self.cfg.token, &url)?, &url).map(|_| ())
+    }
+}

@@ -1,0 +1,580 @@
+//! End-to-end tests of the Kassandro connector, loaded as a plugin, against its simulator.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use posbridge::plugins::{ConnectorHandle, OpenOptions};
+use posbridge_plugin_api::model::{Attachment, Sale, SaleKind};
+use posbridge_plugin_api::{ConnectorError, ReadRequest, RecordOutcome, WriteRequest};
+use posbridge_sandbox::{
+    build_simulator, start, Country, Dataset, Faults, GenSpec, RunningSandbox, SandboxOptions,
+};
+use serde_json::{json, Value};
+
+fn options() -> SandboxOptions {
+    SandboxOptions {
+        vendor: "kassandro".into(),
+        stores: 3,
+        registers_per_store: 2,
+        days: 3,
+        sales_per_day: 25,
+        ..SandboxOptions::default()
+    }
+}
+
+fn sandbox(opts: &SandboxOptions, faults: Faults) -> RunningSandbox {
+    start(build_simulator(opts).expect("simulator"), 0, faults).expect("sandbox starts")
+}
+
+fn api_key(sb: &RunningSandbox) -> String {
+    sb.credentials
+        .iter()
+        .find(|(k, _)| k == "api_key")
+        .expect("api_key")
+        .1
+        .clone()
+}
+
+fn config(sb: &RunningSandbox, page_size: u32) -> Value {
+    json!({
+        "base_url": sb.base_url,
+        "api_key": api_key(sb),
+        "cash_register_id": 1,
+        "page_size": page_size,
+        "overlap_days": 1,
+        "start_date": "2026-01-05",
+    })
+}
+
+fn open(config: &Value) -> ConnectorHandle {
+    posbridge_e2e::registry()
+        .open("kassandro", config, OpenOptions::default())
+        .expect("kassandro opens")
+}
+
+fn request(cursor: Option<Value>, to: &str) -> ReadRequest {
+    ReadRequest {
+        stream: "sales".into(),
+        cursor,
+        page_size: 1000,
+        from: Some("2026-01-05".parse().unwrap()),
+        to: Some(to.parse().unwrap()),
+    }
+}
+
+/// Reads until `has_more` is false; returns the sales, the page count and the last cursor.
+fn read_all(
+    handle: &ConnectorHandle,
+    cursor: Option<Value>,
+    to: &str,
+) -> (Vec<Sale>, usize, Option<Value>) {
+    let (mut sales, mut pages, mut cursor) = (Vec::new(), 0, cursor);
+    loop {
+        let page = handle
+            .read(&request(cursor.clone(), to))
+            .expect("page reads");
+        pages += 1;
+        sales.extend(
+            page.records
+                .into_iter()
+                .map(|r| serde_json::from_value::<Sale>(r).expect("a canonical sale")),
+        );
+        cursor = page.cursor;
+        if !page.has_more {
+            return (sales, pages, cursor);
+        }
+        assert!(pages < 10_000, "the connector never finishes");
+    }
+}
+
+fn by_id(sales: Vec<Sale>) -> BTreeMap<String, Sale> {
+    let n = sales.len();
+    let map: BTreeMap<String, Sale> = sales.into_iter().map(|s| (s.id.clone(), s)).collect();
+    assert_eq!(map.len(), n, "a sale was read twice");
+    map
+}
+
+fn assert_same_sales(read: Vec<Sale>, expected: Vec<Sale>) {
+    let (read, expected) = (by_id(read), by_id(expected));
+    assert_eq!(
+        read.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (id, sale) in &read {
+        let want = &expected[id];
+        assert_eq!(sale, want, "sale {id} differs");
+        // Instants compare equal across offsets: the local offset must match too.
+        assert_eq!(
+            sale.timestamp.offset(),
+            want.timestamp.offset(),
+            "sale {id} offset"
+        );
+        let violations = sale.validate();
+        assert!(
+            violations.is_empty(),
+            "sale {id} does not reconcile: {violations:?}"
+        );
+    }
+}
+
+#[test]
+fn the_whole_data_set_reads_as_the_simulators_canonical_sales() {
+    let sb = sandbox(&options(), Faults::default());
+    let expected = sb.sim.canonical_sales();
+    let stores: BTreeSet<&str> = expected.iter().map(|s| s.store_id.as_str()).collect();
+    let registers: BTreeSet<&str> = expected.iter().map(|s| s.register_id.as_str()).collect();
+    assert_eq!(
+        (stores.len(), registers.len()),
+        (3, 6),
+        "several stores and registers"
+    );
+    let total = expected.len();
+    assert_eq!(total, 450);
+    // Many small pages, and page sizes just under, at and just over the number of receipts.
+    for (page_size, pages_wanted) in [(7, total.div_ceil(7)), (449, 2), (450, 1), (451, 1)] {
+        let handle = open(&config(&sb, page_size as u32));
+        let (sales, pages, cursor) = read_all(&handle, None, "2026-01-07");
+        assert_eq!(pages, pages_wanted, "page size {page_size}");
+        assert_eq!(cursor, Some(json!({"synced_through": "2026-01-07"})));
+        assert_same_sales(sales, expected.clone());
+    }
+    // The kinds the vendor format carries all come through.
+    let kinds: BTreeSet<String> = expected.iter().map(|s| format!("{:?}", s.kind)).collect();
+    for k in [SaleKind::Sale, SaleKind::Refund, SaleKind::Cancellation] {
+        assert!(kinds.contains(&format!("{k:?}")), "{kinds:?}");
+    }
+}
+
+#[test]
+fn the_requests_follow_the_documented_spelling() {
+    let sb = sandbox(&options(), Faults::default());
+    let handle = open(&config(&sb, 200));
+    read_all(&handle, None, "2026-01-07");
+    let reqs = sb.requests();
+    let count = reqs
+        .iter()
+        .find(|r| r.path == "/v1.0/receipts/count")
+        .expect("count asked");
+    assert_eq!(
+        count.query.as_deref(),
+        Some("dateFrom=2026-01-05T00:00:00&dateTo=2026-01-07T23:59:59")
+    );
+    let list = reqs
+        .iter()
+        .find(|r| r.path == "/v1.0/receipts")
+        .expect("receipts listed");
+    assert_eq!(
+        list.query.as_deref(),
+        Some("datefrom=2026-01-05&dateto=2026-01-07&limit=200&offset=0&withitems=true")
+    );
+    assert!(list.headers.iter().any(|(k, _)| k == "kassandro-token"));
+    // One account token, reused: created once, never again.
+    assert_eq!(
+        reqs.iter()
+            .filter(|r| r.path == "/v1.0/createtoken")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_incremental_read_from_the_saved_cursor_finds_the_new_receipts() {
+    let opts = options();
+    let sb = sandbox(&opts, Faults::default());
+    let handle = open(&config(&sb, 60));
+    let (first, _, cursor) = read_all(&handle, None, "2026-01-08");
+    assert_eq!(first.len(), sb.sim.canonical_sales().len());
+
+    // One more day of receipts appears (2026-01-08).
+    let mut data = opts.dataset(Country::At);
+    sb.sim.add_sales(data.extend_days(1));
+    let before: BTreeSet<String> = first.iter().map(|s| s.id.clone()).collect();
+    let added: BTreeSet<String> = sb
+        .sim
+        .canonical_sales()
+        .into_iter()
+        .map(|s| s.id)
+        .filter(|id| !before.contains(id))
+        .collect();
+    assert_eq!(added.len(), 6 * 25);
+
+    let (second, _, _) = read_all(&handle, cursor, "2026-01-08");
+    let second_ids: BTreeSet<String> = second.iter().map(|s| s.id.clone()).collect();
+    assert!(added.is_subset(&second_ids), "every new receipt is read");
+    // Only the overlap (one day before the last synced day, 2026-01-08) is read again.
+    let reread: Vec<_> = second
+        .iter()
+        .filter(|s| before.contains(&s.id))
+        .map(|s| s.business_day)
+        .collect();
+    assert!(
+        reread.iter().all(|d| *d >= "2026-01-07".parse().unwrap()),
+        "re-read from {reread:?}"
+    );
+}
+
+#[test]
+fn a_wrong_api_key_is_a_clear_auth_error_without_retries() {
+    let sb = sandbox(&options(), Faults::default());
+    let mut cfg = config(&sb, 50);
+    cfg["api_key"] = json!("not-the-key");
+    let handle = open(&cfg);
+    sb.clear_requests();
+    match handle.check() {
+        Err(ConnectorError::Auth(m)) => assert!(
+            m.contains("kassandro") && m.contains("Invalid API key."),
+            "{m}"
+        ),
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+    assert_eq!(sb.requests().len(), 1, "check made one request");
+    assert!(matches!(
+        handle.read(&request(None, "2026-01-07")),
+        Err(ConnectorError::Auth(_))
+    ));
+    assert_eq!(
+        sb.requests().len(),
+        2,
+        "read made one request, no retry loop"
+    );
+}
+
+#[test]
+fn check_accepts_the_right_key() {
+    let sb = sandbox(&options(), Faults::default());
+    let report = open(&config(&sb, 50)).check().expect("check passes");
+    assert!(
+        report.ok && report.message.contains("6 cash register"),
+        "{report:?}"
+    );
+}
+
+/// Writes a pipeline file and runs `posbridge run` with the host clock pinned to `now`.
+fn run(dir: &Path, name: &str, pipeline: Value, now: &str) {
+    let yaml = dir.join(format!("{name}.yaml"));
+    std::fs::write(&yaml, serde_json::to_string_pretty(&pipeline).unwrap()).unwrap(); // JSON is YAML
+    let state = format!("sqlite:{}", dir.join("state.sqlite").display());
+    let result = posbridge_e2e::posbridge()
+        .env("POSBRIDGE_NOW", now)
+        .arg("run")
+        .arg(&yaml)
+        .args(["--state", &state])
+        .output()
+        .expect("posbridge runs");
+    assert!(
+        result.status.success(),
+        "posbridge run failed: {}\n{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+/// Runs kassandro → generic; returns the sale ids written to the file.
+fn run_to_file(sb: &RunningSandbox, dir: &Path, name: &str, now: &str) -> Vec<String> {
+    let out = dir.join(format!("{name}.ndjson"));
+    let pipeline = json!({
+        "name": "kassandro-to-file",
+        "source": {"connector": "kassandro", "config": config(sb, 40), "streams": ["sales"]},
+        "sink": {"connector": "generic", "config": {"path": out, "format": "ndjson"}},
+    });
+    run(dir, name, pipeline, now);
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("ndjson")["id"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_pipeline_to_generic_delivers_every_sale_once_and_then_only_new_ones() {
+    let opts = options();
+    let sb = sandbox(&opts, Faults::default());
+    let dir = tempfile::tempdir().unwrap();
+    let ids = run_to_file(&sb, dir.path(), "first", "2026-01-07T21:00:00+01:00");
+    let expected: BTreeSet<String> = sb.sim.canonical_sales().into_iter().map(|s| s.id).collect();
+    assert_eq!(ids.len(), expected.len(), "no duplicates");
+    assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), expected);
+
+    let mut data = opts.dataset(Country::At);
+    sb.sim.add_sales(data.extend_days(1));
+    let added: BTreeSet<String> = sb
+        .sim
+        .canonical_sales()
+        .into_iter()
+        .map(|s| s.id)
+        .filter(|id| !expected.contains(id))
+        .collect();
+    let second = run_to_file(&sb, dir.path(), "second", "2026-01-08T21:00:00+01:00");
+    assert_eq!(
+        second.into_iter().collect::<BTreeSet<_>>(),
+        added,
+        "the second run delivers only the new receipts"
+    );
+}
+
+#[test]
+fn faults_are_survived_without_duplicates() {
+    let faults = Faults {
+        error_rate: 0.10,
+        rate_limit_rate: 0.05,
+        retry_after_secs: 1,
+        drop_rate: 0.05,
+        seed: 11,
+        ..Faults::default()
+    };
+    let sb = sandbox(&options(), faults);
+    let dir = tempfile::tempdir().unwrap();
+    let ids = run_to_file(&sb, dir.path(), "faulty", "2026-01-07T21:00:00+01:00");
+    let expected: BTreeSet<String> = sb.sim.canonical_sales().into_iter().map(|s| s.id).collect();
+    assert_eq!(ids.len(), expected.len(), "no duplicates, nothing lost");
+    assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), expected);
+    assert!(
+        sb.requests().iter().any(|r| r.fault.is_some()),
+        "faults were injected"
+    );
+}
+
+#[test]
+fn expired_tokens_are_renewed() {
+    let faults = Faults {
+        expire_token_after: Some(5),
+        ..Faults::default()
+    };
+    let sb = sandbox(&options(), faults);
+    let (sales, _, _) = read_all(&open(&config(&sb, 20)), None, "2026-01-07");
+    assert_eq!(sales.len(), sb.sim.canonical_sales().len());
+    let created = sb
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1.0/createtoken")
+        .count();
+    assert!(
+        created > 1,
+        "the token expired and was created again ({created})"
+    );
+}
+
+/// Generated Austrian sales the simulator does not hold, to write into it.
+fn sales_to_write(n: usize) -> Vec<Sale> {
+    let ds = Dataset::generate(GenSpec {
+        seed: 99,
+        country: Country::At,
+        days: 2,
+        sales_per_day: 20,
+        ..GenSpec::default()
+    });
+    ds.sales
+        .into_iter()
+        .filter(|s| {
+            matches!(
+                s.kind,
+                SaleKind::Sale | SaleKind::Refund | SaleKind::NullReceipt
+            )
+        })
+        .take(n)
+        .collect()
+}
+
+fn write(handle: &ConnectorHandle, sales: &[Sale], keys: &[String]) -> Vec<RecordOutcome> {
+    let req = WriteRequest {
+        stream: "sales".into(),
+        idempotency_keys: keys.to_vec(),
+        ..WriteRequest::default()
+    };
+    let records: Vec<Value> = sales
+        .iter()
+        .map(|s| serde_json::to_value(s).unwrap())
+        .collect();
+    handle.write(&req, &records).expect("batch writes")
+}
+
+fn external_id(o: &RecordOutcome) -> String {
+    match o {
+        RecordOutcome::Written {
+            external_id: Some(id),
+        }
+        | RecordOutcome::Duplicate {
+            external_id: Some(id),
+        } => id.clone(),
+        other => panic!("not written: {other:?}"),
+    }
+}
+
+#[test]
+fn the_sink_writes_receipts_once_cancels_and_checks_attachments() {
+    let sb = sandbox(&options(), Faults::default());
+    let handle = open(&config(&sb, 100));
+    let before = sb.sim.canonical_sales().len();
+    let sales = sales_to_write(25);
+    let keys: Vec<String> = (0..sales.len()).map(|i| format!("key-{i}")).collect();
+
+    let outcomes = write(&handle, &sales, &keys);
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, RecordOutcome::Written { .. })),
+        "{outcomes:?}"
+    );
+    let stored: BTreeMap<String, Sale> = sb
+        .sim
+        .canonical_sales()
+        .into_iter()
+        .map(|s| (s.receipt_number.clone(), s))
+        .collect();
+    assert_eq!(stored.len(), before + sales.len());
+    for (sale, o) in sales.iter().zip(&outcomes) {
+        let got = &stored[&external_id(o)];
+        assert_eq!(got.register_id, "1");
+        assert_eq!(got.timestamp, sale.timestamp);
+        assert_eq!(got.totals.gross, sale.totals.gross, "{}", sale.id);
+        assert_eq!(got.lines.len(), sale.lines.len());
+        assert!(got.validate().is_empty(), "{:?}", got.validate());
+    }
+
+    // The same keys again: recognised by their customText, nothing written twice.
+    let again = write(&handle, &sales, &keys);
+    assert!(
+        again
+            .iter()
+            .all(|o| matches!(o, RecordOutcome::Duplicate { .. })),
+        "{again:?}"
+    );
+    assert_eq!(
+        again.iter().map(external_id).collect::<Vec<_>>(),
+        outcomes.iter().map(external_id).collect::<Vec<_>>()
+    );
+    assert_eq!(sb.sim.canonical_sales().len(), before + sales.len());
+
+    // A cancellation by receipt number, once.
+    let first_sale = outcomes
+        .iter()
+        .zip(&sales)
+        .find(|(_, s)| s.kind == SaleKind::Sale)
+        .unwrap();
+    let mut cancel = first_sale.1.clone();
+    cancel.kind = SaleKind::Cancellation;
+    cancel.cancels = Some(external_id(first_sale.0));
+    let done = write(&handle, &[cancel.clone()], &["cancel-1".into()]);
+    let number = external_id(&done[0]);
+    let storno = sb
+        .sim
+        .canonical_sales()
+        .into_iter()
+        .find(|s| s.receipt_number == number)
+        .unwrap();
+    assert_eq!(
+        (storno.kind, storno.totals.gross),
+        (SaleKind::Cancellation, -first_sale.1.totals.gross)
+    );
+    let twice = write(&handle, &[cancel], &["cancel-2".into()]);
+    assert!(
+        matches!(&twice[0], RecordOutcome::Rejected { reason } if reason.contains("already cancelled")),
+        "{twice:?}"
+    );
+
+    // Attachments: a file over 5 MB is refused before anything is sent; a small one is uploaded.
+    // Base64 of n bytes "a" (n a multiple of 3): "aaa" is "YWFh".
+    let b64 = |n: usize| {
+        assert_eq!(n % 3, 0);
+        "YWFh".repeat(n / 3)
+    };
+    let mut big = sales_to_write(26)[25].clone();
+    big.attachments = vec![Attachment {
+        name: "scan.pdf".into(),
+        url: Some(format!(
+            "data:application/pdf;base64,{}",
+            b64(5 * 1024 * 1024 + 1)
+        )),
+        content_type: None,
+    }];
+    let mut small = big.clone();
+    small.attachments = vec![Attachment {
+        name: "bon.txt".into(),
+        url: Some(format!("data:text/plain;base64,{}", b64(99))),
+        content_type: None,
+    }];
+    sb.clear_requests();
+    let o = write(&handle, &[big], &["big".into()]);
+    assert!(
+        matches!(&o[0], RecordOutcome::Rejected { reason } if reason.contains("5 MB")),
+        "{o:?}"
+    );
+    assert!(
+        !sb.requests().iter().any(|r| r.method == "POST"),
+        "nothing was posted"
+    );
+    let o = write(&handle, &[small], &["small".into()]);
+    let number = external_id(&o[0]);
+    let stored = sb
+        .sim
+        .canonical_sales()
+        .into_iter()
+        .find(|s| s.receipt_number == number)
+        .unwrap();
+    assert_eq!(stored.attachments.len(), 1);
+    assert!(sb
+        .requests()
+        .iter()
+        .any(|r| r.method == "POST" && r.path == "/v1.0/receiptattachment"));
+}
+
+#[test]
+fn the_pipeline_from_generic_writes_an_ndjson_file_into_kassandro() {
+    let sb = sandbox(&options(), Faults::default());
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("sales.ndjson");
+    let sales = sales_to_write(40);
+    let text: String = sales
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap() + "\n")
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let before: BTreeSet<String> = sb.sim.canonical_sales().into_iter().map(|s| s.id).collect();
+    let pipeline = json!({
+        "name": "file-to-kassandro",
+        "source": {"connector": "generic", "config": {"path": input, "format": "ndjson"}, "streams": ["sales"]},
+        "sink": {"connector": "kassandro", "config": config(&sb, 100)},
+    });
+    run(
+        dir.path(),
+        "to-kassandro",
+        pipeline.clone(),
+        "2026-01-07T21:00:00+01:00",
+    );
+    let after = sb.sim.canonical_sales();
+    assert_eq!(
+        after.len(),
+        before.len() + sales.len(),
+        "every sale became one receipt"
+    );
+    let written: Vec<&Sale> = after.iter().filter(|s| !before.contains(&s.id)).collect();
+    assert!(written
+        .iter()
+        .all(|s| s.register_id == "1" && s.validate().is_empty()));
+    let gross =
+        |it: &mut dyn Iterator<Item = rust_decimal::Decimal>| it.sum::<rust_decimal::Decimal>();
+    assert_eq!(
+        gross(&mut written.iter().map(|s| s.totals.gross)),
+        gross(&mut sales.iter().map(|s| s.totals.gross)),
+        "the amounts arrived"
+    );
+    let stamps: BTreeSet<_> = written.iter().map(|s| s.timestamp).collect();
+    assert_eq!(
+        stamps,
+        sales.iter().map(|s| s.timestamp).collect::<BTreeSet<_>>()
+    );
+
+    // Running the same pipeline again writes nothing new.
+    run(
+        dir.path(),
+        "to-kassandro-again",
+        pipeline,
+        "2026-01-07T21:05:00+01:00",
+    );
+    assert_eq!(sb.sim.canonical_sales().len(), before.len() + sales.len());
+}
