@@ -338,3 +338,48 @@ fn dry_run_writes_nothing_and_shows_no_secret() {
     assert!(r.stdout.contains("\"token\": \"***\""), "{r:?}");
     assert!(r.stdout.contains("would write 50"), "{r:?}");
 }
+
+#[test]
+fn ctrl_c_stops_at_a_checkpoint_and_the_next_run_finishes_the_job() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("in.ndjson");
+    let output = d.path().join("out.ndjson");
+    generate_sales_file(&input, 30_000, 31);
+    let p = generic_pipeline(d.path(), "interrupted", &input, &output, "delivery: {batch_size: 100}\n");
+    let state = d.path().join("s.db");
+    let child = posbridge()
+        .arg("run")
+        .arg(&p)
+        .arg("--state")
+        .arg(format!("sqlite:{}", state.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("cancelled"), "{stdout}");
+    let partial = read_ndjson(&output).len();
+    assert!(partial > 0 && partial < 30_000, "stopped mid-way: {partial}");
+    let r = run_pipeline(&p, &state, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("skipped as duplicates 0"), "resumed at the checkpoint, nothing re-sent: {r:?}");
+    assert_eq!(by_id(read_ndjson(&output)).len(), 30_000);
+}
+
+#[test]
+fn the_examples_validate() {
+    let root = workspace_root();
+    for entry in std::fs::read_dir(root.join("examples")).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let r = run(posbridge().arg("validate").arg(&p).env("KASSANDRO_API_KEY", "demo-key").current_dir(&root));
+        assert_eq!(r.code, 0, "{}: {r:?}", p.display());
+    }
+}

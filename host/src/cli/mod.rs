@@ -82,6 +82,11 @@ pub enum Command {
     Dlq(state_cmds::DlqCommand),
     /// Export a stream of a source straight to a file or stdout (ndjson, csv, json), with an optional summary.
     Export(export_cmd::ExportArgs),
+    /// The canonical JSON Schema (draft 2020-12) of a stream, or the list of canonical streams.
+    Schema {
+        /// A canonical stream, e.g. `sales`; omit to list them.
+        stream: Option<String>,
+    },
     /// Local simulators of the vendor APIs, and the seeded sales generator.
     Sandbox(sandbox_cmd::SandboxArgs),
     /// Run the whole job on local simulators with no setup, and reconcile source against sink.
@@ -131,6 +136,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
         Command::Runs(a) => state_cmds::runs(a),
         Command::Dlq(c) => state_cmds::dlq(&cli.global, c),
         Command::Sandbox(a) => sandbox_cmd::run(a),
+        Command::Schema { stream } => schema(stream.as_deref()),
         Command::Export(a) => export_cmd::run(&cli.global, a),
         Command::Demo(a) => demo_cmd::run(&cli.global, a),
     };
@@ -140,5 +146,31 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
             eprintln!("error: {e:#}");
             1
         }
+    }
+}
+
+/// `posbridge schema [STREAM]`.
+fn schema(stream: Option<&str>) -> anyhow::Result<i32> {
+    use posbridge_plugin_api::model::{stream_schema, STREAMS};
+    match stream {
+        None => {
+            for s in STREAMS {
+                println!("{s}");
+            }
+            Ok(0)
+        }
+        Some(s) => match stream_schema(s) {
+            Some(v) => {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                Ok(0)
+            }
+            None => {
+                let hint = crate::plugins::closest_name(s, STREAMS.iter().copied())
+                    .map(|x| format!(" (did you mean {x:?}?)"))
+                    .unwrap_or_default();
+                eprintln!("error: unknown stream {s:?}{hint}; canonical streams: {}", STREAMS.join(", "));
+                Ok(1)
+            }
+        },
     }
 }
