@@ -25,7 +25,15 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let input = dir.path().join("in.ndjson");
         let r = run(posbridge()
-            .args(["sandbox", "generate", "--sales", &sales.to_string(), "--seed", "5", "--out"])
+            .args([
+                "sandbox",
+                "generate",
+                "--sales",
+                &sales.to_string(),
+                "--seed",
+                "5",
+                "--out",
+            ])
             .arg(&input));
         assert_eq!(r.code, 0, "{r:?}");
         let config = json!({"path": input, "format": "ndjson"});
@@ -46,7 +54,13 @@ impl Fixture {
     fn export(&self, args: &[&str]) -> Ran {
         run(posbridge()
             .current_dir(self.dir.path())
-            .args(["export", "--connector", "generic", "--config", "source.json"])
+            .args([
+                "export",
+                "--connector",
+                "generic",
+                "--config",
+                "source.json",
+            ])
             .args(args))
     }
 }
@@ -63,14 +77,20 @@ fn by_id(records: &[Value]) -> BTreeMap<String, Value> {
     let mut m = BTreeMap::new();
     for r in records {
         let id = r["id"].as_str().expect("a string id").to_string();
-        assert!(m.insert(id.clone(), r.clone()).is_none(), "duplicate id {id}");
+        assert!(
+            m.insert(id.clone(), r.clone()).is_none(),
+            "duplicate id {id}"
+        );
     }
     m
 }
 
 fn dec(v: &Value) -> Decimal {
-    Decimal::from_str(v.as_str().unwrap_or_else(|| panic!("{v} is not a decimal string")))
-        .unwrap_or_else(|e| panic!("{v}: {e}"))
+    Decimal::from_str(
+        v.as_str()
+            .unwrap_or_else(|| panic!("{v} is not a decimal string")),
+    )
+    .unwrap_or_else(|e| panic!("{v}: {e}"))
 }
 
 fn read(path: &Path) -> String {
@@ -81,9 +101,19 @@ fn read(path: &Path) -> String {
 fn ndjson_export_equals_the_input_field_for_field() {
     let f = Fixture::new(300);
     // A small page size makes the export follow the source's cursor across many pages.
-    let r = f.export(&["--format", "ndjson", "--page-size", "7", "--output", "out.ndjson"]);
+    let r = f.export(&[
+        "--format",
+        "ndjson",
+        "--page-size",
+        "7",
+        "--output",
+        "out.ndjson",
+    ]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.is_empty(), "records went to the file, not stdout: {r:?}");
+    assert!(
+        r.stdout.is_empty(),
+        "records went to the file, not stdout: {r:?}"
+    );
     let input = f.input();
     assert_eq!(input.len(), 300);
     let out = parse_ndjson(&read(&f.path("out.ndjson")));
@@ -126,13 +156,19 @@ fn csv_export_has_the_header_and_one_row_per_sale() {
     for line in lines {
         let cells: Vec<&str> = line.split(',').collect();
         assert_eq!(cells.len(), 12, "{line}");
-        let sale = input.get(cells[0]).unwrap_or_else(|| panic!("unknown id in {line}"));
+        let sale = input
+            .get(cells[0])
+            .unwrap_or_else(|| panic!("unknown id in {line}"));
         assert_eq!(cells[1], sale["store_id"]);
         assert_eq!(cells[3], sale["receipt_number"]);
         assert_eq!(cells[4], sale["kind"]);
         assert_eq!(cells[5], sale["business_day"]);
         assert_eq!(cells[7], sale["currency"]);
-        assert_eq!(Decimal::from_str(cells[10]).unwrap(), dec(&sale["totals"]["gross"]), "{line}");
+        assert_eq!(
+            Decimal::from_str(cells[10]).unwrap(),
+            dec(&sale["totals"]["gross"]),
+            "{line}"
+        );
         let mut methods: Vec<&str> = Vec::new();
         for p in sale["payments"].as_array().unwrap() {
             let m = p["method"].as_str().unwrap();
@@ -141,7 +177,10 @@ fn csv_export_has_the_header_and_one_row_per_sale() {
             }
         }
         assert_eq!(cells[11], methods.join("|"), "{line}");
-        assert!(seen.insert(cells[0].to_string(), ()).is_none(), "row twice: {line}");
+        assert!(
+            seen.insert(cells[0].to_string(), ()).is_none(),
+            "row twice: {line}"
+        );
     }
     assert_eq!(seen.len(), input.len());
 }
@@ -160,7 +199,9 @@ fn expected_summary(input: &[Value]) -> (Decimal, u64, Decimal, Vec<(String, Dec
         revenue += dec(&s["totals"]["gross"]);
         count += 1;
         for l in s["lines"].as_array().unwrap() {
-            let e = products.entry(l["name"].as_str().unwrap().to_string()).or_default();
+            let e = products
+                .entry(l["name"].as_str().unwrap().to_string())
+                .or_default();
             e.0 += dec(&l["quantity"]);
             e.1 += dec(&l["gross"]);
         }
@@ -171,8 +212,10 @@ fn expected_summary(input: &[Value]) -> (Decimal, u64, Decimal, Vec<(String, Dec
     let (c, n) = (cents.mantissa(), i128::from(count));
     let avg_cents = c.signum() * ((2 * c.abs() + n) / (2 * n));
     let avg = Decimal::from_i128_with_scale(avg_cents, 2);
-    let mut top: Vec<(String, Decimal, Decimal)> =
-        products.into_iter().map(|(name, (sold, rev))| (name, sold, rev)).collect();
+    let mut top: Vec<(String, Decimal, Decimal)> = products
+        .into_iter()
+        .map(|(name, (sold, rev))| (name, sold, rev))
+        .collect();
     top.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
     top.truncate(10);
     (revenue, count, avg, top)
@@ -195,7 +238,13 @@ fn assert_summary_matches(summary: &Value, input: &[Value]) {
         .as_array()
         .expect("topProducts")
         .iter()
-        .map(|p| (p["name"].as_str().unwrap().to_string(), dec(&p["sold"]), dec(&p["revenue"])))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                dec(&p["sold"]),
+                dec(&p["revenue"]),
+            )
+        })
         .collect();
     assert_eq!(got, top);
 }
@@ -205,22 +254,34 @@ fn summary_totals_equal_sums_computed_from_the_input() {
     let f = Fixture::new(300);
     let input = f.input();
     // Some receipts are not revenue, so the test tells the two apart.
-    assert!(input.iter().any(|s| s["kind"] != "sale"), "the generator makes other kinds too");
+    assert!(
+        input.iter().any(|s| s["kind"] != "sale"),
+        "the generator makes other kinds too"
+    );
 
     let only = f.export(&["--summary-only"]);
     assert_eq!(only.code, 0, "{only:?}");
     let summary: Value = serde_json::from_str(&only.stdout).expect("summary JSON on stdout");
     assert_summary_matches(&summary, &input);
     let period = &summary["data"]["period"];
-    let days: Vec<&str> = input.iter().map(|s| s["business_day"].as_str().unwrap()).collect();
+    let days: Vec<&str> = input
+        .iter()
+        .map(|s| s["business_day"].as_str().unwrap())
+        .collect();
     assert_eq!(period["from"], *days.iter().min().unwrap());
     assert_eq!(period["to"], *days.iter().max().unwrap());
 
     // Records to a file: the summary is on stdout.
     let to_file = f.export(&["--summary", "-o", "out.ndjson"]);
     assert_eq!(to_file.code, 0, "{to_file:?}");
-    assert_eq!(serde_json::from_str::<Value>(&to_file.stdout).unwrap(), summary);
-    assert_eq!(parse_ndjson(&read(&f.path("out.ndjson"))).len(), input.len());
+    assert_eq!(
+        serde_json::from_str::<Value>(&to_file.stdout).unwrap(),
+        summary
+    );
+    assert_eq!(
+        parse_ndjson(&read(&f.path("out.ndjson"))).len(),
+        input.len()
+    );
 
     // Records on stdout: stdout holds only records, the summary goes to --summary-output.
     let to_stdout = f.export(&["--summary-output", "summary.json"]);
@@ -236,12 +297,19 @@ fn from_and_to_limit_the_export_and_the_period() {
     let f = Fixture::new(1000);
     let input = f.input();
     let day = "2025-01-07";
-    let in_window: Vec<Value> = input.iter().filter(|s| s["business_day"] == day).cloned().collect();
+    let in_window: Vec<Value> = input
+        .iter()
+        .filter(|s| s["business_day"] == day)
+        .cloned()
+        .collect();
     assert!(!in_window.is_empty() && in_window.len() < input.len());
 
     let r = f.export(&["--from", day, "--to", day, "--summary", "-o", "day.ndjson"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(by_id(&parse_ndjson(&read(&f.path("day.ndjson")))), by_id(&in_window));
+    assert_eq!(
+        by_id(&parse_ndjson(&read(&f.path("day.ndjson")))),
+        by_id(&in_window)
+    );
     let summary: Value = serde_json::from_str(&r.stdout).expect("summary JSON");
     assert_eq!(summary["data"]["period"], json!({"from": day, "to": day}));
     assert_summary_matches(&summary, &in_window);
@@ -252,9 +320,15 @@ fn a_bad_config_fails_with_the_json_path_and_writes_nothing() {
     let f = Fixture::new(10);
     let bad = json!({"path": f.path("in.ndjson"), "page_size": "ten"});
     std::fs::write(f.path("bad.json"), bad.to_string()).unwrap();
-    let r = run(posbridge()
-        .current_dir(f.dir.path())
-        .args(["export", "--connector", "generic", "--config", "bad.json", "-o", "out.ndjson"]));
+    let r = run(posbridge().current_dir(f.dir.path()).args([
+        "export",
+        "--connector",
+        "generic",
+        "--config",
+        "bad.json",
+        "-o",
+        "out.ndjson",
+    ]));
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("$.page_size"), "{r:?}");
     assert!(!f.path("out.ndjson").exists());
