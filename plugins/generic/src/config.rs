@@ -7,14 +7,20 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::FileError;
+use crate::http::HttpConfig;
 
-/// Configuration of the generic file connector.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Configuration of the generic connector: files (`path`) or an HTTP endpoint (`http`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(transform = require_one_transport)]
 pub struct GenericConfig {
     /// A file, or a folder whose matching files are read in sorted order. As a sink, a folder
-    /// means `<folder>/<stream>.<extension of the format>`.
-    pub path: PathBuf,
+    /// means `<folder>/<stream>.<extension of the format>`. Exactly one of `path` and `http`.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// An HTTP endpoint instead of files. Exactly one of `path` and `http`.
+    #[serde(default)]
+    pub http: Option<HttpConfig>,
     /// `ndjson`, `csv` or `json` (a top-level array). Default: from the file extension
     /// (`.ndjson`/`.jsonl`, `.csv`, `.json`; in folder mode the extension of `glob`), else `ndjson`.
     #[serde(default)]
@@ -33,6 +39,71 @@ pub struct GenericConfig {
 
 fn default_stream() -> String {
     "sales".into()
+}
+
+/// Exactly one transport: `path` or `http`.
+fn require_one_transport(schema: &mut schemars::Schema) {
+    schema.insert(
+        "oneOf".into(),
+        serde_json::json!([{ "required": ["path"] }, { "required": ["http"] }]),
+    );
+}
+
+/// Where the records are: files, or an HTTP endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transport {
+    Files(Settings),
+    Http {
+        http: Box<HttpConfig>,
+        stream: String,
+        page_size: Option<usize>,
+    },
+}
+
+impl Transport {
+    /// Validates `config` and tells the transport it chose.
+    pub fn from_config(config: GenericConfig) -> Result<Transport, FileError> {
+        match (&config.path, &config.http) {
+            (Some(_), Some(_)) => Err(FileError::Config(
+                "give either path (files) or http (an HTTP endpoint), not both".into(),
+            )),
+            (None, None) => Err(FileError::Config(
+                "give path (a file or folder) or http (an HTTP endpoint)".into(),
+            )),
+            (Some(_), None) => Ok(Transport::Files(Settings::from_config(config)?)),
+            (None, Some(_)) => {
+                check_common(&config)?;
+                if config.format.is_some() || config.glob.is_some() {
+                    return Err(FileError::Config(
+                        "format and glob are for files; an HTTP endpoint speaks JSON".into(),
+                    ));
+                }
+                let http = config.http.expect("matched above");
+                http.validate()
+                    .map_err(|e| FileError::Config(e.to_string()))?;
+                Ok(Transport::Http {
+                    http: Box::new(http),
+                    stream: config.stream,
+                    page_size: config.page_size,
+                })
+            }
+        }
+    }
+}
+
+/// The checks every transport shares: a canonical stream and a positive page size.
+fn check_common(config: &GenericConfig) -> Result<(), FileError> {
+    if !STREAMS.contains(&config.stream.as_str()) {
+        return Err(FileError::Config(format!(
+            "stream {:?} is not a canonical stream (one of {})",
+            config.stream,
+            STREAMS.join(", ")
+        )));
+    }
+    if config.page_size == Some(0) {
+        return Err(FileError::Config("page_size must be at least 1".into()));
+    }
+    Ok(())
 }
 
 /// A file format the connector reads and writes.
@@ -80,42 +151,42 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Validates `config`: a canonical stream, a parsable glob, a positive page size, and no
-    /// glob on a path that is a file.
+    /// Validates a file `config`: a path, a canonical stream, a parsable glob, a positive page
+    /// size, and no glob on a path that is a file.
     pub fn from_config(config: GenericConfig) -> Result<Settings, FileError> {
-        if !STREAMS.contains(&config.stream.as_str()) {
-            return Err(FileError::Config(format!(
-                "stream {:?} is not a canonical stream (one of {})",
-                config.stream,
-                STREAMS.join(", ")
-            )));
+        check_common(&config)?;
+        if config.http.is_some() {
+            return Err(FileError::Config(
+                "give either path (files) or http (an HTTP endpoint), not both".into(),
+            ));
         }
-        if config.path.as_os_str().is_empty() {
+        let path = config
+            .path
+            .clone()
+            .ok_or_else(|| FileError::Config("path is missing".into()))?;
+        if path.as_os_str().is_empty() {
             return Err(FileError::Config("path is empty".into()));
         }
         if let Some(g) = &config.glob {
             glob::Pattern::new(g).map_err(|e| {
                 FileError::Config(format!("glob {g:?} is not a valid pattern: {e}"))
             })?;
-            if config.path.is_file() {
+            if path.is_file() {
                 return Err(FileError::Config(format!(
                     "glob is only for folders, but {} is a file",
-                    config.path.display()
+                    path.display()
                 )));
             }
-        }
-        if config.page_size == Some(0) {
-            return Err(FileError::Config("page_size must be at least 1".into()));
         }
         let format = config.format.unwrap_or_else(|| {
             let named = match &config.glob {
                 Some(g) => Path::new(g).to_path_buf(),
-                None => config.path.clone(),
+                None => path.clone(),
             };
             Format::from_extension(&named).unwrap_or(Format::Ndjson)
         });
         Ok(Settings {
-            path: config.path,
+            path,
             format,
             glob: config.glob,
             stream: config.stream,
@@ -190,6 +261,44 @@ mod tests {
         let cfg = config(serde_json::json!({ "path": "a", "page_size": 0 })).unwrap();
         assert!(matches!(
             Settings::from_config(cfg),
+            Err(FileError::Config(_))
+        ));
+    }
+
+    #[test]
+    fn exactly_one_transport() {
+        let http = serde_json::json!({ "url": "https://api.example.com/sales" });
+        let both = config(serde_json::json!({ "path": "a", "http": http })).unwrap();
+        assert!(matches!(
+            Transport::from_config(both),
+            Err(FileError::Config(_))
+        ));
+        let none = config(serde_json::json!({ "stream": "sales" })).unwrap();
+        assert!(matches!(
+            Transport::from_config(none),
+            Err(FileError::Config(_))
+        ));
+        let files = config(serde_json::json!({ "path": "a.csv" })).unwrap();
+        assert!(matches!(
+            Transport::from_config(files),
+            Ok(Transport::Files(_))
+        ));
+        let web = config(serde_json::json!({ "http": http, "page_size": 5 })).unwrap();
+        assert!(matches!(
+            Transport::from_config(web),
+            Ok(Transport::Http {
+                page_size: Some(5),
+                ..
+            })
+        ));
+        let web_csv = config(serde_json::json!({ "http": http, "format": "csv" })).unwrap();
+        assert!(matches!(
+            Transport::from_config(web_csv),
+            Err(FileError::Config(_))
+        ));
+        let bad_url = config(serde_json::json!({ "http": { "url": "nope" } })).unwrap();
+        assert!(matches!(
+            Transport::from_config(bad_url),
             Err(FileError::Config(_))
         ));
     }

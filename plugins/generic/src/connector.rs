@@ -9,36 +9,79 @@ use posbridge_plugin_api::{
 };
 use serde_json::{json, Value};
 
-use crate::config::{GenericConfig, Settings};
+use crate::config::{GenericConfig, Settings, Transport};
 use crate::error::FileError;
 use crate::files::{self, Mode};
+use crate::http::{HttpSink, HttpSource};
 use crate::sink::{FileSink, Recovery};
 use crate::source::FileSource;
 
-/// NDJSON, CSV and JSON-array files as a source and a sink of one canonical stream.
+/// Files (NDJSON, CSV, JSON arrays) or an HTTP endpoint as a source and a sink of one
+/// canonical stream.
 pub struct GenericConnector {
-    settings: Settings,
-    source: FileSource,
-    sink: FileSink,
-    /// For logging recoveries; absent when built without a host (tests, tools).
+    faces: Faces,
+    /// For logging recoveries and for HTTP; absent when built without a host (tests, tools).
     host: Option<Host>,
 }
 
+/// The source and sink of the configured transport.
+// One value per connector instance: the size difference of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Faces {
+    Files {
+        settings: Settings,
+        source: FileSource,
+        sink: FileSink,
+    },
+    Http {
+        source: HttpSource,
+        sink: HttpSink,
+        /// Whether the config is meant for writing (it has an `hmac_secret`); decides `check`.
+        is_sink: bool,
+    },
+}
+
 impl GenericConnector {
-    /// Builds the connector without a host: everything works, recoveries are just not logged.
+    /// Builds the connector without a host: files work fully, recoveries are just not logged;
+    /// the HTTP transport needs the host and fails with a `Config` error on use.
     pub fn new(config: GenericConfig) -> Result<Self, FileError> {
-        let settings = Settings::from_config(config)?;
-        Ok(Self {
-            source: FileSource::new(settings.clone()),
-            sink: FileSink::new(settings.clone()),
-            settings,
-            host: None,
-        })
+        let faces = match Transport::from_config(config)? {
+            Transport::Files(settings) => Faces::Files {
+                source: FileSource::new(settings.clone()),
+                sink: FileSink::new(settings.clone()),
+                settings,
+            },
+            Transport::Http {
+                http,
+                stream,
+                page_size,
+            } => {
+                let config_error = |e: crate::http::HttpError| FileError::Config(e.to_string());
+                Faces::Http {
+                    is_sink: http.hmac_secret.is_some(),
+                    source: HttpSource::new((*http).clone(), &stream, page_size)
+                        .map_err(config_error)?,
+                    sink: HttpSink::new(*http, &stream).map_err(config_error)?,
+                }
+            }
+        };
+        Ok(Self { faces, host: None })
     }
 
-    /// The validated settings.
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    /// The validated file settings; `None` with the HTTP transport.
+    pub fn settings(&self) -> Option<&Settings> {
+        match &self.faces {
+            Faces::Files { settings, .. } => Some(settings),
+            Faces::Http { .. } => None,
+        }
+    }
+
+    fn host(&self) -> Result<&Host, ConnectorError> {
+        self.host.as_ref().ok_or_else(|| {
+            ConnectorError::Config(
+                "the HTTP transport reaches the network through the host; open the connector with Connector::open".into(),
+            )
+        })
     }
 
     fn log_recovery(&self, recovery: &Recovery) {
@@ -57,53 +100,53 @@ impl GenericConnector {
             }
         }
     }
+}
 
-    fn check_path(&self) -> Result<CheckReport, FileError> {
-        let path = &self.settings.path;
-        let format = format!("{:?}", self.settings.format).to_lowercase();
-        if files::mode(&self.settings) == Mode::Folder && path.is_dir() {
-            let n = files::list(&self.settings)?.len();
-            return Ok(CheckReport::ok(format!(
-                "folder {} has {n} matching file(s), read as {format}",
+fn check_path(settings: &Settings) -> Result<CheckReport, FileError> {
+    let path = &settings.path;
+    let format = format!("{:?}", settings.format).to_lowercase();
+    if files::mode(settings) == Mode::Folder && path.is_dir() {
+        let n = files::list(settings)?.len();
+        return Ok(CheckReport::ok(format!(
+            "folder {} has {n} matching file(s), read as {format}",
+            path.display()
+        )));
+    }
+    if path.is_file() {
+        let meta = std::fs::File::open(path)
+            .and_then(|f| f.metadata())
+            .map_err(FileError::io_at("open", path))?;
+        return Ok(CheckReport::ok(format!(
+            "file {} is readable ({} bytes), format {format}",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Ok(CheckReport::failed(format!(
+            "neither {} nor its folder {} exists",
+            path.display(),
+            parent.display()
+        )));
+    }
+    let probe = parent.join(format!(".posbridge-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(CheckReport::ok(format!(
+                "{} does not exist yet; its folder is writable, so a sink will create it ({format})",
                 path.display()
-            )));
+            )))
         }
-        if path.is_file() {
-            let meta = std::fs::File::open(path)
-                .and_then(|f| f.metadata())
-                .map_err(FileError::io_at("open", path))?;
-            return Ok(CheckReport::ok(format!(
-                "file {} is readable ({} bytes), format {format}",
-                path.display(),
-                meta.len()
-            )));
-        }
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        if !parent.is_dir() {
-            return Ok(CheckReport::failed(format!(
-                "neither {} nor its folder {} exists",
-                path.display(),
-                parent.display()
-            )));
-        }
-        let probe = parent.join(format!(".posbridge-check-{}", std::process::id()));
-        match std::fs::File::create(&probe) {
-            Ok(_) => {
-                let _ = std::fs::remove_file(&probe);
-                Ok(CheckReport::ok(format!(
-                    "{} does not exist yet; its folder is writable, so a sink will create it ({format})",
-                    path.display()
-                )))
-            }
-            Err(e) => Ok(CheckReport::failed(format!(
-                "{} does not exist and its folder {} is not writable: {e}",
-                path.display(),
-                parent.display()
-            ))),
-        }
+        Err(e) => Ok(CheckReport::failed(format!(
+            "{} does not exist and its folder {} is not writable: {e}",
+            path.display(),
+            parent.display()
+        ))),
     }
 }
 
@@ -116,8 +159,10 @@ impl Connector for GenericConnector {
                 "generic",
                 env!("CARGO_PKG_VERSION"),
                 "posbridge",
-                "NDJSON, CSV and JSON-array files as source and sink of one canonical stream",
-            ),
+                "NDJSON, CSV and JSON-array files, or a JSON HTTP endpoint, as source and sink of one canonical stream",
+            )
+            // The HTTP transport may call the host of its configured URL, and only that.
+            .egress_config_field("http.url"),
             |m, s| m.stream(StreamDecl::read_write(s)),
         )
     }
@@ -129,7 +174,18 @@ impl Connector for GenericConnector {
     }
 
     fn check(&self) -> Result<CheckReport, ConnectorError> {
-        Ok(self.check_path()?)
+        match &self.faces {
+            Faces::Files { settings, .. } => Ok(check_path(settings)?),
+            Faces::Http {
+                sink,
+                is_sink: true,
+                ..
+            } => {
+                let host = self.host()?;
+                sink.check(host, host.now_millis().div_euclid(1000))
+            }
+            Faces::Http { source, .. } => source.check(self.host()?),
+        }
     }
 
     fn source(&self) -> Option<&dyn Source> {
@@ -143,9 +199,15 @@ impl Connector for GenericConnector {
 
 impl Source for GenericConnector {
     fn read(&self, request: &ReadRequest) -> Result<Page, ConnectorError> {
-        Ok(self
-            .source
-            .read_page(&request.stream, request.cursor.as_ref(), request.page_size)?)
+        let cursor = request.cursor.as_ref();
+        match &self.faces {
+            Faces::Files { source, .. } => {
+                Ok(source.read_page(&request.stream, cursor, request.page_size)?)
+            }
+            Faces::Http { source, .. } => {
+                Ok(source.read_page(self.host()?, &request.stream, cursor, request.page_size)?)
+            }
+        }
     }
 }
 
@@ -155,10 +217,19 @@ impl Sink for GenericConnector {
         request: &WriteRequest,
         records: &[Value],
     ) -> Result<Vec<RecordOutcome>, ConnectorError> {
-        self.settings.expect_stream(&request.stream)?;
-        if let Some(recovery) = self.sink.open_output()? {
-            self.log_recovery(&recovery);
+        match &self.faces {
+            Faces::Files { settings, sink, .. } => {
+                settings.expect_stream(&request.stream)?;
+                if let Some(recovery) = sink.open_output()? {
+                    self.log_recovery(&recovery);
+                }
+                Ok(sink.write(request, records)?)
+            }
+            Faces::Http { sink, .. } => {
+                let host = self.host()?;
+                let now = host.now_millis().div_euclid(1000);
+                Ok(sink.write(host, request, records, now)?)
+            }
         }
-        Ok(self.sink.write(request, records)?)
     }
 }

@@ -63,8 +63,22 @@ fn manifest_declares_every_canonical_stream_read_write_and_a_strict_schema() {
         .iter()
         .all(|s| s.read && s.write && STREAMS.contains(&s.name.as_str())));
     assert!(m.egress_hosts.is_empty());
+    assert_eq!(m.egress_config_fields, vec!["http.url"]);
     assert_eq!(m.config_schema["additionalProperties"], json!(false));
-    assert_eq!(m.config_schema["required"], json!(["path"]));
+    // Exactly one transport: files (`path`) or an HTTP endpoint (`http`).
+    assert_eq!(
+        m.config_schema["oneOf"],
+        json!([{ "required": ["path"] }, { "required": ["http"] }])
+    );
+    assert_eq!(
+        m.secrets,
+        vec![
+            "http.auth.basic.password",
+            "http.auth.bearer",
+            "http.auth.header.value",
+            "http.hmac_secret"
+        ]
+    );
 }
 
 #[test]

@@ -42,7 +42,7 @@ fn child_writer() {
     let c = connector(&path);
     println!("\nSTART");
     // Open (and recover) the output the way the connector's first write does, and report it.
-    let settings = c.settings().clone();
+    let settings = c.settings().expect("a file config").clone();
     let sink = FileSink::new(settings);
     if let Some(r) = sink.open_output().unwrap() {
         println!("RECOVERED {} {}", r.truncated_bytes, r.restored_bracket);
