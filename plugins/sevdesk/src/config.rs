@@ -1,0 +1,130 @@
+//! The connector's configuration, as the pipeline gives it.
+
+use serde::Deserialize;
+
+/// The production API root (spec `servers[0]`).
+pub const PRODUCTION_BASE_URL: &str = "https://my.sevdesk.de/api/v1";
+/// The host of [`PRODUCTION_BASE_URL`], for the egress allow-list.
+pub const PRODUCTION_HOST: &str = "my.sevdesk.de";
+/// The largest `limit` a list accepts (spec: "The limit must be between 1 and 1000").
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// Whether new vouchers stay drafts or are opened (and then booked with their payments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum VoucherStatus {
+    /// Status 50: saved for review; payments are not booked (sevDesk books open vouchers only).
+    Draft,
+    /// Status 100: open; each payment is then booked with `bookAmount`.
+    Open,
+}
+
+impl VoucherStatus {
+    /// sevDesk's status code.
+    pub fn code(self) -> u32 {
+        match self {
+            Self::Draft => 50,
+            Self::Open => 100,
+        }
+    }
+}
+
+/// Configuration of the sevDesk connector.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// API root including `/api/v1`.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// The 32-character API token of a sevDesk administrator (sent as `Authorization: <token>`).
+    #[schemars(extend("x-secret" = true))]
+    pub api_token: String,
+    /// Status of new vouchers: `open` (default; payments are booked) or `draft`.
+    #[serde(default = "default_status")]
+    pub voucher_status: VoucherStatus,
+    /// Currency of parts (sevDesk parts carry no currency): the account's default currency.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// The contact category id of suppliers (sevDesk's standard category "Lieferant" is 2).
+    #[serde(default = "default_supplier_category")]
+    pub supplier_category_id: u64,
+    /// `limit` of list requests, 1 to 1000.
+    #[serde(default = "default_page_size")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub page_size: u32,
+}
+
+fn default_base_url() -> String {
+    PRODUCTION_BASE_URL.into()
+}
+
+fn default_status() -> VoucherStatus {
+    VoucherStatus::Open
+}
+
+fn default_currency() -> String {
+    "EUR".into()
+}
+
+fn default_supplier_category() -> u64 {
+    2
+}
+
+fn default_page_size() -> u32 {
+    100
+}
+
+impl Config {
+    /// The full URL of a resource path such as `Voucher?limit=1`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.base_url.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    }
+
+    /// Checks what the schema cannot express.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://")) {
+            p.push(format!(
+                "base_url {:?} must start with http:// or https://",
+                self.base_url
+            ));
+        }
+        if self.api_token.trim().is_empty() {
+            p.push("api_token is empty".into());
+        }
+        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
+            p.push(format!(
+                "page_size {} must be between 1 and {MAX_PAGE_SIZE}",
+                self.page_size
+            ));
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_endpoint_and_unknown_fields() {
+        let c: Config = serde_json::from_value(json!({"api_token": "t"})).unwrap();
+        assert_eq!(c.base_url, PRODUCTION_BASE_URL);
+        assert_eq!(c.voucher_status, VoucherStatus::Open);
+        assert_eq!(c.voucher_status.code(), 100);
+        assert!(c.problems().is_empty());
+        assert_eq!(
+            c.endpoint("/Voucher?limit=1"),
+            "https://my.sevdesk.de/api/v1/Voucher?limit=1"
+        );
+        assert!(serde_json::from_value::<Config>(json!({"api_token": "t", "token": "x"})).is_err());
+        let bad: Config =
+            serde_json::from_value(json!({"api_token": " ", "page_size": 0})).unwrap();
+        assert_eq!(bad.problems().len(), 2);
+    }
+}

@@ -1,0 +1,903 @@
+//! The sevDesk API v1 simulator, as `docs/connectors/sevdesk.md` describes it.
+//!
+//! Every request body is validated against sevDesk's OpenAPI file
+//! (`../shared/specs/sevdesk-openapi.yaml`): the request schema of the operation is converted
+//! from OpenAPI 3.0 to JSON Schema (`nullable` → a `null` type, read-only properties no longer
+//! required in requests) and checked with `jsonschema`; a violation is answered 422 with
+//! sevDesk's error body `{"error": {"message": …, "exceptionUUID": …}}`. Behind that, the
+//! simulator keeps vouchers with their positions and booked payments (readable through
+//! [`SevdeskSimulator::vouchers`]), and serves parts, orders and contacts.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use anyhow::Context;
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use posbridge_plugin_api::model::{decimal_from_json, round_money, Decimal, Product, Sale};
+use serde_json::{json, Map, Value};
+
+use crate::generator::Country;
+use crate::registry::SandboxOptions;
+use crate::server::Simulator;
+
+/// The registry name.
+pub const VENDOR: &str = "sevdesk";
+/// The API token accepted when the options name none (32 hex characters, like sevDesk's).
+pub const DEFAULT_TOKEN: &str = "b7794de0085f5cd00560f160f290af38";
+/// The spec file, relative to the workspace root's parent (`../shared/specs/…`).
+pub const SPEC_FILE: &str = "shared/specs/sevdesk-openapi.yaml";
+/// The contact category of suppliers ("Lieferant") and of customers ("Kunde").
+pub const SUPPLIER_CATEGORY: u64 = 2;
+pub const CUSTOMER_CATEGORY: u64 = 3;
+/// The largest `limit` of a list (spec: between 1 and 1000).
+const MAX_LIMIT: usize = 1000;
+
+// ---------------------------------------------------------------------------------------------
+// The OpenAPI request validator
+// ---------------------------------------------------------------------------------------------
+
+/// One operation of the spec that takes a JSON body.
+struct Operation {
+    method: String,
+    /// Path segments; `None` for a `{parameter}`.
+    segments: Vec<Option<String>>,
+    template: String,
+    schema: Value,
+}
+
+/// Validates request bodies against the JSON request schemas of sevDesk's OpenAPI file.
+pub struct SpecValidator {
+    operations: Vec<Operation>,
+    components: Value,
+    compiled: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+}
+
+impl SpecValidator {
+    /// The spec file next to the workspace (`<workspace>/../shared/specs/sevdesk-openapi.yaml`),
+    /// or under `data_dir` when that holds one.
+    pub fn default_path(data_dir: Option<&Path>) -> PathBuf {
+        let candidates = [
+            data_dir.map(|d| d.join("sevdesk-openapi.yaml")),
+            data_dir.map(|d| d.join(SPEC_FILE)),
+            Some(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../..")
+                    .join(SPEC_FILE),
+            ),
+            Some(PathBuf::from("..").join(SPEC_FILE)),
+        ];
+        let fallback = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(SPEC_FILE);
+        candidates
+            .into_iter()
+            .flatten()
+            .find(|p| p.is_file())
+            .unwrap_or(fallback)
+    }
+
+    /// Loads and converts the spec.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the sevDesk spec {}", path.display()))?;
+        let spec: Value = serde_yaml::from_str(&text)
+            .with_context(|| format!("{} is not valid YAML", path.display()))?;
+        let mut components = spec
+            .pointer("/components/schemas")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        to_json_schema(&mut components);
+        let mut operations = Vec::new();
+        for (template, item) in spec
+            .get("paths")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let Some(schema) = op.pointer("/requestBody/content/application~1json/schema")
+                else {
+                    continue;
+                };
+                let mut schema = schema.clone();
+                to_json_schema(&mut schema);
+                operations.push(Operation {
+                    method: method.to_ascii_uppercase(),
+                    segments: template
+                        .trim_matches('/')
+                        .split('/')
+                        .map(|s| (!s.starts_with('{')).then(|| s.to_string()))
+                        .collect(),
+                    template: template.clone(),
+                    schema,
+                });
+            }
+        }
+        Ok(Self {
+            operations,
+            components,
+            compiled: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The spec's path template of a request with a JSON body, e.g. `/Voucher/{voucherId}/bookAmount`.
+    pub fn operation(&self, method: &str, path: &str) -> Option<&str> {
+        self.find(method, path).map(|o| o.template.as_str())
+    }
+
+    fn find(&self, method: &str, path: &str) -> Option<&Operation> {
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let matches = |o: &&Operation| {
+            o.method.eq_ignore_ascii_case(method)
+                && o.segments.len() == parts.len()
+                && o.segments
+                    .iter()
+                    .zip(&parts)
+                    .all(|(s, p)| s.as_deref().is_none_or(|s| s == *p))
+        };
+        // A literal segment beats a parameter (`/Voucher/Factory/…` before `/Voucher/{id}/…`).
+        self.operations
+            .iter()
+            .filter(matches)
+            .max_by_key(|o| o.segments.iter().filter(|s| s.is_some()).count())
+    }
+
+    /// Checks a body against its operation's schema; every violation as `path: message`.
+    /// Requests of operations without a JSON body schema pass.
+    pub fn validate(&self, method: &str, path: &str, body: &Value) -> Result<(), Vec<String>> {
+        let Some(op) = self.find(method, path) else {
+            return Ok(());
+        };
+        let validator = self.compiled(op).map_err(|e| vec![e])?;
+        let errors: Vec<String> = validator
+            .iter_errors(body)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                format!("{}: {e}", if at.is_empty() { "/" } else { &at })
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn compiled(&self, op: &Operation) -> Result<Arc<jsonschema::Validator>, String> {
+        let key = format!("{} {}", op.method, op.template);
+        let mut cache = self.compiled.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = cache.get(&key) {
+            return Ok(v.clone());
+        }
+        // The components travel with the schema so that `#/components/schemas/…` resolves.
+        let mut root = match &op.schema {
+            Value::Object(o) => o.clone(),
+            other => {
+                let mut m = Map::new();
+                m.insert("allOf".into(), json!([other]));
+                m
+            }
+        };
+        root.insert("components".into(), json!({ "schemas": self.components }));
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .should_ignore_unknown_formats(true)
+            .build(&Value::Object(root))
+            .map_err(|e| format!("the spec's schema of {key} does not compile: {e}"))?;
+        let v = Arc::new(validator);
+        cache.insert(key, v.clone());
+        Ok(v)
+    }
+}
+
+/// Converts an OpenAPI 3.0 schema (in place) to JSON Schema as used for request bodies:
+/// `nullable: true` adds `null` to the type (and enum); read-only properties stay allowed but
+/// are no longer required (OpenAPI: "required … on the response only").
+pub fn to_json_schema(v: &mut Value) {
+    match v {
+        Value::Array(items) => items.iter_mut().for_each(to_json_schema),
+        Value::Object(o) => {
+            let nullable = o.remove("nullable").and_then(|n| n.as_bool()) == Some(true);
+            if nullable {
+                match o.get("type").cloned() {
+                    Some(Value::String(t)) => {
+                        o.insert("type".into(), json!([t, "null"]));
+                    }
+                    _ if o.contains_key("$ref") => {
+                        let r = o.remove("$ref").unwrap_or(Value::Null);
+                        o.insert("anyOf".into(), json!([{ "$ref": r }, { "type": "null" }]));
+                    }
+                    _ => {}
+                }
+                if let Some(Value::Array(e)) = o.get_mut("enum") {
+                    if !e.contains(&Value::Null) {
+                        e.push(Value::Null);
+                    }
+                }
+            }
+            let read_only: Vec<String> = o
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|props| {
+                    props
+                        .iter()
+                        .filter(|(_, p)| p.get("readOnly").and_then(Value::as_bool) == Some(true))
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(Value::Array(req)) = o.get_mut("required") {
+                req.retain(|r| !r.as_str().is_some_and(|r| read_only.iter().any(|x| x == r)));
+            }
+            for (k, child) in o.iter_mut() {
+                if k != "example" && k != "examples" && k != "default" && k != "enum" {
+                    to_json_schema(child);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stored documents
+// ---------------------------------------------------------------------------------------------
+
+/// A voucher position as sevDesk computed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoucherPosition {
+    pub account_datev: u64,
+    pub accounting_type: Option<u64>,
+    pub tax_rate: Decimal,
+    pub sum_net: Decimal,
+    pub sum_tax: Decimal,
+    pub sum_gross: Decimal,
+}
+
+/// A payment booked on a voucher with `bookAmount`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VoucherPayment {
+    pub check_account: u64,
+    pub amount: Decimal,
+    pub date: String,
+    /// The booking `type` (`FULL_PAYMENT`, `N`, …).
+    pub kind: String,
+}
+
+/// A stored voucher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Voucher {
+    pub id: u64,
+    pub description: String,
+    pub voucher_date: String,
+    /// `C` or `D`.
+    pub credit_debit: String,
+    /// 50 draft, 100 open, 1000 paid.
+    pub status: u32,
+    pub tax_rule: u64,
+    pub currency: String,
+    pub cost_centre: Option<u64>,
+    pub supplier_name: Option<String>,
+    pub positions: Vec<VoucherPosition>,
+    pub payments: Vec<VoucherPayment>,
+}
+
+impl Voucher {
+    pub fn sum_gross(&self) -> Decimal {
+        self.positions.iter().map(|p| p.sum_gross).sum()
+    }
+    pub fn paid(&self) -> Decimal {
+        self.payments.iter().map(|p| p.amount).sum()
+    }
+    /// +1 for a debit (revenue) voucher, -1 for a credit voucher.
+    pub fn sign(&self) -> Decimal {
+        if self.credit_debit == "C" {
+            -Decimal::ONE
+        } else {
+            Decimal::ONE
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let (net, tax, gross) = self.positions.iter().fold(
+            (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO),
+            |(n, t, g), p| (n + p.sum_net, t + p.sum_tax, g + p.sum_gross),
+        );
+        // sevDesk writes ids and amounts as strings.
+        json!({
+            "id": self.id.to_string(),
+            "objectName": "Voucher",
+            "voucherDate": self.voucher_date,
+            "description": self.description,
+            "status": self.status.to_string(),
+            "creditDebit": self.credit_debit,
+            "voucherType": "VOU",
+            "currency": self.currency,
+            "sumNet": net.to_string(),
+            "sumTax": tax.to_string(),
+            "sumGross": gross.to_string(),
+            "paidAmount": self.paid().to_string(),
+            "supplierName": self.supplier_name,
+            "taxRule": {"id": self.tax_rule.to_string(), "objectName": "TaxRule"},
+        })
+    }
+
+    fn positions_json(&self) -> Value {
+        Value::Array(
+            self.positions
+                .iter()
+                .map(|p| {
+                    json!({
+                        "objectName": "VoucherPos",
+                        "voucher": {"id": self.id.to_string(), "objectName": "Voucher"},
+                        "accountDatev": {"id": p.account_datev.to_string(), "objectName": "AccountDatev"},
+                        "taxRate": p.tax_rate.to_string(),
+                        "net": "0",
+                        "sumNet": p.sum_net.to_string(),
+                        "sumTax": p.sum_tax.to_string(),
+                        "sumGross": p.sum_gross.to_string(),
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+/// A request body the simulator received.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoggedBody {
+    pub method: String,
+    pub path: String,
+    pub body: Value,
+    /// The status answered.
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct Book {
+    vouchers: Vec<Voucher>,
+    next_id: u64,
+}
+
+/// The sevDesk simulator.
+pub struct SevdeskSimulator {
+    token: String,
+    spec: SpecValidator,
+    book: RwLock<Book>,
+    parts: Vec<Value>,
+    orders: Vec<Value>,
+    contacts: Vec<Value>,
+    bodies: Mutex<Vec<LoggedBody>>,
+}
+
+/// Builds the simulator with the German catalogue of the generated data as parts.
+pub fn build(opts: &SandboxOptions) -> anyhow::Result<Arc<dyn Simulator>> {
+    Ok(Arc::new(SevdeskSimulator::from_options(opts)?))
+}
+
+impl SevdeskSimulator {
+    /// A simulator for these options (token, data, spec path under `data_dir` or the default).
+    pub fn from_options(opts: &SandboxOptions) -> anyhow::Result<Self> {
+        let token = opts
+            .api_key
+            .clone()
+            .unwrap_or_else(|| DEFAULT_TOKEN.to_string());
+        let spec = SpecValidator::load(&SpecValidator::default_path(opts.data_dir.as_deref()))?;
+        let products = opts.dataset(Country::De).products;
+        Ok(Self::new(token, spec, &products))
+    }
+
+    /// A simulator serving these products as parts, with seeded contacts and orders.
+    pub fn new(token: String, spec: SpecValidator, products: &[Product]) -> Self {
+        let parts: Vec<Value> = products
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let net = round_money(
+                    p.price / (Decimal::ONE + p.tax_rate / Decimal::ONE_HUNDRED),
+                    &p.currency,
+                );
+                json!({
+                    "id": (i + 1).to_string(),
+                    "objectName": "Part",
+                    "name": p.name,
+                    "partNumber": p.sku.clone().unwrap_or_else(|| p.id.clone()),
+                    "stock": ((i * 37) % 250).to_string(),
+                    "stockEnabled": true,
+                    "priceNet": net.to_string(),
+                    "priceGross": p.price.to_string(),
+                    "taxRate": p.tax_rate.to_string(),
+                    "status": if p.active { "100" } else { "50" },
+                    "update": "2026-01-16T12:51:22+01:00",
+                })
+            })
+            .collect();
+        let contacts: Vec<Value> = [
+            (
+                "Großhandel Nord GmbH",
+                SUPPLIER_CATEGORY,
+                Some("DE123456789"),
+            ),
+            ("Obsthof Müller", SUPPLIER_CATEGORY, None),
+            ("Erika Mustermann", CUSTOMER_CATEGORY, None),
+            ("Getränke Süd KG", SUPPLIER_CATEGORY, Some("DE987654321")),
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, (name, cat, vat))| {
+            json!({"id": (i + 1).to_string(), "objectName": "Contact", "name": name,
+                "category": {"id": cat.to_string(), "objectName": "Category"}, "vatNumber": vat})
+        })
+        .collect();
+        let orders: Vec<Value> = (1..=5u64)
+            .map(|i| {
+                let net = Decimal::new(1000 * i as i64 + 99, 2);
+                let gross = round_money(net * Decimal::new(119, 2), "EUR");
+                let supplier = ["1", "2", "4"][(i % 3) as usize];
+                json!({"id": i.to_string(), "objectName": "Order", "orderNumber": format!("AN-{:04}", 1000 + i),
+                    "orderDate": format!("2026-01-{:02}T00:00:00+01:00", 4 + i), "status": "200",
+                    "contact": {"id": supplier, "objectName": "Contact"},
+                    "currency": "EUR", "sumNet": net.to_string(), "sumGross": gross.to_string()})
+            })
+            .collect();
+        Self {
+            token,
+            spec,
+            book: RwLock::new(Book {
+                vouchers: Vec::new(),
+                next_id: 1,
+            }),
+            parts,
+            orders,
+            contacts,
+            bodies: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The stored vouchers, oldest first.
+    pub fn vouchers(&self) -> Vec<Voucher> {
+        self.book
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .vouchers
+            .clone()
+    }
+
+    /// Every request body received, oldest first (also the refused ones).
+    pub fn request_bodies(&self) -> Vec<LoggedBody> {
+        self.bodies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The spec validator the simulator checks requests with.
+    pub fn spec(&self) -> &SpecValidator {
+        &self.spec
+    }
+
+    /// The parts served (as sevDesk JSON).
+    pub fn parts(&self) -> &[Value] {
+        &self.parts
+    }
+
+    /// The orders served (as sevDesk JSON).
+    pub fn orders(&self) -> &[Value] {
+        &self.orders
+    }
+
+    /// The contacts served (as sevDesk JSON).
+    pub fn contacts(&self) -> &[Value] {
+        &self.contacts
+    }
+
+    fn handle(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Response {
+        let path = uri.path().trim_start_matches("/api/v1").to_string();
+        let token = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if token != Some(self.token.as_str()) {
+            return error(StatusCode::UNAUTHORIZED, "Authentication required");
+        }
+        let query = parse_query(uri.query().unwrap_or(""));
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if !body.is_empty() {
+            let parsed: Value = match serde_json::from_slice(body) {
+                Ok(v) => v,
+                Err(e) => return error(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")),
+            };
+            let answer = match self.spec.validate(method.as_str(), &path, &parsed) {
+                Err(violations) => error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("Validation error: {}", violations.join("; ")),
+                ),
+                Ok(()) => self.write(method, &parts, &parsed),
+            };
+            self.bodies
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(LoggedBody {
+                    method: method.to_string(),
+                    path,
+                    body: parsed,
+                    status: answer.status().as_u16(),
+                });
+            return answer;
+        }
+        match (method.as_str(), parts.as_slice()) {
+            ("GET", ["Tools", "bookkeepingSystemVersion"]) => {
+                Json(json!({"objects": {"version": "2.0"}})).into_response()
+            }
+            ("GET", ["Voucher"]) => {
+                let book = self.book.read().unwrap_or_else(|e| e.into_inner());
+                let like = query.get("descriptionLike").map(|s| s.to_lowercase());
+                let found: Vec<Value> = book
+                    .vouchers
+                    .iter()
+                    .filter(|v| {
+                        like.as_ref()
+                            .is_none_or(|l| v.description.to_lowercase().contains(l))
+                    })
+                    .map(Voucher::to_json)
+                    .collect();
+                list(found, &query)
+            }
+            ("GET", ["Voucher", id]) => {
+                let book = self.book.read().unwrap_or_else(|e| e.into_inner());
+                match book.vouchers.iter().find(|v| v.id.to_string() == *id) {
+                    Some(v) => Json(json!({"objects": [v.to_json()]})).into_response(),
+                    None => error(StatusCode::BAD_REQUEST, "Voucher was not found"),
+                }
+            }
+            ("GET", ["Part"]) => list(self.parts.clone(), &query),
+            ("GET", ["Order"]) => list(self.orders.clone(), &query),
+            ("GET", ["Contact"]) => {
+                // depth=0 (default): organisations only; all of ours are organisations.
+                list(self.contacts.clone(), &query)
+            }
+            _ => error(StatusCode::NOT_FOUND, &format!("no route {method} {path}")),
+        }
+    }
+
+    /// Requests with a (spec-valid) body.
+    fn write(&self, method: &Method, parts: &[&str], body: &Value) -> Response {
+        match (method.as_str(), parts) {
+            ("POST", ["Voucher", "Factory", "saveVoucher"]) => match self.save_voucher(body) {
+                Ok(v) => (
+                    StatusCode::CREATED,
+                    Json(json!({"objects": {"voucher": v.to_json(), "voucherPos": v.positions_json()}})),
+                )
+                    .into_response(),
+                Err(msg) => error(StatusCode::UNPROCESSABLE_ENTITY, &msg),
+            },
+            ("PUT", ["Voucher", id, "bookAmount"]) => match self.book_amount(id, body) {
+                Ok(v) => Json(json!({
+                    "id": v.payments.len().to_string(), "objectName": "VoucherLog",
+                    "voucher": {"id": v.id, "objectName": "Voucher"},
+                    "toStatus": v.status.to_string(), "amountPayed": v.paid().to_string(),
+                }))
+                .into_response(),
+                Err((status, msg)) => error(status, &msg),
+            },
+            _ => error(StatusCode::NOT_FOUND, "no such resource"),
+        }
+    }
+
+    /// The business rules of `saveVoucher` beyond the schema.
+    fn save_voucher(&self, body: &Value) -> Result<Voucher, String> {
+        let v = &body["voucher"];
+        let status = decimal_from_json(&v["status"]).unwrap_or_default();
+        if status != Decimal::from(50) && status != Decimal::from(100) {
+            return Err(format!(
+                "voucher.status {status}: only 50 (draft) and 100 (open) can be saved"
+            ));
+        }
+        let tax_rule = id(&v["taxRule"]).ok_or("voucher.taxRule.id is missing")?;
+        let allowed: &[u32] = match tax_rule {
+            1 | 3 => &[0, 7, 19],
+            2 | 4 | 5 | 11 => &[0],
+            other => return Err(format!("taxRule {other} does not exist")),
+        };
+        let positions = body["voucherPosSave"]
+            .as_array()
+            .filter(|p| !p.is_empty())
+            .ok_or("voucherPosSave: a voucher needs at least one position")?;
+        let mut stored = Vec::new();
+        let mut net_flag = None;
+        for (i, p) in positions.iter().enumerate() {
+            let rate = decimal_from_json(&p["taxRate"]).unwrap_or_default();
+            if !allowed.iter().any(|r| Decimal::from(*r) == rate) {
+                return Err(format!(
+                    "voucherPosSave[{i}].taxRate {rate} is not allowed with taxRule {tax_rule}"
+                ));
+            }
+            let net = p["net"].as_bool().unwrap_or(false);
+            if net_flag.is_some_and(|n| n != net) {
+                return Err("all positions must be either net or gross".into());
+            }
+            net_flag = Some(net);
+            let account = id(&p["accountDatev"])
+                .ok_or_else(|| format!("voucherPosSave[{i}].accountDatev.id is missing"))?;
+            let factor = Decimal::ONE + rate / Decimal::ONE_HUNDRED;
+            let (sum_net, sum_gross) = if net {
+                let n = decimal_from_json(&p["sumNet"]).unwrap_or_default();
+                (n, n + round_money(n * rate / Decimal::ONE_HUNDRED, "EUR"))
+            } else {
+                let g = decimal_from_json(&p["sumGross"]).unwrap_or_default();
+                (round_money(g / factor, "EUR"), g)
+            };
+            stored.push(VoucherPosition {
+                account_datev: account,
+                accounting_type: id(&p["accountingType"]),
+                tax_rate: rate,
+                sum_net,
+                sum_tax: sum_gross - sum_net,
+                sum_gross,
+            });
+        }
+        let mut book = self.book.write().unwrap_or_else(|e| e.into_inner());
+        let voucher = Voucher {
+            id: book.next_id,
+            description: v["description"].as_str().unwrap_or_default().to_string(),
+            voucher_date: v["voucherDate"].as_str().unwrap_or_default().to_string(),
+            credit_debit: v["creditDebit"].as_str().unwrap_or("D").to_string(),
+            status: if status == Decimal::from(50) { 50 } else { 100 },
+            tax_rule,
+            currency: v["currency"].as_str().unwrap_or("EUR").to_string(),
+            cost_centre: id(&v["costCentre"]),
+            supplier_name: v["supplierName"].as_str().map(str::to_string),
+            positions: stored,
+            payments: Vec::new(),
+        };
+        book.next_id += 1;
+        book.vouchers.push(voucher.clone());
+        Ok(voucher)
+    }
+
+    /// The business rules of `bookAmount`: open vouchers only, never more than the gross.
+    fn book_amount(&self, id_text: &str, body: &Value) -> Result<Voucher, (StatusCode, String)> {
+        let amount = decimal_from_json(&body["amount"]).unwrap_or_default();
+        let check_account = id(&body["checkAccount"]).unwrap_or_default();
+        let mut book = self.book.write().unwrap_or_else(|e| e.into_inner());
+        let v = book
+            .vouchers
+            .iter_mut()
+            .find(|v| v.id.to_string() == id_text)
+            .ok_or((StatusCode::BAD_REQUEST, "Voucher was not found".to_string()))?;
+        if v.status != 100 {
+            return Err((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "voucher {} has status {}: only open vouchers can be booked",
+                    v.id, v.status
+                ),
+            ));
+        }
+        let gross = v.sum_gross();
+        let after = v.paid() + amount;
+        if (gross >= Decimal::ZERO && after > gross) || (gross < Decimal::ZERO && after < gross) {
+            return Err((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "booking {amount} would pay {after} of voucher {} over its sum {gross}",
+                    v.id
+                ),
+            ));
+        }
+        v.payments.push(VoucherPayment {
+            check_account,
+            amount,
+            date: body["date"].as_str().unwrap_or_default().to_string(),
+            kind: body["type"].as_str().unwrap_or_default().to_string(),
+        });
+        if after == gross {
+            v.status = 1000;
+        }
+        Ok(v.clone())
+    }
+}
+
+/// An `{"id": …}` reference's id (number or string).
+fn id(v: &Value) -> Option<u64> {
+    match v.get("id")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn parse_query(q: &str) -> HashMap<String, String> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            Some((percent_decode(k)?, percent_decode(v)?))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A list answer with `limit` / `offset` (and `total` for `countAll=true`).
+fn list(items: Vec<Value>, query: &HashMap<String, String>) -> Response {
+    let limit = match query.get("limit").map(|l| l.parse::<usize>()) {
+        None => 100,
+        Some(Ok(l)) if (1..=MAX_LIMIT).contains(&l) => l,
+        Some(_) => return error(StatusCode::BAD_REQUEST, "limit must be between 1 and 1000"),
+    };
+    let offset = match query.get("offset").map(|o| o.parse::<usize>()) {
+        None => 0,
+        Some(Ok(o)) => o,
+        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "offset must be an integer"),
+    };
+    let total = items.len();
+    let page: Vec<Value> = items.into_iter().skip(offset).take(limit).collect();
+    let mut body = json!({ "objects": page });
+    if query.get("countAll").map(String::as_str) == Some("true") {
+        body["total"] = json!(total.to_string());
+    }
+    Json(body).into_response()
+}
+
+/// sevDesk's error body (spec `validationError`).
+fn error(status: StatusCode, message: &str) -> Response {
+    let uuid = format!("{:08x}-sim", message.len() as u32 ^ status.as_u16() as u32);
+    (
+        status,
+        Json(json!({"objects": null, "error": {"message": message, "exceptionUUID": uuid}})),
+    )
+        .into_response()
+}
+
+impl Simulator for SevdeskSimulator {
+    fn vendor(&self) -> &'static str {
+        VENDOR
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let sim = self.clone();
+                async move { sim.handle(&method, &uri, &headers, &body) }
+            },
+        )
+    }
+
+    fn credentials(&self) -> Vec<(String, String)> {
+        vec![("api_token".to_string(), self.token.clone())]
+    }
+
+    /// sevDesk holds no POS receipts.
+    fn canonical_sales(&self) -> Vec<Sale> {
+        Vec::new()
+    }
+
+    fn add_sales(&self, _sales: Vec<Sale>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> SpecValidator {
+        SpecValidator::load(&SpecValidator::default_path(None)).expect("the spec loads")
+    }
+
+    fn voucher_body() -> Value {
+        json!({
+            "voucher": {"objectName": "Voucher", "mapAll": true, "voucherDate": "2026-01-05T10:00:00+01:00",
+                "status": 100, "taxRule": {"id": 1, "objectName": "TaxRule"}, "taxType": "default",
+                "creditDebit": "D", "voucherType": "VOU", "description": "x PB-k"},
+            "voucherPosSave": [{"objectName": "VoucherPos", "mapAll": true,
+                "accountDatev": {"id": 8400, "objectName": "AccountDatev"},
+                "accountingType": {"id": 26, "objectName": "AccountingType"},
+                "taxRate": 19, "net": false, "sumGross": 1.19, "sumNet": 1.00}],
+            "voucherPos": null,
+        })
+    }
+
+    #[test]
+    fn the_spec_accepts_a_complete_voucher_and_names_violations() {
+        let s = spec();
+        assert_eq!(
+            s.operation("PUT", "/Voucher/12/bookAmount"),
+            Some("/Voucher/{voucherId}/bookAmount")
+        );
+        assert_eq!(
+            s.validate("POST", "/Voucher/Factory/saveVoucher", &voucher_body()),
+            Ok(())
+        );
+        let mut bad = voucher_body();
+        bad["voucher"]["status"] = json!(7);
+        bad["voucher"]["voucherDate"] = json!("not a date");
+        bad["voucherPosSave"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("accountDatev");
+        let errs = s
+            .validate("POST", "/Voucher/Factory/saveVoucher", &bad)
+            .unwrap_err();
+        let text = errs.join("\n");
+        assert!(text.contains("/voucher/status"), "{text}");
+        assert!(text.contains("/voucher/voucherDate"), "{text}");
+        assert!(text.contains("accountDatev"), "{text}");
+        // The spec lists `voucherPos` as required.
+        let mut without = voucher_body();
+        without.as_object_mut().unwrap().remove("voucherPos");
+        assert!(s
+            .validate("POST", "/Voucher/Factory/saveVoucher", &without)
+            .is_err());
+        let booking = json!({"amount": 1.19, "date": "2026-01-05T10:00:00+01:00", "type": "N",
+            "checkAccount": {"id": 3, "objectName": "CheckAccount"}});
+        assert_eq!(s.validate("PUT", "/Voucher/5/bookAmount", &booking), Ok(()));
+        assert!(s
+            .validate("PUT", "/Voucher/5/bookAmount", &json!({"amount": "x"}))
+            .is_err());
+    }
+
+    #[test]
+    fn nullable_and_read_only_are_converted() {
+        let mut s = json!({"type": "object", "required": ["id", "name"], "properties": {
+            "id": {"type": "integer", "readOnly": true},
+            "name": {"type": "string", "nullable": true, "enum": ["a"]}}});
+        to_json_schema(&mut s);
+        assert_eq!(s["required"], json!(["name"]));
+        assert_eq!(s["properties"]["name"]["type"], json!(["string", "null"]));
+        assert_eq!(s["properties"]["name"]["enum"], json!(["a", null]));
+    }
+
+    #[test]
+    fn vouchers_are_computed_and_booked_like_sevdesk() {
+        let sim = SevdeskSimulator::new("t".into(), spec(), &[]);
+        let v = sim.save_voucher(&voucher_body()).unwrap();
+        assert_eq!(v.positions[0].sum_net, Decimal::new(100, 2));
+        assert_eq!(v.positions[0].sum_tax, Decimal::new(19, 2));
+        let mut over = json!({"amount": 2, "checkAccount": {"id": 1}});
+        assert!(sim.book_amount("1", &over).is_err());
+        over["amount"] = json!(1.19);
+        let paid = sim.book_amount("1", &over).unwrap();
+        assert_eq!(paid.status, 1000);
+        assert!(
+            sim.book_amount("1", &over).is_err(),
+            "a paid voucher is not booked again"
+        );
+        let mut wrong_rate = voucher_body();
+        wrong_rate["voucherPosSave"][0]["taxRate"] = json!(10);
+        assert!(sim
+            .save_voucher(&wrong_rate)
+            .unwrap_err()
+            .contains("taxRate 10"));
+    }
+
+    #[test]
+    fn queries_are_decoded() {
+        let q = parse_query("descriptionLike=PB-ab%20c&limit=10");
+        assert_eq!(q["descriptionLike"], "PB-ab c");
+        assert_eq!(q["limit"], "10");
+    }
+}
