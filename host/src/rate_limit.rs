@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use posbridge_plugin_api::RateLimit;
 
-/// A token bucket: `requests` per `per_seconds`, starting full.
+/// At most `requests` calls in any window of `per_seconds` (a sliding log of the last
+/// `requests` send times). Stricter than a token bucket, which lets a burst plus a refill
+/// through within one window — vendors that answer 429 "past 2 requests per second" count
+/// sliding windows. A small margin absorbs network jitter between our clock and theirs.
 ///
 /// ```
 /// use posbridge::rate_limit::RateLimiter;
@@ -21,23 +24,17 @@ use posbridge_plugin_api::RateLimit;
 #[derive(Debug)]
 pub struct RateLimiter {
     limit: RateLimit,
-    state: Mutex<Bucket>,
+    sent: Mutex<std::collections::VecDeque<Instant>>,
 }
 
-#[derive(Debug)]
-struct Bucket {
-    tokens: f64,
-    last: Instant,
-}
+/// Added to every window so that requests do not arrive at the vendor a hair too early.
+const MARGIN: Duration = Duration::from_millis(30);
 
 impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            state: Mutex::new(Bucket {
-                tokens: limit.requests as f64,
-                last: Instant::now(),
-            }),
+            sent: Mutex::new(std::collections::VecDeque::with_capacity(limit.requests as usize)),
         }
     }
 
@@ -45,26 +42,28 @@ impl RateLimiter {
         self.limit
     }
 
-    fn rate_per_sec(&self) -> f64 {
-        self.limit.requests as f64 / self.limit.per_seconds as f64
+    fn window(&self) -> Duration {
+        Duration::from_secs(self.limit.per_seconds as u64) + MARGIN
     }
 
-    /// Takes a token if one is there; otherwise says how long until one will be.
+    /// Takes a slot if one is free now; otherwise says how long until one will be.
     pub fn try_acquire(&self) -> Option<Duration> {
-        let mut b = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        let refill = now.duration_since(b.last).as_secs_f64() * self.rate_per_sec();
-        b.tokens = (b.tokens + refill).min(self.limit.requests as f64);
-        b.last = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
+        let window = self.window();
+        while sent.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            sent.pop_front();
+        }
+        if sent.len() < self.limit.requests as usize {
+            sent.push_back(now);
             None
         } else {
-            Some(Duration::from_secs_f64((1.0 - b.tokens) / self.rate_per_sec()))
+            let oldest = *sent.front().expect("full log has a front");
+            Some(window.saturating_sub(now.duration_since(oldest)).max(Duration::from_millis(1)))
         }
     }
 
-    /// Blocks the calling (plugin) thread until a token is available.
+    /// Blocks the calling (plugin) thread until a slot is free.
     pub fn acquire_blocking(&self) -> Duration {
         let mut waited = Duration::ZERO;
         while let Some(wait) = self.try_acquire() {
@@ -74,11 +73,15 @@ impl RateLimiter {
         waited
     }
 
-    /// Empties the bucket, e.g. after the vendor answered 429: the next request waits a full interval.
+    /// After the vendor answered 429: treat the window as full from now on, so the next
+    /// request waits a whole window.
     pub fn drain(&self) {
-        let mut b = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        b.tokens = 0.0;
-        b.last = Instant::now();
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        sent.clear();
+        for _ in 0..self.limit.requests {
+            sent.push_back(now);
+        }
     }
 }
 
@@ -100,16 +103,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_the_rate_over_time() {
-        let l = RateLimiter::new(RateLimit { requests: 5, per_seconds: 1 });
-        let start = Instant::now();
-        for _ in 0..10 {
+    fn never_more_than_the_limit_in_any_window() {
+        let l = RateLimiter::new(RateLimit { requests: 2, per_seconds: 1 });
+        let mut times = Vec::new();
+        for _ in 0..6 {
             l.acquire_blocking();
+            times.push(Instant::now());
         }
-        // 5 from the full bucket, 5 more at 5/s: about one second.
-        let took = start.elapsed();
-        assert!(took >= Duration::from_millis(900), "took {took:?}");
-        assert!(took < Duration::from_millis(2000), "took {took:?}");
+        // Any 3 consecutive requests span at least one second.
+        for w in times.windows(3) {
+            assert!(w[2].duration_since(w[0]) >= Duration::from_secs(1), "{:?}", w[2].duration_since(w[0]));
+        }
+        // And it does not wait longer than needed: 6 requests at 2/s take about 2 s.
+        let took = times[5].duration_since(times[0]);
+        assert!(took < Duration::from_millis(2600), "took {took:?}");
     }
 
     #[test]

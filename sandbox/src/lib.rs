@@ -26,7 +26,10 @@ pub mod server;
 // ---- vendor simulator modules: add your `pub mod` line below this one ----
 pub mod kassandro;
 pub mod kenzup;
+pub mod lexoffice;
+pub mod stripe;
 pub mod oktopos;
+pub mod sevdesk;
 // ---- end of vendor simulator modules ----
 
 pub use faults::{

@@ -105,6 +105,18 @@ pub const VENDORS: &[VendorEntry] = &[
         name: "kenzup",
         build: crate::kenzup::build,
     },
+    VendorEntry {
+        name: "stripe",
+        build: crate::stripe::build,
+    },
+    VendorEntry {
+        name: "sevdesk",
+        build: crate::sevdesk::build,
+    },
+    VendorEntry {
+        name: "lexoffice",
+        build: crate::lexoffice::build,
+    },
     // ---- end of vendor simulators ----
 ];
 

@@ -8,8 +8,8 @@
 //!   in batches, and recorded in the ledger together with the page's cursor in one
 //!   transaction — only after the sink acknowledged. A run killed at any moment resumes from
 //!   the last checkpoint; records written but not checkpointed carry the same keys the second
-//!   time, and the sink drops them. (`daily_summary` holds the run's new sales in memory until
-//!   the source is exhausted, since a day's closure needs all of them.)
+//!   time, and the sink drops them. (`daily_summary` folds sales into running day totals and
+//!   writes the closures once the source is exhausted, since a day's closure needs all of them.)
 //! - Records failing validation or refused by the sink go to the dead-letter store with the
 //!   reason; the run goes on.
 
@@ -548,36 +548,65 @@ pub fn check_sale(record: &Value) -> Result<(), String> {
     }
 }
 
-/// Sales gathered for `daily_summary`, with the ledger keys of each.
+/// Running totals for `daily_summary`: one closure accumulator per source, store, register,
+/// business day and currency, plus the ledger keys of the sales summed. Sales are folded in as
+/// they arrive, so memory grows with the number of days and registers (and a key per sale),
+/// not with the size of the sales.
 #[derive(Default)]
 struct DailySummary {
-    sales: Vec<Sale>,
+    closures: std::collections::BTreeMap<String, (Closure, Vec<String>)>,
     keys: Vec<String>,
 }
 
 impl DailySummary {
     fn add(&mut self, key: String, sale: Sale) {
+        // `from_sales` of one sale is that sale's closure (none for training/null receipts).
+        for c in Closure::from_sales(std::slice::from_ref(&sale)) {
+            let slot = format!("{}\u{0}{}", c.id, c.currency);
+            match self.closures.get_mut(&slot) {
+                None => {
+                    self.closures.insert(slot, (c, vec![key.clone()]));
+                }
+                Some((acc, keys)) => {
+                    merge_closure(acc, c);
+                    keys.push(key.clone());
+                }
+            }
+        }
         self.keys.push(key);
-        self.sales.push(sale);
     }
 
     /// The closures with the keys of the sales in each, and every sale key (including
     /// training and null receipts, which are summed into nothing but are done all the same).
     fn closures(self) -> (Vec<(Closure, Vec<String>)>, Vec<String>) {
-        let closures = Closure::from_sales(&self.sales);
-        let key_of: std::collections::HashMap<&str, &String> = self
-            .sales
-            .iter()
-            .zip(&self.keys)
-            .map(|(s, k)| (s.id.as_str(), k))
-            .collect();
-        let out = closures
-            .into_iter()
-            .map(|c| {
-                let keys = c.sale_ids.iter().filter_map(|id| key_of.get(id.as_str()).map(|k| (*k).clone())).collect();
-                (c, keys)
-            })
-            .collect();
-        (out, self.keys)
+        (self.closures.into_values().collect(), self.keys)
     }
+}
+
+/// Adds closure `c` (same id and currency) into `acc`, exactly.
+fn merge_closure(acc: &mut Closure, c: Closure) {
+    acc.sales_count += c.sales_count;
+    acc.sale_ids.extend(c.sale_ids);
+    acc.totals.net += c.totals.net;
+    acc.totals.tax += c.totals.tax;
+    acc.totals.gross += c.totals.gross;
+    acc.totals.discount += c.totals.discount;
+    for t in c.taxes {
+        match acc.taxes.iter_mut().find(|x| x.rate == t.rate) {
+            Some(x) => {
+                x.net += t.net;
+                x.tax += t.tax;
+                x.gross += t.gross;
+            }
+            None => acc.taxes.push(t),
+        }
+    }
+    acc.taxes.sort_by(|a, b| a.rate.cmp(&b.rate));
+    for p in c.payments {
+        match acc.payments.iter_mut().find(|x| x.method == p.method) {
+            Some(x) => x.amount += p.amount,
+            None => acc.payments.push(p),
+        }
+    }
+    acc.payments.sort_by(|a, b| a.method.cmp(&b.method));
 }
