@@ -132,7 +132,12 @@ impl HttpGateway {
             let headers = resp
                 .headers()
                 .iter()
-                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect::<Vec<_>>();
             let body = resp.bytes().await?.to_vec();
             Ok::<_, reqwest::Error>(GatewayResponse {

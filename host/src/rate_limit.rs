@@ -34,7 +34,9 @@ impl RateLimiter {
     pub fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            sent: Mutex::new(std::collections::VecDeque::with_capacity(limit.requests as usize)),
+            sent: Mutex::new(std::collections::VecDeque::with_capacity(
+                limit.requests as usize,
+            )),
         }
     }
 
@@ -51,7 +53,10 @@ impl RateLimiter {
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         let window = self.window();
-        while sent.front().is_some_and(|t| now.duration_since(*t) >= window) {
+        while sent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
             sent.pop_front();
         }
         if sent.len() < self.limit.requests as usize {
@@ -59,7 +64,11 @@ impl RateLimiter {
             None
         } else {
             let oldest = *sent.front().expect("full log has a front");
-            Some(window.saturating_sub(now.duration_since(oldest)).max(Duration::from_millis(1)))
+            Some(
+                window
+                    .saturating_sub(now.duration_since(oldest))
+                    .max(Duration::from_millis(1)),
+            )
         }
     }
 
@@ -104,7 +113,10 @@ mod tests {
 
     #[test]
     fn never_more_than_the_limit_in_any_window() {
-        let l = RateLimiter::new(RateLimit { requests: 2, per_seconds: 1 });
+        let l = RateLimiter::new(RateLimit {
+            requests: 2,
+            per_seconds: 1,
+        });
         let mut times = Vec::new();
         for _ in 0..6 {
             l.acquire_blocking();
@@ -112,7 +124,11 @@ mod tests {
         }
         // Any 3 consecutive requests span at least one second.
         for w in times.windows(3) {
-            assert!(w[2].duration_since(w[0]) >= Duration::from_secs(1), "{:?}", w[2].duration_since(w[0]));
+            assert!(
+                w[2].duration_since(w[0]) >= Duration::from_secs(1),
+                "{:?}",
+                w[2].duration_since(w[0])
+            );
         }
         // And it does not wait longer than needed: 6 requests at 2/s take about 2 s.
         let took = times[5].duration_since(times[0]);
@@ -121,8 +137,20 @@ mod tests {
 
     #[test]
     fn same_account_shares_a_limiter() {
-        let a = limiter_for("x|acct", RateLimit { requests: 1, per_seconds: 1 });
-        let b = limiter_for("x|acct", RateLimit { requests: 1, per_seconds: 1 });
+        let a = limiter_for(
+            "x|acct",
+            RateLimit {
+                requests: 1,
+                per_seconds: 1,
+            },
+        );
+        let b = limiter_for(
+            "x|acct",
+            RateLimit {
+                requests: 1,
+                per_seconds: 1,
+            },
+        );
         assert!(Arc::ptr_eq(&a, &b));
     }
 }

@@ -27,9 +27,9 @@ pub mod server;
 pub mod kassandro;
 pub mod kenzup;
 pub mod lexoffice;
-pub mod stripe;
 pub mod oktopos;
 pub mod sevdesk;
+pub mod stripe;
 // ---- end of vendor simulator modules ----
 
 pub use faults::{

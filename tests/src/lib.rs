@@ -22,7 +22,13 @@ pub fn workspace_root() -> PathBuf {
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .map(|p| if p.is_absolute() { p } else { workspace_root().join(p) })
+        .map(|p| {
+            if p.is_absolute() {
+                p
+            } else {
+                workspace_root().join(p)
+            }
+        })
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
@@ -49,7 +55,12 @@ fn crates_in(dir: &Path) -> Vec<(String, String)> {
             if l.starts_with('[') {
                 section = l.to_string();
             } else if let Some(v) = l.strip_prefix("name") {
-                let v = v.trim_start().trim_start_matches('=').trim().trim_matches('"').to_string();
+                let v = v
+                    .trim_start()
+                    .trim_start_matches('=')
+                    .trim()
+                    .trim_matches('"')
+                    .to_string();
                 match section.as_str() {
                     "[package]" => package = Some(v),
                     "[lib]" => lib = Some(v),
@@ -81,7 +92,8 @@ pub fn build_all() {
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace_root()).args(["build", "--quiet", "-p", "posbridge"]);
+        cmd.current_dir(workspace_root())
+            .args(["build", "--quiet", "-p", "posbridge"]);
         for (pkg, _) in crates_in(&workspace_root().join("plugins"))
             .into_iter()
             .chain(crates_in(&workspace_root().join("tests/fixtures")))
@@ -89,7 +101,10 @@ pub fn build_all() {
             cmd.args(["-p", &pkg]);
         }
         let status = cmd.status().expect("cannot run cargo build");
-        assert!(status.success(), "cargo build of the host and plugins failed");
+        assert!(
+            status.success(),
+            "cargo build of the host and plugins failed"
+        );
     });
 }
 
@@ -157,7 +172,11 @@ pub struct Ran {
 
 impl std::fmt::Debug for Ran {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -207,7 +226,9 @@ pub struct TestHttpServer {
 }
 
 impl TestHttpServer {
-    pub fn start(handler: impl Fn(usize, &ReceivedRequest) -> CannedResponse + Send + Sync + 'static) -> Self {
+    pub fn start(
+        handler: impl Fn(usize, &ReceivedRequest) -> CannedResponse + Send + Sync + 'static,
+    ) -> Self {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let base_url = format!("http://{}", listener.local_addr().unwrap());
@@ -242,7 +263,13 @@ impl TestHttpServer {
                     .unwrap_or(0);
                 let mut body = vec![0u8; len];
                 let _ = reader.read_exact(&mut body);
-                let req = ReceivedRequest { method, path, headers, body, at: std::time::Instant::now() };
+                let req = ReceivedRequest {
+                    method,
+                    path,
+                    headers,
+                    body,
+                    at: std::time::Instant::now(),
+                };
                 let n = {
                     let mut r = rec.lock().unwrap();
                     r.push(req.clone());
@@ -274,17 +301,29 @@ impl TestHttpServer {
 
 /// Reads an NDJSON file into JSON values.
 pub fn read_ndjson(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad line in {}: {e}: {l}", path.display())))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("bad line in {}: {e}: {l}", path.display()))
+        })
         .collect()
 }
 
 /// Writes `n` generated canonical sales (seeded) to `path` with the real binary.
 pub fn generate_sales_file(path: &Path, n: usize, seed: u64) {
     let r = run(posbridge()
-        .args(["sandbox", "generate", "--sales", &n.to_string(), "--seed", &seed.to_string(), "--out"])
+        .args([
+            "sandbox",
+            "generate",
+            "--sales",
+            &n.to_string(),
+            "--seed",
+            &seed.to_string(),
+            "--out",
+        ])
         .arg(path));
     assert_eq!(r.code, 0, "{r:?}");
 }

@@ -11,7 +11,13 @@ use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 /// Writes a generic → generic pipeline file in `dir` and returns its path.
-fn generic_pipeline(dir: &Path, name: &str, input: &Path, output: &Path, extra: &str) -> std::path::PathBuf {
+fn generic_pipeline(
+    dir: &Path,
+    name: &str,
+    input: &Path,
+    output: &Path,
+    extra: &str,
+) -> std::path::PathBuf {
     let p = dir.join(format!("{name}.yaml"));
     std::fs::write(
         &p,
@@ -36,7 +42,10 @@ fn run_pipeline(p: &Path, state: &Path, args: &[&str]) -> Ran {
 
 fn by_id(records: Vec<Value>) -> BTreeMap<String, Value> {
     let n = records.len();
-    let m: BTreeMap<String, Value> = records.into_iter().map(|r| (r["id"].as_str().unwrap().to_string(), r)).collect();
+    let m: BTreeMap<String, Value> = records
+        .into_iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r))
+        .collect();
     assert_eq!(m.len(), n, "duplicate ids");
     m
 }
@@ -47,7 +56,13 @@ fn hundred_thousand_sales_arrive_exactly_as_read() {
     let input = d.path().join("in.ndjson");
     let output = d.path().join("out.ndjson");
     generate_sales_file(&input, 100_000, 11);
-    let p = generic_pipeline(d.path(), "big", &input, &output, "delivery: {batch_size: 1000}\n");
+    let p = generic_pipeline(
+        d.path(),
+        "big",
+        &input,
+        &output,
+        "delivery: {batch_size: 1000}\n",
+    );
     let r = run_pipeline(&p, &d.path().join("s.db"), &["--json"]);
     assert_eq!(r.code, 0, "{r:?}");
     let summary: Value = serde_json::from_str(&r.stdout).unwrap();
@@ -79,10 +94,16 @@ fn a_second_run_writes_nothing() {
     // A full refresh re-reads everything, and the ledger skips all of it.
     let r = run_pipeline(&p, &state, &["--full-refresh"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains("read 700, written 0, skipped as duplicates 700"), "{r:?}");
+    assert!(
+        r.stdout
+            .contains("read 700, written 0, skipped as duplicates 700"),
+        "{r:?}"
+    );
     assert_eq!(read_ndjson(&output).len(), 700);
     // History shows three runs.
-    let h = run(posbridge().args(["runs", "--json", "--pipeline", "twice", "--state"]).arg(format!("sqlite:{}", state.display())));
+    let h = run(posbridge()
+        .args(["runs", "--json", "--pipeline", "twice", "--state"])
+        .arg(format!("sqlite:{}", state.display())));
     let runs: Vec<Value> = serde_json::from_str(&h.stdout).unwrap();
     assert_eq!(runs.len(), 3, "{h:?}");
     assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{h:?}");
@@ -95,7 +116,13 @@ fn killed_with_sigkill_at_random_points_every_record_arrives_once() {
     let input = d.path().join("in.ndjson");
     let output = d.path().join("out.ndjson");
     generate_sales_file(&input, 20_000, 21);
-    let p = generic_pipeline(d.path(), "killed", &input, &output, "delivery: {batch_size: 150}\n");
+    let p = generic_pipeline(
+        d.path(),
+        "killed",
+        &input,
+        &output,
+        "delivery: {batch_size: 150}\n",
+    );
     let state = d.path().join("s.db");
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
     let mut kills = 0;
@@ -116,11 +143,18 @@ fn killed_with_sigkill_at_random_points_every_record_arrives_once() {
         }
         let _ = child.wait();
     }
-    assert!(kills >= 3, "the runs finished too fast to be killed mid-way ({kills} kills)");
+    assert!(
+        kills >= 3,
+        "the runs finished too fast to be killed mid-way ({kills} kills)"
+    );
     let r = run_pipeline(&p, &state, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     let out = read_ndjson(&output);
-    assert_eq!(out.len(), 20_000, "records lost or duplicated after {kills} kills");
+    assert_eq!(
+        out.len(),
+        20_000,
+        "records lost or duplicated after {kills} kills"
+    );
     let a = by_id(read_ndjson(&input));
     let b = by_id(out);
     assert!(a == b, "output differs from input after {kills} kills");
@@ -130,9 +164,17 @@ fn killed_with_sigkill_at_random_points_every_record_arrives_once() {
 fn a_rate_limited_sink_is_retried_after_retry_after_and_nothing_is_lost() {
     let server = TestHttpServer::start(|n, _req| {
         if n == 0 {
-            CannedResponse { status: 429, headers: vec![("Retry-After".into(), "1".into())], body: "slow down".into() }
+            CannedResponse {
+                status: 429,
+                headers: vec![("Retry-After".into(), "1".into())],
+                body: "slow down".into(),
+            }
         } else {
-            CannedResponse { status: 200, headers: vec![], body: "{}".into() }
+            CannedResponse {
+                status: 200,
+                headers: vec![],
+                body: "{}".into(),
+            }
         }
     });
     let d = tempfile::tempdir().unwrap();
@@ -162,14 +204,34 @@ fn a_rate_limited_sink_is_retried_after_retry_after_and_nothing_is_lost() {
     assert_eq!(summary["written"], 120, "{r:?}");
     assert_eq!(summary["retries"], 1, "{r:?}");
     let got = server.received();
-    assert_eq!(got.len(), 4, "one refused and three accepted batches: {got:?}");
+    assert_eq!(
+        got.len(),
+        4,
+        "one refused and three accepted batches: {got:?}"
+    );
     let waited = got[1].at.duration_since(got[0].at);
-    assert!(waited >= Duration::from_secs(1), "Retry-After: 1 not honoured, retried after {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(1),
+        "Retry-After: 1 not honoured, retried after {waited:?}"
+    );
     // The retried batch is the same batch (same keys), and every record arrived once.
-    assert_eq!(got[0].header("Idempotency-Key"), got[1].header("Idempotency-Key"));
+    assert_eq!(
+        got[0].header("Idempotency-Key"),
+        got[1].header("Idempotency-Key")
+    );
     let mut ids: Vec<String> = got[1..]
         .iter()
-        .flat_map(|r| String::from_utf8_lossy(&r.body).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string()).collect::<Vec<_>>())
+        .flat_map(|r| {
+            String::from_utf8_lossy(&r.body)
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<Value>(l).unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        })
         .collect();
     ids.sort();
     ids.dedup();
@@ -184,18 +246,31 @@ fn a_sale_that_does_not_reconcile_is_dead_lettered_and_the_rest_arrive() {
     generate_sales_file(&input, 200, 8);
     let mut sales = read_ndjson(&input);
     // Break one sale with lines: its first line's gross no longer matches net + tax.
-    let bad = sales.iter_mut().find(|s| !s["lines"].as_array().unwrap().is_empty()).unwrap();
+    let bad = sales
+        .iter_mut()
+        .find(|s| !s["lines"].as_array().unwrap().is_empty())
+        .unwrap();
     let bad_id = bad["id"].as_str().unwrap().to_string();
     let g = Decimal::from_str(bad["lines"][0]["gross"].as_str().unwrap()).unwrap();
     bad["lines"][0]["gross"] = json!((g + Decimal::new(1, 2)).to_string());
-    std::fs::write(&input, sales.iter().map(|s| s.to_string() + "\n").collect::<String>()).unwrap();
+    std::fs::write(
+        &input,
+        sales
+            .iter()
+            .map(|s| s.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
 
     let p = generic_pipeline(d.path(), "dlq", &input, &output, "");
     let state = d.path().join("s.db");
     let st = format!("sqlite:{}", state.display());
     let r = run_pipeline(&p, &state, &[]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains("written 199") && r.stdout.contains("dead-lettered 1"), "{r:?}");
+    assert!(
+        r.stdout.contains("written 199") && r.stdout.contains("dead-lettered 1"),
+        "{r:?}"
+    );
     let out = by_id(read_ndjson(&output));
     assert_eq!(out.len(), 199);
     assert!(!out.contains_key(&bad_id));
@@ -204,7 +279,12 @@ fn a_sale_that_does_not_reconcile_is_dead_lettered_and_the_rest_arrive() {
     let letters: Vec<Value> = serde_json::from_str(&l.stdout).unwrap();
     assert_eq!(letters.len(), 1, "{l:?}");
     let reason = letters[0]["reason"].as_str().unwrap();
-    assert!(reason.contains(&bad_id) && reason.contains("does not reconcile") && reason.contains("lines[0]"), "{reason}");
+    assert!(
+        reason.contains(&bad_id)
+            && reason.contains("does not reconcile")
+            && reason.contains("lines[0]"),
+        "{reason}"
+    );
     assert_eq!(letters[0]["stage"], "validate");
     let id = letters[0]["id"].to_string();
     let s = run(posbridge().args(["dlq", "show", &id, "--state", &st]));
@@ -213,7 +293,10 @@ fn a_sale_that_does_not_reconcile_is_dead_lettered_and_the_rest_arrive() {
     let r = run_pipeline(&p, &state, &["--full-refresh"]);
     assert!(r.stdout.contains("dead-lettered 0"), "{r:?}");
     // Retrying it unchanged reports it as still invalid and leaves it open.
-    let rt = run(posbridge().args(["dlq", "retry"]).arg(&p).args(["--state", &st]));
+    let rt = run(posbridge()
+        .args(["dlq", "retry"])
+        .arg(&p)
+        .args(["--state", &st]));
     assert_eq!(rt.code, 1, "{rt:?}");
     assert!(rt.stdout.contains("still invalid"), "{rt:?}");
 }
@@ -247,26 +330,50 @@ fn daily_summary_books_one_closure_per_day_and_register_exact_to_the_cent() {
         if s["kind"] == "training" || s["kind"] == "null_receipt" {
             continue;
         }
-        let k = |x: String| (s["register_id"].as_str().unwrap().to_string(), s["business_day"].as_str().unwrap().to_string(), x);
+        let k = |x: String| {
+            (
+                s["register_id"].as_str().unwrap().to_string(),
+                s["business_day"].as_str().unwrap().to_string(),
+                x,
+            )
+        };
         days.insert(k(String::new()));
         for t in s["taxes"].as_array().unwrap() {
-            *want_rate.entry(k(dec(&t["rate"]).normalize().to_string())).or_default() += dec(&t["gross"]);
+            *want_rate
+                .entry(k(dec(&t["rate"]).normalize().to_string()))
+                .or_default() += dec(&t["gross"]);
         }
         for p in s["payments"].as_array().unwrap() {
-            *want_method.entry(k(p["method"].as_str().unwrap().to_string())).or_default() += dec(&p["amount"]);
+            *want_method
+                .entry(k(p["method"].as_str().unwrap().to_string()))
+                .or_default() += dec(&p["amount"]);
         }
     }
-    assert_eq!(closures.len(), days.len(), "one closure per register and day");
+    assert_eq!(
+        closures.len(),
+        days.len(),
+        "one closure per register and day"
+    );
     let mut got_rate: HashMap<(String, String, String), Decimal> = HashMap::new();
     let mut got_method: HashMap<(String, String, String), Decimal> = HashMap::new();
     for c in &closures {
-        let k = |x: String| (c["register_id"].as_str().unwrap().to_string(), c["business_day"].as_str().unwrap().to_string(), x);
+        let k = |x: String| {
+            (
+                c["register_id"].as_str().unwrap().to_string(),
+                c["business_day"].as_str().unwrap().to_string(),
+                x,
+            )
+        };
         for t in c["taxes"].as_array().unwrap() {
-            *got_rate.entry(k(dec(&t["rate"]).normalize().to_string())).or_default() += dec(&t["gross"]);
+            *got_rate
+                .entry(k(dec(&t["rate"]).normalize().to_string()))
+                .or_default() += dec(&t["gross"]);
             assert_eq!(dec(&t["net"]) + dec(&t["tax"]), dec(&t["gross"]));
         }
         for p in c["payments"].as_array().unwrap() {
-            *got_method.entry(k(p["method"].as_str().unwrap().to_string())).or_default() += dec(&p["amount"]);
+            *got_method
+                .entry(k(p["method"].as_str().unwrap().to_string()))
+                .or_default() += dec(&p["amount"]);
         }
     }
     assert_eq!(got_rate, want_rate);
@@ -283,16 +390,28 @@ fn malformed_pipeline_files_get_clear_errors() {
     let validate = |name: &str, text: &str| {
         let p = d.path().join(name);
         std::fs::write(&p, text).unwrap();
-        let r = run(posbridge().arg("validate").arg(&p).env_remove("POSBRIDGE_MISSING_TOKEN"));
+        let r = run(posbridge()
+            .arg("validate")
+            .arg(&p)
+            .env_remove("POSBRIDGE_MISSING_TOKEN"));
         assert_eq!(r.code, 1, "{r:?}");
         r.stderr
     };
-    let e = validate("bad.yaml", "name: x\nsource: {connector: generic\nsink: {connector: generic}\n");
-    assert!(e.contains("bad.yaml:3:"), "bad YAML names line and column: {e}");
+    let e = validate(
+        "bad.yaml",
+        "name: x\nsource: {connector: generic\nsink: {connector: generic}\n",
+    );
+    assert!(
+        e.contains("bad.yaml:3:"),
+        "bad YAML names line and column: {e}"
+    );
 
     let e = validate("unknown.yaml", "name: x\nsource: {connector: generik, config: {path: a.ndjson}}\nsink: {connector: generic, config: {path: b.ndjson}}\n");
     assert!(e.contains("unknown.yaml:2:"), "{e}");
-    assert!(e.contains("unknown connector \"generik\"") && e.contains("did you mean \"generic\""), "{e}");
+    assert!(
+        e.contains("unknown connector \"generik\"") && e.contains("did you mean \"generic\""),
+        "{e}"
+    );
 
     let e = validate("type.yaml", "name: x\nsource: {connector: generic, config: {path: a.ndjson}}\nsink:\n  connector: generic\n  config:\n    path: b.ndjson\n    format: 7\n");
     assert!(e.contains("$.sink.config.format"), "{e}");
@@ -303,10 +422,16 @@ fn malformed_pipeline_files_get_clear_errors() {
     assert!(e.contains("env.yaml:3:"), "{e}");
 
     let e = validate("field.yaml", "name: x\nsource: {connector: generic, config: {path: a.ndjson}, stream: [sales]}\nsink: {connector: generic, config: {path: b.ndjson}}\n");
-    assert!(e.contains("unknown field `stream`") && e.contains("did you mean `streams`"), "{e}");
+    assert!(
+        e.contains("unknown field `stream`") && e.contains("did you mean `streams`"),
+        "{e}"
+    );
 
     let e = validate("stream.yaml", "name: x\nsource: {connector: generic, config: {path: a.ndjson}, streams: [sale]}\nsink: {connector: generic, config: {path: b.ndjson}}\n");
-    assert!(e.contains("does not read stream \"sale\"") && e.contains("did you mean \"sales\""), "{e}");
+    assert!(
+        e.contains("does not read stream \"sale\"") && e.contains("did you mean \"sales\""),
+        "{e}"
+    );
 }
 
 #[test]
@@ -334,7 +459,10 @@ fn dry_run_writes_nothing_and_shows_no_secret() {
         .arg("--state")
         .arg(format!("sqlite:{}", d.path().join("s.db").display())));
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(!r.stdout.contains("tok-very-secret-42") && !r.stderr.contains("tok-very-secret-42"), "{r:?}");
+    assert!(
+        !r.stdout.contains("tok-very-secret-42") && !r.stderr.contains("tok-very-secret-42"),
+        "{r:?}"
+    );
     assert!(r.stdout.contains("\"token\": \"***\""), "{r:?}");
     assert!(r.stdout.contains("would write 50"), "{r:?}");
 }
@@ -345,7 +473,13 @@ fn ctrl_c_stops_at_a_checkpoint_and_the_next_run_finishes_the_job() {
     let input = d.path().join("in.ndjson");
     let output = d.path().join("out.ndjson");
     generate_sales_file(&input, 30_000, 31);
-    let p = generic_pipeline(d.path(), "interrupted", &input, &output, "delivery: {batch_size: 100}\n");
+    let p = generic_pipeline(
+        d.path(),
+        "interrupted",
+        &input,
+        &output,
+        "delivery: {batch_size: 100}\n",
+    );
     let state = d.path().join("s.db");
     let child = posbridge()
         .arg("run")
@@ -357,17 +491,26 @@ fn ctrl_c_stops_at_a_checkpoint_and_the_next_run_finishes_the_job() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(130), "{stdout}");
     assert!(stdout.contains("cancelled"), "{stdout}");
     let partial = read_ndjson(&output).len();
-    assert!(partial > 0 && partial < 30_000, "stopped mid-way: {partial}");
+    assert!(
+        partial > 0 && partial < 30_000,
+        "stopped mid-way: {partial}"
+    );
     let r = run_pipeline(&p, &state, &[]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(r.stdout.contains("skipped as duplicates 0"), "resumed at the checkpoint, nothing re-sent: {r:?}");
+    assert!(
+        r.stdout.contains("skipped as duplicates 0"),
+        "resumed at the checkpoint, nothing re-sent: {r:?}"
+    );
     assert_eq!(by_id(read_ndjson(&output)).len(), 30_000);
 }
 
@@ -379,7 +522,11 @@ fn the_examples_validate() {
         if p.extension().and_then(|e| e.to_str()) != Some("yaml") {
             continue;
         }
-        let r = run(posbridge().arg("validate").arg(&p).env("KASSANDRO_API_KEY", "demo-key").current_dir(&root));
+        let r = run(posbridge()
+            .arg("validate")
+            .arg(&p)
+            .env("KASSANDRO_API_KEY", "demo-key")
+            .current_dir(&root));
         assert_eq!(r.code, 0, "{}: {r:?}", p.display());
     }
 }

@@ -19,12 +19,23 @@ fn list(dir: &Path) -> Ran {
 fn plugins_list_shows_the_generic_connector() {
     let r = run(posbridge().args(["plugins", "list"]));
     assert_eq!(r.code, 0, "{r:?}");
-    let line = r.stdout.lines().find(|l| l.starts_with("generic ")).unwrap_or_else(|| panic!("{r:?}"));
+    let line = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("generic "))
+        .unwrap_or_else(|| panic!("{r:?}"));
     assert!(line.contains("source,sink"), "{line}");
     assert!(line.contains("sales"), "{line}");
     let j = run(posbridge().args(["plugins", "list", "--json"]));
     let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
-    assert!(v["plugins"].as_array().unwrap().iter().any(|p| p["name"] == "generic"), "{j:?}");
+    assert!(
+        v["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "generic"),
+        "{j:?}"
+    );
 }
 
 #[test]
@@ -34,9 +45,20 @@ fn a_junk_file_is_skipped_with_its_name_and_reason() {
     let r = list(dir.path());
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.lines().any(|l| l.starts_with("generic ")), "{r:?}");
-    let line = r.stderr.lines().find(|l| l.contains("libjunk.so")).unwrap_or_else(|| panic!("{r:?}"));
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("libjunk.so"))
+        .unwrap_or_else(|| panic!("{r:?}"));
     assert!(line.contains("not a loadable library"), "{line}");
-    assert_eq!(r.stderr.lines().filter(|l| l.contains("libjunk.so")).count(), 1, "one line per file: {r:?}");
+    assert_eq!(
+        r.stderr
+            .lines()
+            .filter(|l| l.contains("libjunk.so"))
+            .count(),
+        1,
+        "one line per file: {r:?}"
+    );
 }
 
 #[test]
@@ -50,23 +72,35 @@ fn a_library_built_against_an_older_interface_is_refused_naming_both_versions() 
         .find(|l| l.contains("posbridge_fixture_old_interface"))
         .unwrap_or_else(|| panic!("{r:?}"));
     assert!(line.contains("0.9.0"), "{line}");
-    assert!(line.contains(posbridge_plugin_api::abi::INTERFACE_VERSION), "{line}");
+    assert!(
+        line.contains(posbridge_plugin_api::abi::INTERFACE_VERSION),
+        "{line}"
+    );
     assert!(r.stdout.lines().any(|l| l.starts_with("generic ")), "{r:?}");
 }
 
 #[test]
 fn a_library_without_the_root_module_is_skipped() {
     // Any real shared library that is not a posbridge connector: the C math library.
-    let libm = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6", "/lib64/libm.so.6", "/usr/lib/libm.so.6"]
-        .iter()
-        .map(Path::new)
-        .find(|p| p.exists())
-        .expect("this test needs the system's libm.so.6");
+    let libm = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib64/libm.so.6",
+        "/usr/lib/libm.so.6",
+    ]
+    .iter()
+    .map(Path::new)
+    .find(|p| p.exists())
+    .expect("this test needs the system's libm.so.6");
     let dir = plugin_dir_with(&["posbridge_generic"]);
     std::fs::copy(libm, dir.path().join("libforeign.so")).unwrap();
     let r = list(dir.path());
     assert_eq!(r.code, 0, "{r:?}");
-    let line = r.stderr.lines().find(|l| l.contains("libforeign.so")).unwrap_or_else(|| panic!("{r:?}"));
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("libforeign.so"))
+        .unwrap_or_else(|| panic!("{r:?}"));
     assert!(line.contains("no posbridge root module"), "{line}");
 }
 
@@ -80,8 +114,19 @@ fn a_second_connector_with_the_same_name_is_skipped() {
     .unwrap();
     let r = list(dir.path());
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(r.stdout.lines().filter(|l| l.starts_with("generic ")).count(), 1, "{r:?}");
-    let line = r.stderr.lines().find(|l| l.contains("posbridge_generic_copy")).unwrap_or_else(|| panic!("{r:?}"));
+    assert_eq!(
+        r.stdout
+            .lines()
+            .filter(|l| l.starts_with("generic "))
+            .count(),
+        1,
+        "{r:?}"
+    );
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("posbridge_generic_copy"))
+        .unwrap_or_else(|| panic!("{r:?}"));
     assert!(line.contains("already loaded"), "{line}");
 }
 
@@ -90,9 +135,15 @@ fn a_panicking_plugin_does_not_take_the_host_down() {
     let dir = plugin_dir_with(&["posbridge_generic", "posbridge_fixture_panicking"]);
     let reg = Registry::load(&[dir.path().to_path_buf()]);
     assert!(reg.skipped().is_empty(), "{:?}", reg.skipped());
-    let bad = reg.open("test-panicking", &json!({}), OpenOptions::default()).unwrap();
+    let bad = reg
+        .open("test-panicking", &json!({}), OpenOptions::default())
+        .unwrap();
     let err = bad
-        .read(&ReadRequest { stream: "sales".into(), page_size: 10, ..Default::default() })
+        .read(&ReadRequest {
+            stream: "sales".into(),
+            page_size: 10,
+            ..Default::default()
+        })
         .unwrap_err();
     match &err {
         ConnectorError::Bug(m) => {
@@ -103,8 +154,19 @@ fn a_panicking_plugin_does_not_take_the_host_down() {
         other => panic!("expected a Bug error, got {other:?}"),
     }
     // Again, and through write: the process is still here and the plugin still answers.
-    let err = bad.write(&WriteRequest { stream: "sales".into(), ..Default::default() }, &[json!({"id": "1"})]).unwrap_err();
-    assert!(err.to_string().contains("write of 1 records panics"), "{err}");
+    let err = bad
+        .write(
+            &WriteRequest {
+                stream: "sales".into(),
+                ..Default::default()
+            },
+            &[json!({"id": "1"})],
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("write of 1 records panics"),
+        "{err}"
+    );
     assert!(bad.check().unwrap().ok);
 
     // The other plugin keeps serving.
@@ -112,10 +174,18 @@ fn a_panicking_plugin_does_not_take_the_host_down() {
     let file = data.path().join("in.ndjson");
     std::fs::write(&file, "{\"id\":\"a\"}\n{\"id\":\"b\"}\n").unwrap();
     let good = reg
-        .open("generic", &json!({"path": file, "format": "ndjson"}), OpenOptions::default())
+        .open(
+            "generic",
+            &json!({"path": file, "format": "ndjson"}),
+            OpenOptions::default(),
+        )
         .unwrap();
     let page = good
-        .read(&ReadRequest { stream: "sales".into(), page_size: 10, ..Default::default() })
+        .read(&ReadRequest {
+            stream: "sales".into(),
+            page_size: 10,
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(page.records.len(), 2);
 }
@@ -125,7 +195,9 @@ fn a_config_with_a_wrong_type_names_the_json_path() {
     let cfg_dir = tempfile::tempdir().unwrap();
     let cfg = cfg_dir.path().join("bad.json");
     std::fs::write(&cfg, r#"{"path": 42, "format": "ndjson"}"#).unwrap();
-    let r = run(posbridge().args(["check", "--connector", "generic", "--config"]).arg(&cfg));
+    let r = run(posbridge()
+        .args(["check", "--connector", "generic", "--config"])
+        .arg(&cfg));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("$.path"), "{r:?}");
     assert!(r.stdout.contains("not of type"), "{r:?}");
@@ -133,7 +205,9 @@ fn a_config_with_a_wrong_type_names_the_json_path() {
     // YAML configs work too, and an unknown field is named.
     let cfg = cfg_dir.path().join("bad.yaml");
     std::fs::write(&cfg, "path: /tmp/x.ndjson\nformatt: csv\n").unwrap();
-    let r = run(posbridge().args(["check", "--connector", "generic", "--config"]).arg(&cfg));
+    let r = run(posbridge()
+        .args(["check", "--connector", "generic", "--config"])
+        .arg(&cfg));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("$.formatt"), "{r:?}");
 }
@@ -145,11 +219,15 @@ fn check_runs_the_connectors_own_check() {
     std::fs::write(&data, "").unwrap();
     let cfg = d.path().join("ok.json");
     std::fs::write(&cfg, json!({"path": data, "format": "ndjson"}).to_string()).unwrap();
-    let r = run(posbridge().args(["check", "--connector", "generic", "--config"]).arg(&cfg));
+    let r = run(posbridge()
+        .args(["check", "--connector", "generic", "--config"])
+        .arg(&cfg));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("check generic: ok"), "{r:?}");
     // An unknown connector gets a suggestion.
-    let r = run(posbridge().args(["check", "--connector", "generik", "--config"]).arg(&cfg));
+    let r = run(posbridge()
+        .args(["check", "--connector", "generik", "--config"])
+        .arg(&cfg));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("did you mean \"generic\""), "{r:?}");
 }
@@ -163,12 +241,25 @@ fn secrets_are_redacted_in_errors_logs_and_inspect() {
     let r = run(std::process::Command::new(posbridge_bin())
         .arg("--plugin-dir")
         .arg(dir.path())
-        .args(["--log-format", "text", "check", "--connector", "test-panicking", "--config"])
+        .args([
+            "--log-format",
+            "text",
+            "check",
+            "--connector",
+            "test-panicking",
+            "--config",
+        ])
         .arg(&cfg));
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(!r.stdout.contains("sup3r-s3cret-value") && !r.stderr.contains("sup3r-s3cret-value"), "{r:?}");
+    assert!(
+        !r.stdout.contains("sup3r-s3cret-value") && !r.stderr.contains("sup3r-s3cret-value"),
+        "{r:?}"
+    );
     assert!(r.stdout.contains("token *** was refused"), "{r:?}");
-    assert!(r.stderr.contains("checking with token ***"), "the plugin's log line reaches the host's log: {r:?}");
+    assert!(
+        r.stderr.contains("checking with token ***"),
+        "the plugin's log line reaches the host's log: {r:?}"
+    );
 
     let r = run(std::process::Command::new(posbridge_bin())
         .arg("--plugin-dir")
@@ -177,5 +268,8 @@ fn secrets_are_redacted_in_errors_logs_and_inspect() {
     assert_eq!(r.code, 0, "{r:?}");
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["secrets"], json!(["token"]));
-    assert_eq!(v["config_schema"]["properties"]["token"]["x-secret"], json!(true));
+    assert_eq!(
+        v["config_schema"]["properties"]["token"]["x-secret"],
+        json!(true)
+    );
 }

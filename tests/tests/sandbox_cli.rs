@@ -32,9 +32,15 @@ fn sandbox_prints_a_base_url_that_answers_and_its_credentials() {
         }
         let base_url = base_url.unwrap_or_else(|| panic!("{vendor}: no base_url in {printed:?}"));
         assert!(base_url.starts_with("http://127.0.0.1:"), "{base_url}");
-        assert!(printed.len() >= 4, "{vendor}: credentials printed: {printed:?}");
+        assert!(
+            printed.len() >= 4,
+            "{vendor}: credentials printed: {printed:?}"
+        );
         // The control endpoint answers on the printed URL.
-        let body = reqwest::blocking::get(format!("{base_url}/__sandbox/faults")).unwrap().text().unwrap();
+        let body = reqwest::blocking::get(format!("{base_url}/__sandbox/faults"))
+            .unwrap()
+            .text()
+            .unwrap();
         assert!(body.contains("error_rate"), "{body}");
         child.kill().unwrap();
         let _ = child.wait();
@@ -45,7 +51,19 @@ fn sandbox_prints_a_base_url_that_answers_and_its_credentials() {
 fn sandbox_generate_writes_canonical_sales_that_reconcile() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("k.ndjson");
-    let r = run(posbridge().args(["sandbox", "generate", "--vendor", "kassandro", "--sales", "200", "--seed", "3", "--out"]).arg(&out));
+    let r = run(posbridge()
+        .args([
+            "sandbox",
+            "generate",
+            "--vendor",
+            "kassandro",
+            "--sales",
+            "200",
+            "--seed",
+            "3",
+            "--out",
+        ])
+        .arg(&out));
     assert_eq!(r.code, 0, "{r:?}");
     let sales = read_ndjson(&out);
     assert!(sales.len() >= 200, "{}", sales.len());
@@ -55,6 +73,18 @@ fn sandbox_generate_writes_canonical_sales_that_reconcile() {
     }
     // Same seed, same data.
     let again = d.path().join("k2.ndjson");
-    run(posbridge().args(["sandbox", "generate", "--vendor", "kassandro", "--sales", "200", "--seed", "3", "--out"]).arg(&again));
+    run(posbridge()
+        .args([
+            "sandbox",
+            "generate",
+            "--vendor",
+            "kassandro",
+            "--sales",
+            "200",
+            "--seed",
+            "3",
+            "--out",
+        ])
+        .arg(&again));
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
 }

@@ -42,8 +42,15 @@ pub fn check_connector(
 ) -> i32 {
     let handle = match reg.open(name, config, opts) {
         Ok(h) => h,
-        Err(OpenError::InvalidConfig { connector, violations }) => {
-            println!("config for {connector} is invalid ({} problem{}):", violations.len(), if violations.len() == 1 { "" } else { "s" });
+        Err(OpenError::InvalidConfig {
+            connector,
+            violations,
+        }) => {
+            println!(
+                "config for {connector} is invalid ({} problem{}):",
+                violations.len(),
+                if violations.len() == 1 { "" } else { "s" }
+            );
             for v in violations {
                 println!("  {v}");
             }

@@ -3,12 +3,12 @@
 mod check;
 mod demo_cmd;
 mod export_cmd;
+mod output;
 mod pipeline_cmds;
+mod plugins_cmd;
 mod run_cmd;
 mod sandbox_cmd;
 mod state_cmds;
-mod plugins_cmd;
-mod output;
 
 use std::path::PathBuf;
 
@@ -168,7 +168,10 @@ fn schema(stream: Option<&str>) -> anyhow::Result<i32> {
                 let hint = crate::plugins::closest_name(s, STREAMS.iter().copied())
                     .map(|x| format!(" (did you mean {x:?}?)"))
                     .unwrap_or_default();
-                eprintln!("error: unknown stream {s:?}{hint}; canonical streams: {}", STREAMS.join(", "));
+                eprintln!(
+                    "error: unknown stream {s:?}{hint}; canonical streams: {}",
+                    STREAMS.join(", ")
+                );
                 Ok(1)
             }
         },

@@ -8,7 +8,10 @@ use crate::pipeline::{read_pipeline, PipelineDef};
 use crate::plugins::{OpenOptions, Registry};
 
 /// Parses and validates a pipeline file against the loaded connectors; prints every problem.
-pub fn load_valid(g: &GlobalArgs, path: &Path) -> anyhow::Result<Result<(PipelineDef, Registry), i32>> {
+pub fn load_valid(
+    g: &GlobalArgs,
+    path: &Path,
+) -> anyhow::Result<Result<(PipelineDef, Registry), i32>> {
     let (def, text) = match read_pipeline(path) {
         Ok(x) => x,
         Err(e) => {
@@ -56,7 +59,12 @@ pub fn check_pipeline(g: &GlobalArgs, path: &Path) -> anyhow::Result<i32> {
         extra_secrets: def.resolved_secrets.clone(),
         ..Default::default()
     };
-    let a = check_connector(&reg, &def.source.connector, &def.source.config, opts.clone());
+    let a = check_connector(
+        &reg,
+        &def.source.connector,
+        &def.source.config,
+        opts.clone(),
+    );
     let b = check_connector(&reg, &def.sink.connector, &def.sink.config, opts);
     Ok(if a == 0 && b == 0 { 0 } else { 1 })
 }

@@ -34,15 +34,32 @@ pub fn list(g: &GlobalArgs, as_json: bool) -> anyhow::Result<i32> {
                 m.version.clone(),
                 m.vendor.clone(),
                 m.kinds().join(","),
-                m.streams.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(","),
+                m.streams
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(","),
                 e.file.display().to_string(),
             ]
         })
         .collect();
     if rows.is_empty() {
-        println!("no connectors found in: {}", g.plugin_dirs().iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+        println!(
+            "no connectors found in: {}",
+            g.plugin_dirs()
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     } else {
-        print!("{}", table(&["NAME", "VERSION", "VENDOR", "KINDS", "STREAMS", "FILE"], &rows));
+        print!(
+            "{}",
+            table(
+                &["NAME", "VERSION", "VENDOR", "KINDS", "STREAMS", "FILE"],
+                &rows
+            )
+        );
     }
     Ok(0)
 }
@@ -85,10 +102,27 @@ pub fn inspect(g: &GlobalArgs, name: &str, as_json: bool) -> anyhow::Result<i32>
             println!("  {:<22} {}", a.name, a.description);
         }
     }
-    println!("secrets:           {}", if m.secrets.is_empty() { "-".into() } else { m.secrets.join(", ") });
-    println!("egress hosts:      {}", if m.egress_hosts.is_empty() { "-".into() } else { m.egress_hosts.join(", ") });
+    println!(
+        "secrets:           {}",
+        if m.secrets.is_empty() {
+            "-".into()
+        } else {
+            m.secrets.join(", ")
+        }
+    );
+    println!(
+        "egress hosts:      {}",
+        if m.egress_hosts.is_empty() {
+            "-".into()
+        } else {
+            m.egress_hosts.join(", ")
+        }
+    );
     if let Some(r) = m.rate_limit {
-        println!("rate limit:        {} requests per {} s", r.requests, r.per_seconds);
+        println!(
+            "rate limit:        {} requests per {} s",
+            r.requests, r.per_seconds
+        );
     }
     println!("config schema:\n{}", serde_json::to_string_pretty(&schema)?);
     Ok(0)

@@ -134,8 +134,13 @@ pub fn print_summary(r: &RunReport, json: bool) -> anyhow::Result<()> {
 fn print_redacted_definition(def: &PipelineDef, reg: &Registry) -> anyhow::Result<()> {
     let extra = def.resolved_secrets.clone();
     let redact = |name: &str, cfg: &serde_json::Value| {
-        let paths = reg.get(name).map(|e| e.manifest.secrets.clone()).unwrap_or_default();
-        Redactor::from_config(cfg, &paths).with(extra.clone()).redact_config(cfg, &paths)
+        let paths = reg
+            .get(name)
+            .map(|e| e.manifest.secrets.clone())
+            .unwrap_or_default();
+        Redactor::from_config(cfg, &paths)
+            .with(extra.clone())
+            .redact_config(cfg, &paths)
     };
     let mut v = serde_json::to_value(def)?;
     v["source"]["config"] = redact(&def.source.connector, &def.source.config);

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use posbridge_sandbox::{
-    build_simulator, generate_sales, start, vendor_canonical_sales, write_ndjson,
-    Faults, SandboxOptions,
+    build_simulator, generate_sales, start, vendor_canonical_sales, write_ndjson, Faults,
+    SandboxOptions,
 };
 
 #[derive(Debug, Args)]
@@ -105,7 +105,11 @@ pub struct GenerateArgs {
 }
 
 fn options(vendor: &str, data: &DataArgs) -> SandboxOptions {
-    let mut o = SandboxOptions { vendor: vendor.to_string(), seed: data.seed, ..Default::default() };
+    let mut o = SandboxOptions {
+        vendor: vendor.to_string(),
+        seed: data.seed,
+        ..Default::default()
+    };
     if let Some(v) = data.stores {
         o.stores = v;
     }
@@ -135,7 +139,10 @@ fn serve(s: &ServeArgs) -> anyhow::Result<i32> {
     let mut o = options(&s.vendor, &s.data);
     o.port = s.port;
     o.api_key = s.api_key.clone();
-    o.data_dir = s.data_dir.clone().or_else(|| Some(std::env::temp_dir().join(format!("posbridge-sandbox-{}", s.vendor))));
+    o.data_dir = s
+        .data_dir
+        .clone()
+        .or_else(|| Some(std::env::temp_dir().join(format!("posbridge-sandbox-{}", s.vendor))));
     o.faults = Faults {
         latency_ms: s.latency_ms,
         error_rate: s.error_rate,
@@ -149,12 +156,18 @@ fn serve(s: &ServeArgs) -> anyhow::Result<i32> {
     let sim = build_simulator(&o)?;
     let faults = o.faults.clone();
     let running = start(sim, o.port, faults)?;
-    println!("{} sandbox listening on {}", running.vendor, running.base_url);
+    println!(
+        "{} sandbox listening on {}",
+        running.vendor, running.base_url
+    );
     println!("base_url: {}", running.base_url);
     for (k, v) in &running.credentials {
         println!("{k}: {v}");
     }
-    println!("fault knobs: GET/PUT {}/__sandbox/faults · request log: GET {}/__sandbox/requests", running.base_url, running.base_url);
+    println!(
+        "fault knobs: GET/PUT {}/__sandbox/faults · request log: GET {}/__sandbox/requests",
+        running.base_url, running.base_url
+    );
     println!("press Ctrl-C to stop");
     std::io::stdout().flush()?;
     running.wait();
@@ -165,7 +178,11 @@ fn generate(g: &GenerateArgs) -> anyhow::Result<i32> {
     let sales = match &g.vendor {
         None => generate_sales(g.sales, g.seed),
         Some(v) => {
-            let mut o = SandboxOptions { vendor: v.clone(), seed: g.seed, ..Default::default() };
+            let mut o = SandboxOptions {
+                vendor: v.clone(),
+                seed: g.seed,
+                ..Default::default()
+            };
             let per_day = (o.stores * o.registers_per_store * o.days).max(1) as usize;
             o.sales_per_day = g.sales.div_ceil(per_day).max(1) as u32;
             vendor_canonical_sales(&o)?

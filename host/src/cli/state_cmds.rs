@@ -54,7 +54,21 @@ pub fn runs(a: &RunsArgs) -> anyhow::Result<i32> {
         .collect();
     print!(
         "{}",
-        table(&["ID", "PIPELINE", "STARTED", "STATUS", "READ", "WRITTEN", "DUPLICATES", "DEAD", "RETRIES", "ERROR"], &rows)
+        table(
+            &[
+                "ID",
+                "PIPELINE",
+                "STARTED",
+                "STATUS",
+                "READ",
+                "WRITTEN",
+                "DUPLICATES",
+                "DEAD",
+                "RETRIES",
+                "ERROR"
+            ],
+            &rows
+        )
     );
     Ok(0)
 }
@@ -95,7 +109,13 @@ pub enum DlqCommand {
 
 pub fn dlq(g: &GlobalArgs, c: &DlqCommand) -> anyhow::Result<i32> {
     match c {
-        DlqCommand::List { pipeline, all, state, limit, json } => {
+        DlqCommand::List {
+            pipeline,
+            all,
+            state,
+            limit,
+            json,
+        } => {
             let st = open_state(state.as_deref())?;
             let list = st.dead_letters(&DeadLetterFilter {
                 pipeline: pipeline.clone(),
@@ -115,12 +135,22 @@ pub fn dlq(g: &GlobalArgs, c: &DlqCommand) -> anyhow::Result<i32> {
                         d.stream.clone(),
                         d.stage.clone(),
                         d.created_at.clone(),
-                        if d.resolved_at.is_some() { "resolved".into() } else { "open".into() },
+                        if d.resolved_at.is_some() {
+                            "resolved".into()
+                        } else {
+                            "open".into()
+                        },
                         d.reason.chars().take(120).collect(),
                     ]
                 })
                 .collect();
-            print!("{}", table(&["ID", "PIPELINE", "STREAM", "STAGE", "CREATED", "STATE", "REASON"], &rows));
+            print!(
+                "{}",
+                table(
+                    &["ID", "PIPELINE", "STREAM", "STAGE", "CREATED", "STATE", "REASON"],
+                    &rows
+                )
+            );
             Ok(0)
         }
         DlqCommand::Show { id, state } => {
@@ -136,24 +166,41 @@ pub fn dlq(g: &GlobalArgs, c: &DlqCommand) -> anyhow::Result<i32> {
                 }
             }
         }
-        DlqCommand::Retry { pipeline, ids, state } => retry(g, pipeline, ids, state.as_deref()),
+        DlqCommand::Retry {
+            pipeline,
+            ids,
+            state,
+        } => retry(g, pipeline, ids, state.as_deref()),
     }
 }
 
-fn retry(g: &GlobalArgs, path: &std::path::Path, ids: &[i64], state: Option<&str>) -> anyhow::Result<i32> {
+fn retry(
+    g: &GlobalArgs,
+    path: &std::path::Path,
+    ids: &[i64],
+    state: Option<&str>,
+) -> anyhow::Result<i32> {
     let (def, reg) = match load_valid(g, path)? {
         Ok(x) => x,
         Err(code) => return Ok(code),
     };
     let st: Arc<dyn StateStore> = Arc::from(open_state(state)?);
     let letters = if ids.is_empty() {
-        st.dead_letters(&DeadLetterFilter { pipeline: Some(def.name.clone()), include_resolved: false, limit: 100_000 })?
+        st.dead_letters(&DeadLetterFilter {
+            pipeline: Some(def.name.clone()),
+            include_resolved: false,
+            limit: 100_000,
+        })?
     } else {
         let mut v = Vec::new();
         for id in ids {
             match st.dead_letter_by_id(*id)? {
                 Some(d) if d.pipeline == def.name => v.push(d),
-                Some(d) => anyhow::bail!("dead letter {id} belongs to pipeline {:?}, not {:?}", d.pipeline, def.name),
+                Some(d) => anyhow::bail!(
+                    "dead letter {id} belongs to pipeline {:?}, not {:?}",
+                    d.pipeline,
+                    def.name
+                ),
                 None => anyhow::bail!("no dead letter with id {id}"),
             }
         }
@@ -172,17 +219,39 @@ fn retry(g: &GlobalArgs, path: &std::path::Path, ids: &[i64], state: Option<&str
                 continue;
             }
         }
-        let key = d.record_key.clone().unwrap_or_else(|| format!("dlq-{}", d.id));
+        let key = d
+            .record_key
+            .clone()
+            .unwrap_or_else(|| format!("dlq-{}", d.id));
         let req = WriteRequest {
             stream: def.sink_stream(&d.stream),
             mode: Some(def.sink.mode.as_str().into()),
             mapping: def.mapping.clone(),
             idempotency_keys: vec![key.clone()],
         };
-        match sink.write(&req, std::slice::from_ref(&d.record)).map(|mut v| v.pop()) {
-            Ok(Some(RecordOutcome::Written { external_id })) | Ok(Some(RecordOutcome::Duplicate { external_id })) => {
-                st.commit_batch(&def.name, &d.stream, &[Delivered { key, stream: d.stream.clone(), external_id: external_id.clone() }], None)?;
-                st.resolve_dead_letter(d.id, &format!("delivered by dlq retry{}", external_id.map(|e| format!(" as {e}")).unwrap_or_default()))?;
+        match sink
+            .write(&req, std::slice::from_ref(&d.record))
+            .map(|mut v| v.pop())
+        {
+            Ok(Some(RecordOutcome::Written { external_id }))
+            | Ok(Some(RecordOutcome::Duplicate { external_id })) => {
+                st.commit_batch(
+                    &def.name,
+                    &d.stream,
+                    &[Delivered {
+                        key,
+                        stream: d.stream.clone(),
+                        external_id: external_id.clone(),
+                    }],
+                    None,
+                )?;
+                st.resolve_dead_letter(
+                    d.id,
+                    &format!(
+                        "delivered by dlq retry{}",
+                        external_id.map(|e| format!(" as {e}")).unwrap_or_default()
+                    ),
+                )?;
                 println!("dead letter {}: delivered", d.id);
                 ok += 1;
             }

@@ -181,9 +181,8 @@ pub fn load_config_file(path: &Path) -> anyhow::Result<Value> {
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let is_json = path.extension().and_then(|e| e.to_str()) == Some("json");
     if is_json {
-        serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column())
-        })
+        serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))
     } else {
         serde_yaml::from_str::<Value>(&text).map_err(|e| match e.location() {
             Some(l) => anyhow::anyhow!("{}:{}:{}: {e}", path.display(), l.line(), l.column()),
@@ -197,7 +196,12 @@ fn locate(text: &str, needle: &str) -> Option<(usize, usize)> {
     let idx = text.find(needle)?;
     let before = &text[..idx];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     Some((line, column))
 }
 
@@ -238,15 +242,29 @@ pub fn parse_pipeline(text: &str, file: &Path) -> Result<PipelineDef, PipelineEr
             .and_then(|r| r.split('}').next())
             .map(|r| format!("${{{r}}}"));
         match needle.and_then(|n| locate(text, &n)) {
-            Some((line, column)) => PipelineError::At { file: fname.clone(), line, column, message },
-            None => PipelineError::File { file: fname.clone(), message },
+            Some((line, column)) => PipelineError::At {
+                file: fname.clone(),
+                line,
+                column,
+                message,
+            },
+            None => PipelineError::File {
+                file: fname.clone(),
+                message,
+            },
         }
     })?;
     // Typed parse of the original text gives line/column for type errors and unknown fields.
     let mut def: PipelineDef = serde_yaml::from_str(text).map_err(|e| yaml_error(&fname, e))?;
     // Then take the resolved configs.
-    def.source.config = raw["source"].get("config").cloned().unwrap_or_else(empty_object);
-    def.sink.config = raw["sink"].get("config").cloned().unwrap_or_else(empty_object);
+    def.source.config = raw["source"]
+        .get("config")
+        .cloned()
+        .unwrap_or_else(empty_object);
+    def.sink.config = raw["sink"]
+        .get("config")
+        .cloned()
+        .unwrap_or_else(empty_object);
     if let Some(m) = raw.get("mapping") {
         def.mapping = m.clone();
     }
@@ -256,7 +274,12 @@ pub fn parse_pipeline(text: &str, file: &Path) -> Result<PipelineDef, PipelineEr
         return Err(at(text, &fname, "name:", "name must not be empty".into()));
     }
     if def.delivery.batch_size == 0 {
-        return Err(at(text, &fname, "batch_size", "delivery.batch_size must be at least 1".into()));
+        return Err(at(
+            text,
+            &fname,
+            "batch_size",
+            "delivery.batch_size must be at least 1".into(),
+        ));
     }
     Ok(def)
 }
@@ -396,14 +419,26 @@ impl PipelineDef {
                 errs.push(config_error(text, &fname, "sink", &v));
             }
         }
-        if self.sink.mode == SinkMode::DailySummary && !self.source.streams.iter().any(|s| s == "sales") {
-            errs.push(at(text, &fname, "mode:", "sink mode daily_summary needs the source stream \"sales\"".into()));
+        if self.sink.mode == SinkMode::DailySummary
+            && !self.source.streams.iter().any(|s| s == "sales")
+        {
+            errs.push(at(
+                text,
+                &fname,
+                "mode:",
+                "sink mode daily_summary needs the source stream \"sales\"".into(),
+            ));
         }
         errs
     }
 }
 
-fn config_error(text: &str, fname: &str, role: &str, v: &crate::plugins::ConfigViolation) -> PipelineError {
+fn config_error(
+    text: &str,
+    fname: &str,
+    role: &str,
+    v: &crate::plugins::ConfigViolation,
+) -> PipelineError {
     // Locate the offending key inside the file: the last path segment that is a name.
     let key = v
         .path
@@ -411,7 +446,11 @@ fn config_error(text: &str, fname: &str, role: &str, v: &crate::plugins::ConfigV
         .next()
         .map(|k| k.split('[').next().unwrap_or(k).to_string())
         .filter(|k| k != "$");
-    let message = format!("{role}.config: {}: {}", v.path.replacen('$', &format!("$.{role}.config"), 1), v.message);
+    let message = format!(
+        "{role}.config: {}: {}",
+        v.path.replacen('$', &format!("$.{role}.config"), 1),
+        v.message
+    );
     match key {
         Some(k) => at(text, fname, &format!("{k}:"), message),
         None => at(text, fname, &format!("{role}:"), message),
@@ -428,14 +467,18 @@ mod tests {
 
     #[test]
     fn bad_yaml_has_line_and_column() {
-        let e = parse("name: x\nsource: {connector: a\nsink: b\n").unwrap_err().to_string();
+        let e = parse("name: x\nsource: {connector: a\nsink: b\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("p.yaml:"), "{e}");
         assert!(e.contains(':'), "{e}");
     }
 
     #[test]
     fn unknown_field_suggests() {
-        let e = parse("name: x\nsource: {connector: a}\nsinc: {connector: b}\n").unwrap_err().to_string();
+        let e = parse("name: x\nsource: {connector: a}\nsinc: {connector: b}\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field `sinc`"), "{e}");
         assert!(e.contains("did you mean `sink`"), "{e}");
         assert!(e.starts_with("p.yaml:3:"), "{e}");
@@ -443,11 +486,16 @@ mod tests {
 
     #[test]
     fn wrong_type_is_located() {
-        let e = parse("name: x\nsource: {connector: a}\nsink: {connector: b}\ndelivery: {batch_size: lots}\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            "name: x\nsource: {connector: a}\nsink: {connector: b}\ndelivery: {batch_size: lots}\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.starts_with("p.yaml:4:"), "{e}");
-        assert!(e.contains("batch_size") || e.contains("invalid type"), "{e}");
+        assert!(
+            e.contains("batch_size") || e.contains("invalid type"),
+            "{e}"
+        );
     }
 
     #[test]

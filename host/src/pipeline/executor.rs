@@ -22,7 +22,12 @@ pub struct PluginExecutor {
 }
 
 impl PluginExecutor {
-    pub fn new(max_concurrent: usize, timeout: Duration, policy: RetryPolicy, cancel: CancelFlag) -> Self {
+    pub fn new(
+        max_concurrent: usize,
+        timeout: Duration,
+        policy: RetryPolicy,
+        cancel: CancelFlag,
+    ) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
             timeout,
@@ -51,7 +56,9 @@ impl PluginExecutor {
         let job = tokio::task::spawn_blocking(f);
         match tokio::time::timeout(self.timeout, job).await {
             Ok(Ok(r)) => r,
-            Ok(Err(join)) => Err(ConnectorError::Bug(format!("{what}: the plugin call failed: {join}"))),
+            Ok(Err(join)) => Err(ConnectorError::Bug(format!(
+                "{what}: the plugin call failed: {join}"
+            ))),
             Err(_) => Err(ConnectorError::Transient(format!(
                 "{what}: no answer within {} s",
                 self.timeout.as_secs()
@@ -85,15 +92,21 @@ impl PluginExecutor {
                         if self.cancel.is_cancelled() {
                             return Err(ConnectorError::Cancelled);
                         }
-                        let step = (deadline - tokio::time::Instant::now()).min(Duration::from_millis(200));
+                        let step = (deadline - tokio::time::Instant::now())
+                            .min(Duration::from_millis(200));
                         tokio::time::sleep(step).await;
                     }
                     attempt += 1;
                 }
                 Err(e) if e.is_retryable() => {
                     return Err(match e {
-                        ConnectorError::Transient(m) => ConnectorError::Transient(format!("{m} (gave up after {attempt} retries)")),
-                        ConnectorError::RateLimited { retry_after, message } => ConnectorError::RateLimited {
+                        ConnectorError::Transient(m) => ConnectorError::Transient(format!(
+                            "{m} (gave up after {attempt} retries)"
+                        )),
+                        ConnectorError::RateLimited {
+                            retry_after,
+                            message,
+                        } => ConnectorError::RateLimited {
                             retry_after,
                             message: format!("{message} (gave up after {attempt} retries)"),
                         },

@@ -11,7 +11,12 @@ pub fn interpolate(v: &mut Value, base_dir: &std::path::Path) -> Result<Vec<Stri
     Ok(secrets)
 }
 
-fn walk(v: &mut Value, path: &str, base: &std::path::Path, secrets: &mut Vec<String>) -> Result<(), String> {
+fn walk(
+    v: &mut Value,
+    path: &str,
+    base: &std::path::Path,
+    secrets: &mut Vec<String>,
+) -> Result<(), String> {
     match v {
         Value::String(s) if s.contains("${") => {
             *s = resolve(s, path, base, secrets)?;
@@ -31,7 +36,12 @@ fn walk(v: &mut Value, path: &str, base: &std::path::Path, secrets: &mut Vec<Str
     Ok(())
 }
 
-fn resolve(s: &str, path: &str, base: &std::path::Path, secrets: &mut Vec<String>) -> Result<String, String> {
+fn resolve(
+    s: &str,
+    path: &str,
+    base: &std::path::Path,
+    secrets: &mut Vec<String>,
+) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = s;
     while let Some(start) = rest.find("${") {
@@ -48,7 +58,12 @@ fn resolve(s: &str, path: &str, base: &std::path::Path, secrets: &mut Vec<String
         } else if let Some(file) = reference.strip_prefix("file:") {
             let p = base.join(file);
             std::fs::read_to_string(&p)
-                .map_err(|e| format!("{path}: cannot read {} (referenced as ${{file:{file}}}): {e}", p.display()))?
+                .map_err(|e| {
+                    format!(
+                        "{path}: cannot read {} (referenced as ${{file:{file}}}): {e}",
+                        p.display()
+                    )
+                })?
                 .trim_end_matches(['\n', '\r'])
                 .to_string()
         } else {
@@ -84,6 +99,9 @@ mod tests {
     fn missing_env_is_named() {
         let mut v = json!({"sink": {"token": "${env:POSBRIDGE_SURELY_UNSET}"}});
         let e = interpolate(&mut v, std::path::Path::new(".")).unwrap_err();
-        assert!(e.contains("POSBRIDGE_SURELY_UNSET") && e.contains("$.sink.token"), "{e}");
+        assert!(
+            e.contains("POSBRIDGE_SURELY_UNSET") && e.contains("$.sink.token"),
+            "{e}"
+        );
     }
 }

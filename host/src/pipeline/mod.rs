@@ -10,8 +10,8 @@ mod retry;
 mod runner;
 
 pub use definition::{
-    load_config_file, parse_pipeline, read_pipeline, Delivery, PipelineDef, PipelineError,
-    SinkDef, SinkMode, SourceDef,
+    load_config_file, parse_pipeline, read_pipeline, Delivery, PipelineDef, PipelineError, SinkDef,
+    SinkMode, SourceDef,
 };
 pub use executor::PluginExecutor;
 pub use interpolate::interpolate;

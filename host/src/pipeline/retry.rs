@@ -60,13 +60,23 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy { max_retries: 10, base: Duration::from_millis(100), max: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            max_retries: 10,
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+        };
         let e = ConnectorError::Transient("x".into());
         let d0 = p.delay(0, &e);
         let d3 = p.delay(3, &e);
         let d9 = p.delay(9, &e);
-        assert!(d0 >= Duration::from_millis(75) && d0 <= Duration::from_millis(125), "{d0:?}");
-        assert!(d3 >= Duration::from_millis(600) && d3 <= Duration::from_millis(1000), "{d3:?}");
+        assert!(
+            d0 >= Duration::from_millis(75) && d0 <= Duration::from_millis(125),
+            "{d0:?}"
+        );
+        assert!(
+            d3 >= Duration::from_millis(600) && d3 <= Duration::from_millis(1000),
+            "{d3:?}"
+        );
         assert!(d9 <= Duration::from_millis(1250), "{d9:?}");
     }
 }

@@ -97,12 +97,18 @@ pub fn open_connectors(
     let source = reg.open(
         &def.source.connector,
         &def.source.config,
-        OpenOptions { rate_limit: def.source.rate_limit, ..base.clone() },
+        OpenOptions {
+            rate_limit: def.source.rate_limit,
+            ..base.clone()
+        },
     )?;
     let sink = reg.open(
         &def.sink.connector,
         &def.sink.config,
-        OpenOptions { rate_limit: def.sink.rate_limit, ..base },
+        OpenOptions {
+            rate_limit: def.sink.rate_limit,
+            ..base
+        },
     )?;
     Ok((source, sink))
 }
@@ -135,7 +141,15 @@ pub async fn run_pipeline(
         });
         match state.start_run(&def.name, chrono::Utc::now(), &args) {
             Ok(id) => Some(id),
-            Err(e) => return failed(def, None, started, format!("cannot record the run: {e}"), &opts),
+            Err(e) => {
+                return failed(
+                    def,
+                    None,
+                    started,
+                    format!("cannot record the run: {e}"),
+                    &opts,
+                )
+            }
         }
     };
     let (source, sink) = match open_connectors(def, reg, state.clone(), opts.cancel.clone()) {
@@ -206,7 +220,13 @@ pub async fn run_pipeline(
     report
 }
 
-fn failed(def: &PipelineDef, run_id: Option<i64>, started: Instant, error: String, opts: &RunOptions) -> RunReport {
+fn failed(
+    def: &PipelineDef,
+    run_id: Option<i64>,
+    started: Instant,
+    error: String,
+    opts: &RunOptions,
+) -> RunReport {
     RunReport {
         pipeline: def.name.clone(),
         run_id,
@@ -260,7 +280,8 @@ impl Run<'_> {
             from: self.opts.from.or(def.source.start),
             to: self.opts.to,
         };
-        let (tx, mut rx) = mpsc::channel::<Result<ReadPage, ConnectorError>>(def.delivery.buffer_pages.max(1));
+        let (tx, mut rx) =
+            mpsc::channel::<Result<ReadPage, ConnectorError>>(def.delivery.buffer_pages.max(1));
         let reader = {
             let exec = self.exec.clone();
             let source = self.source.clone();
@@ -280,9 +301,9 @@ impl Run<'_> {
                         Err(_) => (false, None),
                     };
                     let page = match page {
-                        Ok(p) if p.has_more && p.cursor.is_none() => Err(ConnectorError::Bug(format!(
-                            "{what}: the source said more pages follow but gave no cursor"
-                        ))),
+                        Ok(p) if p.has_more && p.cursor.is_none() => Err(ConnectorError::Bug(
+                            format!("{what}: the source said more pages follow but gave no cursor"),
+                        )),
                         other => other,
                     };
                     if tx.send(page).await.is_err() || !has_more {
@@ -311,7 +332,9 @@ impl Run<'_> {
             }
             let checkpoint = if backfill { None } else { page.cursor.clone() };
             let r = match def.sink.mode {
-                SinkMode::DailySummary if stream == "sales" => self.collect(stream, page.records, &mut summary).await,
+                SinkMode::DailySummary if stream == "sales" => {
+                    self.collect(stream, page.records, &mut summary).await
+                }
                 _ => self.deliver(stream, page.records, checkpoint).await,
             };
             self.c.retries = self.exec.retries();
@@ -327,7 +350,10 @@ impl Run<'_> {
         drop(rx);
         let _ = reader.await;
         result?;
-        if def.sink.mode == SinkMode::DailySummary && stream == "sales" && !self.opts.cancel.is_cancelled() {
+        if def.sink.mode == SinkMode::DailySummary
+            && stream == "sales"
+            && !self.opts.cancel.is_cancelled()
+        {
             let cursor = if backfill { None } else { last_cursor };
             self.write_summary(summary, cursor).await?;
         }
@@ -371,7 +397,13 @@ impl Run<'_> {
         Ok(pending)
     }
 
-    fn dead_letter(&mut self, stream: &str, p: Pending, stage: &str, reason: String) -> anyhow::Result<()> {
+    fn dead_letter(
+        &mut self,
+        stream: &str,
+        p: Pending,
+        stage: &str,
+        reason: String,
+    ) -> anyhow::Result<()> {
         self.c.dead_lettered += 1;
         tracing::warn!(pipeline = %self.def.name, stream, key = %p.key, stage, %reason, "dead-lettered a record");
         if self.opts.dry_run {
@@ -401,7 +433,12 @@ impl Run<'_> {
     }
 
     /// Writes a page in batches and checkpoints its cursor after the last batch.
-    async fn deliver(&mut self, stream: &str, records: Vec<Value>, cursor: Option<Value>) -> anyhow::Result<()> {
+    async fn deliver(
+        &mut self,
+        stream: &str,
+        records: Vec<Value>,
+        cursor: Option<Value>,
+    ) -> anyhow::Result<()> {
         let pending = self.prepare(stream, records).await?;
         let sink_stream = self.def.sink_stream(stream);
         let batch_size = self.def.delivery.batch_size;
@@ -412,7 +449,8 @@ impl Run<'_> {
         }
         if chunks.is_empty() {
             if !self.opts.dry_run && cursor.is_some() {
-                self.state.commit_batch(&self.def.name, stream, &[], cursor.as_ref())?;
+                self.state
+                    .commit_batch(&self.def.name, stream, &[], cursor.as_ref())?;
             }
             return Ok(());
         }
@@ -467,11 +505,19 @@ impl Run<'_> {
             match o {
                 RecordOutcome::Written { external_id } => {
                     self.c.written += 1;
-                    delivered.push(Delivered { key: p.key, stream: stream.to_string(), external_id });
+                    delivered.push(Delivered {
+                        key: p.key,
+                        stream: stream.to_string(),
+                        external_id,
+                    });
                 }
                 RecordOutcome::Duplicate { external_id } => {
                     self.c.duplicates += 1;
-                    delivered.push(Delivered { key: p.key, stream: stream.to_string(), external_id });
+                    delivered.push(Delivered {
+                        key: p.key,
+                        stream: stream.to_string(),
+                        external_id,
+                    });
                 }
                 RecordOutcome::Rejected { reason } => rejected.push((p, reason)),
             }
@@ -480,12 +526,18 @@ impl Run<'_> {
         for (p, reason) in rejected {
             self.dead_letter(stream, p, stage::SINK, reason)?;
         }
-        self.state.commit_batch(&self.def.name, stream, &delivered, cursor.as_ref())?;
+        self.state
+            .commit_batch(&self.def.name, stream, &delivered, cursor.as_ref())?;
         Ok(())
     }
 
     /// `daily_summary`: adds the page's new, valid sales to the day totals.
-    async fn collect(&mut self, stream: &str, records: Vec<Value>, summary: &mut DailySummary) -> anyhow::Result<()> {
+    async fn collect(
+        &mut self,
+        stream: &str,
+        records: Vec<Value>,
+        summary: &mut DailySummary,
+    ) -> anyhow::Result<()> {
         for p in self.prepare(stream, records).await? {
             match serde_json::from_value::<Sale>(p.record) {
                 Ok(sale) => summary.add(p.key, sale),
@@ -497,7 +549,11 @@ impl Run<'_> {
 
     /// `daily_summary`: writes one closure per business day and register, then checkpoints
     /// the sales and the closures in the ledger together with the cursor.
-    async fn write_summary(&mut self, summary: DailySummary, cursor: Option<Value>) -> anyhow::Result<()> {
+    async fn write_summary(
+        &mut self,
+        summary: DailySummary,
+        cursor: Option<Value>,
+    ) -> anyhow::Result<()> {
         let def = self.def;
         let (closures, sale_keys) = summary.closures();
         let sink_stream = def.sink_stream("sales");
@@ -511,21 +567,35 @@ impl Run<'_> {
         for chunk in pending.chunks(def.delivery.batch_size) {
             let batch: Vec<Pending> = chunk
                 .iter()
-                .map(|p| Pending { key: p.key.clone(), record: p.record.clone() })
+                .map(|p| Pending {
+                    key: p.key.clone(),
+                    record: p.record.clone(),
+                })
                 .collect();
-            self.write_batch(&sink_stream, &sink_stream, batch, None).await?;
+            self.write_batch(&sink_stream, &sink_stream, batch, None)
+                .await?;
         }
         if !self.opts.dry_run {
             let delivered: Vec<Delivered> = sale_keys
                 .into_iter()
-                .map(|key| Delivered { key, stream: "sales".into(), external_id: None })
+                .map(|key| Delivered {
+                    key,
+                    stream: "sales".into(),
+                    external_id: None,
+                })
                 .collect();
             for (i, chunk) in delivered.chunks(5000).enumerate() {
                 let last = (i + 1) * 5000 >= delivered.len();
-                self.state.commit_batch(&def.name, "sales", chunk, if last { cursor.as_ref() } else { None })?;
+                self.state.commit_batch(
+                    &def.name,
+                    "sales",
+                    chunk,
+                    if last { cursor.as_ref() } else { None },
+                )?;
             }
             if delivered.is_empty() && cursor.is_some() {
-                self.state.commit_batch(&def.name, "sales", &[], cursor.as_ref())?;
+                self.state
+                    .commit_batch(&def.name, "sales", &[], cursor.as_ref())?;
             }
         }
         Ok(())
@@ -534,8 +604,8 @@ impl Run<'_> {
 
 /// Checks that a record is a canonical sale that reconciles; the reason otherwise.
 pub fn check_sale(record: &Value) -> Result<(), String> {
-    let sale: Sale = serde_json::from_value(record.clone())
-        .map_err(|e| format!("not a canonical sale: {e}"))?;
+    let sale: Sale =
+        serde_json::from_value(record.clone()).map_err(|e| format!("not a canonical sale: {e}"))?;
     let v = sale.validate();
     if v.is_empty() {
         Ok(())
@@ -543,7 +613,10 @@ pub fn check_sale(record: &Value) -> Result<(), String> {
         Err(format!(
             "sale {} does not reconcile: {}",
             sale.id,
-            v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join("; ")
+            v.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
         ))
     }
 }

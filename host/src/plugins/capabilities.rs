@@ -64,7 +64,8 @@ impl HostFfi for PluginHost {
                     .map(|Tuple2(k, v)| (k.into_string(), v.into_string()))
                     .collect(),
                 body: request.body.into_vec(),
-                timeout: (request.timeout_ms > 0).then(|| Duration::from_millis(request.timeout_ms)),
+                timeout: (request.timeout_ms > 0)
+                    .then(|| Duration::from_millis(request.timeout_ms)),
             };
             match self.gateway.execute(req) {
                 Ok(resp) => RResult::ROk(FfiHttpResponse {
@@ -122,6 +123,9 @@ impl HostFfi for PluginHost {
     }
 
     fn state_put(&self, key: RStr<'_>, value: RStr<'_>) {
-        host_guard(|| self.kv.put(&self.connector, key.as_str(), value.as_str()), ())
+        host_guard(
+            || self.kv.put(&self.connector, key.as_str(), value.as_str()),
+            (),
+        )
     }
 }

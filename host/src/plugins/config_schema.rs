@@ -49,7 +49,9 @@ pub fn validate_config(schema: &Value, config: &Value) -> Vec<ConfigViolation> {
             let mut path = pointer_to_path(&e.instance_path().to_string());
             // "additionalProperties" errors point at the object; name the unknown field.
             let message = e.to_string();
-            if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } = e.kind() {
+            if let jsonschema::error::ValidationErrorKind::AdditionalProperties { unexpected } =
+                e.kind()
+            {
                 if unexpected.len() == 1 {
                     path = format!("{path}.{}", unexpected[0]);
                 }

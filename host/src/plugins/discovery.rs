@@ -6,13 +6,18 @@ use std::path::{Path, PathBuf};
 /// (`:`-separated), else `./plugins` and the folder of the executable.
 pub fn default_plugin_dirs() -> Vec<PathBuf> {
     if let Ok(v) = std::env::var("POSBRIDGE_PLUGIN_DIR") {
-        let dirs: Vec<PathBuf> = std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect();
+        let dirs: Vec<PathBuf> = std::env::split_paths(&v)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
         if !dirs.is_empty() {
             return dirs;
         }
     }
     let mut dirs = vec![PathBuf::from("plugins")];
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|p| p.parent().map(Path::to_path_buf)) {
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+    {
         dirs.push(exe_dir);
     }
     dirs

@@ -70,8 +70,11 @@ impl ConnectorHandle {
             .check()
             .into_result()
             .map_err(|e| self.tag(e.into()))?;
-        serde_json::from_str(s.as_str())
-            .map_err(|e| self.tag(ConnectorError::Bug(format!("check answered invalid JSON: {e}"))))
+        serde_json::from_str(s.as_str()).map_err(|e| {
+            self.tag(ConnectorError::Bug(format!(
+                "check answered invalid JSON: {e}"
+            )))
+        })
     }
 
     /// Reads one page, returning the records as NDJSON bytes, their count, the cursor and `has_more`.
@@ -89,7 +92,9 @@ impl ConnectorHandle {
             None
         } else {
             Some(serde_json::from_str(page.cursor.as_str()).map_err(|e| {
-                self.tag(ConnectorError::Bug(format!("cursor is not valid JSON: {e}")))
+                self.tag(ConnectorError::Bug(format!(
+                    "cursor is not valid JSON: {e}"
+                )))
             })?)
         };
         Ok((page.records.into_vec(), page.count, cursor, page.has_more))
@@ -118,8 +123,11 @@ impl ConnectorHandle {
             .write(RStr::from(json.as_str()), RVec::from(ndjson))
             .into_result()
             .map_err(|e| self.tag(e.into()))?;
-        serde_json::from_str(s.as_str())
-            .map_err(|e| self.tag(ConnectorError::Bug(format!("write answered invalid JSON: {e}"))))
+        serde_json::from_str(s.as_str()).map_err(|e| {
+            self.tag(ConnectorError::Bug(format!(
+                "write answered invalid JSON: {e}"
+            )))
+        })
     }
 
     /// Writes a batch of records; returns one outcome per record.
@@ -144,7 +152,10 @@ impl ConnectorHandle {
             .action(RStr::from(name), RStr::from(input.as_str()))
             .into_result()
             .map_err(|e| self.tag(e.into()))?;
-        serde_json::from_str(s.as_str())
-            .map_err(|e| self.tag(ConnectorError::Bug(format!("action answered invalid JSON: {e}"))))
+        serde_json::from_str(s.as_str()).map_err(|e| {
+            self.tag(ConnectorError::Bug(format!(
+                "action answered invalid JSON: {e}"
+            )))
+        })
     }
 }

@@ -50,9 +50,9 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, LoadError> {
     let header = lib_header_from_path(path).map_err(|e| match e {
         LibraryError::GetSymbolError { .. } => LoadError::NoRootModule,
         LibraryError::OpenError { err, .. } => LoadError::NotALibrary(err.to_string()),
-        LibraryError::InvalidAbiHeader(h) => LoadError::AbiMismatch(format!(
-            "built with an incompatible abi_stable ({h:?})"
-        )),
+        LibraryError::InvalidAbiHeader(h) => {
+            LoadError::AbiMismatch(format!("built with an incompatible abi_stable ({h:?})"))
+        }
         other => LoadError::NotALibrary(other.to_string()),
     })?;
     let found = header.version_strings().version.as_str().to_string();

@@ -12,5 +12,5 @@ pub use config_schema::{validate_config, ConfigViolation};
 pub use discovery::{default_plugin_dirs, library_files};
 pub use handle::{ConnectorHandle, ReadPage};
 pub use loader::{load_library, LoadError, LoadedLibrary};
-pub use registry::{OpenError, OpenOptions, PluginEntry, Registry, SkippedLibrary};
 pub use registry::closest as closest_name;
+pub use registry::{OpenError, OpenOptions, PluginEntry, Registry, SkippedLibrary};

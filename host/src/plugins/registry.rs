@@ -170,10 +170,16 @@ impl Registry {
     }
 
     /// Validates `config` against the connector's schema and opens an instance.
-    pub fn open(&self, name: &str, config: &Value, opts: OpenOptions) -> Result<ConnectorHandle, OpenError> {
+    pub fn open(
+        &self,
+        name: &str,
+        config: &Value,
+        opts: OpenOptions,
+    ) -> Result<ConnectorHandle, OpenError> {
         let entry = self.entry(name)?;
         let manifest = entry.manifest.clone();
-        let redactor = Redactor::from_config(config, &manifest.secrets).with(opts.extra_secrets.clone());
+        let redactor =
+            Redactor::from_config(config, &manifest.secrets).with(opts.extra_secrets.clone());
         let violations = validate_config(&manifest.config_schema, config);
         if !violations.is_empty() {
             return Err(OpenError::InvalidConfig {
@@ -194,7 +200,10 @@ impl Registry {
                 node = node.and_then(|n| n.get(part));
             }
             if let Some(url) = node.and_then(Value::as_str) {
-                if let Some(h) = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_string)) {
+                if let Some(h) = reqwest::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_string))
+                {
                     hosts.push(h);
                 }
             }
@@ -215,13 +224,20 @@ impl Registry {
             .map_err(|e| {
                 let e: ConnectorError = e.into();
                 OpenError::Plugin(match e {
-                    ConnectorError::Config(m) => ConnectorError::Config(format!(
+                    ConnectorError::Config(m) => {
+                        ConnectorError::Config(format!("connector {name}: {}", redactor.redact(&m)))
+                    }
+                    ConnectorError::Auth(m) => {
+                        ConnectorError::Auth(format!("connector {name}: {}", redactor.redact(&m)))
+                    }
+                    ConnectorError::Transient(m) => ConnectorError::Transient(format!(
                         "connector {name}: {}",
                         redactor.redact(&m)
                     )),
-                    ConnectorError::Auth(m) => ConnectorError::Auth(format!("connector {name}: {}", redactor.redact(&m))),
-                    ConnectorError::Transient(m) => ConnectorError::Transient(format!("connector {name}: {}", redactor.redact(&m))),
-                    ConnectorError::Permanent(m) => ConnectorError::Permanent(format!("connector {name}: {}", redactor.redact(&m))),
+                    ConnectorError::Permanent(m) => ConnectorError::Permanent(format!(
+                        "connector {name}: {}",
+                        redactor.redact(&m)
+                    )),
                     other => ConnectorError::Bug(format!(
                         "connector {name} failed to open: {}",
                         redactor.redact(&other.to_string())
