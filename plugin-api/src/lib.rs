@@ -13,6 +13,7 @@
 
 pub mod abi;
 mod error;
+pub mod json_text;
 mod manifest;
 pub mod model;
 pub mod sdk;

@@ -58,6 +58,11 @@ impl HttpRequest {
         self.body = serde_json::to_vec(body).unwrap_or_default();
         self.header("Content-Type", "application/json")
     }
+    /// A JSON body written with exact decimal numbers (see [`crate::json_text::Json`]).
+    pub fn json_text(mut self, body: &crate::json_text::Json) -> Self {
+        self.body = body.to_text().into_bytes();
+        self.header("Content-Type", "application/json")
+    }
     pub fn body(mut self, body: Vec<u8>) -> Self {
         self.body = body;
         self
