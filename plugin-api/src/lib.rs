@@ -25,6 +25,8 @@ pub use sdk::{
     RecordOutcome, Sink, Source, WriteRequest,
 };
 
+pub use sdk::url;
+
 pub use chrono;
 pub use rust_decimal;
 pub use schemars;

@@ -5,6 +5,7 @@ mod connector;
 pub mod export;
 mod host;
 mod messages;
+pub mod url;
 
 pub use connector::{Actions, Connector, Sink, Source};
 pub use host::{Host, HttpRequest, HttpResponse, LogLevel};

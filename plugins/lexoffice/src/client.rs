@@ -80,19 +80,7 @@ pub fn read_answer(resp: &HttpResponse, endpoint: &str) -> Result<Value, Lexoffi
     }
 }
 
-/// Percent-encodes a query value (RFC 3986 unreserved characters stay as they are).
-pub fn encode_query_value(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
+pub use posbridge_plugin_api::url::percent_encode as encode_query_value;
 
 #[cfg(test)]
 mod tests {

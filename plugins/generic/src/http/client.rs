@@ -60,18 +60,7 @@ pub fn with_query(url: &str, params: &[(&str, String)]) -> String {
     out
 }
 
-/// RFC 3986 percent-encoding of everything but the unreserved characters.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+use posbridge_plugin_api::url::percent_encode;
 
 #[cfg(test)]
 mod tests {
