@@ -125,14 +125,20 @@ fn the_whole_data_set_reads_as_the_simulators_canonical_sales() {
     let expected = sb.sim.canonical_sales();
     let registers = register_ids(&sb);
     assert_eq!(registers.len(), 6, "several stores and registers");
-    // Small pages (many of them), one page size just under the cap, and one above it (clamped to 100).
-    for page_size in [7, 99, 150] {
+    // Page boundaries on both sides of one register's receipt count (a page one short, exactly
+    // full, one over), small pages (many of them), and one above the cap (clamped to 100).
+    let per_register = (expected.len() / registers.len()) as u32;
+    for page_size in [7, per_register - 1, per_register, per_register + 1, 150] {
         let handle = open(&config(&sb, page_size));
         let (sales, pages, _) = read_all(&handle, None, "2026-01-07");
-        assert!(
-            pages > registers.len(),
-            "page size {page_size}: only {pages} pages"
-        );
+        if page_size < per_register {
+            assert!(
+                pages > registers.len(),
+                "page size {page_size}: only {pages} pages for {per_register} receipts per register"
+            );
+        } else {
+            assert!(pages >= registers.len(), "page size {page_size}: {pages} pages");
+        }
         assert_same_sales(sales, expected.clone());
     }
 }

@@ -3,16 +3,27 @@
 //! The demo is a list of steps, one function each, run in order by [`run`]:
 //!
 //! 1. [`prepare_dir`]: wipe and create the demo folder (only one an earlier demo wrote);
-//! 2. [`start_simulators`]: the vendor simulators, in-process on 127.0.0.1, with data that
+//! 2. [`start_simulators`]: the POS simulators, in-process on 127.0.0.1, with data that
 //!    ends yesterday so the connectors' "today"-relative windows cover it;
-//! 3. [`write_pipelines`]: one pipeline file per vendor (vendor → NDJSON file, per sale) and the
-//!    daily summary (all those files → one `closures` file);
-//! 4. [`run_pipelines`]: each file through the real runner, state in `DIR/posbridge.db`;
-//! 5. [`reconcile`]: per vendor, tax rate and payment method, the simulators' sales against the
-//!    files and the closures, with exact decimal sums.
+//! 3. [`start_books`]: the bookkeeping simulators (sevDesk, lexoffice), and [`route_books`]:
+//!    each register's closures go to the first book that can book all its sales;
+//! 4. [`write_pipelines`]: one pipeline file per vendor (vendor → NDJSON file, per sale), the
+//!    daily summary (all those files → one `closures` file) and one per vendor and book (the
+//!    routed registers' sales → daily closures booked as vouchers);
+//! 5. [`run_pipelines`]: each file through the real runner, state in `DIR/posbridge.db`; the
+//!    booking inputs are split off the vendors' files ([`write_booking_inputs`]) in between;
+//! 6. [`psp::run`]: stripe holds the POS's card payments; one more card payment and a partial
+//!    refund go through the stripe plugin's actions, and its streams are read back;
+//! 7. [`reconcile`]: per vendor, business day, tax rate and payment method, the simulators'
+//!    sales against the files, the closures, the books and the PSP, with exact decimal sums,
+//!    ending in one verdict line.
 //!
 //! A new vendor is one entry in [`VENDORS`]; a new kind of step is one more function and one
 //! more line in [`run`].
+
+mod books;
+mod psp;
+mod reconciliation;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -21,11 +32,16 @@ use std::sync::Arc;
 use anyhow::Context;
 use chrono::{Days, NaiveDate};
 use clap::Args;
-use posbridge_plugin_api::model::{Closure, Decimal, Sale};
+use posbridge_plugin_api::model::{Closure, Sale};
 use posbridge_sandbox::{build_simulator, start, RunningSandbox, SandboxOptions};
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+use self::books::{Book, BookMapping, RunningBook};
+use self::reconciliation::{
+    carries_all, carries_booked, carries_card_charges, closure_sums, print_checks, print_rows,
+    rows, sale_sums, verdict, Column, Row, Sums, VendorSides,
+};
 use super::run_cmd::execute;
 use super::GlobalArgs;
 use crate::pipeline::{read_pipeline, RunReport};
@@ -40,6 +56,9 @@ const MARKER_LINE: &str = "posbridge demo folder";
 const FILE_CONNECTOR: &str = "generic";
 /// The name of the daily-summary pipeline (and of its file, plus `.yaml`).
 const DAILY_SUMMARY: &str = "daily-summary";
+/// Registers per store: one keeps the closures few, so booking them in lexoffice (2 requests
+/// per second) stays quick.
+const REGISTERS_PER_STORE: u32 = 1;
 
 /// `posbridge demo` options.
 #[derive(Debug, Args)]
@@ -57,10 +76,10 @@ pub struct DemoArgs {
     )]
     pub vendors: Vec<String>,
     /// Receipts per register and business day.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub sales_per_day: u32,
-    /// Business days of data, ending yesterday.
-    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+    /// Business days of data, ending yesterday (each is one closure per register to book).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=366))]
     pub days: u32,
     /// Seed of the data generator (same seed, same sales).
     #[arg(long, default_value_t = 42)]
@@ -158,6 +177,13 @@ impl DemoDir {
     fn closures_file(&self) -> PathBuf {
         self.root.join("closures.ndjson")
     }
+    fn books_dir(&self) -> PathBuf {
+        self.root.join("books")
+    }
+    fn booking_input(&self, vendor: &str, book: Book) -> PathBuf {
+        self.books_dir()
+            .join(format!("{}.ndjson", booking_name(vendor, book)))
+    }
     fn keys_dir(&self) -> PathBuf {
         self.root.join("keys")
     }
@@ -209,18 +235,60 @@ pub fn run(g: &GlobalArgs, a: &DemoArgs) -> anyhow::Result<i32> {
     let dir = prepare_dir(&a.dir)?;
     let window = Window::ending_yesterday(a.days)?;
     let running = start_simulators(&vendors, a, &dir, window)?;
-    let files = write_pipelines(&running, &dir, window)?;
+    let books = start_books(&reg, &dir, g);
+    let routes = route_books(&running, &books);
+    let mapping = BookMapping::new(&payment_methods(&running));
+    let steps = write_pipelines(&running, &books, &routes, &mapping, &dir, window)?;
     let state: Arc<dyn StateStore> = Arc::from(open_state(Some(&dir.state_spec()))?);
-    let reports = run_pipelines(&reg, &files, state)?;
+    let (moving, booking): (Vec<_>, Vec<_>) = steps.into_iter().partition(|s| s.route.is_none());
+    let (mut reports, _) = run_pipelines(&reg, &moving, &routes, &books, &mapping, state.clone())?;
+    write_booking_inputs(&routes, &books, &dir)?;
+    let (more, booked) = run_pipelines(&reg, &booking, &routes, &books, &mapping, state)?;
+    reports.extend(more);
     print_moves(&reports);
+    let psp = take_card_payments(&reg, &running, &routes, g)?;
     print_where_to_look(&dir);
-    let rows = reconcile(&running, &dir)?;
-    print_reconciliation(&rows);
+    let rows = reconcile(&running, &routes, &books, &dir, &booked, psp.as_ref())?;
+    print_rows(&rows);
+    let checks = psp.map(|p| p.checks).unwrap_or_default();
+    if !checks.is_empty() {
+        print_checks(
+            "PSP (stripe, read back through the plugin): the demo's card payment and refund, and the account:",
+            &checks,
+        );
+    }
+    println!();
     let runs_ok = reports.iter().all(|r| r.status == RunStatus::Succeeded);
-    let reconciled = rows.iter().all(Row::matches);
+    let reconciled = rows.iter().all(Row::matches) && checks.iter().all(|c| c.matches());
     // The verdict is the last line, for people and scripts alike.
-    println!("{}", verdict(&rows));
+    println!(
+        "{}",
+        verdict(&rows, &checks, &sides(&books, !checks.is_empty()))
+    );
     Ok(if runs_ok && reconciled { 0 } else { 1 })
+}
+
+/// What the totals were checked across, for the verdict.
+fn sides(books: &[RunningBook], psp: bool) -> String {
+    let names: Vec<&str> = books.iter().map(|b| b.book.name()).collect();
+    format!(
+        "files, closures, books: {}, PSP: {}",
+        if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(" + ")
+        },
+        if psp { psp::STRIPE } else { "none" }
+    )
+}
+
+/// The plugin folders, for "not loaded" messages.
+fn plugin_dirs(g: &GlobalArgs) -> String {
+    g.plugin_dirs()
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The vendors to run: the chosen ones (default all) whose connector is loaded. A vendor
@@ -230,13 +298,7 @@ fn choose_vendors(
     chosen: &[String],
     g: &GlobalArgs,
 ) -> anyhow::Result<Vec<&'static DemoVendor>> {
-    let dirs = || {
-        g.plugin_dirs()
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let dirs = || plugin_dirs(g);
     if reg.get(FILE_CONNECTOR).is_none() {
         anyhow::bail!(
             "the {FILE_CONNECTOR} connector is not loaded (looked in: {}); build the plugins \
@@ -290,6 +352,7 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<DemoDir> {
     };
     std::fs::create_dir_all(d.sales_dir())?;
     std::fs::create_dir_all(d.keys_dir())?;
+    std::fs::create_dir_all(d.books_dir())?;
     std::fs::write(d.root.join(MARKER_FILE), readme(&d))?;
     println!("demo folder: {}", d.root.display());
     Ok(d)
@@ -304,10 +367,28 @@ fn readme(d: &DemoDir) -> String {
          \n\
          VENDOR.yaml          pipeline: the vendor's simulator -> sales/VENDOR.ndjson (one record per sale)\n\
          {DAILY_SUMMARY}.yaml   pipeline: every sales/*.ndjson -> closures.ndjson (one closure per day and register)\n\
+         VENDOR-to-BOOK.yaml  pipeline: books/VENDOR-to-BOOK.ndjson -> daily closures booked as vouchers in BOOK\n\
+         books/               the sales of the registers each book books, split off sales/VENDOR.ndjson\n\
          sales/               the sales as the connectors read them (canonical JSON, one per line)\n\
          closures.ndjson      the daily closures\n\
          keys/                kenzup's DEMO key pair (for local testing only)\n\
          posbridge.db         the state: cursors, the exactly-once ledger, runs, dead letters\n\
+         \n\
+         Which book receives which closures: each register's closures go to the first book that\n\
+         can book every sale of the register, so nothing is booked twice:\n\
+         \n\
+         \x20 1. sevdesk   - tax rule 1 takes EUR sales at 0, 7 and 19 % only: the German registers;\n\
+         \x20 2. lexoffice - any EUR sale with a tax breakdown: the Austrian registers (10, 13, 20 %);\n\
+         \x20 -  neither  - kenzup exports MAD amounts without a tax breakdown: not booked.\n\
+         \n\
+         So kassandro (Austria) books in lexoffice, oktopos's German store in sevdesk and its\n\
+         Austrian store in lexoffice. A book whose connector is not loaded is skipped and the\n\
+         next one tried. lexoffice allows 2 requests per second, so only daily closures are\n\
+         booked, never single sales.\n\
+         \n\
+         Stripe (the PSP) holds the card payments of the POS sales (each with the sale's id); the\n\
+         demo also takes one card payment of {} EUR and refunds part of it through the stripe\n\
+         connector, then reads payments, refunds and balance transactions back.\n\
          \n\
          The simulators stopped with the demo. Each VENDOR.yaml names the `posbridge sandbox`\n\
          command that serves the same data on the same port again. Run a pipeline with\n\
@@ -315,6 +396,7 @@ fn readme(d: &DemoDir) -> String {
          \x20 posbridge run {} --state {}\n\
          \n\
          A second run moves nothing new: the ledger and the cursors remember what was delivered.\n",
+        psp::DEMO_PAYMENT,
         d.pipeline(DAILY_SUMMARY).display(),
         d.state_spec()
     )
@@ -334,6 +416,7 @@ fn start_simulators(
             seed: a.seed,
             days: a.days,
             sales_per_day: a.sales_per_day,
+            registers_per_store: REGISTERS_PER_STORE,
             start: window.first_day,
             data_dir: Some(dir.keys_dir()),
             ..SandboxOptions::default()
@@ -358,24 +441,178 @@ fn start_simulators(
     Ok(out)
 }
 
-/// Step 3: writes the pipeline files, in the order they must run (the daily summary last).
+/// Step 3: starts the simulator of every book whose connector is loaded (else says so).
+fn start_books(reg: &Registry, dir: &DemoDir, g: &GlobalArgs) -> Vec<RunningBook> {
+    let mut out = Vec::new();
+    for book in Book::ALL {
+        if reg.get(book.name()).is_none() {
+            println!(
+                "skipping {}: its connector is not loaded (looked in: {})",
+                book.name(),
+                plugin_dirs(g)
+            );
+            continue;
+        }
+        match RunningBook::start(book, &dir.keys_dir()) {
+            Ok(b) => {
+                println!("{} simulator on {}", book.name(), b.base_url());
+                out.push(b);
+            }
+            Err(e) => println!(
+                "skipping {}: its simulator cannot start: {e:#}",
+                book.name()
+            ),
+        }
+    }
+    out
+}
+
+/// A store and register.
+type Register = (String, String);
+
+/// One share of a vendor's registers and the book that books their closures.
+struct Route {
+    vendor: &'static str,
+    registers: BTreeSet<Register>,
+    /// Index into the running books; `None`: no running book can book them.
+    book: Option<usize>,
+}
+
+impl Route {
+    fn has(&self, store: &str, register: &str) -> bool {
+        self.registers
+            .contains(&(store.to_string(), register.to_string()))
+    }
+}
+
+/// Routes each register of each vendor to the first running book that can book every sale of
+/// the register; the registers no book can take are reported and not booked.
+fn route_books(running: &[RunningVendor], books: &[RunningBook]) -> Vec<Route> {
+    let mut routes = Vec::new();
+    for r in running {
+        let mut per_register: BTreeMap<Register, Vec<Sale>> = BTreeMap::new();
+        for s in r.sandbox.sim.canonical_sales() {
+            per_register
+                .entry((s.store_id.clone(), s.register_id.clone()))
+                .or_default()
+                .push(s);
+        }
+        let mut shares: BTreeMap<Option<usize>, BTreeSet<Register>> = BTreeMap::new();
+        for (register, sales) in per_register {
+            let mut refusals = Vec::new();
+            let book =
+                books
+                    .iter()
+                    .position(|b| match sales.iter().find_map(|s| b.book.refuses(s)) {
+                        Some(why) => {
+                            refusals.push(format!("{}: {why}", b.book.name()));
+                            false
+                        }
+                        None => true,
+                    });
+            if book.is_none() {
+                println!(
+                    "not booking {} register {}/{}: {}",
+                    r.vendor.name,
+                    register.0,
+                    register.1,
+                    if refusals.is_empty() {
+                        "no book runs".to_string()
+                    } else {
+                        refusals.join("; ")
+                    }
+                );
+            }
+            shares.entry(book).or_default().insert(register);
+        }
+        for (book, registers) in shares {
+            routes.push(Route {
+                vendor: r.vendor.name,
+                registers,
+                book,
+            });
+        }
+    }
+    routes
+}
+
+/// Every payment method of the POS sales (the books' mappings must cover each).
+fn payment_methods(running: &[RunningVendor]) -> BTreeSet<String> {
+    running
+        .iter()
+        .flat_map(|r| r.sandbox.sim.canonical_sales())
+        .flat_map(|s| s.payments.into_iter().map(|p| p.method))
+        .collect()
+}
+
+/// A pipeline file to run, and the route when it books closures.
+struct PipelineStep {
+    file: PathBuf,
+    /// Index into the routes.
+    route: Option<usize>,
+}
+
+/// Step 4: writes the pipeline files, in the order they must run (vendors, the daily
+/// summary, then the bookings).
 fn write_pipelines(
     running: &[RunningVendor],
+    books: &[RunningBook],
+    routes: &[Route],
+    mapping: &BookMapping,
     dir: &DemoDir,
     window: Window,
-) -> anyhow::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
+) -> anyhow::Result<Vec<PipelineStep>> {
+    let write = |name: &str, text: String| -> anyhow::Result<PathBuf> {
+        let path = dir.pipeline(name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    };
+    let mut steps = Vec::new();
     for r in running {
-        let path = dir.pipeline(r.vendor.name);
-        std::fs::write(&path, vendor_pipeline(r, dir, window)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        files.push(path);
+        let file = write(r.vendor.name, vendor_pipeline(r, dir, window)?)?;
+        steps.push(PipelineStep { file, route: None });
     }
-    let path = dir.pipeline(DAILY_SUMMARY);
-    std::fs::write(&path, daily_summary_pipeline(dir))
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    files.push(path);
-    Ok(files)
+    let file = write(DAILY_SUMMARY, daily_summary_pipeline(dir))?;
+    steps.push(PipelineStep { file, route: None });
+    for (i, route) in routes.iter().enumerate() {
+        let Some(b) = route.book else { continue };
+        let name = booking_name(route.vendor, books[b].book);
+        let file = write(&name, book_pipeline(route.vendor, &books[b], mapping, dir)?)?;
+        steps.push(PipelineStep {
+            file,
+            route: Some(i),
+        });
+    }
+    Ok(steps)
+}
+
+/// Splits each booked route's sales off its vendor's file (as the vendor pipeline wrote it)
+/// into the booking pipeline's input.
+fn write_booking_inputs(
+    routes: &[Route],
+    books: &[RunningBook],
+    dir: &DemoDir,
+) -> anyhow::Result<()> {
+    for route in routes {
+        let Some(b) = route.book else { continue };
+        let sales: Vec<Sale> = read_ndjson(&dir.sales_file(route.vendor))?;
+        let mut text = String::new();
+        for s in sales
+            .iter()
+            .filter(|s| route.has(&s.store_id, &s.register_id))
+        {
+            text.push_str(&serde_json::to_string(s)?);
+            text.push('\n');
+        }
+        let path = dir.booking_input(route.vendor, books[b].book);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The name of the pipeline (and file) that books a vendor's closures in a book.
+fn booking_name(vendor: &str, book: Book) -> String {
+    format!("{vendor}-to-{}", book.name())
 }
 
 /// The pipeline file of one vendor: its simulator → `sales/VENDOR.ndjson`, per sale.
@@ -442,6 +679,40 @@ fn daily_summary_pipeline(dir: &DemoDir) -> String {
     )
 }
 
+/// The pipeline that books one vendor's sales file as daily closures in a book.
+fn book_pipeline(
+    vendor: &str,
+    book: &RunningBook,
+    mapping: &BookMapping,
+    dir: &DemoDir,
+) -> anyhow::Result<String> {
+    let name = book.book.name();
+    Ok(format!(
+        "# posbridge demo: {vendor}'s sales, summed into one closure per business day and\n\
+         # register, booked as vouchers in {name}: the registers routed to {name} (README.txt).\n\
+         # The {name} simulator ran inside `posbridge demo` and kept its vouchers in memory;\n\
+         # `posbridge sandbox --vendor {name}` serves an empty one.\n\
+         name: {pipeline}\n\
+         source:\n\
+         \x20 connector: {FILE_CONNECTOR}\n\
+         \x20 streams: [sales]\n\
+         \x20 config:\n{source}\
+         sink:\n\
+         \x20 connector: {name}\n\
+         \x20 mode: daily_summary\n\
+         \x20 config:\n{sink}\
+         # Canonical keys -> {name} ids (docs/connectors/{name}.md, \"Mapping\").\n\
+         mapping:\n{mapping}",
+        pipeline = booking_name(vendor, book.book),
+        source = yaml_fields(
+            &json!({"path": dir.booking_input(vendor, book.book), "format": "ndjson"}),
+            4
+        ),
+        sink = yaml_fields(&book.sink_config()?, 4),
+        mapping = yaml_fields(&mapping.for_book(book.book), 2),
+    ))
+}
+
 /// The fields of a JSON object as YAML block lines, values in JSON syntax (which YAML reads).
 fn yaml_fields(v: &Value, indent: usize) -> String {
     let mut out = String::new();
@@ -453,15 +724,23 @@ fn yaml_fields(v: &Value, indent: usize) -> String {
     out
 }
 
-/// Step 4: parses, validates and runs each pipeline file with the real runner, in order.
+/// What each booking pipeline stored in its book, as sums, by route.
+type Booked = BTreeMap<usize, Sums>;
+
+/// Step 5: parses, validates and runs each pipeline file with the real runner, in order. The
+/// vouchers a booking pipeline adds to its book simulator are its vendor's.
 fn run_pipelines(
     reg: &Registry,
-    files: &[PathBuf],
+    steps: &[PipelineStep],
+    routes: &[Route],
+    books: &[RunningBook],
+    mapping: &BookMapping,
     state: Arc<dyn StateStore>,
-) -> anyhow::Result<Vec<RunReport>> {
+) -> anyhow::Result<(Vec<RunReport>, Booked)> {
     let mut reports = Vec::new();
-    for file in files {
-        let (def, text) = read_pipeline(file)?;
+    let mut booked = Booked::new();
+    for step in steps {
+        let (def, text) = read_pipeline(&step.file)?;
         let errs = def.validate(reg, &text);
         if !errs.is_empty() {
             let list: Vec<String> = errs.iter().map(ToString::to_string).collect();
@@ -471,9 +750,14 @@ fn run_pipelines(
             );
         }
         println!("running {} ...", def.name);
+        let book = step.route.and_then(|r| routes[r].book).map(|b| &books[b]);
+        let before = book.map(RunningBook::voucher_count);
         reports.push(execute(&def, reg, state.clone(), false, false, None, None)?);
+        if let (Some(r), Some(book), Some(before)) = (step.route, book, before) {
+            booked.insert(r, book.sums_since(before, mapping)?);
+        }
     }
-    Ok(reports)
+    Ok((reports, booked))
 }
 
 /// Prints what each pipeline moved.
@@ -515,110 +799,24 @@ fn print_where_to_look(dir: &DemoDir) {
     );
 }
 
-/// What one row of the reconciliation sums up, within one currency.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Measure {
-    /// Gross of every revenue sale.
-    Gross,
-    /// The gross or the tax at one tax rate (percent, normalized).
-    Rate(Decimal, RatePart),
-    /// The amount paid with one method.
-    Payment(String),
-}
-
-/// Which amount of a tax rate a row sums.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum RatePart {
-    Gross,
-    Tax,
-}
-
-impl std::fmt::Display for Measure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Gross => write!(f, "gross total"),
-            Self::Rate(r, RatePart::Gross) => write!(f, "VAT {r}% gross"),
-            Self::Rate(r, RatePart::Tax) => write!(f, "VAT {r}% tax"),
-            Self::Payment(m) => write!(f, "payment {m}"),
-        }
+/// Step 6: the PSP, when the stripe connector is loaded (else says so and skips it).
+fn take_card_payments(
+    reg: &Registry,
+    running: &[RunningVendor],
+    routes: &[Route],
+    g: &GlobalArgs,
+) -> anyhow::Result<Option<psp::PspOutcome>> {
+    if reg.get(psp::STRIPE).is_none() {
+        println!(
+            "skipping {}: its connector is not loaded (looked in: {})",
+            psp::STRIPE,
+            plugin_dirs(g)
+        );
+        return Ok(None);
     }
-}
-
-/// Sums by currency and measure.
-type Sums = BTreeMap<(String, Measure), Decimal>;
-
-/// Sums of the revenue sales (training and null receipts are no revenue, as in closures).
-fn sale_sums<'a>(sales: impl IntoIterator<Item = &'a Sale>) -> Sums {
-    let mut sums = Sums::new();
-    for s in sales.into_iter().filter(|s| s.kind.is_revenue()) {
-        let mut add =
-            |m: Measure, d: Decimal| *sums.entry((s.currency.clone(), m)).or_default() += d;
-        add(Measure::Gross, s.totals.gross);
-        for t in &s.taxes {
-            add(Measure::Rate(t.rate.normalize(), RatePart::Gross), t.gross);
-            add(Measure::Rate(t.rate.normalize(), RatePart::Tax), t.tax);
-        }
-        for p in &s.payments {
-            add(Measure::Payment(p.method.clone()), p.amount);
-        }
-    }
-    sums
-}
-
-/// The same sums, from closures.
-fn closure_sums<'a>(closures: impl IntoIterator<Item = &'a Closure>) -> Sums {
-    let mut sums = Sums::new();
-    for c in closures {
-        let mut add =
-            |m: Measure, d: Decimal| *sums.entry((c.currency.clone(), m)).or_default() += d;
-        add(Measure::Gross, c.totals.gross);
-        for t in &c.taxes {
-            add(Measure::Rate(t.rate.normalize(), RatePart::Gross), t.gross);
-            add(Measure::Rate(t.rate.normalize(), RatePart::Tax), t.tax);
-        }
-        for p in &c.payments {
-            add(Measure::Payment(p.method.clone()), p.amount);
-        }
-    }
-    sums
-}
-
-/// One reconciled total: the source's sum against the file's and the closures'.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Row {
-    vendor: String,
-    currency: String,
-    measure: Measure,
-    source: Decimal,
-    file: Decimal,
-    closures: Decimal,
-}
-
-impl Row {
-    /// Whether the file and the closures hold exactly the source's amount.
-    fn matches(&self) -> bool {
-        self.file == self.source && self.closures == self.source
-    }
-}
-
-/// One row per (currency, measure) any side has; a side without it counts as zero.
-fn rows(vendor: &str, source: &Sums, file: &Sums, closures: &Sums) -> Vec<Row> {
-    let keys: BTreeSet<&(String, Measure)> = source
-        .keys()
-        .chain(file.keys())
-        .chain(closures.keys())
-        .collect();
-    let get = |s: &Sums, k: &(String, Measure)| s.get(k).copied().unwrap_or_default();
-    keys.into_iter()
-        .map(|k| Row {
-            vendor: vendor.to_string(),
-            currency: k.0.clone(),
-            measure: k.1.clone(),
-            source: get(source, k),
-            file: get(file, k),
-            closures: get(closures, k),
-        })
-        .collect()
+    println!();
+    let pos: Vec<Vec<Sale>> = routes.iter().map(|r| route_sales(running, r)).collect();
+    psp::run(reg, &pos).map(Some)
 }
 
 /// Reads an NDJSON file of canonical records; a file never written reads as empty.
@@ -637,131 +835,68 @@ fn read_ndjson<T: DeserializeOwned>(path: &Path) -> anyhow::Result<Vec<T>> {
         .collect()
 }
 
-/// Step 5: the simulators' sales against the files written and the closures, per vendor.
-fn reconcile(running: &[RunningVendor], dir: &DemoDir) -> anyhow::Result<Vec<Row>> {
+/// The simulator's sales of a route's registers.
+fn route_sales(running: &[RunningVendor], route: &Route) -> Vec<Sale> {
+    running
+        .iter()
+        .filter(|r| r.vendor.name == route.vendor)
+        .flat_map(|r| r.sandbox.sim.canonical_sales())
+        .filter(|s| route.has(&s.store_id, &s.register_id))
+        .collect()
+}
+
+/// Step 7: per vendor and book (the registers of a route), the simulators' sales against the
+/// files written, the closures, what the book stored and what the PSP charged.
+fn reconcile(
+    running: &[RunningVendor],
+    routes: &[Route],
+    books: &[RunningBook],
+    dir: &DemoDir,
+    booked: &Booked,
+    psp: Option<&psp::PspOutcome>,
+) -> anyhow::Result<Vec<Row>> {
     let closures: Vec<Closure> = read_ndjson(&dir.closures_file())?;
     let mut out = Vec::new();
-    for r in running {
-        let name = r.vendor.name;
-        let source = sale_sums(&r.sandbox.sim.canonical_sales());
+    for (i, route) in routes.iter().enumerate() {
+        let name = route.vendor;
         let written: Vec<Sale> = read_ndjson(&dir.sales_file(name))?;
-        let file = sale_sums(&written);
-        let booked = closure_sums(closures.iter().filter(|c| c.source_system == name));
-        out.extend(rows(name, &source, &file, &booked));
+        let book = route.book.map(|b| books[b].book);
+        let sides =
+            VendorSides {
+                vendor: name.to_string(),
+                book: book.map(|b| b.name().to_string()),
+                source: sale_sums(&route_sales(running, route)),
+                file: Some(Column {
+                    sums: sale_sums(
+                        written
+                            .iter()
+                            .filter(|s| route.has(&s.store_id, &s.register_id)),
+                    ),
+                    carries: carries_all,
+                }),
+                closures: Some(Column {
+                    sums: closure_sums(closures.iter().filter(|c| {
+                        c.source_system == name && route.has(&c.store_id, &c.register_id)
+                    })),
+                    carries: carries_booked,
+                }),
+                books: book.map(|b| Column {
+                    sums: booked.get(&i).cloned().unwrap_or_default(),
+                    carries: b.carries(),
+                }),
+                psp: psp.map(|p| Column {
+                    sums: p.card_charged.get(i).cloned().unwrap_or_default(),
+                    carries: carries_card_charges,
+                }),
+            };
+        out.extend(rows(&sides));
     }
     Ok(out)
-}
-
-/// Prints the reconciliation table.
-fn print_reconciliation(rows: &[Row]) {
-    println!();
-    println!("Reconciliation (source = the simulator's sales; file = sales/VENDOR.ndjson; closures = closures.ndjson):");
-    let header = ["vendor", "total", "source", "file", "closures", ""];
-    let cells: Vec<[String; 6]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.vendor.clone(),
-                format!("{} ({})", r.measure, r.currency),
-                r.source.to_string(),
-                r.file.to_string(),
-                r.closures.to_string(),
-                if r.matches() { "ok" } else { "DIFFERS" }.to_string(),
-            ]
-        })
-        .collect();
-    let mut width = header.map(str::len);
-    for row in &cells {
-        for (w, c) in width.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |c: [&str; 6]| {
-        format!(
-            "  {:<w0$}  {:<w1$}  {:>w2$}  {:>w3$}  {:>w4$}  {}",
-            c[0],
-            c[1],
-            c[2],
-            c[3],
-            c[4],
-            c[5],
-            w0 = width[0],
-            w1 = width[1],
-            w2 = width[2],
-            w3 = width[3],
-            w4 = width[4]
-        )
-        .trim_end()
-        .to_string()
-    };
-    println!("{}", line(header));
-    for row in &cells {
-        println!("{}", line(row.each_ref().map(String::as_str)));
-    }
-    println!();
-}
-
-/// The one closing line.
-fn verdict(rows: &[Row]) -> String {
-    let differ = rows.iter().filter(|r| !r.matches()).count();
-    if differ == 0 {
-        format!("reconciled: all {} totals match to the cent", rows.len())
-    } else {
-        format!("NOT reconciled: {differ} of {} totals differ", rows.len())
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posbridge_plugin_api::model::SaleKind;
-
-    fn sales() -> Vec<Sale> {
-        let a = Sale::example();
-        let mut b = Sale::example();
-        b.id.push_str("-2");
-        b.receipt_number.push_str("-2");
-        let mut training = Sale::example();
-        training.id.push_str("-t");
-        training.kind = SaleKind::Training;
-        vec![a, b, training]
-    }
-
-    #[test]
-    fn closures_of_the_sales_reconcile_and_training_is_left_out() {
-        let s = sales();
-        let source = sale_sums(&s);
-        let booked = closure_sums(&Closure::from_sales(&s));
-        let rows = rows("demo", &source, &source, &booked);
-        assert!(rows.iter().all(Row::matches), "{rows:?}");
-        let gross = rows.iter().find(|r| r.measure == Measure::Gross).unwrap();
-        assert_eq!(gross.source, s[0].totals.gross + s[1].totals.gross);
-        assert!(rows
-            .iter()
-            .any(|r| matches!(r.measure, Measure::Rate(_, RatePart::Tax))));
-        assert!(rows
-            .iter()
-            .any(|r| matches!(r.measure, Measure::Payment(_))));
-        assert_eq!(
-            verdict(&rows),
-            format!("reconciled: all {} totals match to the cent", rows.len())
-        );
-    }
-
-    #[test]
-    fn a_missing_sale_is_reported_per_total() {
-        let s = sales();
-        let source = sale_sums(&s);
-        let file = sale_sums(&s[1..]);
-        let booked = closure_sums(&Closure::from_sales(&s));
-        let rows = rows("demo", &source, &file, &booked);
-        let differ = rows.iter().filter(|r| !r.matches()).count();
-        assert!(differ > 0);
-        assert_eq!(
-            verdict(&rows),
-            format!("NOT reconciled: {differ} of {} totals differ", rows.len())
-        );
-    }
 
     #[test]
     fn a_folder_the_demo_did_not_write_is_not_wiped() {

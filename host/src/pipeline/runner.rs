@@ -674,7 +674,7 @@ fn merge_closure(acc: &mut Closure, c: Closure) {
             None => acc.taxes.push(t),
         }
     }
-    acc.taxes.sort_by(|a, b| a.rate.cmp(&b.rate));
+    acc.taxes.sort_by_key(|t| t.rate);
     for p in c.payments {
         match acc.payments.iter_mut().find(|x| x.method == p.method) {
             Some(x) => x.amount += p.amount,
