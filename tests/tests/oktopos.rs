@@ -137,7 +137,10 @@ fn the_whole_data_set_reads_as_the_simulators_canonical_sales() {
                 "page size {page_size}: only {pages} pages for {per_register} receipts per register"
             );
         } else {
-            assert!(pages >= registers.len(), "page size {page_size}: {pages} pages");
+            assert!(
+                pages >= registers.len(),
+                "page size {page_size}: {pages} pages"
+            );
         }
         assert_same_sales(sales, expected.clone());
     }
