@@ -1,13 +1,16 @@
 //! End-to-end tests of the Kassandro connector, loaded as a plugin, against its simulator.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::{Arc, Barrier, Mutex};
 
-use posbridge::plugins::{ConnectorHandle, OpenOptions};
+use posbridge::plugins::{ConnectorHandle, KvStore, OpenOptions};
 use posbridge_plugin_api::model::{Attachment, Sale, SaleKind};
 use posbridge_plugin_api::{ConnectorError, ReadRequest, RecordOutcome, WriteRequest};
+use posbridge_sandbox::kassandro::KassandroSimulator;
 use posbridge_sandbox::{
     build_simulator, start, Country, Dataset, Faults, GenSpec, RunningSandbox, SandboxOptions,
+    Simulator,
 };
 use serde_json::{json, Value};
 
@@ -393,6 +396,21 @@ fn write(handle: &ConnectorHandle, sales: &[Sale], keys: &[String]) -> Vec<Recor
     handle.write(&req, &records).expect("batch writes")
 }
 
+/// The canonical cancellation of `sale`, as its source system would report it.
+fn cancellation_of(sale: &Sale) -> Sale {
+    let mut c = sale.clone();
+    c.kind = SaleKind::Cancellation;
+    c.receipt_number = format!("{}-storno", sale.receipt_number);
+    c.id = Sale::make_id(
+        &c.source_system,
+        &c.store_id,
+        &c.register_id,
+        &c.receipt_number,
+    );
+    c.cancels = Some(sale.receipt_number.clone());
+    c
+}
+
 fn external_id(o: &RecordOutcome) -> String {
     match o {
         RecordOutcome::Written {
@@ -450,16 +468,20 @@ fn the_sink_writes_receipts_once_cancels_and_checks_attachments() {
     );
     assert_eq!(sb.sim.canonical_sales().len(), before + sales.len());
 
-    // A cancellation by receipt number, once.
+    // A cancellation names the SOURCE's receipt number; the sink cancels the receipt it wrote
+    // for that sale (found by the sale id in its customText), once.
     let first_sale = outcomes
         .iter()
         .zip(&sales)
         .find(|(_, s)| s.kind == SaleKind::Sale)
         .unwrap();
-    let mut cancel = first_sale.1.clone();
-    cancel.kind = SaleKind::Cancellation;
-    cancel.cancels = Some(external_id(first_sale.0));
-    let done = write(&handle, &[cancel.clone()], &["cancel-1".into()]);
+    let target = external_id(first_sale.0);
+    assert_ne!(
+        first_sale.1.receipt_number, target,
+        "numbers differ across systems"
+    );
+    let cancel = cancellation_of(first_sale.1);
+    let done = write(&handle, std::slice::from_ref(&cancel), &["cancel-1".into()]);
     let number = external_id(&done[0]);
     let storno = sb
         .sim
@@ -468,13 +490,52 @@ fn the_sink_writes_receipts_once_cancels_and_checks_attachments() {
         .find(|s| s.receipt_number == number)
         .unwrap();
     assert_eq!(
-        (storno.kind, storno.totals.gross),
-        (SaleKind::Cancellation, -first_sale.1.totals.gross)
+        (storno.kind, storno.cancels.as_deref(), storno.totals.gross),
+        (
+            SaleKind::Cancellation,
+            Some(target.as_str()),
+            -first_sale.1.totals.gross
+        )
     );
     let twice = write(&handle, &[cancel], &["cancel-2".into()]);
     assert!(
         matches!(&twice[0], RecordOutcome::Rejected { reason } if reason.contains("already cancelled")),
         "{twice:?}"
+    );
+
+    // A sale and its cancellation in one batch: the cancellation finds the receipt just written.
+    let pair_sale = sales_to_write(40)
+        .into_iter()
+        .skip(26)
+        .find(|s| s.kind == SaleKind::Sale)
+        .expect("a plain sale not written yet");
+    let pair = write(
+        &handle,
+        &[pair_sale.clone(), cancellation_of(&pair_sale)],
+        &["pair-sale".into(), "pair-cancel".into()],
+    );
+    let (pair_target, pair_storno) = (external_id(&pair[0]), external_id(&pair[1]));
+    let stored = sb
+        .sim
+        .canonical_sales()
+        .into_iter()
+        .find(|s| s.receipt_number == pair_storno)
+        .unwrap();
+    assert_eq!(stored.cancels.as_deref(), Some(pair_target.as_str()));
+
+    // A cancellation of a sale this sink never wrote: rejected, nothing posted.
+    let mut stranger = cancellation_of(first_sale.1);
+    stranger.cancels = Some("no-such-receipt".into());
+    sb.clear_requests();
+    let o = write(&handle, &[stranger], &["cancel-stranger".into()]);
+    assert!(
+        matches!(&o[0], RecordOutcome::Rejected { reason }
+            if reason.contains("no-such-receipt") && reason.contains("not written by this sink")),
+        "{o:?}"
+    );
+    assert!(
+        !sb.requests().iter().any(|r| r.method == "POST"),
+        "nothing was posted"
     );
 
     // Attachments: a file over 5 MB is refused before anything is sent; a small one is uploaded.
@@ -577,4 +638,188 @@ fn the_pipeline_from_generic_writes_an_ndjson_file_into_kassandro() {
         "2026-01-07T21:05:00+01:00",
     );
     assert_eq!(sb.sim.canonical_sales().len(), before.len() + sales.len());
+}
+
+/// Host state of one connector instance (a pipeline's own plugin state).
+#[derive(Default)]
+struct SeparateKv(Mutex<HashMap<(String, String), String>>);
+
+impl KvStore for SeparateKv {
+    fn get(&self, namespace: &str, key: &str) -> Option<String> {
+        let map = self.0.lock().unwrap();
+        map.get(&(namespace.to_string(), key.to_string())).cloned()
+    }
+    fn put(&self, namespace: &str, key: &str, value: &str) {
+        let mut map = self.0.lock().unwrap();
+        map.insert((namespace.to_string(), key.to_string()), value.to_string());
+    }
+}
+
+#[test]
+fn two_connectors_starting_together_share_the_one_token_of_each_kind() {
+    // Every answer is delayed, so both instances ask `gettoken` before either creates: the
+    // second `createtoken` is refused ("Token already exists."). A few rounds, in case the
+    // threads did not meet in one.
+    let faults = Faults {
+        latency_ms: 300,
+        ..Faults::default()
+    };
+    let to_write = sales_to_write(2);
+    let mut raced = BTreeSet::new();
+    for _round in 0..3 {
+        let sb = sandbox(&options(), faults.clone());
+        let cfg = config(&sb, 1000);
+        let barrier = Arc::new(Barrier::new(2));
+        let threads: Vec<_> = to_write
+            .iter()
+            .enumerate()
+            .map(|(i, sale)| {
+                let (cfg, barrier, sale) = (cfg.clone(), barrier.clone(), sale.clone());
+                std::thread::spawn(move || {
+                    let opts = OpenOptions {
+                        kv: Arc::new(SeparateKv::default()),
+                        ..OpenOptions::default()
+                    };
+                    let handle = posbridge_e2e::registry()
+                        .open("kassandro", &cfg, opts)
+                        .expect("kassandro opens");
+                    barrier.wait();
+                    let report = handle.check();
+                    let page = handle.read(&request(None, "2026-01-05"));
+                    // Both write at once: the cash-register token races the same way.
+                    barrier.wait();
+                    let written = write(&handle, &[sale], &[format!("race-{i}")]);
+                    (report, page, written)
+                })
+            })
+            .collect();
+        for t in threads {
+            let (report, page, written) = t.join().expect("thread");
+            let report = report.expect("check succeeds");
+            assert!(report.ok, "{report:?}");
+            assert!(!page.expect("read succeeds").records.is_empty());
+            assert!(
+                matches!(&written[0], RecordOutcome::Written { .. }),
+                "{written:?}"
+            );
+        }
+        for (kind, query) in [
+            ("account", "type=account"),
+            ("cash register", "type=cashregister"),
+        ] {
+            let statuses: Vec<u16> = sb
+                .requests()
+                .iter()
+                .filter(|r| r.path == "/v1.0/createtoken")
+                .filter(|r| r.query.as_deref().unwrap_or("").starts_with(query))
+                .map(|r| r.status)
+                .collect();
+            assert_eq!(
+                statuses.iter().filter(|s| **s == 200).count(),
+                1,
+                "one {kind} token was created: {statuses:?}"
+            );
+            if statuses.contains(&400) {
+                raced.insert(kind);
+            }
+        }
+        if raced.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        raced.len(),
+        2,
+        "the instances never raced for a token; only {raced:?}"
+    );
+}
+
+#[test]
+fn the_pipeline_from_generic_cancels_the_receipt_it_wrote_for_the_cancelled_sale() {
+    let opts = options();
+    let sim = Arc::new(KassandroSimulator::new(
+        "kassandro-demo-key".into(),
+        &opts.dataset(Country::At),
+    ));
+    let sb = start(sim.clone(), 0, Faults::default()).expect("sandbox starts");
+    // A generated cancellation and the sale it cancels (same store and register).
+    let ds = Dataset::generate(GenSpec {
+        seed: 7,
+        country: Country::At,
+        days: 2,
+        sales_per_day: 60,
+        ..GenSpec::default()
+    });
+    let cancellation = ds
+        .sales
+        .iter()
+        .find(|s| s.kind == SaleKind::Cancellation)
+        .expect("the data has a cancellation")
+        .clone();
+    let cancelled = ds
+        .sales
+        .iter()
+        .find(|s| {
+            Some(&s.receipt_number) == cancellation.cancels.as_ref()
+                && (&s.store_id, &s.register_id)
+                    == (&cancellation.store_id, &cancellation.register_id)
+        })
+        .expect("the cancelled sale")
+        .clone();
+    let other = ds
+        .sales
+        .iter()
+        .find(|s| s.kind == SaleKind::Sale && s.id != cancelled.id)
+        .unwrap()
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("sales.ndjson");
+    let text: String = [&other, &cancelled, &cancellation]
+        .iter()
+        .map(|s| serde_json::to_string(s).unwrap() + "\n")
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let stornos_before = sim
+        .canonical_sales()
+        .iter()
+        .filter(|s| s.kind == SaleKind::Cancellation)
+        .count();
+    let pipeline = json!({
+        "name": "file-to-kassandro",
+        "source": {"connector": "generic", "config": {"path": input, "format": "ndjson"}, "streams": ["sales"]},
+        "sink": {"connector": "kassandro", "config": config(&sb, 100)},
+    });
+    run(dir.path(), "cancel", pipeline, "2026-01-07T21:00:00+01:00");
+
+    // The receipt this sink wrote for the cancelled sale, by the sale id in its customText.
+    let sale_id_of = |number: &str| {
+        let receipt = sim.receipt_json(number).expect("stored receipt");
+        receipt["customText"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["label"] == "posbridge-id")
+            .and_then(|t| t["value"].as_str().map(str::to_string))
+    };
+    let after = sim.canonical_sales();
+    let target = after
+        .iter()
+        .find(|s| sale_id_of(&s.receipt_number).as_deref() == Some(cancelled.id.as_str()))
+        .expect("the cancelled sale was written");
+    assert_ne!(target.receipt_number, cancelled.receipt_number);
+    let stornos: Vec<&Sale> = after
+        .iter()
+        .filter(|s| s.kind == SaleKind::Cancellation)
+        .collect();
+    assert_eq!(
+        stornos.len(),
+        stornos_before + 1,
+        "one cancellation was written"
+    );
+    let storno = stornos
+        .iter()
+        .find(|s| s.cancels.as_deref() == Some(target.receipt_number.as_str()))
+        .expect("the storno cancels the target receipt of the cancelled sale");
+    assert_eq!(storno.totals.gross, -cancelled.totals.gross);
+    assert_eq!(storno.register_id, "1");
 }

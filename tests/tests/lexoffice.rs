@@ -288,16 +288,10 @@ fn daily_summary_books_one_voucher_per_day_and_register_to_the_cent() {
     assert!(dead_letters(dir.path(), "state.sqlite").is_empty());
     let vouchers = sim.vouchers();
     assert_eq!(booked_sums(&vouchers), expected_sums(&sales));
-    let days: BTreeSet<String> = sales
-        .iter()
-        .filter(|s| s.kind.is_revenue())
-        .map(|s| {
-            format!(
-                "{}:{}:{}:{}",
-                s.source_system, s.store_id, s.register_id, s.business_day
-            )
-        })
-        .collect();
+    // One closure per business day and register, and one more for a day's refunds and
+    // cancellations, which is booked as its own credit note.
+    let closures = posbridge_plugin_api::model::Closure::from_sales(&sales);
+    let days: BTreeSet<String> = closures.iter().map(|c| c.id.clone()).collect();
     let referenced: BTreeSet<String> = vouchers
         .iter()
         .filter_map(|v| {
@@ -309,15 +303,26 @@ fn daily_summary_books_one_voucher_per_day_and_register_to_the_cent() {
         })
         .map(|r| r.trim_end_matches(" (Gutschrift-Teil)").to_string())
         .collect();
-    assert_eq!(
-        referenced, days,
-        "one booking per business day and register"
-    );
+    assert_eq!(referenced, days, "one booking per closure");
+    let sales_closures = closures
+        .iter()
+        .filter(|c| c.kind == posbridge_plugin_api::model::ClosureKind::Sales)
+        .count();
+    let credit_closures = closures.len() - sales_closures;
+    assert!(credit_closures > 0, "the data has refunds");
     let invoices = vouchers
         .iter()
         .filter(|v| v.voucher_type == "salesinvoice")
         .count();
-    assert_eq!(invoices, days.len());
+    let credit_notes = vouchers
+        .iter()
+        .filter(|v| v.voucher_type == "salescreditnote")
+        .count();
+    assert_eq!(invoices, sales_closures);
+    assert!(
+        credit_notes >= credit_closures,
+        "{credit_notes} credit notes for {credit_closures} credit closures"
+    );
     assert_eq!(sim.rate_limited(), 0);
     assert_paced(&sb);
 

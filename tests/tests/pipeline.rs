@@ -337,7 +337,9 @@ fn daily_summary_books_one_closure_per_day_and_register_exact_to_the_cent() {
                 x,
             )
         };
-        days.insert(k(String::new()));
+        // Sales and credits (refunds, cancellations) of a day are closed separately.
+        let credit = s["kind"] == "refund" || s["kind"] == "cancellation";
+        days.insert(k(if credit { "credits" } else { "sales" }.to_string()));
         for t in s["taxes"].as_array().unwrap() {
             *want_rate
                 .entry(k(dec(&t["rate"]).normalize().to_string()))
@@ -352,8 +354,18 @@ fn daily_summary_books_one_closure_per_day_and_register_exact_to_the_cent() {
     assert_eq!(
         closures.len(),
         days.len(),
-        "one closure per register and day"
+        "one closure per register and day, and one more for a day's credits"
     );
+    assert!(
+        closures.iter().any(|c| c["kind"] == "credits"),
+        "refunds book their own credit closure"
+    );
+    for c in closures.iter().filter(|c| c["kind"] == "sales") {
+        assert!(
+            dec(&c["totals"]["gross"]) >= Decimal::ZERO,
+            "a sales closure holds no refunds: {c}"
+        );
+    }
     let mut got_rate: HashMap<(String, String, String), Decimal> = HashMap::new();
     let mut got_method: HashMap<(String, String, String), Decimal> = HashMap::new();
     for c in &closures {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use posbridge::plugins::{ConnectorHandle, OpenOptions};
 use posbridge_e2e::{generate_sales_file, posbridge, read_ndjson, run};
-use posbridge_plugin_api::model::{Closure, Decimal, Sale, SaleKind};
+use posbridge_plugin_api::model::{Closure, ClosureKind, Decimal, Sale, SaleKind};
 use posbridge_plugin_api::{ConnectorError, ReadRequest};
 use posbridge_sandbox::sevdesk::{SevdeskSimulator, Voucher};
 use posbridge_sandbox::{start, Faults, RunningSandbox, SandboxOptions};
@@ -279,19 +279,35 @@ fn daily_summaries_book_one_voucher_per_day_and_register() {
     assert_eq!(vouchers.len(), closures.len(), "one voucher per closure");
     assert!(closures.len() >= 4, "several registers and days");
     assert_eq!(booked_sums(&vouchers), expected_sums(&sales, &accounts));
+    assert!(
+        closures.iter().any(|c| c.kind == ClosureKind::Credits),
+        "the data has refunds, booked as their own credit closures"
+    );
     for c in &closures {
+        let title = match c.kind {
+            ClosureKind::Credits => "Tagesabschluss Gutschriften",
+            ClosureKind::Sales => "Tagesabschluss",
+        };
         let v = vouchers
             .iter()
             .find(|v| {
-                v.description.contains(&format!(
-                    "{}/{} {}",
+                v.description.starts_with(&format!(
+                    "{title} {}/{} {}",
                     c.store_id,
                     c.register_id,
                     c.business_day.format("%d.%m.%Y")
                 ))
             })
-            .expect("a voucher per register and day");
+            .expect("a voucher per register and day, and per day's credits");
         assert_eq!(v.sign() * v.sum_gross(), c.totals.gross, "{}", c.id);
+        if c.kind == ClosureKind::Credits && c.totals.gross < Decimal::ZERO {
+            assert_eq!(
+                v.sign(),
+                Decimal::NEGATIVE_ONE,
+                "credits are a credit voucher: {}",
+                c.id
+            );
+        }
     }
     assert_requests_follow_the_spec(&sim);
 

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::sale::{Sale, TaxLine, Totals};
+use super::sale::{Sale, SaleKind, TaxLine, Totals};
 
 /// Open while the day may still change, final once closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -17,6 +17,31 @@ pub enum ClosureStatus {
     Final,
 }
 
+/// What a closure sums: a day's sales, or its refunds and cancellations. Books take the two
+/// apart — sales as an invoice-like voucher, credits as their own credit voucher — so a refund
+/// is never netted silently into the day's revenue.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ClosureKind {
+    /// Receipts of kind `sale` (positive amounts).
+    #[default]
+    Sales,
+    /// Receipts of kind `refund` and `cancellation` (negative amounts, as on the receipts).
+    Credits,
+}
+
+impl ClosureKind {
+    /// The closure kind a revenue sale is summed into.
+    pub fn of(kind: SaleKind) -> Self {
+        match kind {
+            SaleKind::Refund | SaleKind::Cancellation => Self::Credits,
+            _ => Self::Sales,
+        }
+    }
+}
+
 /// The total of one payment method in a closure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentTotal {
@@ -24,7 +49,8 @@ pub struct PaymentTotal {
     pub amount: Decimal,
 }
 
-/// One business day of one register: what an accountant books.
+/// One business day of one register: what an accountant books. A day with refunds or
+/// cancellations has a second closure of kind [`ClosureKind::Credits`] for them.
 ///
 /// ```
 /// use posbridge_plugin_api::model::{Closure, Sale};
@@ -35,8 +61,11 @@ pub struct PaymentTotal {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Closure {
-    /// `{source_system}:{store_id}:{register_id}:{business_day}`.
+    /// `{source_system}:{store_id}:{register_id}:{business_day}`, plus `:credits` for credits.
     pub id: String,
+    /// Sales or credits (refunds and cancellations).
+    #[serde(default)]
+    pub kind: ClosureKind,
     pub source_system: String,
     pub store_id: String,
     pub register_id: String,
@@ -53,11 +82,11 @@ pub struct Closure {
 }
 
 impl Closure {
-    /// Sums sales into one closure per (source, store, register, business day, currency),
-    /// exactly. Training receipts and null receipts are not revenue and are left out. Sums of
+    /// Sums sales into one closure per (source, store, register, business day, currency,
+    /// [`ClosureKind`]), exactly. Training receipts and null receipts are not revenue and are left out. Sums of
     /// tax lines and payments equal the sums over the single sales to the cent.
     pub fn from_sales(sales: &[Sale]) -> Vec<Closure> {
-        type Key = (String, String, String, NaiveDate, String);
+        type Key = (String, String, String, NaiveDate, String, ClosureKind);
         let mut acc: BTreeMap<Key, Closure> = BTreeMap::new();
         let mut per_rate: BTreeMap<Key, BTreeMap<Decimal, TaxLine>> = BTreeMap::new();
         let mut per_method: BTreeMap<Key, BTreeMap<String, Decimal>> = BTreeMap::new();
@@ -68,12 +97,23 @@ impl Closure {
                 s.register_id.clone(),
                 s.business_day,
                 s.currency.clone(),
+                ClosureKind::of(s.kind),
             );
+            let kind = ClosureKind::of(s.kind);
             let c = acc.entry(key.clone()).or_insert_with(|| Closure {
                 id: format!(
-                    "{}:{}:{}:{}",
-                    s.source_system, s.store_id, s.register_id, s.business_day
+                    "{}:{}:{}:{}{}",
+                    s.source_system,
+                    s.store_id,
+                    s.register_id,
+                    s.business_day,
+                    if kind == ClosureKind::Credits {
+                        ":credits"
+                    } else {
+                        ""
+                    }
                 ),
+                kind,
                 source_system: s.source_system.clone(),
                 store_id: s.store_id.clone(),
                 register_id: s.register_id.clone(),

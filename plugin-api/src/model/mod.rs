@@ -13,7 +13,7 @@ mod sale;
 pub use catalog::{
     Category, InventoryItem, Order, OrderLine, PaymentMethod, Product, Register, Supplier,
 };
-pub use closure::{Closure, ClosureStatus, PaymentTotal};
+pub use closure::{Closure, ClosureKind, ClosureStatus, PaymentTotal};
 pub use money::{
     currency_minor_units, decimal_from_json, decimal_from_minor_units, round_money, Money,
 };

@@ -1,6 +1,8 @@
 //! Account and cash-register tokens: one of each per API key (document), so an existing token
 //! is reused — cached in the host's plugin state, else looked up with `gettoken` — and only
-//! created with `createtoken` when there is none.
+//! created with `createtoken` when there is none. When two clients of the same key both find
+//! none and both create, the loser's `createtoken` is refused; it then takes the winner's token
+//! from `gettoken`.
 
 use posbridge_plugin_api::{ConnectorError, Host, HttpRequest};
 use serde_json::Value;
@@ -63,25 +65,36 @@ impl Tokens {
 
     fn acquire(&self, kind: TokenKind) -> Result<String, ConnectorError> {
         let existing = self.existing()?;
-        let token = match kind {
-            TokenKind::Account => match existing.account {
-                Some(t) => t,
-                None => self.create("type=account")?,
-            },
-            TokenKind::CashRegister(id) => {
-                match (existing.cash_register, existing.cash_register_id) {
-                    (Some(t), Some(other)) if other == id => t,
-                    (Some(t), _) => {
-                        // Only one cash-register token per key: log the other register out first.
-                        self.delete(&t)?;
-                        self.create(&format!("type=cashregister&cashregisterid={id}"))?
-                    }
-                    (None, _) => self.create(&format!("type=cashregister&cashregisterid={id}"))?,
+        let token = match (kind, existing.token_for(kind)) {
+            (_, Some(t)) => t,
+            (TokenKind::Account, None) => self.create_or_take(kind, "type=account")?,
+            (TokenKind::CashRegister(id), None) => {
+                if let Some(other) = existing.cash_register {
+                    // Only one cash-register token per key: log the other register out first.
+                    self.delete(&other)?;
                 }
+                self.create_or_take(kind, &format!("type=cashregister&cashregisterid={id}"))?
             }
         };
         self.host.state_put(&self.state_key(kind), &token);
         Ok(token)
+    }
+
+    /// Creates the token; when the API refuses because another client (e.g. a second pipeline
+    /// with the same key, started at the same time) created it since our `gettoken`, takes that
+    /// one. Any refusal is checked this way, whatever its wording, so the vendor's message text
+    /// does not matter; a refusal with no token behind it stays an `Auth` error.
+    fn create_or_take(&self, kind: TokenKind, params: &str) -> Result<String, ConnectorError> {
+        match self.create(params) {
+            Ok(token) => Ok(token),
+            Err(refusal @ KassandroError::Refused { .. }) => {
+                match self.existing()?.token_for(kind) {
+                    Some(token) => Ok(token),
+                    None => Err(auth_error(refusal)),
+                }
+            }
+            Err(e) => Err(auth_error(e)),
+        }
     }
 
     fn key_param(&self) -> String {
@@ -94,26 +107,42 @@ impl Tokens {
         parse_existing(&body).map_err(ConnectorError::from)
     }
 
-    fn create(&self, params: &str) -> Result<String, ConnectorError> {
+    fn create(&self, params: &str) -> Result<String, KassandroError> {
         let url = format!(
             "{}?{params}&key={}",
             self.cfg.endpoint("createtoken"),
             self.key_param()
         );
-        let body =
-            call_json(&self.host, HttpRequest::get(url), "createtoken").map_err(auth_error)?;
+        let body = call_json(&self.host, HttpRequest::get(url), "createtoken")?;
         envelope(&body)
             .and_then(|o| o.get("token"))
             .and_then(Value::as_str)
             .filter(|t| !t.is_empty())
             .map(str::to_string)
-            .ok_or_else(|| KassandroError::bad_field("createtoken", "[0].token", "a string").into())
+            .ok_or_else(|| KassandroError::bad_field("createtoken", "[0].token", "a string"))
     }
 
     fn delete(&self, token: &str) -> Result<(), ConnectorError> {
         let req = HttpRequest::get(self.cfg.endpoint("deletetoken")).header(TOKEN_HEADER, token);
-        call_json(&self.host, req, "deletetoken").map_err(auth_error)?;
-        Ok(())
+        match call_json(&self.host, req, "deletetoken") {
+            Ok(_) => Ok(()),
+            // Another client deleted it first: it is gone either way.
+            Err(KassandroError::Unauthorized { .. }) => Ok(()),
+            Err(e) => Err(auth_error(e)),
+        }
+    }
+}
+
+impl ExistingTokens {
+    /// The existing token of this kind; a cash-register token only if it is for that register.
+    fn token_for(&self, kind: TokenKind) -> Option<String> {
+        match kind {
+            TokenKind::Account => self.account.clone(),
+            TokenKind::CashRegister(id) => self
+                .cash_register
+                .clone()
+                .filter(|_| self.cash_register_id == Some(id)),
+        }
     }
 }
 
@@ -169,6 +198,28 @@ mod tests {
         assert_eq!(got.cash_register.as_deref(), Some("c2"));
         assert_eq!(got.cash_register_id, Some(2));
         assert!(parse_existing(&json!({"tokens": []})).is_err());
+    }
+
+    #[test]
+    fn a_cash_register_token_counts_only_for_its_register() {
+        let existing = ExistingTokens {
+            account: Some("a1".into()),
+            cash_register: Some("c2".into()),
+            cash_register_id: Some(2),
+        };
+        assert_eq!(
+            existing.token_for(TokenKind::Account).as_deref(),
+            Some("a1")
+        );
+        assert_eq!(
+            existing.token_for(TokenKind::CashRegister(2)).as_deref(),
+            Some("c2")
+        );
+        assert_eq!(existing.token_for(TokenKind::CashRegister(3)), None);
+        assert_eq!(
+            ExistingTokens::default().token_for(TokenKind::Account),
+            None
+        );
     }
 
     #[test]

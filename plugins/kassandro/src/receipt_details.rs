@@ -14,8 +14,19 @@ pub const ID_LABEL: &str = "posbridge-id";
 /// `nameShort` is cut to this many characters (an assumption; the document gives no limit).
 const SHORT_NAME_CHARS: usize = 20;
 
-/// The request body for one sale, or why it cannot be written.
-pub fn receipt_details(sale: &Sale, idempotency_key: &str) -> Result<Json, String> {
+/// What one sale becomes in Kassandro.
+#[derive(Debug)]
+pub enum ReceiptRequest {
+    /// A standard or null receipt: the body of `POST /receipts`.
+    Create(Json),
+    /// A cancellation (Storno) of the receipt this sink wrote for the canonical sale with this
+    /// id. Its Kassandro number is only known once that receipt is found (see the sink), because
+    /// the sale's `cancels` is the source system's number, not the target's.
+    Cancel { cancelled_sale_id: String },
+}
+
+/// The request for one sale, or why it cannot be written.
+pub fn receipt_details(sale: &Sale, idempotency_key: &str) -> Result<ReceiptRequest, String> {
     if sale.kind == SaleKind::Cancellation {
         let number = sale
             .cancels
@@ -27,10 +38,15 @@ pub fn receipt_details(sale: &Sale, idempotency_key: &str) -> Result<Json, Strin
                     sale.id
                 )
             })?;
-        return Ok(Json::obj([(
-            "cancellation",
-            Json::obj([("receiptNumber", Json::str(number))]),
-        )]));
+        // The cancelled sale came from the same source system, store and register.
+        return Ok(ReceiptRequest::Cancel {
+            cancelled_sale_id: Sale::make_id(
+                &sale.source_system,
+                &sale.store_id,
+                &sale.register_id,
+                number,
+            ),
+        });
     }
     if sale.kind == SaleKind::Training {
         // The create format has no training flag: it would become a real, signed receipt.
@@ -106,7 +122,7 @@ pub fn receipt_details(sale: &Sale, idempotency_key: &str) -> Result<Json, Strin
     } else {
         (sale.totals.gross, given, voucher)
     };
-    Ok(Json::obj([
+    Ok(ReceiptRequest::Create(Json::obj([
         ("created", Json::str(vienna::format_local(&sale.timestamp))),
         (
             "customText",
@@ -128,7 +144,15 @@ pub fn receipt_details(sale: &Sale, idempotency_key: &str) -> Result<Json, Strin
         ("given", Json::Num(given)),
         ("paymentMethod", Json::str(method)),
         ("voucher", Json::Num(voucher)),
-    ]))
+    ])))
+}
+
+/// The body of `POST /receipts` that cancels the receipt with this Kassandro number.
+pub fn cancellation_details(receipt_number: &str) -> Json {
+    Json::obj([(
+        "cancellation",
+        Json::obj([("receiptNumber", Json::str(receipt_number))]),
+    )])
 }
 
 #[cfg(test)]
@@ -138,8 +162,15 @@ mod tests {
     use rust_decimal_macros::dec;
     use serde_json::Value;
 
+    fn created(sale: &Sale, key: &str) -> Json {
+        match receipt_details(sale, key).unwrap() {
+            ReceiptRequest::Create(json) => json,
+            other => panic!("not a receipt to create: {other:?}"),
+        }
+    }
+
     fn body(sale: &Sale) -> Value {
-        serde_json::from_str(&receipt_details(sale, "key-1").unwrap().to_text()).unwrap()
+        serde_json::from_str(&created(sale, "key-1").to_text()).unwrap()
     }
 
     #[test]
@@ -159,7 +190,7 @@ mod tests {
                 psp_reference: None,
             },
         ];
-        let text = receipt_details(&sale, "key-1").unwrap().to_text();
+        let text = created(&sale, "key-1").to_text();
         assert!(text.contains("\"price\":3.57"), "{text}");
         let b = body(&sale);
         assert_eq!(b["created"], "2026-02-01T10:00:00");
@@ -181,10 +212,7 @@ mod tests {
         sale.kind = SaleKind::NullReceipt;
         let b = body(&sale);
         assert_eq!(b["items"], serde_json::json!([]));
-        assert!(receipt_details(&sale, "k")
-            .unwrap()
-            .to_text()
-            .contains("\"price\":0"));
+        assert!(created(&sale, "k").to_text().contains("\"price\":0"));
         sale.kind = SaleKind::Training;
         assert!(receipt_details(&sale, "k")
             .unwrap_err()
@@ -192,9 +220,23 @@ mod tests {
         sale.kind = SaleKind::Cancellation;
         assert!(receipt_details(&sale, "k").is_err());
         sale.cancels = Some("2-000016".into());
+        match receipt_details(&sale, "k").unwrap() {
+            ReceiptRequest::Cancel { cancelled_sale_id } => assert_eq!(
+                cancelled_sale_id,
+                Sale::make_id(
+                    &sale.source_system,
+                    &sale.store_id,
+                    &sale.register_id,
+                    "2-000016"
+                )
+            ),
+            other => panic!("not a cancellation: {other:?}"),
+        }
+        let storno: Value =
+            serde_json::from_str(&cancellation_details("1-000042").to_text()).unwrap();
         assert_eq!(
-            body(&sale),
-            serde_json::json!({"cancellation": {"receiptNumber": "2-000016"}})
+            storno,
+            serde_json::json!({"cancellation": {"receiptNumber": "1-000042"}})
         );
     }
 }

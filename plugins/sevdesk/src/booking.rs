@@ -164,8 +164,14 @@ pub fn from_closure(
                 .single()
         })
         .ok_or_else(|| format!("business day {} has no date-time", closure.business_day))?;
+    // A day's refunds and cancellations come as a closure of their own (kind `credits`),
+    // booked as its own credit voucher: say so in the text the accountant sees.
+    let title = match closure.kind {
+        posbridge_plugin_api::model::ClosureKind::Credits => "Tagesabschluss Gutschriften",
+        posbridge_plugin_api::model::ClosureKind::Sales => "Tagesabschluss",
+    };
     let reference = format!(
-        "Tagesabschluss {}/{} {}",
+        "{title} {}/{} {}",
         closure.store_id,
         closure.register_id,
         day_text(closure.business_day)
