@@ -3,7 +3,8 @@
 //! The runtime that loads connector plugins from folders and moves retail money data between
 //! them: plugin loading ([`plugins`]), the capabilities plugins call back into
 //! ([`http_gateway`], [`rate_limit`], [`redact`], [`runtime`]), pipelines and their runner
-//! ([`pipeline`]), state stores ([`state`]) and the CLI ([`cli`]).
+//! ([`pipeline`]), state stores ([`state`]), the webhook receiver
+//! ([`webhooks`]) and the CLI ([`cli`]).
 
 pub mod cli;
 pub mod http_gateway;
@@ -13,3 +14,4 @@ pub mod rate_limit;
 pub mod redact;
 pub mod runtime;
 pub mod state;
+pub mod webhooks;

@@ -9,6 +9,7 @@ mod plugins_cmd;
 mod run_cmd;
 mod sandbox_cmd;
 mod state_cmds;
+mod webhooks_cmd;
 
 use std::path::PathBuf;
 
@@ -91,6 +92,9 @@ pub enum Command {
     Sandbox(sandbox_cmd::SandboxArgs),
     /// Run the whole job on local simulators with no setup, and reconcile source against sink.
     Demo(demo_cmd::DemoArgs),
+    /// Receive vendor webhooks over HTTP, verified by a connector action (e.g. stripe's `verify_webhook`).
+    #[command(subcommand)]
+    Webhooks(webhooks_cmd::WebhooksCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +143,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
         Command::Schema { stream } => schema(stream.as_deref()),
         Command::Export(a) => export_cmd::run(&cli.global, a),
         Command::Demo(a) => demo_cmd::run(&cli.global, a),
+        Command::Webhooks(c) => webhooks_cmd::run(&cli.global, c),
     };
     match result {
         Ok(code) => code,
