@@ -299,6 +299,27 @@ fn a_sale_that_does_not_reconcile_is_dead_lettered_and_the_rest_arrive() {
         .args(["--state", &st]));
     assert_eq!(rt.code, 1, "{rt:?}");
     assert!(rt.stdout.contains("still invalid"), "{rt:?}");
+    // An operator who accepts it as is retries with validation off: it is delivered once and
+    // the dead letter is resolved.
+    let p2 = generic_pipeline(
+        d.path(),
+        "dlq",
+        &input,
+        &output,
+        "delivery: {validate: false}\n",
+    );
+    let rt = run(posbridge()
+        .args(["dlq", "retry"])
+        .arg(&p2)
+        .args(["--state", &st]));
+    assert_eq!(rt.code, 0, "{rt:?}");
+    assert!(rt.stdout.contains("delivered"), "{rt:?}");
+    let out = by_id(read_ndjson(&output));
+    assert_eq!(out.len(), 200);
+    assert!(out.contains_key(&bad_id));
+    let l = run(posbridge().args(["dlq", "list", "--json", "--state", &st]));
+    let open: Vec<Value> = serde_json::from_str(&l.stdout).unwrap();
+    assert!(open.is_empty(), "resolved: {l:?}");
 }
 
 #[test]

@@ -9,9 +9,10 @@ use posbridge_plugin_api::{RecordOutcome, WriteRequest};
 use super::output::table;
 use super::pipeline_cmds::load_valid;
 use super::GlobalArgs;
-use crate::pipeline::{check_sale, open_connectors};
+use crate::pipeline::{check_sale, closure_key, open_connectors, SinkMode};
 use crate::runtime::CancelFlag;
 use crate::state::{open_state, DeadLetterFilter, Delivered, StateStore};
+use posbridge_plugin_api::model::{Closure, Sale};
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {
@@ -223,14 +224,35 @@ fn retry(
             .record_key
             .clone()
             .unwrap_or_else(|| format!("dlq-{}", d.id));
+        // In daily_summary mode the sink takes closures, not sales: a dead-lettered sale goes
+        // as a supplementary closure of its own (its key derived like the runner's).
+        let (record, write_key) = if def.sink.mode == SinkMode::DailySummary && d.stream == "sales"
+        {
+            let sale: Sale = serde_json::from_value(d.record.clone())?;
+            match Closure::from_sales(std::slice::from_ref(&sale)).pop() {
+                Some(c) => (
+                    serde_json::to_value(&c)?,
+                    closure_key(&c.id, std::slice::from_ref(&key)),
+                ),
+                None => {
+                    // Training and null receipts are summed into nothing.
+                    st.resolve_dead_letter(d.id, "nothing to book: not revenue")?;
+                    println!("dead letter {}: nothing to book (not revenue)", d.id);
+                    ok += 1;
+                    continue;
+                }
+            }
+        } else {
+            (d.record.clone(), key.clone())
+        };
         let req = WriteRequest {
             stream: def.sink_stream(&d.stream),
             mode: Some(def.sink.mode.as_str().into()),
             mapping: def.mapping.clone(),
-            idempotency_keys: vec![key.clone()],
+            idempotency_keys: vec![write_key],
         };
         match sink
-            .write(&req, std::slice::from_ref(&d.record))
+            .write(&req, std::slice::from_ref(&record))
             .map(|mut v| v.pop())
         {
             Ok(Some(RecordOutcome::Written { external_id }))

@@ -42,6 +42,8 @@ impl KvStore for MemoryKv {
 /// The capabilities handed to one connector instance.
 pub struct PluginHost {
     pub(crate) connector: String,
+    /// Where this instance's key-value state lives: the connector and its account.
+    pub(crate) kv_namespace: String,
     pub(crate) gateway: HttpGateway,
     pub(crate) redactor: Redactor,
     pub(crate) cancel: CancelFlag,
@@ -114,7 +116,7 @@ impl HostFfi for PluginHost {
 
     fn state_get(&self, key: RStr<'_>) -> ROption<RString> {
         host_guard(
-            || match self.kv.get(&self.connector, key.as_str()) {
+            || match self.kv.get(&self.kv_namespace, key.as_str()) {
                 Some(v) => ROption::RSome(RString::from(v)),
                 None => ROption::RNone,
             },
@@ -124,7 +126,10 @@ impl HostFfi for PluginHost {
 
     fn state_put(&self, key: RStr<'_>, value: RStr<'_>) {
         host_guard(
-            || self.kv.put(&self.connector, key.as_str(), value.as_str()),
+            || {
+                self.kv
+                    .put(&self.kv_namespace, key.as_str(), value.as_str())
+            },
             (),
         )
     }

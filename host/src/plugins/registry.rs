@@ -209,9 +209,13 @@ impl Registry {
             }
         }
         let limit = opts.rate_limit.or(manifest.rate_limit);
-        let limiter = limit.map(|l| limiter_for(&account_key(name, config, &manifest.secrets), l));
+        let account = account_key(name, config, &manifest.secrets);
+        let limiter = limit.map(|l| limiter_for(&account, l));
         let host = PluginHost {
             connector: name.to_string(),
+            // Plugin state is per account: two pipelines with other credentials never see
+            // each other's cached tokens.
+            kv_namespace: account,
             gateway: HttpGateway::new(name, EgressPolicy::new(hosts), limiter, redactor.clone()),
             redactor: redactor.clone(),
             cancel: opts.cancel.clone(),
