@@ -419,7 +419,8 @@ struct SalesSink {
     section: Value,
     mapping: Value,
     /// The documented refusal rule: `Some(words of the reason)` for a sale the sink refuses.
-    refuses: fn(&Sale) -> Option<&'static str>,
+    /// Gets the sale and every sale of the run (a refusal may depend on the others).
+    refuses: fn(&Sale, &[&Sale]) -> Option<&'static str>,
     /// The sink's documented view of the accepted sales (default: [`Ledger::of_sales`]).
     expected: fn(&[&Sale]) -> Ledger,
     booked: Box<dyn Fn() -> Ledger + Send>,
@@ -440,9 +441,10 @@ fn sales_cell(source: &Source, name: &str, sink: SalesSink) -> CellResult {
     });
     run_pipeline(dir.path(), &pipeline)?;
     let sales = source.sales();
+    let all: Vec<&Sale> = sales.iter().collect();
     let refused: BTreeMap<&str, &str> = sales
         .iter()
-        .filter_map(|s| (sink.refuses)(s).map(|why| (s.id.as_str(), why)))
+        .filter_map(|s| (sink.refuses)(s, &all).map(|why| (s.id.as_str(), why)))
         .collect();
     let dlq = dead_letters(dir.path());
     let dead: BTreeSet<&str> = dlq.keys().map(String::as_str).collect();
@@ -640,7 +642,7 @@ fn sevdesk_sink(sales: &[Sale]) -> SalesSink {
 /// naming the missing key (the mapping covers exactly tax rule 1's rates 0, 7 and 19 %).
 /// A revenue sale without a tax breakdown (Kenzup) is rejected as "nothing to book" (the
 /// connector's behaviour; its page does not say so yet).
-fn sevdesk_refuses(s: &Sale) -> Option<&'static str> {
+fn sevdesk_refuses(s: &Sale, _all: &[&Sale]) -> Option<&'static str> {
     if !s.kind.is_revenue() {
         None
     } else if s.taxes.is_empty() {
@@ -717,7 +719,7 @@ fn lexoffice_sink(sales: &[Sale]) -> SalesSink {
 
 /// docs/connectors/lexoffice.md: only EUR is booked; a rate the mapping does not cover is
 /// rejected naming the key; training and null receipts are acknowledged without a voucher.
-fn lexoffice_refuses(s: &Sale) -> Option<&'static str> {
+fn lexoffice_refuses(s: &Sale, _all: &[&Sale]) -> Option<&'static str> {
     if !s.kind.is_revenue() {
         None
     } else if s.currency != "EUR" {
@@ -755,17 +757,23 @@ fn kassandro_sink() -> SalesSink {
 }
 
 /// docs/connectors/kassandro.md: training receipts and non-EUR sales are rejected. A
-/// cancellation is sent as `{"cancellation": {"receiptNumber": cancels}}` with the *source's*
-/// receipt number, which names no receipt of the sink's register (the sink numbers its own
-/// receipts `1-NNNNNN` in write order, and the sources' cancellations here cancel receipts of
-/// other registers or systems), so Kassandro refuses it.
-fn kassandro_refuses(s: &Sale) -> Option<&'static str> {
+/// cancellation cancels the receipt this sink wrote for the cancelled sale (found by the
+/// canonical id it stores in `customText`); when the cancelled sale is not among what this run
+/// wrote, it is rejected as "not written by this sink".
+fn kassandro_refuses(s: &Sale, all: &[&Sale]) -> Option<&'static str> {
     if s.kind == SaleKind::Training {
         Some("training")
     } else if s.currency != "EUR" {
         Some("EUR only")
     } else if s.kind == SaleKind::Cancellation {
-        Some("not found")
+        let cancelled = s
+            .cancels
+            .as_deref()
+            .map(|n| Sale::make_id(&s.source_system, &s.store_id, &s.register_id, n));
+        let written = all
+            .iter()
+            .any(|o| Some(&o.id) == cancelled.as_ref() && kassandro_refuses(o, all).is_none());
+        (!written).then_some("not written by this sink")
     } else {
         None
     }
