@@ -81,8 +81,9 @@ impl Faults {
                 return Err(FaultsError::RateOutOfRange(name, r));
             }
         }
-        let combined: f64 = rates.iter().map(|(_, r)| r).sum();
-        // A little slack for sums like 0.1 + 0.2 + 0.7.
+        // Shares of requests (probabilities, not money), added up.
+        let combined = rates.iter().fold(0.0_f64, |acc, (_, r)| acc + r);
+        // A little slack for additions like 0.1 + 0.2 + 0.7.
         if combined > 1.0 + 1e-9 {
             return Err(FaultsError::RatesExceedOne(combined));
         }
