@@ -327,3 +327,61 @@ pub fn generate_sales_file(path: &Path, n: usize, seed: u64) {
         .arg(path));
     assert_eq!(r.code, 0, "{r:?}");
 }
+
+/// Reads a source's `sales` until `has_more` is false, asking for each page with
+/// `request(cursor)`; returns the sales, the page count and the last cursor.
+pub fn read_all_sales(
+    handle: &posbridge::plugins::ConnectorHandle,
+    cursor: Option<serde_json::Value>,
+    request: impl Fn(Option<serde_json::Value>) -> posbridge_plugin_api::ReadRequest,
+) -> (
+    Vec<posbridge_plugin_api::model::Sale>,
+    usize,
+    Option<serde_json::Value>,
+) {
+    let (mut sales, mut pages, mut cursor) = (Vec::new(), 0, cursor);
+    loop {
+        let page = handle.read(&request(cursor.clone())).expect("page reads");
+        pages += 1;
+        sales.extend(page.records.into_iter().map(|r| {
+            serde_json::from_value::<posbridge_plugin_api::model::Sale>(r)
+                .expect("a canonical sale")
+        }));
+        cursor = page.cursor;
+        if !page.has_more {
+            return (sales, pages, cursor);
+        }
+        assert!(pages < 10_000, "the connector never finishes");
+    }
+}
+
+/// Sales keyed by id; a sale read twice fails the test.
+pub fn sales_by_id(
+    sales: Vec<posbridge_plugin_api::model::Sale>,
+) -> std::collections::BTreeMap<String, posbridge_plugin_api::model::Sale> {
+    let n = sales.len();
+    let map: std::collections::BTreeMap<_, _> =
+        sales.into_iter().map(|s| (s.id.clone(), s)).collect();
+    assert_eq!(map.len(), n, "a sale was read twice");
+    map
+}
+
+/// The sales read equal the expected ones (same ids, field for field), and each reconciles.
+pub fn assert_same_sales(
+    read: Vec<posbridge_plugin_api::model::Sale>,
+    expected: Vec<posbridge_plugin_api::model::Sale>,
+) {
+    let (read, expected) = (sales_by_id(read), sales_by_id(expected));
+    assert_eq!(
+        read.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (id, sale) in &read {
+        assert_eq!(sale, &expected[id], "sale {id} differs");
+        let violations = sale.validate();
+        assert!(
+            violations.is_empty(),
+            "sale {id} does not reconcile: {violations:?}"
+        );
+    }
+}

@@ -71,31 +71,10 @@ fn read_all(
     cursor: Option<Value>,
     to: &str,
 ) -> (Vec<Sale>, usize, Option<Value>) {
-    let (mut sales, mut pages, mut cursor) = (Vec::new(), 0, cursor);
-    loop {
-        let page = handle
-            .read(&request(cursor.clone(), to))
-            .expect("page reads");
-        pages += 1;
-        sales.extend(
-            page.records
-                .into_iter()
-                .map(|r| serde_json::from_value::<Sale>(r).expect("a canonical sale")),
-        );
-        cursor = page.cursor;
-        if !page.has_more {
-            return (sales, pages, cursor);
-        }
-        assert!(pages < 10_000, "the connector never finishes");
-    }
+    posbridge_e2e::read_all_sales(handle, cursor, |c| request(c, to))
 }
 
-fn by_id(sales: Vec<Sale>) -> BTreeMap<String, Sale> {
-    let n = sales.len();
-    let map: BTreeMap<String, Sale> = sales.into_iter().map(|s| (s.id.clone(), s)).collect();
-    assert_eq!(map.len(), n, "a sale was read twice");
-    map
-}
+use posbridge_e2e::sales_by_id as by_id;
 
 fn assert_same_sales(read: Vec<Sale>, expected: Vec<Sale>) {
     let (read, expected) = (by_id(read), by_id(expected));

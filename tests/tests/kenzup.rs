@@ -3,7 +3,7 @@
 //! The simulator checks the signature's timestamp against the real clock (5 minutes), so these
 //! tests do not pin the host clock: the generated data lives in the last days before today.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use posbridge::plugins::{ConnectorHandle, OpenOptions};
@@ -91,45 +91,10 @@ fn request(cursor: Option<Value>) -> ReadRequest {
 
 /// Reads until `has_more` is false; returns the sales, the page count and the last cursor.
 fn read_all(handle: &ConnectorHandle, cursor: Option<Value>) -> (Vec<Sale>, usize, Option<Value>) {
-    let (mut sales, mut pages, mut cursor) = (Vec::new(), 0, cursor);
-    loop {
-        let page = handle.read(&request(cursor.clone())).expect("page reads");
-        pages += 1;
-        sales.extend(
-            page.records
-                .into_iter()
-                .map(|r| serde_json::from_value::<Sale>(r).expect("a canonical sale")),
-        );
-        cursor = page.cursor;
-        if !page.has_more {
-            return (sales, pages, cursor);
-        }
-        assert!(pages < 10_000, "the connector never finishes");
-    }
+    posbridge_e2e::read_all_sales(handle, cursor, request)
 }
 
-fn by_id(sales: Vec<Sale>) -> BTreeMap<String, Sale> {
-    let n = sales.len();
-    let map: BTreeMap<String, Sale> = sales.into_iter().map(|s| (s.id.clone(), s)).collect();
-    assert_eq!(map.len(), n, "a sale was read twice");
-    map
-}
-
-fn assert_same_sales(read: Vec<Sale>, expected: Vec<Sale>) {
-    let (read, expected) = (by_id(read), by_id(expected));
-    assert_eq!(
-        read.keys().collect::<Vec<_>>(),
-        expected.keys().collect::<Vec<_>>()
-    );
-    for (id, sale) in &read {
-        assert_eq!(sale, &expected[id], "sale {id} differs");
-        let violations = sale.validate();
-        assert!(
-            violations.is_empty(),
-            "sale {id} does not reconcile: {violations:?}"
-        );
-    }
-}
+use posbridge_e2e::assert_same_sales;
 
 #[test]
 fn the_whole_data_set_reads_as_the_simulators_canonical_sales() {
