@@ -139,24 +139,7 @@ pub fn read_answer(resp: &HttpResponse, endpoint: &str) -> Result<Reply, StripeE
 
 /// `application/x-www-form-urlencoded` text of the fields (RFC 3986 unreserved stay as they are).
 pub fn encode_form(fields: &Form) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn encode(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
+    posbridge_plugin_api::url::encode_pairs(fields)
 }
 
 #[cfg(test)]
