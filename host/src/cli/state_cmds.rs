@@ -281,6 +281,10 @@ fn retry(
                 println!("dead letter {}: refused again: {reason}", d.id);
                 failed += 1;
             }
+            Ok(Some(RecordOutcome::Retry { reason, .. })) => {
+                println!("dead letter {}: not written this time (may pass): {reason}", d.id);
+                failed += 1;
+            }
             Ok(None) => anyhow::bail!("the sink answered no outcome"),
             Err(e) => {
                 println!("dead letter {}: {e}", d.id);

@@ -520,6 +520,10 @@ impl Run<'_> {
                     });
                 }
                 RecordOutcome::Rejected { reason } => rejected.push((p, reason)),
+                // Resent by the retry loop (next change); until then a failure of the batch.
+                RecordOutcome::Retry { reason, .. } => {
+                    anyhow::bail!("{}: {reason}", self.sink.name())
+                }
             }
         }
         // Dead letters first: the commit below may move the cursor past them.

@@ -69,6 +69,9 @@ pub trait Source: Send + Sync {
 pub trait Sink: Send + Sync {
     /// Must return exactly `records.len()` outcomes, in order. Return `Err` only when the whole
     /// batch failed (nothing, or nothing knowable, was written); the host then retries or stops.
+    /// When one record fails with an error that may pass, answer [`RecordOutcome::Retry`] for it
+    /// (see [`RecordOutcome::failed`]) and go on or stop there: the host commits what was
+    /// written and resends only the records answered `Retry`.
     fn write(
         &self,
         request: &WriteRequest,

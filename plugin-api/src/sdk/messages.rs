@@ -4,6 +4,8 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::ConnectorError;
+
 /// Asks a source for one page of a stream.
 ///
 /// ```
@@ -67,6 +69,60 @@ pub enum RecordOutcome {
     Duplicate { external_id: Option<String> },
     /// Refused for good; goes to the dead-letter store with the reason.
     Rejected { reason: String },
+    /// Not written this time for a reason that may pass (5xx, timeout, dropped connection,
+    /// 429). The host commits the other records of the batch and sends this one again after a
+    /// backoff (at least `retry_after_ms` when given), with the same idempotency key.
+    Retry {
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+}
+
+impl RecordOutcome {
+    /// The outcome of a record whose write failed with `err`: errors that may pass on retry
+    /// (`Transient`, `RateLimited`) and a cancellation by the host ask the host to send the
+    /// record again; the rest reject it.
+    ///
+    /// A sink uses this instead of `?` inside its per-record loop, so one vendor hiccup does not
+    /// throw away the outcomes of the records already written in the batch.
+    ///
+    /// ```
+    /// use posbridge_plugin_api::{ConnectorError, RecordOutcome};
+    /// let o = RecordOutcome::failed(&ConnectorError::Transient("502 Bad Gateway".into()));
+    /// assert!(matches!(o, RecordOutcome::Retry { .. }));
+    /// let o = RecordOutcome::failed(&ConnectorError::Permanent("422 invalid tax rule".into()));
+    /// assert!(matches!(o, RecordOutcome::Rejected { .. }));
+    /// ```
+    pub fn failed(err: &ConnectorError) -> Self {
+        match err {
+            ConnectorError::Transient(m) => Self::Retry {
+                reason: m.clone(),
+                retry_after_ms: None,
+            },
+            ConnectorError::RateLimited {
+                retry_after,
+                message,
+            } => Self::Retry {
+                reason: message.clone(),
+                retry_after_ms: retry_after.map(|d| d.as_millis() as u64),
+            },
+            // The host stopped the call (timeout or Ctrl-C) before this record was tried:
+            // nothing is known to be wrong with it.
+            ConnectorError::Cancelled => Self::Retry {
+                reason: "cancelled by the host before it was written".into(),
+                retry_after_ms: None,
+            },
+            other => Self::Rejected {
+                reason: other.to_string(),
+            },
+        }
+    }
+
+    /// Whether the host should send this record again.
+    pub fn is_retry(&self) -> bool {
+        matches!(self, Self::Retry { .. })
+    }
 }
 
 /// The verdict of a connector's own check.
