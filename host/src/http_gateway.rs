@@ -9,7 +9,7 @@ use posbridge_plugin_api::ConnectorError;
 
 use crate::rate_limit::RateLimiter;
 use crate::redact::Redactor;
-use crate::runtime::io_runtime;
+use crate::runtime::{io_runtime, CallScope};
 
 /// Default per-request timeout when the plugin gives none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -92,8 +92,14 @@ impl HttpGateway {
         }
     }
 
-    /// Runs the request on the I/O runtime, blocking the calling plugin thread.
+    /// Runs the request on the I/O runtime, blocking the calling plugin thread. When the plugin
+    /// call on this thread is cancelled (timeout, Ctrl-C; see [`CallScope`]), the request is
+    /// aborted at once and the call gets [`ConnectorError::Cancelled`].
     pub fn execute(&self, req: GatewayRequest) -> Result<GatewayResponse, ConnectorError> {
+        let call = CallScope::current();
+        if call.as_ref().is_some_and(|c| c.is_cancelled()) {
+            return Err(ConnectorError::Cancelled);
+        }
         let url = reqwest::Url::parse(&req.url).map_err(|e| {
             ConnectorError::Config(format!(
                 "invalid URL {:?}: {e}",
@@ -126,7 +132,7 @@ impl HttpGateway {
         }
         let shown_url = self.redactor.redact(&req.url);
         let started = Instant::now();
-        let result = io_runtime().block_on(async move {
+        let exchange = async move {
             let resp = builder.send().await?;
             let status = resp.status().as_u16();
             let headers = resp
@@ -145,7 +151,21 @@ impl HttpGateway {
                 headers,
                 body,
             })
+        };
+        let result = io_runtime().block_on(async move {
+            match call {
+                Some(call) => tokio::select! {
+                    r = exchange => Some(r),
+                    _ = call.cancelled() => None,
+                },
+                None => Some(exchange.await),
+            }
         });
+        let Some(result) = result else {
+            tracing::debug!(connector = %self.connector, method = %req.method, url = %shown_url,
+                "http request aborted: the plugin call was cancelled");
+            return Err(ConnectorError::Cancelled);
+        };
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match result {
             Ok(resp) => {

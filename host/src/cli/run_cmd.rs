@@ -43,7 +43,7 @@ pub struct RunArgs {
 pub fn exit_code(r: &RunReport) -> i32 {
     match r.status {
         RunStatus::Succeeded => 0,
-        RunStatus::Failed => 1,
+        RunStatus::Failed | RunStatus::Interrupted => 1,
         RunStatus::Cancelled => 130,
     }
 }

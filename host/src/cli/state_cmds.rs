@@ -260,11 +260,7 @@ fn retry(
                 st.commit_batch(
                     &def.name,
                     &d.stream,
-                    &[Delivered {
-                        key,
-                        stream: d.stream.clone(),
-                        external_id: external_id.clone(),
-                    }],
+                    &[Delivered::new(key, d.stream.clone(), external_id.clone())],
                     None,
                 )?;
                 st.resolve_dead_letter(
@@ -282,7 +278,10 @@ fn retry(
                 failed += 1;
             }
             Ok(Some(RecordOutcome::Retry { reason, .. })) => {
-                println!("dead letter {}: not written this time (may pass): {reason}", d.id);
+                println!(
+                    "dead letter {}: not written this time (may pass): {reason}",
+                    d.id
+                );
                 failed += 1;
             }
             Ok(None) => anyhow::bail!("the sink answered no outcome"),

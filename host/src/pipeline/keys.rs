@@ -1,17 +1,50 @@
 //! Idempotency keys: deterministic, derived from the source record, the same on every run.
+//!
+//! Two kinds of stream (see `docs/pipelines.md`, "Keys"):
+//! - **documents** (`sales`, `closures`, `balance_transactions`) never change once issued: the key
+//!   is the record's id, and a record whose id comes back with other content is a conflict
+//!   ([`content_fingerprint`] tells);
+//! - **states** (products, categories, payment methods, registers, inventory, orders, suppliers,
+//!   PSP payments, refunds and payouts, and any stream posbridge does not know) change over time:
+//!   the key is the id *and a version* — the vendor's `updated_at` when the record has one, else
+//!   a hash of its content — so an updated price reaches the sink as a new delivery.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// The streams whose records are immutable documents, keyed by id alone.
+pub const DOCUMENT_STREAMS: &[&str] = &["sales", "closures", "balance_transactions"];
+
+/// Fields that carry a record's version, in order of preference.
+const VERSION_FIELDS: &[&str] = &[
+    "updated_at",
+    "updatedAt",
+    "updated",
+    "modified_at",
+    "version",
+];
+
+/// Whether records of `stream` are immutable documents (see the module docs).
+pub fn is_document_stream(stream: &str) -> bool {
+    DOCUMENT_STREAMS.contains(&stream)
+}
+
 /// The idempotency key of a record: a hash of the source connector, the stream and the
-/// record's natural id (or, for a record without one, of its whole content).
+/// record's natural id (or, for a record without one, of its whole content) — plus, for
+/// mutable streams, the record's version.
 ///
 /// ```
 /// use posbridge::pipeline::idempotency_key;
-/// let a = idempotency_key("kassandro", "sales", &serde_json::json!({"id": "k:1:1:42"}));
-/// let b = idempotency_key("kassandro", "sales", &serde_json::json!({"id": "k:1:1:42", "note": "changed"}));
+/// use serde_json::json;
+/// // A sale is a document: the same id is the same sale.
+/// let a = idempotency_key("kassandro", "sales", &json!({"id": "k:1:1:42"}));
+/// let b = idempotency_key("kassandro", "sales", &json!({"id": "k:1:1:42", "note": "changed"}));
 /// assert_eq!(a, b);
 /// assert_eq!(a.len(), 32);
+/// // A product's new price is a new version, delivered again.
+/// let p1 = idempotency_key("kassandro", "products", &json!({"id": "7", "price": "2.50"}));
+/// let p2 = idempotency_key("kassandro", "products", &json!({"id": "7", "price": "2.70"}));
+/// assert_ne!(p1, p2);
 /// ```
 pub fn idempotency_key(source: &str, stream: &str, record: &Value) -> String {
     let mut h = Sha256::new();
@@ -23,12 +56,78 @@ pub fn idempotency_key(source: &str, stream: &str, record: &Value) -> String {
         Some(id) => {
             h.update(b"id\0");
             h.update(id.as_bytes());
+            if !is_document_stream(stream) {
+                h.update(b"\0version\0");
+                match record_version(record) {
+                    Some(v) => h.update(v.as_bytes()),
+                    None => {
+                        h.update(b"content\0");
+                        h.update(record.to_string().as_bytes());
+                    }
+                }
+            }
         }
         None => {
             h.update(b"content\0");
             h.update(record.to_string().as_bytes());
         }
     }
+    hex::encode(&h.finalize()[..16])
+}
+
+/// The vendor's version of a record (`updated_at` and the like), when it carries one.
+fn record_version(record: &Value) -> Option<String> {
+    VERSION_FIELDS.iter().find_map(|f| match record.get(*f)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// A fingerprint of what a document says, to tell a harmless re-read of a record from the same
+/// id coming back with other content. For sales it covers the money (kind, currency, lines,
+/// payments, taxes, totals) and nothing a source may add later (fiscal data, attachments,
+/// loyalty); for other documents, the whole record. `None` for mutable streams, whose key already
+/// changes with the content.
+///
+/// ```
+/// use posbridge::pipeline::content_fingerprint;
+/// use serde_json::json;
+/// let a = content_fingerprint("sales", &json!({"id": "1", "totals": {"gross": "4.50"}})).unwrap();
+/// let b = content_fingerprint("sales", &json!({"id": "1", "totals": {"gross": "4.50"}, "attachments": [1]})).unwrap();
+/// let c = content_fingerprint("sales", &json!({"id": "1", "totals": {"gross": "5.40"}})).unwrap();
+/// assert_eq!(a, b);
+/// assert_ne!(a, c);
+/// ```
+pub fn content_fingerprint(stream: &str, record: &Value) -> Option<String> {
+    if !is_document_stream(stream) {
+        return None;
+    }
+    let mut h = Sha256::new();
+    if stream == "sales" {
+        for field in ["kind", "currency", "lines", "payments", "taxes", "totals"] {
+            h.update(field.as_bytes());
+            h.update(b"\0");
+            if let Some(v) = record.get(field) {
+                h.update(v.to_string().as_bytes());
+            }
+            h.update(b"\0");
+        }
+    } else {
+        h.update(record.to_string().as_bytes());
+    }
+    Some(hex::encode(&h.finalize()[..8]))
+}
+
+/// The ledger key under which a conflicting version of a record is parked, so that re-reading
+/// the same conflicting version does not park it again (and `dlq retry` of it books that
+/// version as a record of its own).
+pub fn conflict_key(key: &str, fingerprint: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"conflict\0");
+    h.update(key.as_bytes());
+    h.update(b"\0");
+    h.update(fingerprint.as_bytes());
     hex::encode(&h.finalize()[..16])
 }
 
@@ -45,4 +144,47 @@ pub fn closure_key(closure_id: &str, sale_keys: &[String]) -> String {
         h.update(k.as_bytes());
     }
     hex::encode(&h.finalize()[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn mutable_streams_are_keyed_by_version() {
+        let v1 = json!({"id": "i1", "product_id": "p", "quantity": "3", "updated_at": "2024-05-01T10:00:00Z"});
+        let v1_again = json!({"id": "i1", "product_id": "p", "quantity": "3", "updated_at": "2024-05-01T10:00:00Z"});
+        let v2 = json!({"id": "i1", "product_id": "p", "quantity": "2", "updated_at": "2024-05-01T11:00:00Z"});
+        let k = |r: &Value| idempotency_key("erp", "inventory", r);
+        assert_eq!(k(&v1), k(&v1_again));
+        assert_ne!(k(&v1), k(&v2));
+        // Without a version field the content decides.
+        let s1 = json!({"id": "s", "name": "ACME"});
+        let s2 = json!({"id": "s", "name": "ACME GmbH"});
+        assert_ne!(
+            idempotency_key("erp", "suppliers", &s1),
+            idempotency_key("erp", "suppliers", &s2)
+        );
+        // An unknown stream is treated as mutable.
+        assert_ne!(
+            idempotency_key("x", "widgets", &s1),
+            idempotency_key("x", "widgets", &s2)
+        );
+    }
+
+    #[test]
+    fn documents_ignore_content_for_the_key_but_not_for_the_fingerprint() {
+        let a = json!({"id": "c1", "totals": {"gross": "10.00"}});
+        let b = json!({"id": "c1", "totals": {"gross": "11.00"}});
+        assert_eq!(
+            idempotency_key("k", "closures", &a),
+            idempotency_key("k", "closures", &b)
+        );
+        assert_ne!(
+            content_fingerprint("closures", &a),
+            content_fingerprint("closures", &b)
+        );
+        assert_eq!(content_fingerprint("products", &a), None);
+    }
 }

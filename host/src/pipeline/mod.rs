@@ -15,7 +15,10 @@ pub use definition::{
 };
 pub use executor::PluginExecutor;
 pub use interpolate::interpolate;
-pub use keys::{closure_key, idempotency_key};
+pub use keys::{
+    closure_key, conflict_key, content_fingerprint, idempotency_key, is_document_stream,
+    DOCUMENT_STREAMS,
+};
 pub use progress::{ConsoleProgress, NoProgress, ProgressReporter};
 pub use retry::RetryPolicy;
 pub use runner::{check_sale, open_connectors, run_pipeline, Counters, RunOptions, RunReport};

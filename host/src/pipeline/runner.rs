@@ -13,7 +13,7 @@
 //! - Records failing validation or refused by the sink go to the dead-letter store with the
 //!   reason; the run goes on.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,13 +25,15 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::executor::PluginExecutor;
-use super::keys::{closure_key, idempotency_key};
+use super::keys::{closure_key, conflict_key, content_fingerprint, idempotency_key};
 use super::progress::ProgressReporter;
 use super::retry::RetryPolicy;
 use super::{PipelineDef, SinkMode};
 use crate::plugins::{ConnectorHandle, KvStore, OpenOptions, ReadPage, Registry};
 use crate::runtime::CancelFlag;
-use crate::state::{stage, Delivered, NewDeadLetter, RunStatus, RunSummary, StateStore};
+use crate::state::{
+    stage, Checkpoint, Delivered, NewDeadLetter, RunStatus, RunSummary, StateStore,
+};
 
 /// Options of one run.
 pub struct RunOptions {
@@ -135,6 +137,10 @@ pub async fn run_pipeline(
     let run_id = if opts.dry_run {
         None
     } else {
+        // A run of this pipeline killed earlier stays `running` otherwise.
+        if let Err(e) = state.mark_interrupted_runs(Some(&def.name)) {
+            tracing::warn!(error = %e, "cannot check for interrupted runs");
+        }
         let args = serde_json::json!({
             "full_refresh": opts.full_refresh, "from": opts.from, "to": opts.to,
             "source": def.source.connector, "sink": def.sink.connector,
@@ -260,6 +266,20 @@ fn finish(state: &Arc<dyn StateStore>, r: &RunReport) {
 struct Pending {
     key: String,
     record: Value,
+    /// What the record says, for documents (see [`content_fingerprint`]).
+    fingerprint: Option<String>,
+    /// Ledger entries committed in the same transaction as this record's outcome: the sales
+    /// summed into a daily closure, so a crash can never leave a closure booked and its sales
+    /// free to be summed again (or the other way round).
+    riders: Vec<Delivered>,
+}
+
+/// What a page or a daily summary has for the sink once keys, the ledger and validation had
+/// their say: the records to write and the records to park (committed with the cursor).
+#[derive(Default)]
+struct Prepared {
+    pending: Vec<Pending>,
+    parked: Vec<NewDeadLetter>,
 }
 
 impl Run<'_> {
@@ -316,6 +336,7 @@ impl Run<'_> {
             })
         };
         let mut summary = DailySummary::default();
+        let mut summary_parked = Vec::new();
         let mut last_cursor = None;
         let mut result = Ok(());
         while let Some(page) = rx.recv().await {
@@ -333,7 +354,8 @@ impl Run<'_> {
             let checkpoint = if backfill { None } else { page.cursor.clone() };
             let r = match def.sink.mode {
                 SinkMode::DailySummary if stream == "sales" => {
-                    self.collect(stream, page.records, &mut summary).await
+                    self.collect(stream, page.records, &mut summary, &mut summary_parked)
+                        .await
                 }
                 _ => self.deliver(stream, page.records, checkpoint).await,
             };
@@ -355,184 +377,330 @@ impl Run<'_> {
             && !self.opts.cancel.is_cancelled()
         {
             let cursor = if backfill { None } else { last_cursor };
-            self.write_summary(summary, cursor).await?;
+            self.write_summary(summary, summary_parked, cursor).await?;
         }
         Ok(())
     }
 
-    /// Assigns keys, drops what the ledger already has, validates, and dead-letters the invalid.
-    async fn prepare(&mut self, stream: &str, records: Vec<Value>) -> anyhow::Result<Vec<Pending>> {
+    /// Assigns keys, drops what the ledger already has, parks conflicting versions and
+    /// invalid sales (to be committed with the cursor), and answers the rest.
+    async fn prepare(&mut self, stream: &str, records: Vec<Value>) -> anyhow::Result<Prepared> {
         let source_name = self.source.name().to_string();
-        let mut pending: Vec<Pending> = records
-            .into_iter()
-            .map(|record| Pending {
-                key: idempotency_key(&source_name, stream, &record),
-                record,
-            })
-            .collect();
-        // The same record twice in one page counts once.
-        let mut seen = HashSet::new();
-        let before = pending.len();
-        pending.retain(|p| seen.insert(p.key.clone()));
-        self.c.duplicates += (before - pending.len()) as u64;
-        let keys: Vec<String> = pending.iter().map(|p| p.key.clone()).collect();
-        let done = self.state.delivered_keys(&self.def.name, &keys)?;
-        let before = pending.len();
-        pending.retain(|p| !done.contains(&p.key));
-        self.c.duplicates += (before - pending.len()) as u64;
-        if stream == "sales" && self.def.delivery.validate {
-            let mut valid = Vec::with_capacity(pending.len());
-            let mut rejected = Vec::new();
-            for p in pending {
-                match check_sale(&p.record) {
-                    Ok(()) => valid.push(p),
-                    Err(reason) => rejected.push((p, reason)),
+        let mut out = Prepared::default();
+        // The same record twice in one page counts once; the same id with other content is
+        // a conflict (the first version goes on, the second is parked with both named).
+        let mut first_seen: HashMap<String, (Option<String>, String)> = HashMap::new();
+        let mut candidates = Vec::with_capacity(records.len());
+        for record in records {
+            let key = idempotency_key(&source_name, stream, &record);
+            let fingerprint = content_fingerprint(stream, &record);
+            match first_seen.get(&key) {
+                None => {
+                    first_seen.insert(key.clone(), (fingerprint.clone(), summary_of(&record)));
+                    candidates.push(Pending {
+                        key,
+                        record,
+                        fingerprint,
+                        riders: Vec::new(),
+                    });
+                }
+                Some((first_fp, _)) if first_fp == &fingerprint => self.c.duplicates += 1,
+                Some((first_fp, first_summary)) => {
+                    let reason = format!(
+                        "{} came twice in one page with other content: the first version ({}, {}) \
+                         goes on, this one ({}, {}) is parked",
+                        record_label(stream, &record),
+                        first_fp.as_deref().unwrap_or("-"),
+                        first_summary,
+                        fingerprint.as_deref().unwrap_or("-"),
+                        summary_of(&record),
+                    );
+                    self.park_conflict(stream, key, fingerprint, record, reason, &mut out)?;
                 }
             }
-            for (p, reason) in rejected {
-                self.dead_letter(stream, p, stage::VALIDATE, reason)?;
-            }
-            pending = valid;
         }
-        Ok(pending)
+        let keys: Vec<String> = candidates.iter().map(|p| p.key.clone()).collect();
+        let done = self.state.delivered_fingerprints(&self.def.name, &keys)?;
+        for p in candidates {
+            match done.get(&p.key) {
+                None => out.pending.push(p),
+                Some(Some(old)) if p.fingerprint.as_ref().is_some_and(|new| new != old) => {
+                    let reason = format!(
+                        "{} was delivered before with other content (fingerprint {old}); this \
+                         version ({}, {}) is parked, not delivered",
+                        record_label(stream, &p.record),
+                        p.fingerprint.as_deref().unwrap_or("-"),
+                        summary_of(&p.record),
+                    );
+                    self.park_conflict(stream, p.key, p.fingerprint, p.record, reason, &mut out)?;
+                }
+                Some(_) => self.c.duplicates += 1,
+            }
+        }
+        if !out.parked.is_empty() {
+            // Parked conflicts carry their own key: drop those parked before.
+            let keys: Vec<String> = out
+                .parked
+                .iter()
+                .filter_map(|d| d.record_key.clone())
+                .collect();
+            let seen = self.state.delivered_keys(&self.def.name, &keys)?;
+            out.parked.retain(|d| {
+                let again = d.record_key.as_ref().is_some_and(|k| seen.contains(k));
+                if again {
+                    self.c.duplicates += 1;
+                }
+                !again
+            });
+        }
+        if stream == "sales" && self.def.delivery.validate {
+            let mut valid = Vec::with_capacity(out.pending.len());
+            for p in std::mem::take(&mut out.pending) {
+                match check_sale(&p.record) {
+                    Ok(()) => valid.push(p),
+                    Err(reason) => {
+                        out.parked
+                            .push(self.dead_letter(stream, p, stage::VALIDATE, reason))
+                    }
+                }
+            }
+            out.pending = valid;
+        }
+        self.c.dead_lettered += out.parked.len() as u64;
+        Ok(out)
     }
 
-    fn dead_letter(
+    /// Parks a record whose id came with other content, under a key of its own (so the same
+    /// conflicting version is parked once, and `dlq retry` books it as a record of its own).
+    fn park_conflict(
         &mut self,
         stream: &str,
-        p: Pending,
-        stage: &str,
+        key: String,
+        fingerprint: Option<String>,
+        record: Value,
         reason: String,
+        out: &mut Prepared,
     ) -> anyhow::Result<()> {
-        self.c.dead_lettered += 1;
+        let key = conflict_key(&key, fingerprint.as_deref().unwrap_or(""));
+        let p = Pending {
+            key,
+            record,
+            fingerprint,
+            riders: Vec::new(),
+        };
+        out.parked
+            .push(self.dead_letter(stream, p, stage::CONFLICT, reason));
+        Ok(())
+    }
+
+    /// The dead letter of a record (not yet stored: it is committed with its checkpoint).
+    fn dead_letter(&self, stream: &str, p: Pending, stage: &str, reason: String) -> NewDeadLetter {
         tracing::warn!(pipeline = %self.def.name, stream, key = %p.key, stage, %reason, "dead-lettered a record");
-        if self.opts.dry_run {
-            return Ok(());
-        }
-        let id = self.state.dead_letter(&NewDeadLetter {
+        NewDeadLetter {
             pipeline: self.def.name.clone(),
             run_id: self.run_id,
             stream: stream.to_string(),
-            record_key: Some(p.key.clone()),
+            record_key: Some(p.key),
             record: p.record,
             reason,
             stage: stage.to_string(),
-        })?;
-        // In the ledger too, so a re-run does not dead-letter it again; `dlq retry` delivers it.
-        self.state.commit_batch(
+        }
+    }
+
+    /// Commits one checkpoint in one transaction (nothing in a dry run).
+    fn checkpoint(
+        &self,
+        stream: &str,
+        delivered: &[Delivered],
+        dead_letters: &[NewDeadLetter],
+        cursor: Option<&Value>,
+    ) -> anyhow::Result<()> {
+        if self.opts.dry_run {
+            return Ok(());
+        }
+        self.state.commit(
             &self.def.name,
             stream,
-            &[Delivered {
-                key: p.key,
-                stream: stream.to_string(),
-                external_id: Some(format!("dead-letter:{id}")),
-            }],
-            None,
+            &Checkpoint {
+                delivered,
+                dead_letters,
+                cursor,
+            },
         )?;
         Ok(())
     }
 
-    /// Writes a page in batches and checkpoints its cursor after the last batch.
+    /// Writes a page in batches and checkpoints its cursor (with the page's parked records)
+    /// after the last batch.
     async fn deliver(
         &mut self,
         stream: &str,
         records: Vec<Value>,
         cursor: Option<Value>,
     ) -> anyhow::Result<()> {
-        let pending = self.prepare(stream, records).await?;
+        let Prepared { pending, parked } = self.prepare(stream, records).await?;
         let sink_stream = self.def.sink_stream(stream);
-        let batch_size = self.def.delivery.batch_size;
+        let batch_size = self.def.delivery.batch_size.max(1);
         let mut chunks: Vec<Vec<Pending>> = Vec::new();
         let mut it = pending.into_iter().peekable();
         while it.peek().is_some() {
             chunks.push(it.by_ref().take(batch_size).collect());
         }
         if chunks.is_empty() {
-            if !self.opts.dry_run && cursor.is_some() {
-                self.state
-                    .commit_batch(&self.def.name, stream, &[], cursor.as_ref())?;
+            if cursor.is_some() || !parked.is_empty() {
+                self.checkpoint(stream, &[], &parked, cursor.as_ref())?;
             }
             return Ok(());
         }
         let n = chunks.len();
+        let mut parked = Some(parked);
         for (i, chunk) in chunks.into_iter().enumerate() {
-            let cp = if i + 1 == n { cursor.clone() } else { None };
-            self.write_batch(stream, &sink_stream, chunk, cp).await?;
+            let last = i + 1 == n;
+            let (cp, with) = if last {
+                (cursor.clone(), parked.take().unwrap_or_default())
+            } else {
+                (None, Vec::new())
+            };
+            self.write_batch(stream, &sink_stream, chunk, with, cp)
+                .await?;
         }
         Ok(())
     }
 
-    /// One batch to the sink; outcomes into the ledger (with the cursor) or the dead-letter store.
+    /// One batch to the sink. Each answer is committed at once in one transaction: acknowledged
+    /// records (with their riders) into the ledger, refused ones into the dead-letter store.
+    /// Records the sink answered `retry` are sent again, alone, after a backoff; the cursor
+    /// and `parked` are committed with the answer that leaves nothing to retry. Gives up after
+    /// `max_retries` rounds in a row that brought no record further.
     async fn write_batch(
         &mut self,
         stream: &str,
         sink_stream: &str,
         batch: Vec<Pending>,
+        parked: Vec<NewDeadLetter>,
         cursor: Option<Value>,
     ) -> anyhow::Result<()> {
         if self.opts.dry_run {
             self.c.written += batch.len() as u64;
             return Ok(());
         }
-        let req = WriteRequest {
-            stream: sink_stream.to_string(),
-            mode: Some(self.def.sink.mode.as_str().to_string()),
-            mapping: self.def.mapping.clone(),
-            idempotency_keys: batch.iter().map(|p| p.key.clone()).collect(),
-        };
-        let mut ndjson = Vec::with_capacity(batch.len() * 512);
-        for p in &batch {
-            serde_json::to_writer(&mut ndjson, &p.record)?;
-            ndjson.push(b'\n');
-        }
-        let sink = self.sink.clone();
-        let what = format!("write {} records to {}", batch.len(), sink.name());
-        let outcomes = self
-            .exec
-            .call(&what, move || sink.write_raw(&req, ndjson.clone()))
-            .await?;
-        if outcomes.len() != batch.len() {
-            anyhow::bail!(
-                "connector {} answered {} outcomes for {} records; nothing of this batch is checkpointed",
-                self.sink.name(),
-                outcomes.len(),
-                batch.len()
-            );
-        }
-        let mut delivered = Vec::with_capacity(batch.len());
-        let mut rejected = Vec::new();
-        for (p, o) in batch.into_iter().zip(outcomes) {
-            match o {
-                RecordOutcome::Written { external_id } => {
-                    self.c.written += 1;
-                    delivered.push(Delivered {
-                        key: p.key,
-                        stream: stream.to_string(),
-                        external_id,
-                    });
-                }
-                RecordOutcome::Duplicate { external_id } => {
-                    self.c.duplicates += 1;
-                    delivered.push(Delivered {
-                        key: p.key,
-                        stream: stream.to_string(),
-                        external_id,
-                    });
-                }
-                RecordOutcome::Rejected { reason } => rejected.push((p, reason)),
-                // Resent by the retry loop (next change); until then a failure of the batch.
-                RecordOutcome::Retry { reason, .. } => {
-                    anyhow::bail!("{}: {reason}", self.sink.name())
+        let max_rounds = self.exec.policy().max_retries;
+        let mut remaining = batch;
+        let mut parked = Some(parked);
+        let mut stalled_rounds = 0u32;
+        loop {
+            let req = WriteRequest {
+                stream: sink_stream.to_string(),
+                mode: Some(self.def.sink.mode.as_str().to_string()),
+                mapping: self.def.mapping.clone(),
+                idempotency_keys: remaining.iter().map(|p| p.key.clone()).collect(),
+            };
+            let mut ndjson = Vec::with_capacity(remaining.len() * 512);
+            for p in &remaining {
+                serde_json::to_writer(&mut ndjson, &p.record)?;
+                ndjson.push(b'\n');
+            }
+            let sink = self.sink.clone();
+            let what = format!("write {} records to {}", remaining.len(), sink.name());
+            let outcomes = self
+                .exec
+                .call(&what, move || sink.write_raw(&req, ndjson.clone()))
+                .await?;
+            if outcomes.len() != remaining.len() {
+                anyhow::bail!(
+                    "connector {} answered {} outcomes for {} records; nothing of this batch is checkpointed",
+                    self.sink.name(),
+                    outcomes.len(),
+                    remaining.len()
+                );
+            }
+            let mut delivered = Vec::with_capacity(remaining.len());
+            let mut dead = Vec::new();
+            let mut again = Vec::new();
+            let mut last_reason = String::new();
+            let mut wait_at_least = None;
+            for (mut p, o) in remaining.into_iter().zip(outcomes) {
+                match o {
+                    RecordOutcome::Written { external_id } => {
+                        self.c.written += 1;
+                        delivered.append(&mut p.riders);
+                        delivered.push(Delivered {
+                            key: p.key,
+                            stream: stream.to_string(),
+                            external_id,
+                            content_hash: p.fingerprint,
+                        });
+                    }
+                    RecordOutcome::Duplicate { external_id } => {
+                        self.c.duplicates += 1;
+                        delivered.append(&mut p.riders);
+                        delivered.push(Delivered {
+                            key: p.key,
+                            stream: stream.to_string(),
+                            external_id,
+                            content_hash: p.fingerprint,
+                        });
+                    }
+                    RecordOutcome::Rejected { reason } => {
+                        self.c.dead_lettered += 1;
+                        // The sales of a refused closure are in its dead letter: `dlq retry`
+                        // books them with it.
+                        delivered.append(&mut p.riders);
+                        dead.push(self.dead_letter(stream, p, stage::SINK, reason));
+                    }
+                    RecordOutcome::Retry {
+                        reason,
+                        retry_after_ms,
+                    } => {
+                        last_reason = reason;
+                        if let Some(ms) = retry_after_ms {
+                            let ms = Duration::from_millis(ms);
+                            wait_at_least = Some(wait_at_least.map_or(ms, |w: Duration| w.max(ms)));
+                        }
+                        again.push(p);
+                    }
                 }
             }
+            let progressed = !delivered.is_empty() || !dead.is_empty();
+            if again.is_empty() {
+                let mut all_dead = parked.take().unwrap_or_default();
+                all_dead.extend(dead);
+                self.checkpoint(stream, &delivered, &all_dead, cursor.as_ref())?;
+                return Ok(());
+            }
+            self.checkpoint(stream, &delivered, &dead, None)?;
+            if progressed {
+                stalled_rounds = 0;
+            }
+            if stalled_rounds >= max_rounds {
+                anyhow::bail!(
+                    "{} of {} records still not written to {} after {} retries: {}",
+                    again.len(),
+                    stream,
+                    self.sink.name(),
+                    stalled_rounds,
+                    last_reason
+                );
+            }
+            let err = ConnectorError::RateLimited {
+                retry_after: wait_at_least,
+                message: last_reason.clone(),
+            };
+            let wait = if wait_at_least.is_some() {
+                self.exec.policy().delay(stalled_rounds, &err)
+            } else {
+                self.exec.policy().delay(
+                    stalled_rounds,
+                    &ConnectorError::Transient(last_reason.clone()),
+                )
+            };
+            tracing::warn!(pipeline = %self.def.name, stream, records = again.len(),
+                wait_ms = wait.as_millis() as u64, reason = %last_reason,
+                "the sink asked to send records again");
+            self.exec.pause(wait).await?;
+            stalled_rounds += 1;
+            remaining = again;
         }
-        // Dead letters first: the commit below may move the cursor past them.
-        for (p, reason) in rejected {
-            self.dead_letter(stream, p, stage::SINK, reason)?;
-        }
-        self.state
-            .commit_batch(&self.def.name, stream, &delivered, cursor.as_ref())?;
-        Ok(())
     }
 
     /// `daily_summary`: adds the page's new, valid sales to the day totals.
@@ -541,68 +709,96 @@ impl Run<'_> {
         stream: &str,
         records: Vec<Value>,
         summary: &mut DailySummary,
+        parked: &mut Vec<NewDeadLetter>,
     ) -> anyhow::Result<()> {
-        for p in self.prepare(stream, records).await? {
+        let prepared = self.prepare(stream, records).await?;
+        parked.extend(prepared.parked);
+        for p in prepared.pending {
             match serde_json::from_value::<Sale>(p.record) {
-                Ok(sale) => summary.add(p.key, sale),
+                Ok(sale) => summary.add(p.key, p.fingerprint, sale),
                 Err(e) => anyhow::bail!("sale changed shape after validation: {e}"),
             }
         }
         Ok(())
     }
 
-    /// `daily_summary`: writes one closure per business day and register, then checkpoints
-    /// the sales and the closures in the ledger together with the cursor.
+    /// `daily_summary`: writes one closure per business day and register. Each closure's key
+    /// and the keys of the sales in it are committed in one transaction with the sink's answer,
+    /// so a run killed at any moment leaves every sale either booked in a committed closure or
+    /// free to be summed again — never both. The cursor, the parked sales and the keys of sales
+    /// that are no revenue (training, null receipts) are committed last, together.
     async fn write_summary(
         &mut self,
         summary: DailySummary,
+        parked: Vec<NewDeadLetter>,
         cursor: Option<Value>,
     ) -> anyhow::Result<()> {
         let def = self.def;
-        let (closures, sale_keys) = summary.closures();
+        let (closures, loose) = summary.into_parts();
         let sink_stream = def.sink_stream("sales");
-        let mut pending = Vec::new();
+        let mut pending = Vec::with_capacity(closures.len());
         for (c, keys) in closures {
+            let key_list: Vec<String> = keys.iter().map(|d| d.key.clone()).collect();
             pending.push(Pending {
-                key: closure_key(&c.id, &keys),
+                key: closure_key(&c.id, &key_list),
                 record: serde_json::to_value(&c)?,
+                fingerprint: None,
+                riders: keys,
             });
         }
-        for chunk in pending.chunks(def.delivery.batch_size) {
-            let batch: Vec<Pending> = chunk
-                .iter()
-                .map(|p| Pending {
-                    key: p.key.clone(),
-                    record: p.record.clone(),
-                })
-                .collect();
-            self.write_batch(&sink_stream, &sink_stream, batch, None)
+        let batch_size = def.delivery.batch_size.max(1);
+        let mut it = pending.into_iter().peekable();
+        while it.peek().is_some() {
+            let batch: Vec<Pending> = it.by_ref().take(batch_size).collect();
+            self.write_batch(&sink_stream, &sink_stream, batch, Vec::new(), None)
                 .await?;
         }
-        if !self.opts.dry_run {
-            let delivered: Vec<Delivered> = sale_keys
-                .into_iter()
-                .map(|key| Delivered {
-                    key,
-                    stream: "sales".into(),
-                    external_id: None,
-                })
-                .collect();
-            for (i, chunk) in delivered.chunks(5000).enumerate() {
-                let last = (i + 1) * 5000 >= delivered.len();
-                self.state.commit_batch(
-                    &def.name,
-                    "sales",
-                    chunk,
-                    if last { cursor.as_ref() } else { None },
-                )?;
-            }
-            if delivered.is_empty() && cursor.is_some() {
-                self.state
-                    .commit_batch(&def.name, "sales", &[], cursor.as_ref())?;
-            }
+        if !loose.is_empty() || !parked.is_empty() || cursor.is_some() {
+            self.checkpoint("sales", &loose, &parked, cursor.as_ref())?;
         }
         Ok(())
+    }
+}
+
+/// How a record is named in a reason: `sale k:1:42`, `closures record c1`.
+fn record_label(stream: &str, record: &Value) -> String {
+    let id = posbridge_plugin_api::model::record_id(record).unwrap_or_else(|| "(no id)".into());
+    match stream {
+        "sales" => format!("sale {id}"),
+        "closures" => format!("closure {id}"),
+        other => format!("{other} record {id}"),
+    }
+}
+
+/// What a version of a record says, in a few words, for a person comparing two versions.
+fn summary_of(record: &Value) -> String {
+    let text = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+        None => "?".into(),
+    };
+    match record.get("totals") {
+        Some(t) => format!(
+            "gross {} {}, {} lines",
+            text(t.get("gross")),
+            text(record.get("currency")),
+            record
+                .get("lines")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        ),
+        None => {
+            let mut s = record.to_string();
+            if s.len() > 120 {
+                let mut cut = 120;
+                while !s.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                s.truncate(cut);
+                s.push('…');
+            }
+            s
+        }
     }
 }
 
@@ -626,37 +822,45 @@ pub fn check_sale(record: &Value) -> Result<(), String> {
 }
 
 /// Running totals for `daily_summary`: one closure accumulator per source, store, register,
-/// business day and currency, plus the ledger keys of the sales summed. Sales are folded in as
-/// they arrive, so memory grows with the number of days and registers (and a key per sale),
-/// not with the size of the sales.
+/// business day and currency, plus the ledger entries of the sales summed into each. Sales are
+/// folded in as they arrive, so memory grows with the number of days and registers (and a key
+/// per sale), not with the size of the sales.
 #[derive(Default)]
 struct DailySummary {
-    closures: std::collections::BTreeMap<String, (Closure, Vec<String>)>,
-    keys: Vec<String>,
+    closures: std::collections::BTreeMap<String, (Closure, Vec<Delivered>)>,
+    /// Sales summed into nothing (training and null receipts): done all the same.
+    loose: Vec<Delivered>,
 }
 
 impl DailySummary {
-    fn add(&mut self, key: String, sale: Sale) {
+    fn add(&mut self, key: String, fingerprint: Option<String>, sale: Sale) {
+        let entry = Delivered {
+            key,
+            stream: "sales".into(),
+            external_id: None,
+            content_hash: fingerprint,
+        };
         // `from_sales` of one sale is that sale's closure (none for training/null receipts).
-        for c in Closure::from_sales(std::slice::from_ref(&sale)) {
-            let slot = format!("{}\u{0}{}", c.id, c.currency);
-            match self.closures.get_mut(&slot) {
-                None => {
-                    self.closures.insert(slot, (c, vec![key.clone()]));
-                }
-                Some((acc, keys)) => {
-                    merge_closure(acc, c);
-                    keys.push(key.clone());
+        match Closure::from_sales(std::slice::from_ref(&sale)).pop() {
+            None => self.loose.push(entry),
+            Some(c) => {
+                let slot = format!("{}\u{0}{}", c.id, c.currency);
+                match self.closures.get_mut(&slot) {
+                    None => {
+                        self.closures.insert(slot, (c, vec![entry]));
+                    }
+                    Some((acc, keys)) => {
+                        merge_closure(acc, c);
+                        keys.push(entry);
+                    }
                 }
             }
         }
-        self.keys.push(key);
     }
 
-    /// The closures with the keys of the sales in each, and every sale key (including
-    /// training and null receipts, which are summed into nothing but are done all the same).
-    fn closures(self) -> (Vec<(Closure, Vec<String>)>, Vec<String>) {
-        (self.closures.into_values().collect(), self.keys)
+    /// The closures with the ledger entries of the sales in each, and the loose entries.
+    fn into_parts(self) -> (Vec<(Closure, Vec<Delivered>)>, Vec<Delivered>) {
+        (self.closures.into_values().collect(), self.loose)
     }
 }
 

@@ -12,7 +12,7 @@ use posbridge_plugin_api::ConnectorError;
 
 use crate::http_gateway::{GatewayRequest, HttpGateway};
 use crate::redact::Redactor;
-use crate::runtime::{now_millis, CancelFlag};
+use crate::runtime::{now_millis, CallScope, CancelFlag};
 
 /// Where plugin key-value state lives (the state store in production, memory in tests).
 pub trait KvStore: Send + Sync {
@@ -111,7 +111,8 @@ impl HostFfi for PluginHost {
     }
 
     fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        // The run's flag (Ctrl-C) or this call's own (timed out).
+        self.cancel.is_cancelled() || CallScope::current().is_some_and(|c| c.is_cancelled())
     }
 
     fn state_get(&self, key: RStr<'_>) -> ROption<RString> {

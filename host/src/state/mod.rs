@@ -8,17 +8,18 @@
 mod error;
 mod location;
 mod records;
+mod run_owner;
 mod sqlite;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
 pub use error::StateError;
 pub use location::{StateLocation, DEFAULT_STATE_FILE};
 pub use records::{
-    stage, DeadLetter, DeadLetterFilter, Delivered, NewDeadLetter, RunRecord, RunStatus,
-    RunSummary, RUN_STATUS_RUNNING,
+    stage, Checkpoint, DeadLetter, DeadLetterFilter, Delivered, NewDeadLetter, RunRecord,
+    RunStatus, RunSummary, RUN_STATUS_RUNNING,
 };
 pub use sqlite::{SqliteStore, DEFAULT_BUSY_TIMEOUT};
 
@@ -31,23 +32,56 @@ pub trait StateStore: Send + Sync {
         -> Result<Option<serde_json::Value>, StateError>;
 
     /// Atomically (one transaction): record the delivered idempotency keys (with the sink's
-    /// external id, if any) AND save the new cursor (`None` leaves the saved cursor as it is).
-    /// Called only after the sink acknowledged the batch. A key already in the ledger keeps its
-    /// first entry.
+    /// external id and content fingerprint, if any), park the dead letters (each with a ledger
+    /// entry `dead-letter:<id>`) AND save the new cursor (`None` leaves the saved cursor as it
+    /// is). Called only after the sink acknowledged the batch. A key already in the ledger keeps
+    /// its first entry. Answers the ids of the dead letters, in order.
+    fn commit(
+        &self,
+        pipeline: &str,
+        stream: &str,
+        checkpoint: &Checkpoint<'_>,
+    ) -> Result<Vec<i64>, StateError>;
+
+    /// [`StateStore::commit`] of ledger entries and a cursor only.
     fn commit_batch(
         &self,
         pipeline: &str,
         stream: &str,
         delivered: &[Delivered],
         cursor: Option<&serde_json::Value>,
-    ) -> Result<(), StateError>;
+    ) -> Result<(), StateError> {
+        self.commit(
+            pipeline,
+            stream,
+            &Checkpoint {
+                delivered,
+                dead_letters: &[],
+                cursor,
+            },
+        )
+        .map(|_| ())
+    }
+
+    /// Which of these idempotency keys are already in the ledger, with the content fingerprint
+    /// recorded for each (`None` when none was recorded).
+    fn delivered_fingerprints(
+        &self,
+        pipeline: &str,
+        keys: &[String],
+    ) -> Result<HashMap<String, Option<String>>, StateError>;
 
     /// Which of these idempotency keys are already delivered for this pipeline.
     fn delivered_keys(
         &self,
         pipeline: &str,
         keys: &[String],
-    ) -> Result<HashSet<String>, StateError>;
+    ) -> Result<HashSet<String>, StateError> {
+        Ok(self
+            .delivered_fingerprints(pipeline, keys)?
+            .into_keys()
+            .collect())
+    }
 
     /// Forgets every cursor of the pipeline (`--full-refresh`); the ledger is kept.
     fn reset_cursors(&self, pipeline: &str) -> Result<(), StateError>;
@@ -75,6 +109,10 @@ pub trait StateStore: Send + Sync {
         args: &serde_json::Value,
     ) -> Result<i64, StateError>;
 
+    /// Marks the runs still `running` whose process is gone as `interrupted` (of one pipeline,
+    /// or of all); answers how many. Runs of processes on other machines are left alone.
+    fn mark_interrupted_runs(&self, pipeline: Option<&str>) -> Result<u64, StateError>;
+
     /// Records the end of a run. Fails if it does not exist or is already finished.
     fn finish_run(&self, run_id: i64, summary: &RunSummary) -> Result<(), StateError>;
 
@@ -92,12 +130,21 @@ pub trait StateStore: Send + Sync {
 /// `sqlite:PATH` or a bare path, default `posbridge.db` in the working directory.
 /// `postgres://…` answers [`StateError::Unsupported`] for now.
 pub fn open_state(spec: Option<&str>) -> Result<Box<dyn StateStore>, StateError> {
-    match StateLocation::parse(spec)? {
-        StateLocation::Sqlite(path) => Ok(Box::new(SqliteStore::open(&path)?)),
-        StateLocation::Postgres(_) => Err(StateError::Unsupported {
-            scheme: "postgres".to_string(),
-        }),
+    let store: Box<dyn StateStore> = match StateLocation::parse(spec)? {
+        StateLocation::Sqlite(path) => Box::new(SqliteStore::open(&path)?),
+        StateLocation::Postgres(_) => {
+            return Err(StateError::Unsupported {
+                scheme: "postgres".to_string(),
+            })
+        }
+    };
+    // Runs whose process was killed would otherwise stay `running` in the history forever.
+    match store.mark_interrupted_runs(None) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(runs = n, "marked runs of killed processes as interrupted"),
+        Err(e) => tracing::warn!(error = %e, "cannot check for interrupted runs"),
     }
+    Ok(store)
 }
 
 #[cfg(test)]

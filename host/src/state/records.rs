@@ -15,6 +15,37 @@ pub struct Delivered {
     pub stream: String,
     /// The id the sink gave the record, if it gave one.
     pub external_id: Option<String>,
+    /// A fingerprint of the record's content as delivered (see
+    /// `pipeline::keys::content_fingerprint`), so a record whose id comes back with other
+    /// amounts is caught instead of being skipped as a duplicate. `None` when not known.
+    pub content_hash: Option<String>,
+}
+
+impl Delivered {
+    /// A ledger entry without a content fingerprint.
+    pub fn new(
+        key: impl Into<String>,
+        stream: impl Into<String>,
+        external_id: Option<String>,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            stream: stream.into(),
+            external_id,
+            content_hash: None,
+        }
+    }
+}
+
+/// What one checkpoint commits, in one transaction: the ledger entries of the records the sink
+/// acknowledged, the records parked as dead letters (each also enters the ledger as
+/// `dead-letter:<id>`, so a re-read does not park it again), and the cursor (`None` leaves the
+/// saved cursor as it is).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Checkpoint<'a> {
+    pub delivered: &'a [Delivered],
+    pub dead_letters: &'a [NewDeadLetter],
+    pub cursor: Option<&'a serde_json::Value>,
 }
 
 /// The stage of a pipeline where a record was dead-lettered.
@@ -25,6 +56,8 @@ pub mod stage {
     pub const MAP: &str = "map";
     /// The sink refused the record.
     pub const SINK: &str = "sink";
+    /// The record's id came again with other content (see `pipeline::content_fingerprint`).
+    pub const CONFLICT: &str = "conflict";
 }
 
 /// A record to park as a dead letter.
@@ -105,6 +138,9 @@ pub enum RunStatus {
     Failed,
     /// The run was stopped by the operator.
     Cancelled,
+    /// Its process ended without finishing it (killed, crashed, power cut); found `running`
+    /// by a later process and marked so.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -114,6 +150,7 @@ impl RunStatus {
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::Interrupted => "interrupted",
         }
     }
 }

@@ -20,11 +20,18 @@ pub(super) struct Migration {
 }
 
 /// The SQLite schema, oldest first.
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial schema",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial schema",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "content fingerprints and run owners",
+        sql: include_str!("migrations/0002_fingerprints_and_owners.sql"),
+    },
+];
 
 /// Brings the database up to the last of `migrations` (which must be in increasing order).
 ///

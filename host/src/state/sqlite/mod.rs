@@ -5,7 +5,7 @@
 mod db_error;
 mod migrations;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -15,9 +15,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use self::db_error::DbContext;
 use super::records::format_timestamp;
+use super::run_owner::{current_owner, owner_is_gone};
 use super::{
-    DeadLetter, DeadLetterFilter, Delivered, NewDeadLetter, RunRecord, RunSummary, StateError,
-    StateStore, RUN_STATUS_RUNNING,
+    Checkpoint, DeadLetter, DeadLetterFilter, NewDeadLetter, RunRecord, RunStatus, RunSummary,
+    StateError, StateStore, RUN_STATUS_RUNNING,
 };
 
 /// How long a write waits for another process's write to finish before failing with
@@ -199,13 +200,12 @@ impl StateStore for SqliteStore {
             .context("reading a cursor")
     }
 
-    fn commit_batch(
+    fn commit(
         &self,
         pipeline: &str,
         stream: &str,
-        delivered: &[Delivered],
-        cursor: Option<&serde_json::Value>,
-    ) -> Result<(), StateError> {
+        checkpoint: &Checkpoint<'_>,
+    ) -> Result<Vec<i64>, StateError> {
         const DOING: &str = "committing a batch";
         let mut conn = self.conn();
         // IMMEDIATE: take the write lock now, so a concurrent writer makes us wait (busy
@@ -214,7 +214,7 @@ impl StateStore for SqliteStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .context(DOING)?;
         let now = format_timestamp(Utc::now());
-        if let Some(cursor) = cursor {
+        if let Some(cursor) = checkpoint.cursor {
             tx.execute(
                 "INSERT INTO cursors (pipeline, stream, cursor, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (pipeline, stream)
@@ -223,42 +223,84 @@ impl StateStore for SqliteStore {
             )
             .context(DOING)?;
         }
+        let mut dead_letter_ids = Vec::with_capacity(checkpoint.dead_letters.len());
         {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO delivery_ledger
-                         (pipeline, idempotency_key, stream, external_id, delivered_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
+                         (pipeline, idempotency_key, stream, external_id, delivered_at, content_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (pipeline, idempotency_key) DO NOTHING",
                 )
                 .context(DOING)?;
-            for item in delivered {
+            for item in checkpoint.delivered {
                 insert
                     .execute(params![
                         pipeline,
                         item.key,
                         item.stream,
                         item.external_id,
-                        now
+                        now,
+                        item.content_hash
                     ])
                     .context(DOING)?;
             }
+            let mut park = tx
+                .prepare_cached(
+                    "INSERT INTO dead_letters
+                         (pipeline, run_id, stream, record_key, record, reason, stage, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     RETURNING id",
+                )
+                .context(DOING)?;
+            for dl in checkpoint.dead_letters {
+                let id: i64 = park
+                    .query_row(
+                        params![
+                            dl.pipeline,
+                            dl.run_id,
+                            dl.stream,
+                            dl.record_key,
+                            dl.record.to_string(),
+                            dl.reason,
+                            dl.stage,
+                            now,
+                        ],
+                        |row| row.get(0),
+                    )
+                    .context(DOING)?;
+                if let Some(key) = &dl.record_key {
+                    insert
+                        .execute(params![
+                            pipeline,
+                            key,
+                            dl.stream,
+                            format!("dead-letter:{id}"),
+                            now,
+                            Option::<String>::None
+                        ])
+                        .context(DOING)?;
+                }
+                dead_letter_ids.push(id);
+            }
         }
-        // An error above drops `tx`, which rolls back the cursor and the keys together.
-        tx.commit().context(DOING)
+        // An error above drops `tx`, which rolls back the cursor, the keys and the dead letters
+        // together.
+        tx.commit().context(DOING)?;
+        Ok(dead_letter_ids)
     }
 
-    fn delivered_keys(
+    fn delivered_fingerprints(
         &self,
         pipeline: &str,
         keys: &[String],
-    ) -> Result<HashSet<String>, StateError> {
+    ) -> Result<HashMap<String, Option<String>>, StateError> {
         let conn = self.conn();
-        let mut found = HashSet::new();
+        let mut found = HashMap::new();
         for chunk in keys.chunks(KEYS_PER_LOOKUP) {
             let placeholders = vec!["?"; chunk.len()].join(", ");
             let sql = format!(
-                "SELECT idempotency_key FROM delivery_ledger
+                "SELECT idempotency_key, content_hash FROM delivery_ledger
                  WHERE pipeline = ? AND idempotency_key IN ({placeholders})"
             );
             // Full chunks share one cached statement.
@@ -268,11 +310,12 @@ impl StateStore for SqliteStore {
             let params = std::iter::once(pipeline).chain(chunk.iter().map(String::as_str));
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(params), |row| {
-                    row.get::<_, String>(0)
+                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
                 })
                 .context("looking up delivered keys")?;
-            for key in rows {
-                found.insert(key.context("looking up delivered keys")?);
+            for row in rows {
+                let (key, hash) = row.context("looking up delivered keys")?;
+                found.insert(key, hash);
             }
         }
         Ok(found)
@@ -393,17 +436,63 @@ impl StateStore for SqliteStore {
     ) -> Result<i64, StateError> {
         self.conn()
             .query_row(
-                "INSERT INTO runs (pipeline, args, started_at, status) VALUES (?1, ?2, ?3, ?4)
+                "INSERT INTO runs (pipeline, args, started_at, status, owner)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
                  RETURNING id",
                 params![
                     pipeline,
                     args.to_string(),
                     format_timestamp(started_at),
-                    RUN_STATUS_RUNNING
+                    RUN_STATUS_RUNNING,
+                    current_owner()
                 ],
                 |row| row.get(0),
             )
             .context("recording the start of a run")
+    }
+
+    fn mark_interrupted_runs(&self, pipeline: Option<&str>) -> Result<u64, StateError> {
+        const DOING: &str = "marking interrupted runs";
+        let conn = self.conn();
+        let running: Vec<(i64, String, Option<String>)> = {
+            let mut stmt = conn
+                .prepare_cached("SELECT id, pipeline, owner FROM runs WHERE status = ?1")
+                .context(DOING)?;
+            let rows = stmt
+                .query_map([RUN_STATUS_RUNNING], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .context(DOING)?;
+            rows.collect::<Result<_, _>>().context(DOING)?
+        };
+        let mut marked = 0;
+        for (id, p, owner) in running {
+            if pipeline.is_some_and(|want| want != p) {
+                continue;
+            }
+            // Runs recorded before owners were kept (owner NULL) cannot still be going: the
+            // process that wrote them ran an older posbridge.
+            let gone = owner.as_deref().is_none_or(owner_is_gone);
+            if !gone {
+                continue;
+            }
+            marked += conn
+                .execute(
+                    "UPDATE runs SET status = ?1, finished_at = ?2,
+                         error = COALESCE(error, ?3)
+                     WHERE id = ?4 AND status = ?5",
+                    params![
+                        RunStatus::Interrupted.as_str(),
+                        format_timestamp(Utc::now()),
+                        "the process running it ended before it finished (killed or crashed); \
+                         a new run resumes from the last checkpoint",
+                        id,
+                        RUN_STATUS_RUNNING
+                    ],
+                )
+                .context(DOING)? as u64;
+        }
+        Ok(marked)
     }
 
     fn finish_run(&self, run_id: i64, summary: &RunSummary) -> Result<(), StateError> {

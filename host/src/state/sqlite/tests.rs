@@ -8,7 +8,7 @@ use chrono::{TimeZone, Utc};
 use serde_json::json;
 
 use super::*;
-use crate::state::{stage, RunStatus};
+use crate::state::{stage, Delivered, RunStatus};
 
 fn temp_store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
@@ -21,6 +21,7 @@ fn delivered(key: &str, external_id: Option<&str>) -> Delivered {
         key: key.to_string(),
         stream: "sales".to_string(),
         external_id: external_id.map(str::to_string),
+        content_hash: None,
     }
 }
 
@@ -666,4 +667,138 @@ fn an_in_memory_store_works_for_tests() {
         .commit_batch("p", "s", &[delivered("k", None)], Some(&json!(1)))
         .unwrap();
     assert_eq!(store.cursor("p", "s").unwrap(), Some(json!(1)));
+}
+
+fn parked(key: &str) -> NewDeadLetter {
+    NewDeadLetter {
+        pipeline: "p".into(),
+        run_id: None,
+        stream: "sales".into(),
+        record_key: Some(key.into()),
+        record: serde_json::json!({"id": key}),
+        reason: "does not reconcile".into(),
+        stage: "validate".into(),
+    }
+}
+
+#[test]
+fn dead_letters_commit_with_the_keys_and_the_cursor() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let cursor = serde_json::json!({"page": 2});
+    let ids = store
+        .commit(
+            "p",
+            "sales",
+            &Checkpoint {
+                delivered: &[delivered("a", Some("ext-a"))],
+                dead_letters: &[parked("bad-1"), parked("bad-2")],
+                cursor: Some(&cursor),
+            },
+        )
+        .unwrap();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(store.cursor("p", "sales").unwrap(), Some(cursor));
+    let keys = store
+        .delivered_keys("p", &["a".into(), "bad-1".into(), "bad-2".into()])
+        .unwrap();
+    assert_eq!(keys.len(), 3, "the parked records are in the ledger too");
+    let listed = store.dead_letters(&DeadLetterFilter::default()).unwrap();
+    assert_eq!(
+        listed.iter().map(|d| d.id).collect::<Vec<_>>(),
+        ids,
+        "answered ids are the stored ones"
+    );
+}
+
+#[test]
+fn a_failed_checkpoint_stores_nothing_at_all() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    // An empty key violates the ledger's CHECK: the whole transaction must roll back.
+    let err = store.commit(
+        "p",
+        "sales",
+        &Checkpoint {
+            delivered: &[delivered("ok", None), delivered("", None)],
+            dead_letters: &[parked("bad")],
+            cursor: Some(&serde_json::json!(1)),
+        },
+    );
+    assert!(err.is_err());
+    assert_eq!(store.cursor("p", "sales").unwrap(), None);
+    assert!(store
+        .dead_letters(&DeadLetterFilter::default())
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .delivered_keys("p", &["ok".into(), "bad".into()])
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn fingerprints_come_back_with_the_keys() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let mut d = delivered("a", None);
+    d.content_hash = Some("f00d".into());
+    store
+        .commit_batch("p", "sales", &[d, delivered("b", None)], None)
+        .unwrap();
+    let found = store
+        .delivered_fingerprints("p", &["a".into(), "b".into(), "c".into()])
+        .unwrap();
+    assert_eq!(found.get("a"), Some(&Some("f00d".to_string())));
+    assert_eq!(found.get("b"), Some(&None));
+    assert!(!found.contains_key("c"));
+}
+
+#[test]
+fn runs_of_a_killed_process_are_marked_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+    let mine = store
+        .start_run("p", Utc::now(), &serde_json::json!({}))
+        .unwrap();
+    // A run written by a process that has ended (on this host), and one of another host.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let start = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s[s.rfind(')')? + 1..].to_string();
+            rest.split_whitespace().nth(19).map(str::to_string)
+        })
+        .unwrap_or_else(|| "1".into());
+    child.wait().unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    {
+        let conn = store.conn();
+        conn.execute(
+            "INSERT INTO runs (pipeline, args, started_at, status, owner)
+             VALUES ('p', '{}', '2024-01-01T00:00:00.000000Z', 'running', ?1),
+                    ('p', '{}', '2024-01-01T00:00:01.000000Z', 'running', 'elsewhere:1:1')",
+            [format!("{host}:{pid}:{start}")],
+        )
+        .unwrap();
+    }
+    if !std::path::Path::new("/proc/self/stat").exists() {
+        return; // liveness cannot be told here; nothing is marked (by design)
+    }
+    assert_eq!(store.mark_interrupted_runs(Some("p")).unwrap(), 1);
+    let runs = store.runs(Some("p"), 10).unwrap();
+    let status = |id: i64| runs.iter().find(|r| r.id == id).unwrap().status.clone();
+    assert_eq!(status(mine), "running", "this process is alive");
+    let killed = runs
+        .iter()
+        .find(|r| r.started_at.starts_with("2024-01-01T00:00:00"))
+        .unwrap();
+    assert_eq!(killed.status, "interrupted");
+    assert!(killed.finished_at.is_some());
+    assert!(killed.error.as_deref().unwrap().contains("killed"));
+    let other = runs
+        .iter()
+        .find(|r| r.started_at.starts_with("2024-01-01T00:00:01"))
+        .unwrap();
+    assert_eq!(other.status, "running", "another host's run is left alone");
 }
