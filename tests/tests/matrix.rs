@@ -174,14 +174,43 @@ fn dec(v: &Value) -> Decimal {
 // Running pipelines
 // ---------------------------------------------------------------------------------------------
 
-/// Writes a pipeline file (JSON is YAML) and runs it with its own state file.
+thread_local! {
+    /// Faults the simulators of a pipeline inject while it runs (set by the fault test for the
+    /// cells of its thread); `None`: no faults.
+    static RUN_FAULTS: std::cell::RefCell<Option<Value>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Sets the faults of every simulator the pipeline talks to (its `base_url`s).
+fn set_faults(pipeline: &Value, faults: &Value) {
+    for side in ["source", "sink"] {
+        if let Some(url) = pipeline[side]["config"]["base_url"].as_str() {
+            let r = reqwest::blocking::Client::new()
+                .patch(format!("{url}/__sandbox/faults"))
+                .header("content-type", "application/json")
+                .body(faults.to_string())
+                .send()
+                .unwrap_or_else(|e| panic!("PATCH {url}/__sandbox/faults: {e}"));
+            assert!(r.status().is_success(), "PATCH faults: {}", r.status());
+        }
+    }
+}
+
+/// Writes a pipeline file (JSON is YAML) and runs it with its own state file, in ONE
+/// invocation (also under faults: a run must finish by itself, not by being run again).
 fn run_pipeline(dir: &Path, pipeline: &Value) -> Result<(), String> {
     let yaml = dir.join("pipeline.yaml");
     std::fs::write(&yaml, serde_json::to_string_pretty(pipeline).unwrap()).unwrap();
+    let faults = RUN_FAULTS.with(|f| f.borrow().clone());
+    if let Some(f) = &faults {
+        set_faults(pipeline, f);
+    }
     let r = run(posbridge()
         .arg("run")
         .arg(&yaml)
         .args(["--state", &state(dir)]));
+    if faults.is_some() {
+        set_faults(pipeline, &json!({"error_rate": 0.0, "drop_rate": 0.0}));
+    }
     if r.code == 0 {
         Ok(())
     } else {
@@ -1175,4 +1204,64 @@ fn generic_to_every_sink() {
 #[test]
 fn stripe_to_every_sink() {
     row(stripe_source());
+}
+
+/// 30 % of the requests to every vendor simulator fail (15 % answered 5xx, 15 % dropped without
+/// an answer), with the default `batch_size` and `max_retries`: each pipeline still completes in
+/// one invocation, books every sale once and reconciles to the cent (and a re-run with a fresh
+/// state books nothing new).
+#[test]
+fn every_vendor_under_thirty_percent_faults() {
+    let faults = json!({"error_rate": 0.15, "drop_rate": 0.15, "seed": 30});
+    let sources = [
+        kassandro_source(),
+        oktopos_source(),
+        kenzup_source(),
+        stripe_source(),
+        generic_source(),
+    ];
+    let cells: Vec<(&Source, &str)> = sources
+        .iter()
+        .filter(|s| s.name != "generic")
+        .map(|s| (s, "generic"))
+        .chain(
+            ["sevdesk", "lexoffice", "kassandro", "stripe"]
+                .into_iter()
+                .map(|sink| (sources.last().unwrap(), sink)),
+        )
+        .collect();
+    let results: Vec<(String, CellResult)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = cells
+            .iter()
+            .map(|(source, sink)| {
+                let faults = faults.clone();
+                let name = format!("{} → {sink}", source.name);
+                let h = scope.spawn(move || {
+                    RUN_FAULTS.with(|f| *f.borrow_mut() = Some(faults));
+                    cell(source, sink)
+                });
+                (name, h)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(name, h)| {
+                let r = h
+                    .join()
+                    .unwrap_or_else(|_| Err("panicked (see above)".into()));
+                (name, r)
+            })
+            .collect()
+    });
+    let mut failures = Vec::new();
+    for (name, r) in &results {
+        match r {
+            Ok(line) => eprintln!("{name} under faults: ok: {line}"),
+            Err(e) => {
+                eprintln!("{name} under faults: FAILED: {e}");
+                failures.push(format!("{name}: {e}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -714,6 +714,27 @@ impl Run<'_> {
         let prepared = self.prepare(stream, records).await?;
         parked.extend(prepared.parked);
         for p in prepared.pending {
+            // A sale an earlier page of this run brought already (its key is not in the ledger
+            // before the closures are committed) is summed once.
+            if let Some(first) = summary.summed.get(&p.key) {
+                if *first == p.fingerprint {
+                    self.c.duplicates += 1;
+                } else {
+                    let reason = format!(
+                        "{} came again in this run with other content: the first version ({}) \
+                         is summed, this one ({}, {}) is parked",
+                        record_label(stream, &p.record),
+                        first.as_deref().unwrap_or("-"),
+                        p.fingerprint.as_deref().unwrap_or("-"),
+                        summary_of(&p.record),
+                    );
+                    let mut out = Prepared::default();
+                    self.park_conflict(stream, p.key, p.fingerprint, p.record, reason, &mut out)?;
+                    self.c.dead_lettered += out.parked.len() as u64;
+                    parked.extend(out.parked);
+                }
+                continue;
+            }
             match serde_json::from_value::<Sale>(p.record) {
                 Ok(sale) => summary.add(p.key, p.fingerprint, sale),
                 Err(e) => anyhow::bail!("sale changed shape after validation: {e}"),
@@ -830,10 +851,13 @@ struct DailySummary {
     closures: std::collections::BTreeMap<String, (Closure, Vec<Delivered>)>,
     /// Sales summed into nothing (training and null receipts): done all the same.
     loose: Vec<Delivered>,
+    /// The key and fingerprint of every sale summed in this run.
+    summed: HashMap<String, Option<String>>,
 }
 
 impl DailySummary {
     fn add(&mut self, key: String, fingerprint: Option<String>, sale: Sale) {
+        self.summed.insert(key.clone(), fingerprint.clone());
         let entry = Delivered {
             key,
             stream: "sales".into(),
