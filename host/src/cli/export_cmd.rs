@@ -10,19 +10,19 @@ mod summary;
 mod writer;
 
 use std::io::Write;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use chrono::NaiveDate;
 use clap::Args;
 use posbridge_plugin_api::{ConnectorError, ReadRequest};
 
 use super::GlobalArgs;
-use crate::pipeline::{load_config_file, Delivery, PluginExecutor, RetryPolicy};
+use crate::pipeline::{load_config_file, BlockingPageLoop, Delivery, PageError};
 use crate::plugins::{OpenError, OpenOptions};
 use crate::runtime::CancelFlag;
 use destination::Destination;
-use pages::{call_runtime, DayWindow, PageReader};
+use pages::DayWindow;
 use summary::SalesSummary;
 use writer::{writer_for, ExportFormat, RecordWriter};
 
@@ -80,6 +80,10 @@ pub struct ExportArgs {
     /// Seconds to wait for one page before the read counts as failed (and is retried).
     #[arg(long, value_name = "SECS", default_value_t = Delivery::default().timeout_secs)]
     pub timeout_secs: u64,
+    /// Pages in a row without records, while the source says more follow, after which the
+    /// export stops as going round in circles.
+    #[arg(long, value_name = "N", default_value_t = Delivery::default().max_empty_pages)]
+    pub max_empty_pages: NonZeroU32,
 }
 
 impl ExportArgs {
@@ -163,16 +167,12 @@ pub fn run(g: &GlobalArgs, a: &ExportArgs) -> anyhow::Result<i32> {
         Err(e) => return Err(e.into()),
     };
 
-    let policy = RetryPolicy::from_delivery(&Delivery {
+    let delivery = Delivery {
         max_retries: a.max_retries,
+        timeout_secs: a.timeout_secs,
+        max_empty_pages: a.max_empty_pages,
         ..Delivery::default()
-    });
-    let exec = PluginExecutor::new(
-        1,
-        Duration::from_secs(a.timeout_secs.max(1)),
-        policy,
-        cancel.clone(),
-    );
+    };
     let request = ReadRequest {
         stream: a.stream.clone(),
         cursor: None,
@@ -180,7 +180,7 @@ pub fn run(g: &GlobalArgs, a: &ExportArgs) -> anyhow::Result<i32> {
         from: a.from,
         to: a.to,
     };
-    let mut reader = PageReader::new(handle, exec, call_runtime()?, request);
+    let mut reader = BlockingPageLoop::new(handle, request, &delivery, cancel.clone())?;
     stop_on_ctrl_c(&reader, cancel.clone());
 
     let mut dest = Destination::new(if a.summary_only {
@@ -202,12 +202,7 @@ pub fn run(g: &GlobalArgs, a: &ExportArgs) -> anyhow::Result<i32> {
     let counts = match copy_records(&mut reader, window, &mut records, summary.as_mut(), &cancel) {
         Ok(c) => c,
         Err(e) if is_broken_pipe(&e) && dest.is_stdout() => return Ok(0), // e.g. `| head`
-        Err(e)
-            if matches!(
-                e.downcast_ref::<ConnectorError>(),
-                Some(ConnectorError::Cancelled)
-            ) =>
-        {
+        Err(e) if is_cancelled(&e) => {
             eprintln!(
                 "export cancelled{}",
                 if dest.is_stdout() {
@@ -270,7 +265,7 @@ pub fn run(g: &GlobalArgs, a: &ExportArgs) -> anyhow::Result<i32> {
 
 /// Reads every page and hands each record in the window to the writer and the summary.
 fn copy_records(
-    reader: &mut PageReader,
+    reader: &mut BlockingPageLoop,
     window: DayWindow,
     records: &mut Option<Box<dyn RecordWriter>>,
     mut summary: Option<&mut SalesSummary>,
@@ -278,7 +273,7 @@ fn copy_records(
 ) -> anyhow::Result<Counts> {
     let mut counts = Counts::default();
     while let Some(page) = reader.next_page()? {
-        for record in &page {
+        for record in &page.records {
             if !window.contains(record) {
                 counts.outside_window += 1;
                 continue;
@@ -299,7 +294,7 @@ fn copy_records(
 }
 
 /// Ctrl-C stops the export after the current page; a second Ctrl-C ends the process at once.
-fn stop_on_ctrl_c(reader: &PageReader, cancel: CancelFlag) {
+fn stop_on_ctrl_c(reader: &BlockingPageLoop, cancel: CancelFlag) {
     reader.runtime().spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("stopping after the current page (Ctrl-C again to abort)");
@@ -310,6 +305,15 @@ fn stop_on_ctrl_c(reader: &PageReader, cancel: CancelFlag) {
             }
         }
     });
+}
+
+fn is_cancelled(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<ConnectorError>(),
+        Some(ConnectorError::Cancelled)
+    ) || e
+        .downcast_ref::<PageError>()
+        .is_some_and(PageError::is_cancelled)
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

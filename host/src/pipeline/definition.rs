@@ -1,6 +1,7 @@
 //! The pipeline file: what it may contain, parsing with line and column in every error, and
 //! validation against the loaded connectors (names, streams, config schemas) without network.
 
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -115,6 +116,10 @@ pub struct Delivery {
     /// Pages buffered between source and sink (backpressure).
     #[serde(default = "default_channel")]
     pub buffer_pages: usize,
+    /// Pages in a row without records, while the source says more follow, after which a read
+    /// stops as going round in circles (`pipeline::pages`).
+    #[serde(default = "default_max_empty_pages")]
+    pub max_empty_pages: NonZeroU32,
 }
 
 impl Default for Delivery {
@@ -127,6 +132,7 @@ impl Default for Delivery {
             timeout_secs: default_timeout_secs(),
             validate: true,
             buffer_pages: default_channel(),
+            max_empty_pages: default_max_empty_pages(),
         }
     }
 }
@@ -154,6 +160,9 @@ fn default_timeout_secs() -> u64 {
 }
 fn default_channel() -> usize {
     4
+}
+fn default_max_empty_pages() -> NonZeroU32 {
+    NonZeroU32::new(100).expect("not zero")
 }
 fn yes() -> bool {
     true

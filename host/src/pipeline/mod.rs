@@ -1,10 +1,11 @@
 //! Pipelines: their definition files, the runner that moves records from a source to a sink
-//! exactly once, and the pieces it is made of (retries, keys, progress).
+//! exactly once, and the pieces it is made of (retries, keys, progress, the page loop).
 
 mod definition;
 mod executor;
 mod interpolate;
 mod keys;
+mod pages;
 mod progress;
 mod retry;
 mod runner;
@@ -19,6 +20,7 @@ pub use keys::{
     closure_key, conflict_key, content_fingerprint, idempotency_key, is_document_stream,
     DOCUMENT_STREAMS,
 };
+pub use pages::{standalone_executor, BlockingPageLoop, PageError, PageLoop, PageSource};
 pub use progress::{ConsoleProgress, NoProgress, ProgressReporter};
 pub use retry::RetryPolicy;
 pub use runner::{check_sale, open_connectors, run_pipeline, Counters, RunOptions, RunReport};

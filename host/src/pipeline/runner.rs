@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 
 use super::executor::PluginExecutor;
 use super::keys::{closure_key, conflict_key, content_fingerprint, idempotency_key};
+use super::pages::PageLoop;
 use super::progress::ProgressReporter;
 use super::retry::RetryPolicy;
 use super::{PipelineDef, SinkMode};
@@ -303,37 +304,13 @@ impl Run<'_> {
         let (tx, mut rx) =
             mpsc::channel::<Result<ReadPage, ConnectorError>>(def.delivery.buffer_pages.max(1));
         let reader = {
-            let exec = self.exec.clone();
-            let source = self.source.clone();
-            let cancel = self.opts.cancel.clone();
-            let what = format!("read {stream} from {}", source.name());
-            tokio::spawn(async move {
-                let mut req = request;
-                loop {
-                    if cancel.is_cancelled() {
-                        break;
-                    }
-                    let s = source.clone();
-                    let r = req.clone();
-                    let page = exec.call(&what, move || s.read(&r)).await;
-                    let (has_more, next) = match &page {
-                        Ok(p) => (p.has_more, p.cursor.clone()),
-                        Err(_) => (false, None),
-                    };
-                    let page = match page {
-                        Ok(p) if p.has_more && p.cursor.is_none() => Err(ConnectorError::Bug(
-                            format!("{what}: the source said more pages follow but gave no cursor"),
-                        )),
-                        other => other,
-                    };
-                    if tx.send(page).await.is_err() || !has_more {
-                        break;
-                    }
-                    if next.is_some() {
-                        req.cursor = next;
-                    }
-                }
-            })
+            let pages = PageLoop::new(
+                self.source.clone(),
+                self.exec.clone(),
+                request,
+                def.delivery.max_empty_pages,
+            );
+            tokio::spawn(pages.pump(tx, self.opts.cancel.clone()))
         };
         let mut summary = DailySummary::default();
         let mut summary_parked = Vec::new();

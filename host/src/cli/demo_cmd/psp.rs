@@ -19,7 +19,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::reconciliation::{add, Check, Measure, Sums};
+use crate::pipeline::{BlockingPageLoop, Delivery};
 use crate::plugins::{ConnectorHandle, OpenOptions, Registry};
+use crate::runtime::CancelFlag;
 
 /// The connector and simulator name.
 pub const STRIPE: &str = "stripe";
@@ -144,33 +146,31 @@ fn take_and_refund(handle: &ConnectorHandle) -> anyhow::Result<DemoPayment> {
     })
 }
 
-/// Every record of a stream, page after page, as canonical records.
+/// Every record of a stream, page after page (through the one page loop), as canonical records.
 fn read_all<T: DeserializeOwned>(handle: &ConnectorHandle, stream: &str) -> anyhow::Result<Vec<T>> {
+    let request = ReadRequest {
+        stream: stream.into(),
+        cursor: None,
+        page_size: PAGE_SIZE,
+        from: None,
+        to: None,
+    };
+    let mut pages = BlockingPageLoop::new(
+        handle.clone(),
+        request,
+        &Delivery::default(),
+        CancelFlag::new(),
+    )?;
     let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = handle.read(&ReadRequest {
-            stream: stream.into(),
-            cursor: cursor.clone(),
-            page_size: PAGE_SIZE,
-            from: None,
-            to: None,
-        })?;
+    while let Some(page) = pages.next_page()? {
         for r in page.records {
             out.push(
                 serde_json::from_value(r)
                     .with_context(|| format!("{STRIPE} {stream}: not a canonical record"))?,
             );
         }
-        anyhow::ensure!(
-            !page.has_more || page.cursor != cursor,
-            "{STRIPE} {stream}: more pages announced without a new cursor"
-        );
-        cursor = page.cursor;
-        if !page.has_more {
-            return Ok(out);
-        }
     }
+    Ok(out)
 }
 
 /// Card charges per share of the POS sales and business day, found through each payment's

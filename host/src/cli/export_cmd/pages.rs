@@ -1,83 +1,8 @@
-//! Reading a source page by page, each call retried the way the pipeline runner retries
-//! (timeouts, backoff, `Retry-After`), until the source says there is no more.
-
-use std::time::Duration;
+//! What `posbridge export` keeps of the pages it reads: the `--from`/`--to` window. The pages
+//! themselves come from the one page loop (`pipeline::BlockingPageLoop`), as in `run`.
 
 use chrono::NaiveDate;
-use posbridge_plugin_api::{ConnectorError, ReadRequest};
 use serde_json::Value;
-
-use crate::pipeline::PluginExecutor;
-use crate::plugins::{ConnectorHandle, ReadPage};
-
-/// Pages of one stream of one source, in order.
-pub struct PageReader {
-    handle: ConnectorHandle,
-    exec: PluginExecutor,
-    rt: tokio::runtime::Runtime,
-    request: ReadRequest,
-    done: bool,
-}
-
-impl PageReader {
-    /// A reader starting at the beginning of `request.stream` (no cursor).
-    pub fn new(
-        handle: ConnectorHandle,
-        exec: PluginExecutor,
-        rt: tokio::runtime::Runtime,
-        request: ReadRequest,
-    ) -> Self {
-        Self {
-            handle,
-            exec,
-            rt,
-            request,
-            done: false,
-        }
-    }
-
-    /// The next page's records, or `None` after the last page.
-    pub fn next_page(&mut self) -> Result<Option<Vec<Value>>, ConnectorError> {
-        if self.done {
-            return Ok(None);
-        }
-        let handle = self.handle.clone();
-        let request = self.request.clone();
-        let what = format!("read {} from {}", request.stream, handle.name());
-        let page: ReadPage = self
-            .rt
-            .block_on(self.exec.call(&what, move || handle.read(&request)))?;
-        // A source that claims more but neither returns records nor moves its cursor would
-        // make us loop for ever.
-        if page.has_more && page.records.is_empty() && page.cursor == self.request.cursor {
-            return Err(ConnectorError::Bug(format!(
-                "{what}: has_more without records or a new cursor"
-            )));
-        }
-        self.request.cursor = page.cursor;
-        self.done = !page.has_more;
-        Ok(Some(page.records))
-    }
-
-    /// How many calls were retried.
-    pub fn retries(&self) -> u64 {
-        self.exec.retries()
-    }
-
-    /// The runtime the calls run on (to wire Ctrl-C into it).
-    pub fn runtime(&self) -> &tokio::runtime::Runtime {
-        &self.rt
-    }
-}
-
-/// A small runtime for the plugin calls: they block, so they run on its blocking threads
-/// where the executor can time them out.
-pub fn call_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .thread_keep_alive(Duration::from_secs(10))
-        .build()
-}
 
 /// The business-day window of `--from`/`--to`. Sources should apply it themselves (it is in
 /// the read request); this drops what a source returns outside it anyway, judged by the
