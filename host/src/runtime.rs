@@ -83,6 +83,9 @@ mod tests {
         // Safe to set here: in this build nothing reads the variable but to ignore it.
         std::env::set_var("POSBRIDGE_NOW", "2001-01-01T00:00:00Z");
         let before = chrono::Utc::now().timestamp_millis();
-        assert!(now_millis() >= before, "the real clock, not the pinned 2001");
+        assert!(
+            now_millis() >= before,
+            "the real clock, not the pinned 2001"
+        );
     }
 }

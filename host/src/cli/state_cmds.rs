@@ -282,7 +282,10 @@ fn retry(
                 failed += 1;
             }
             Ok(Some(RecordOutcome::Retry { reason, .. })) => {
-                println!("dead letter {}: not written this time (may pass): {reason}", d.id);
+                println!(
+                    "dead letter {}: not written this time (may pass): {reason}",
+                    d.id
+                );
                 failed += 1;
             }
             Ok(None) => anyhow::bail!("the sink answered no outcome"),
