@@ -87,13 +87,59 @@ impl Drop for CallScope {
     }
 }
 
-/// Milliseconds since the Unix epoch. `POSBRIDGE_NOW` (RFC 3339) pins the clock, for demos and
-/// tests that need a fixed "today".
+/// Milliseconds since the Unix epoch.
+///
+/// `POSBRIDGE_NOW` (RFC 3339) pins this clock, for the demo and the end-to-end tests that need a
+/// fixed "today" — only in a build with the `sandbox` feature (the default, which also carries
+/// the simulators and `posbridge demo`). A production build (`--no-default-features`) ignores
+/// it, with one warning, so that no environment variable can move a real run's clock.
 pub fn now_millis() -> i64 {
-    if let Ok(v) = std::env::var("POSBRIDGE_NOW") {
-        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&v) {
-            return t.timestamp_millis();
-        }
+    pinned_millis(std::env::var("POSBRIDGE_NOW").ok().as_deref())
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
+}
+
+/// The test clock's reading of a `POSBRIDGE_NOW` value, where this build honours one.
+fn pinned_millis(value: Option<&str>) -> Option<i64> {
+    let value = value?;
+    if cfg!(feature = "sandbox") {
+        chrono::DateTime::parse_from_rfc3339(value)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    } else {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        WARNED.call_once(|| {
+            tracing::warn!("POSBRIDGE_NOW is ignored: this build has no `sandbox` feature")
+        });
+        None
     }
-    chrono::Utc::now().timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(feature = "sandbox")]
+    fn posbridge_now_pins_the_clock_in_a_sandbox_build() {
+        // 2026-01-05 09:00 UTC.
+        assert_eq!(
+            pinned_millis(Some("2026-01-05T10:00:00+01:00")),
+            Some(1_767_603_600_000)
+        );
+        assert_eq!(pinned_millis(Some("yesterday")), None);
+        assert_eq!(pinned_millis(None), None);
+    }
+
+    #[test]
+    #[cfg(not(feature = "sandbox"))]
+    fn a_production_build_ignores_posbridge_now() {
+        assert_eq!(pinned_millis(Some("2026-01-05T10:00:00+01:00")), None);
+        // Safe to set here: in this build nothing reads the variable but to ignore it.
+        std::env::set_var("POSBRIDGE_NOW", "2001-01-01T00:00:00Z");
+        let before = chrono::Utc::now().timestamp_millis();
+        assert!(
+            now_millis() >= before,
+            "the real clock, not the pinned 2001"
+        );
+    }
 }

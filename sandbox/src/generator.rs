@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use base64::Engine;
-use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, TimeZone, Weekday};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDate};
 use posbridge_plugin_api::model::{
     round_money, Category, Customer, FiscalSignature, Loyalty, Party, Payment, PaymentMethod,
     Product, Register, RksvSignature, Sale, SaleKind, SaleLine, TaxLine, Totals, TseSignature,
@@ -20,6 +20,8 @@ use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+
+use crate::local_time::{self, Tz};
 
 /// The `source_system` of generated sales; vendor simulators re-label them.
 pub const SOURCE_SYSTEM: &str = "generated";
@@ -53,10 +55,10 @@ impl Country {
         }
     }
 
-    fn timezone(self) -> &'static str {
+    fn zone(self) -> Tz {
         match self {
-            Country::At => "Europe/Vienna",
-            _ => "Europe/Berlin",
+            Country::At => local_time::Vienna,
+            _ => local_time::Berlin,
         }
     }
 }
@@ -253,29 +255,6 @@ fn cents(c: i64) -> Decimal {
     Decimal::new(c, 2)
 }
 
-/// The last Sunday of a month (EU summer time switches on those of March and October).
-fn last_sunday(year: i32, month: u32) -> NaiveDate {
-    let first_next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)
-    }
-    .expect("valid date");
-    let mut d = first_next.pred_opt().expect("valid date");
-    while d.weekday() != Weekday::Sun {
-        d = d.pred_opt().expect("valid date");
-    }
-    d
-}
-
-/// The UTC offset of Europe/Berlin and Europe/Vienna (same rules) during opening hours of a
-/// day: +02:00 from the last Sunday of March (switch at 03:00 local, before opening) up to the
-/// day before the last Sunday of October, else +01:00.
-fn central_european_offset(day: NaiveDate) -> FixedOffset {
-    let summer = day >= last_sunday(day.year(), 3) && day < last_sunday(day.year(), 10);
-    FixedOffset::east_opt(if summer { 7200 } else { 3600 }).expect("valid offset")
-}
-
 /// An EAN-13 with a correct check digit.
 fn ean13(prefix: &str, number: u64) -> String {
     let body = format!("{prefix}{:0width$}", number, width = 12 - prefix.len());
@@ -392,7 +371,7 @@ impl Dataset {
                 name,
                 country: country.iso().to_string(),
                 currency: "EUR".to_string(),
-                timezone: country.timezone().to_string(),
+                timezone: country.zone().name().to_string(),
             });
             for c in 0..3 {
                 let first = FIRST_NAMES.choose(&mut rng).expect("names");
@@ -556,7 +535,7 @@ impl Dataset {
 
     fn generate_register_day(&mut self, r: usize, day: NaiveDate) {
         let per_day = self.spec.sales_per_day as usize;
-        let offset = central_european_offset(day);
+        let zone = self.state.registers[r].country.zone();
         let mut times: Vec<u32> = (0..per_day)
             .map(|_| self.state.rng.gen_range(OPEN_SECS..CLOSE_SECS))
             .collect();
@@ -565,10 +544,8 @@ impl Dataset {
         for secs in times {
             let local =
                 day.and_hms_opt(0, 0, 0).expect("midnight") + Duration::seconds(i64::from(secs));
-            let timestamp = offset
-                .from_local_datetime(&local)
-                .single()
-                .expect("fixed offsets are unambiguous");
+            // Opening hours never touch the hour of a summer-time switch.
+            let timestamp = local_time::from_local(zone, local);
             let sale = self.generate_sale(r, day, timestamp);
             if sale.kind == SaleKind::Sale {
                 let idx = self.sales.len();

@@ -19,9 +19,7 @@ use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
-use chrono::{
-    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc, Weekday,
-};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use posbridge_plugin_api::model::{
     round_money, Attachment, FiscalSignature, Payment, RksvSignature, Sale, SaleKind, SaleLine,
     TaxLine, Totals,
@@ -31,6 +29,7 @@ use serde_json::{json, Value};
 
 use crate::faults::RequestContext;
 use crate::generator::{Country, Dataset};
+use crate::local_time;
 use crate::registry::SandboxOptions;
 use crate::server::Simulator;
 
@@ -62,52 +61,14 @@ const METHOD_NAMES: &[(&str, &str)] = &[
 // ---------------------------------------------------------------------------------------------
 // Vienna local time (the API speaks local wall time without offsets).
 
-fn last_sunday(year: i32, month: u32) -> NaiveDate {
-    let first_next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)
-    } else {
-        NaiveDate::from_ymd_opt(year, month + 1, 1)
-    }
-    .expect("valid date");
-    let mut d = first_next - Duration::days(1);
-    while d.weekday() != Weekday::Sun {
-        d -= Duration::days(1);
-    }
-    d
-}
-
-fn is_summer_utc(utc: NaiveDateTime) -> bool {
-    let start = last_sunday(utc.year(), 3)
-        .and_hms_opt(1, 0, 0)
-        .expect("valid");
-    let end = last_sunday(utc.year(), 10)
-        .and_hms_opt(1, 0, 0)
-        .expect("valid");
-    utc >= start && utc < end
-}
-
-fn vienna_offset_at(utc: NaiveDateTime) -> FixedOffset {
-    FixedOffset::east_opt(if is_summer_utc(utc) { 7200 } else { 3600 }).expect("valid offset")
-}
-
 /// The Vienna wall time of an instant.
-fn to_local<Tz: TimeZone>(t: &DateTime<Tz>) -> NaiveDateTime {
-    let utc = t.with_timezone(&Utc).naive_utc();
-    utc + Duration::seconds(vienna_offset_at(utc).local_minus_utc() as i64)
+fn to_local<T: TimeZone>(t: &DateTime<T>) -> NaiveDateTime {
+    local_time::to_local(local_time::Vienna, t)
 }
 
 /// The instant of a Vienna wall time (the earlier one in the repeated autumn hour).
 fn from_local(local: NaiveDateTime) -> DateTime<FixedOffset> {
-    let off = if is_summer_utc(local - Duration::hours(2)) {
-        7200
-    } else {
-        3600
-    };
-    FixedOffset::east_opt(off)
-        .expect("valid offset")
-        .from_local_datetime(&local)
-        .single()
-        .expect("fixed offsets are unambiguous")
+    local_time::from_local(local_time::Vienna, local)
 }
 
 /// An ISO date-time parameter: local `YYYY-MM-DDTHH:mm:ss[.fff]`, or with an offset / `Z`.

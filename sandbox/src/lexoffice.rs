@@ -16,7 +16,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use posbridge_plugin_api::model::{
     decimal_from_json, Customer, Payment, Sale, SaleKind, SaleLine, TaxLine, Totals,
 };
@@ -24,6 +24,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use crate::generator::Country;
+use crate::local_time;
 use crate::registry::SandboxOptions;
 use crate::server::Simulator;
 
@@ -820,22 +821,14 @@ fn regular_error(status: StatusCode, path: &str, message: &str, field: Option<&s
     )
 }
 
-/// Midnight of the day in Berlin (winter or summer time by the EU rule).
+/// Midnight of the day in Berlin (winter or summer time).
 fn berlin_midnight(day: NaiveDate) -> String {
-    use chrono::Datelike;
-    let last_sunday = |month: u32| {
-        let mut d = NaiveDate::from_ymd_opt(day.year(), month, 31).expect("valid date");
-        while d.weekday() != chrono::Weekday::Sun {
-            d = d.pred_opt().expect("valid date");
-        }
-        d
-    };
-    let summer = day > last_sunday(3) && day <= last_sunday(10);
-    let off = FixedOffset::east_opt(if summer { 7200 } else { 3600 }).expect("valid offset");
-    off.from_local_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight"))
-        .single()
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string())
-        .unwrap_or_else(|| format!("{day}T00:00:00.000+01:00"))
+    local_time::from_local(
+        local_time::Berlin,
+        day.and_hms_opt(0, 0, 0).expect("midnight"),
+    )
+    .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+    .to_string()
 }
 
 impl Simulator for LexofficeSimulator {

@@ -20,6 +20,7 @@
 
 pub mod faults;
 pub mod generator;
+mod local_time;
 pub mod registry;
 pub mod server;
 

@@ -1,10 +1,12 @@
 //! The sevDesk API v1 simulator, as `docs/connectors/sevdesk.md` describes it.
 //!
-//! Every request body is validated against sevDesk's OpenAPI file
-//! (`../shared/specs/sevdesk-openapi.yaml`): the request schema of the operation is converted
-//! from OpenAPI 3.0 to JSON Schema (`nullable` → a `null` type, read-only properties no longer
-//! required in requests) and checked with `jsonschema`; a violation is answered 422 with
-//! sevDesk's error body `{"error": {"message": …, "exceptionUUID": …}}`. Behind that, the
+//! Every request body is validated against sevDesk's OpenAPI file: by default the cut of it
+//! compiled into this crate (`sandbox/specs/sevdesk-openapi.trimmed.yaml`, the operations in
+//! [`VALIDATED_OPERATIONS`] and the schemas they reference, verbatim), or a whole spec file
+//! named `sevdesk-openapi.yaml` in the options' `data_dir`. The request schema of the operation is
+//! converted from OpenAPI 3.0 to JSON Schema (`nullable` → a `null` type, read-only properties
+//! no longer required in requests) and checked with `jsonschema`; a violation is answered 422
+//! with sevDesk's error body `{"error": {"message": …, "exceptionUUID": …}}`. Behind that, the
 //! simulator keeps vouchers with their positions and booked payments (readable through
 //! [`SevdeskSimulator::vouchers`]), and serves parts, orders and contacts.
 
@@ -28,8 +30,19 @@ use crate::server::Simulator;
 pub const VENDOR: &str = "sevdesk";
 /// The API token accepted when the options name none (32 hex characters, like sevDesk's).
 pub const DEFAULT_TOKEN: &str = "b7794de0085f5cd00560f160f290af38";
-/// The spec file, relative to the workspace root's parent (`../shared/specs/…`).
-pub const SPEC_FILE: &str = "shared/specs/sevdesk-openapi.yaml";
+/// The part of sevDesk's OpenAPI file the simulator validates with, compiled in so that nothing
+/// depends on the working directory. Its header says where it comes from and how it was cut.
+pub const EMBEDDED_SPEC: &str = include_str!("../specs/sevdesk-openapi.trimmed.yaml");
+/// The operations with a JSON body that the simulator serves, as (method, path template): the
+/// embedded cut holds exactly these, with every schema they reference.
+pub const VALIDATED_OPERATIONS: &[(&str, &str)] = &[
+    ("POST", "/Voucher/Factory/saveVoucher"),
+    ("PUT", "/Voucher/{voucherId}/bookAmount"),
+];
+/// A spec file of this name in the options' `data_dir` replaces the embedded cut.
+pub const SPEC_OVERRIDE_FILE: &str = "sevdesk-openapi.yaml";
+/// Where the vendor's full file lies beside a checkout: `<workspace>/../shared/specs/…`.
+const VENDOR_SPEC_BESIDE_WORKSPACE: &str = "../shared/specs/sevdesk-openapi.yaml";
 /// The contact category of suppliers ("Lieferant") and of customers ("Kunde").
 pub const SUPPLIER_CATEGORY: u64 = 2;
 pub const CUSTOMER_CATEGORY: u64 = 3;
@@ -56,36 +69,48 @@ pub struct SpecValidator {
     compiled: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
 }
 
+/// Parses an OpenAPI document (YAML, or JSON, which is YAML too) into a JSON value.
+pub fn parse_spec(text: &str) -> Result<Value, serde_yaml::Error> {
+    serde_yaml::from_str(text)
+}
+
+/// The vendor's full OpenAPI file when it lies beside the workspace (`../shared/specs/…`), for
+/// the checks that additionally validate against it; `None` on a clean clone.
+pub fn vendor_spec_beside_workspace() -> Option<PathBuf> {
+    // The sandbox crate sits one level below the workspace root.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(VENDOR_SPEC_BESIDE_WORKSPACE);
+    path.is_file()
+        .then(|| path.canonicalize().unwrap_or(path.clone()))
+}
+
 impl SpecValidator {
-    /// The spec file next to the workspace (`<workspace>/../shared/specs/sevdesk-openapi.yaml`),
-    /// or under `data_dir` when that holds one.
-    pub fn default_path(data_dir: Option<&Path>) -> PathBuf {
-        let candidates = [
-            data_dir.map(|d| d.join("sevdesk-openapi.yaml")),
-            data_dir.map(|d| d.join(SPEC_FILE)),
-            Some(
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("../..")
-                    .join(SPEC_FILE),
-            ),
-            Some(PathBuf::from("..").join(SPEC_FILE)),
-        ];
-        let fallback = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(SPEC_FILE);
-        candidates
-            .into_iter()
-            .flatten()
-            .find(|p| p.is_file())
-            .unwrap_or(fallback)
+    /// The validator of the embedded cut ([`EMBEDDED_SPEC`]).
+    pub fn embedded() -> Self {
+        let spec = parse_spec(EMBEDDED_SPEC).expect("the embedded sevDesk spec is valid YAML");
+        Self::from_spec(&spec)
     }
 
-    /// Loads and converts the spec.
+    /// `data_dir/sevdesk-openapi.yaml` when that file exists, else the embedded cut.
+    pub fn for_data_dir(data_dir: Option<&Path>) -> anyhow::Result<Self> {
+        match data_dir.map(|d| d.join(SPEC_OVERRIDE_FILE)) {
+            Some(path) if path.is_file() => Self::load(&path),
+            _ => Ok(Self::embedded()),
+        }
+    }
+
+    /// Loads and converts a spec file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the sevDesk spec {}", path.display()))?;
-        let spec: Value = serde_yaml::from_str(&text)
-            .with_context(|| format!("{} is not valid YAML", path.display()))?;
+        let spec =
+            parse_spec(&text).with_context(|| format!("{} is not valid YAML", path.display()))?;
+        Ok(Self::from_spec(&spec))
+    }
+
+    /// Converts a parsed spec.
+    pub fn from_spec(spec: &Value) -> Self {
         let mut components = spec
             .pointer("/components/schemas")
             .cloned()
@@ -117,11 +142,19 @@ impl SpecValidator {
                 });
             }
         }
-        Ok(Self {
+        Self {
             operations,
             components,
             compiled: Mutex::new(HashMap::new()),
-        })
+        }
+    }
+
+    /// Every operation with a JSON body schema, as (method, path template).
+    pub fn operations(&self) -> Vec<(String, String)> {
+        self.operations
+            .iter()
+            .map(|o| (o.method.clone(), o.template.clone()))
+            .collect()
     }
 
     /// The spec's path template of a request with a JSON body, e.g. `/Voucher/{voucherId}/bookAmount`.
@@ -381,13 +414,13 @@ pub fn build(opts: &SandboxOptions) -> anyhow::Result<Arc<dyn Simulator>> {
 }
 
 impl SevdeskSimulator {
-    /// A simulator for these options (token, data, spec path under `data_dir` or the default).
+    /// A simulator for these options (token, data, `data_dir/sevdesk-openapi.yaml` or the embedded spec).
     pub fn from_options(opts: &SandboxOptions) -> anyhow::Result<Self> {
         let token = opts
             .api_key
             .clone()
             .unwrap_or_else(|| DEFAULT_TOKEN.to_string());
-        let spec = SpecValidator::load(&SpecValidator::default_path(opts.data_dir.as_deref()))?;
+        let spec = SpecValidator::for_data_dir(opts.data_dir.as_deref())?;
         let products = opts.dataset(Country::De).products;
         Ok(Self::new(token, spec, &products))
     }
@@ -805,7 +838,7 @@ mod tests {
     use super::*;
 
     fn spec() -> SpecValidator {
-        SpecValidator::load(&SpecValidator::default_path(None)).expect("the spec loads")
+        SpecValidator::embedded()
     }
 
     fn voucher_body() -> Value {

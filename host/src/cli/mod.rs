@@ -1,12 +1,14 @@
 //! The `posbridge` command line: argument definitions and dispatch to one module per command.
 
 mod check;
+#[cfg(feature = "sandbox")]
 mod demo_cmd;
 mod export_cmd;
 mod output;
 mod pipeline_cmds;
 mod plugins_cmd;
 mod run_cmd;
+#[cfg(feature = "sandbox")]
 mod sandbox_cmd;
 mod state_cmds;
 mod webhooks_cmd;
@@ -89,8 +91,10 @@ pub enum Command {
         stream: Option<String>,
     },
     /// Local simulators of the vendor APIs, and the seeded sales generator.
+    #[cfg(feature = "sandbox")]
     Sandbox(sandbox_cmd::SandboxArgs),
     /// Run the whole job on local simulators with no setup, and reconcile source against sink.
+    #[cfg(feature = "sandbox")]
     Demo(demo_cmd::DemoArgs),
     /// Receive vendor webhooks over HTTP, verified by a connector action (e.g. stripe's `verify_webhook`).
     #[command(subcommand)]
@@ -139,9 +143,11 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
         Command::Run(a) => run_cmd::run(&cli.global, a),
         Command::Runs(a) => state_cmds::runs(a),
         Command::Dlq(c) => state_cmds::dlq(&cli.global, c),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(a) => sandbox_cmd::run(a),
         Command::Schema { stream } => schema(stream.as_deref()),
         Command::Export(a) => export_cmd::run(&cli.global, a),
+        #[cfg(feature = "sandbox")]
         Command::Demo(a) => demo_cmd::run(&cli.global, a),
         Command::Webhooks(c) => webhooks_cmd::run(&cli.global, c),
     };
