@@ -26,6 +26,8 @@ pub use sdk::{
 };
 
 pub use sdk::url;
+#[cfg(feature = "testing")]
+pub use sdk::testing;
 
 pub use chrono;
 pub use rust_decimal;
