@@ -1,7 +1,8 @@
 //! A host double for connector unit tests (feature `testing`): every HTTP request goes to a
 //! closure that plays the vendor, and is recorded, so a test can script failures (record 3 of
-//! 6 gets a 503) and count what a connector sent.
+//! 6 gets a 503) and count what a connector sent. The plugin state lives in memory.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use abi_stable::sabi_trait::TD_Opaque;
@@ -18,6 +19,7 @@ pub struct ScriptedHost {
     vendor: Arc<Vendor>,
     requests: Arc<Mutex<Vec<HttpRequest>>>,
     logs: Arc<Mutex<Vec<String>>>,
+    state: Arc<Mutex<HashMap<String, String>>>,
     now_millis: i64,
 }
 
@@ -30,6 +32,7 @@ impl ScriptedHost {
             vendor: Arc::new(vendor),
             requests: Arc::default(),
             logs: Arc::default(),
+            state: Arc::default(),
             now_millis: 1_700_000_000_000,
         }
     }
@@ -106,8 +109,14 @@ impl HostFfi for ScriptedHost {
     fn is_cancelled(&self) -> bool {
         false
     }
-    fn state_get(&self, _key: RStr<'_>) -> ROption<RString> {
-        ROption::RNone
+    fn state_get(&self, key: RStr<'_>) -> ROption<RString> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.get(key.as_str()).cloned().map(RString::from).into()
     }
-    fn state_put(&self, _key: RStr<'_>, _value: RStr<'_>) {}
+    fn state_put(&self, key: RStr<'_>, value: RStr<'_>) {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), value.to_string());
+    }
 }
