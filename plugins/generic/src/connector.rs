@@ -87,14 +87,20 @@ impl GenericConnector {
     fn log_recovery(&self, recovery: &Recovery) {
         if let Some(host) = &self.host {
             if recovery.repaired() {
+                let message = if recovery.stale_ledger.is_some() {
+                    "the output file was gone: its ledger was set aside and a fresh output started"
+                } else {
+                    "cut an unacknowledged batch off the output"
+                };
                 host.log(
                     LogLevel::Warn,
-                    "cut an unacknowledged batch off the output",
+                    message,
                     json!({
                         "file": recovery.path.display().to_string(),
                         "truncated_bytes": recovery.truncated_bytes,
                         "restored_bracket": recovery.restored_bracket,
                         "torn_ledger_bytes": recovery.torn_ledger_bytes,
+                        "stale_ledger": recovery.stale_ledger.as_ref().map(|p| p.display().to_string()),
                     }),
                 );
             }
