@@ -156,11 +156,15 @@ fn check_path(settings: &Settings) -> Result<CheckReport, FileError> {
     }
 }
 
+/// The config values of the HTTP transport that are secret beyond those the schema marks:
+/// every header value, and every query value of the URL (see the host's `redact` module).
+pub const HTTP_SECRETS: [&str; 2] = ["http.headers.*", "http.url?*"];
+
 impl Connector for GenericConnector {
     type Config = GenericConfig;
 
     fn manifest() -> Manifest {
-        STREAMS.iter().fold(
+        let mut m = STREAMS.iter().fold(
             Manifest::new(
                 "generic",
                 env!("CARGO_PKG_VERSION"),
@@ -170,7 +174,11 @@ impl Connector for GenericConnector {
             // The HTTP transport may call the host of its configured URL, and only that.
             .egress_config_field("http.url"),
             |m, s| m.stream(StreamDecl::read_write(s)),
-        )
+        );
+        // Header values and the URL's query values often carry tokens (`?api_key=…`,
+        // `X-Api-Key`): the host redacts them as secrets (the schema marks the rest).
+        m.secrets.extend(HTTP_SECRETS.iter().map(|s| s.to_string()));
+        m
     }
 
     fn open(config: GenericConfig, host: Host) -> Result<Self, ConnectorError> {

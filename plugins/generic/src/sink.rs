@@ -447,10 +447,8 @@ fn verify_last_batch(
         return Err(not_ours(path, format!("its ledger's last batch starts at {start} after its end {end}")));
     }
     let mut bytes = read_range(file, path, start, end)?;
-    if format == Format::Json && bytes.last().is_some() {
-        if let Some(b) = bytes.last_mut() {
-            *b = b']';
-        }
+    if let (Format::Json, Some(b)) = (format, bytes.last_mut()) {
+        *b = b']';
     }
     if hex::encode(sha2::Sha256::digest(&bytes)) != expected {
         return Err(not_ours(
