@@ -192,7 +192,10 @@ mod tests {
         let r = Redactor::from_config(&cfg, &paths);
         let red = r.redact_config(&cfg, &paths);
         assert_eq!(red["http"]["url"], "http://h/in?api_key=***&x");
-        assert_eq!(red["http"]["headers"], json!({"X-Token": "***", "X-Other": "***"}));
+        assert_eq!(
+            red["http"]["headers"],
+            json!({"X-Token": "***", "X-Other": "***"})
+        );
         assert_eq!(r.redact("401 for q/secret"), "401 for ***");
         // Paths that find nothing are no error.
         let none = Redactor::from_config(&json!({"path": "out.ndjson"}), &paths);

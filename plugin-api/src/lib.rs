@@ -25,9 +25,9 @@ pub use sdk::{
     RecordOutcome, Sink, Source, WriteRequest,
 };
 
-pub use sdk::url;
 #[cfg(feature = "testing")]
 pub use sdk::testing;
+pub use sdk::url;
 
 pub use chrono;
 pub use rust_decimal;

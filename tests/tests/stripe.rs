@@ -246,9 +246,15 @@ fn two_identical_payments_are_two_charges_and_a_payment_without_a_key_is_refused
     let (sim, sb) = sandbox();
     let handle = open(&config(&sb, &sim, 100));
     let before = charges(&sim);
-    match handle.action("process_payment", &json!({"amount": "4.50", "currency": "EUR"})) {
+    match handle.action(
+        "process_payment",
+        &json!({"amount": "4.50", "currency": "EUR"}),
+    ) {
         Err(ConnectorError::Permanent(m)) => {
-            assert!(m.contains("idempotency_key") && m.contains("sale_id"), "{m}")
+            assert!(
+                m.contains("idempotency_key") && m.contains("sale_id"),
+                "{m}"
+            )
         }
         other => panic!("expected a refusal naming idempotency_key, got {other:?}"),
     }

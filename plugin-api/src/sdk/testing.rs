@@ -44,12 +44,18 @@ impl ScriptedHost {
 
     /// Every request sent so far, in order.
     pub fn requests(&self) -> Vec<HttpRequest> {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// How many requests were sent so far.
     pub fn request_count(&self) -> usize {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// The log lines (`level message fields`) emitted so far.

@@ -444,7 +444,10 @@ fn verify_last_batch(
     };
     let end = last.end;
     if start > end {
-        return Err(not_ours(path, format!("its ledger's last batch starts at {start} after its end {end}")));
+        return Err(not_ours(
+            path,
+            format!("its ledger's last batch starts at {start} after its end {end}"),
+        ));
     }
     let mut bytes = read_range(file, path, start, end)?;
     if let (Format::Json, Some(b)) = (format, bytes.last_mut()) {

@@ -533,14 +533,22 @@ fn a_deleted_output_with_its_ledger_left_behind_starts_afresh_and_keeps_the_old_
         // The user deletes the output (and the pipeline's state), not the sidecar.
         fs::remove_file(&path).unwrap();
         let c = file_connector(&path);
-        assert_eq!(write(&c, &batch), vec![written(); 3], "{format}: written again");
+        assert_eq!(
+            write(&c, &batch),
+            vec![written(); 3],
+            "{format}: written again"
+        );
         assert_eq!(read_all(&c, None, 10).0.len(), 3, "{format}");
         let stale: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
             .filter(|n| n.starts_with(&format!("out.{format}.posbridge-ledger.stale-")))
             .collect();
-        assert_eq!(stale.len(), 1, "{format}: the old ledger is kept: {stale:?}");
+        assert_eq!(
+            stale.len(),
+            1,
+            "{format}: the old ledger is kept: {stale:?}"
+        );
         // And from then on, the fresh ledger dedups as before.
         assert_eq!(write(&c, &batch), vec![duplicate(); 3]);
     }
@@ -571,9 +579,19 @@ fn an_output_shorter_than_its_ledger_says_is_refused_with_what_to_do() {
     let ConnectorError::Permanent(m) = &e else {
         panic!("expected a permanent error, got {e:?}")
     };
-    assert!(m.contains(&format!("the file has {first_line} bytes")), "{m}");
-    assert!(m.contains("posbridge-ledger") && m.contains("Restore the file") && m.contains("delete it"), "{m}");
-    assert_eq!(fs::read(&path).unwrap(), before, "nothing was written or cut");
+    assert!(
+        m.contains(&format!("the file has {first_line} bytes")),
+        "{m}"
+    );
+    assert!(
+        m.contains("posbridge-ledger") && m.contains("Restore the file") && m.contains("delete it"),
+        "{m}"
+    );
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        before,
+        "nothing was written or cut"
+    );
 }
 
 #[test]
@@ -595,6 +613,10 @@ fn an_output_whose_content_differs_from_what_was_written_is_refused() {
             matches!(&e, ConnectorError::Permanent(m) if m.contains("differ from what posbridge wrote")),
             "{format}: {e:?}"
         );
-        assert_eq!(fs::read(&path).unwrap(), other, "{format}: the foreign file is not cut");
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            other,
+            "{format}: the foreign file is not cut"
+        );
     }
 }

@@ -89,7 +89,10 @@ impl WrittenReceipts {
                         .collect()
                 })
                 .unwrap_or_default();
-            let id = receipt.get("_id").and_then(Value::as_str).map(str::to_string);
+            let id = receipt
+                .get("_id")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             self.by_key.insert(
                 key,
                 Found {
@@ -244,8 +247,7 @@ impl ReceiptWriter<'_> {
                 cancelled_sale_id,
                 cancels,
             } => {
-                if !batch.written.by_sale_id.contains_key(cancelled_sale_id) && !batch.looked_back
-                {
+                if !batch.written.by_sale_id.contains_key(cancelled_sale_id) && !batch.looked_back {
                     self.look_back(kind, &batch.cancel_days, &mut batch.written)?;
                     batch.looked_back = true;
                 }
@@ -546,8 +548,11 @@ mod tests {
             };
             let path = req.url.split("/v1.0/").nth(1).unwrap_or_default();
             if path.starts_with("gettoken?") {
-                return Ok(json_response(200, &json!([{"error": false, "accountToken": "acc",
-                    "cashRegisterToken": "reg", "cashRegisterId": 1}])));
+                return Ok(json_response(
+                    200,
+                    &json!([{"error": false, "accountToken": "acc",
+                    "cashRegisterToken": "reg", "cashRegisterId": 1}]),
+                ));
             }
             if req.method == "GET" && path.starts_with("receipts?") {
                 let list: Vec<Value> = r
@@ -565,8 +570,16 @@ mod tests {
                 let body: Value = serde_json::from_slice(&req.body).unwrap();
                 let number = format!("1-{:06}", r.len() + 1);
                 let id = format!("rid{}", r.len() + 1);
-                r.push((number.clone(), id.clone(), body["customText"].clone(), vec![]));
-                return Ok(json_response(200, &json!({"receipt": {"receiptNumber": number, "_id": id}})));
+                r.push((
+                    number.clone(),
+                    id.clone(),
+                    body["customText"].clone(),
+                    vec![],
+                ));
+                return Ok(json_response(
+                    200,
+                    &json!({"receipt": {"receiptNumber": number, "_id": id}}),
+                ));
             }
             if req.method == "POST" && path == "receiptattachment" {
                 counts.1 += 1;
@@ -581,7 +594,10 @@ mod tests {
                 receipt.3.push("bon.txt".into());
                 return Ok(json_response(200, &json!({"error": false})));
             }
-            Ok(json_response(404, &json!({"error": true, "msg": "no route"})))
+            Ok(json_response(
+                404,
+                &json!({"error": true, "msg": "no route"}),
+            ))
         });
         (host, receipts)
     }
@@ -620,9 +636,18 @@ mod tests {
         let r = receipts.lock().unwrap();
         assert_eq!(r.len(), keys.len(), "one receipt per sale");
         for k in keys {
-            let found: Vec<_> = r.iter().filter(|x| custom_text(&json!({"customText": x.2}), KEY_LABEL).as_deref() == Some(k)).collect();
+            let found: Vec<_> = r
+                .iter()
+                .filter(|x| {
+                    custom_text(&json!({"customText": x.2}), KEY_LABEL).as_deref() == Some(k)
+                })
+                .collect();
             assert_eq!(found.len(), 1, "{k}");
-            assert_eq!(found[0].3, vec!["bon.txt".to_string()], "{k}: the file once");
+            assert_eq!(
+                found[0].3,
+                vec!["bon.txt".to_string()],
+                "{k}: the file once"
+            );
         }
     }
 
@@ -633,19 +658,38 @@ mod tests {
             let c = client(&host);
             let keys: Vec<String> = (0..6).map(|i| format!("key-{i}")).collect();
             let (request, records) = batch(&keys, 0);
-            let outcomes = ReceiptWriter { client: &c }.write(&request, &records).unwrap();
+            let outcomes = ReceiptWriter { client: &c }
+                .write(&request, &records)
+                .unwrap();
             assert_eq!(outcomes.len(), 6);
-            assert!(outcomes[..3]
-                .iter()
-                .all(|o| matches!(o, RecordOutcome::Written { external_id: Some(_) })), "{outcomes:?}");
-            assert!(outcomes[3..].iter().all(RecordOutcome::is_retry), "{outcomes:?}");
-            assert_eq!(receipts.lock().unwrap().len(), match fault { Fault::CreateReceipt(_) => 3, Fault::Upload(_) => 4 });
+            assert!(
+                outcomes[..3].iter().all(|o| matches!(
+                    o,
+                    RecordOutcome::Written {
+                        external_id: Some(_)
+                    }
+                )),
+                "{outcomes:?}"
+            );
+            assert!(
+                outcomes[3..].iter().all(RecordOutcome::is_retry),
+                "{outcomes:?}"
+            );
+            assert_eq!(
+                receipts.lock().unwrap().len(),
+                match fault {
+                    Fault::CreateReceipt(_) => 3,
+                    Fault::Upload(_) => 4,
+                }
+            );
 
             let (again, rest) = batch(&keys, 3);
             let outcomes = ReceiptWriter { client: &c }.write(&again, &rest).unwrap();
             assert!(outcomes.iter().all(|o| !o.is_retry()), "{outcomes:?}");
             if let Fault::Upload(_) = fault {
-                assert!(matches!(&outcomes[0], RecordOutcome::Duplicate { external_id: Some(n) } if n == "1-000004"));
+                assert!(
+                    matches!(&outcomes[0], RecordOutcome::Duplicate { external_id: Some(n) } if n == "1-000004")
+                );
             }
             assert_every_sale_once_with_its_file(&receipts, &keys);
         }

@@ -254,14 +254,21 @@ mod tests {
             let path = rest.split('?').next().unwrap_or_default();
             if path == fail_path && failures.load(Ordering::SeqCst) > 0 {
                 failures.fetch_sub(1, Ordering::SeqCst);
-                return Ok(HttpResponse { status: 503, headers: vec![], body: b"busy".to_vec() });
+                return Ok(HttpResponse {
+                    status: 503,
+                    headers: vec![],
+                    body: b"busy".to_vec(),
+                });
             }
             Ok(match path {
                 "gettoken" => json_response(200, &json!([{"error": false, "accountToken": "acc"}])),
                 "receipts/count" => json_response(200, &json!({"count": 1})),
                 "receipts" => json_response(200, &json!([receipt()])),
-                "cashregisters" => json_response(200, &json!([
-                    {"_id": "a", "cashRegisterId": 2, "name": "Kassa 2", "locationId": "graz"}])),
+                "cashregisters" => json_response(
+                    200,
+                    &json!([
+                    {"_id": "a", "cashRegisterId": 2, "name": "Kassa 2", "locationId": "graz"}]),
+                ),
                 _ => json_response(404, &json!({"error": true, "msg": "no route"})),
             })
         })
@@ -286,7 +293,11 @@ mod tests {
         let client = Client::new(host.host(), cfg);
         let stores = Mutex::new(None);
         let fetched = Fetched::default();
-        let reader = SalesReader { client: &client, stores: &stores, fetched: &fetched };
+        let reader = SalesReader {
+            client: &client,
+            stores: &stores,
+            fetched: &fetched,
+        };
         let request = ReadRequest {
             stream: "sales".into(),
             to: NaiveDate::from_ymd_opt(2026, 2, 2),
@@ -329,7 +340,11 @@ mod tests {
         .unwrap();
         let client = Client::new(host.host(), cfg);
         let (stores, fetched) = (Mutex::new(None), Fetched::default());
-        let reader = SalesReader { client: &client, stores: &stores, fetched: &fetched };
+        let reader = SalesReader {
+            client: &client,
+            stores: &stores,
+            fetched: &fetched,
+        };
         let request = ReadRequest {
             stream: "sales".into(),
             to: NaiveDate::from_ymd_opt(2026, 2, 2),
@@ -337,7 +352,11 @@ mod tests {
         };
         reader.read(&request).unwrap();
         reader.read(&request).unwrap();
-        assert_eq!(requests_to(&host, "receipts/count"), 2, "a new read counts again");
+        assert_eq!(
+            requests_to(&host, "receipts/count"),
+            2,
+            "a new read counts again"
+        );
         assert_eq!(requests_to(&host, "receipts"), 2);
     }
 }

@@ -206,7 +206,10 @@ mod tests {
 
     /// A lexoffice keeping vouchers (number, id) in memory; the `fail_post`-th POST (0-based,
     /// over the whole test) is answered 503, before or after the voucher was stored.
-    fn lexoffice(fail_post: usize, lands: bool) -> (ScriptedHost, Arc<Mutex<Vec<(String, String)>>>) {
+    fn lexoffice(
+        fail_post: usize,
+        lands: bool,
+    ) -> (ScriptedHost, Arc<Mutex<Vec<(String, String)>>>) {
         let vouchers = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
         let posts = Arc::new(Mutex::new(0usize));
         let v = vouchers.clone();
@@ -222,7 +225,10 @@ mod tests {
                     .iter()
                     .map(|(n, id)| json!({"voucherNumber": n, "id": id}))
                     .collect();
-                return Ok(json_response(200, &json!({"content": content, "last": true})));
+                return Ok(json_response(
+                    200,
+                    &json!({"content": content, "last": true}),
+                ));
             }
             if req.method == "POST" && req.url.ends_with("/v1/vouchers") {
                 let mut n = posts.lock().unwrap();
@@ -285,15 +291,29 @@ mod tests {
         for lands in [false, true] {
             let (host, vouchers) = lexoffice(3, lands);
             let c = client(&host);
-            let keys: Vec<String> = (0..6).map(|i| format!("{i}123456789abcdef0123456789abcdef")).collect();
+            let keys: Vec<String> = (0..6)
+                .map(|i| format!("{i}123456789abcdef0123456789abcdef"))
+                .collect();
             let (request, records) = batch(&keys);
-            let outcomes = VoucherWriter { client: &c }.write(&request, &records).unwrap();
+            let outcomes = VoucherWriter { client: &c }
+                .write(&request, &records)
+                .unwrap();
             assert_eq!(outcomes.len(), 6);
-            assert!(outcomes[..3]
-                .iter()
-                .all(|o| matches!(o, RecordOutcome::Written { external_id: Some(_) })), "{outcomes:?}");
-            assert!(outcomes[3..].iter().all(RecordOutcome::is_retry), "{outcomes:?}");
-            let posts = |h: &ScriptedHost| h.requests().iter().filter(|r| r.method == "POST").count();
+            assert!(
+                outcomes[..3].iter().all(|o| matches!(
+                    o,
+                    RecordOutcome::Written {
+                        external_id: Some(_)
+                    }
+                )),
+                "{outcomes:?}"
+            );
+            assert!(
+                outcomes[3..].iter().all(RecordOutcome::is_retry),
+                "{outcomes:?}"
+            );
+            let posts =
+                |h: &ScriptedHost| h.requests().iter().filter(|r| r.method == "POST").count();
             assert_eq!(posts(&host), 4, "records 4 and 5 were not tried");
 
             let (again, rest) = resend_of(&keys, 3);

@@ -267,9 +267,15 @@ mod tests {
                 if n == fail_save {
                     return Ok(unavailable);
                 }
-                return Ok(json_response(200, &json!({"objects": {"voucher": {"id": id.to_string()}}})));
+                return Ok(json_response(
+                    200,
+                    &json!({"objects": {"voucher": {"id": id.to_string()}}}),
+                ));
             }
-            if let Some(id) = path.strip_prefix("Voucher/").and_then(|p| p.strip_suffix("/bookAmount")) {
+            if let Some(id) = path
+                .strip_prefix("Voucher/")
+                .and_then(|p| p.strip_suffix("/bookAmount"))
+            {
                 let id: u64 = id.parse().unwrap();
                 let body: Value = serde_json::from_slice(&req.body).unwrap();
                 let amount = decimal_from_json(&body["amount"]).unwrap();
@@ -277,7 +283,10 @@ mod tests {
                 voucher.2 += amount;
                 return Ok(json_response(200, &json!({"objects": {}})));
             }
-            Ok(json_response(404, &json!({"error": {"message": format!("no route {path}")}})))
+            Ok(json_response(
+                404,
+                &json!({"error": {"message": format!("no route {path}")}}),
+            ))
         });
         (host, vendor)
     }
@@ -324,13 +333,23 @@ mod tests {
         let c = client(&host);
         let keys = keys(6);
         let (request, records) = batch(&keys);
-        let outcomes = VoucherWriter { client: &c }.write(&request, &records).unwrap();
+        let outcomes = VoucherWriter { client: &c }
+            .write(&request, &records)
+            .unwrap();
         assert_eq!(outcomes.len(), 6);
-        assert!(outcomes[..3]
-            .iter()
-            .all(|o| matches!(o, RecordOutcome::Written { external_id: Some(_) })));
-        assert!(outcomes[3..].iter().all(RecordOutcome::is_retry), "{outcomes:?}");
-        assert!(matches!(&outcomes[3], RecordOutcome::Retry { reason, .. } if reason.contains("503")));
+        assert!(outcomes[..3].iter().all(|o| matches!(
+            o,
+            RecordOutcome::Written {
+                external_id: Some(_)
+            }
+        )));
+        assert!(
+            outcomes[3..].iter().all(RecordOutcome::is_retry),
+            "{outcomes:?}"
+        );
+        assert!(
+            matches!(&outcomes[3], RecordOutcome::Retry { reason, .. } if reason.contains("503"))
+        );
         // Records 4 and 5 were not tried: 3 saves + the failed one.
         assert_eq!(vendor.lock().unwrap().saves, 4);
 
@@ -340,15 +359,26 @@ mod tests {
         let outcomes = VoucherWriter { client: &c }
             .write(&again, &records[3..])
             .unwrap();
-        assert!(outcomes
-            .iter()
-            .all(|o| matches!(o, RecordOutcome::Written { .. })), "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, RecordOutcome::Written { .. })),
+            "{outcomes:?}"
+        );
         let v = vendor.lock().unwrap();
         assert_eq!(v.vouchers.len(), 6, "every sale once");
         for k in &keys {
-            let found: Vec<_> = v.vouchers.iter().filter(|x| x.1.ends_with(k.as_str())).collect();
+            let found: Vec<_> = v
+                .vouchers
+                .iter()
+                .filter(|x| x.1.ends_with(k.as_str()))
+                .collect();
             assert_eq!(found.len(), 1, "{k}");
-            assert_eq!(found[0].2, Sale::example().totals.gross, "{k} paid in full once");
+            assert_eq!(
+                found[0].2,
+                Sale::example().totals.gross,
+                "{k} paid in full once"
+            );
         }
     }
 
@@ -358,8 +388,13 @@ mod tests {
         let c = client(&host);
         let keys = keys(6);
         let (request, records) = batch(&keys);
-        let outcomes = VoucherWriter { client: &c }.write(&request, &records).unwrap();
-        assert!(outcomes[3..].iter().all(RecordOutcome::is_retry), "{outcomes:?}");
+        let outcomes = VoucherWriter { client: &c }
+            .write(&request, &records)
+            .unwrap();
+        assert!(
+            outcomes[3..].iter().all(RecordOutcome::is_retry),
+            "{outcomes:?}"
+        );
         assert_eq!(vendor.lock().unwrap().vouchers.len(), 4, "record 3 landed");
 
         let (mut again, _) = batch(&keys);
@@ -367,20 +402,35 @@ mod tests {
         let outcomes = VoucherWriter { client: &c }
             .write(&again, &records[3..])
             .unwrap();
-        assert!(matches!(outcomes[0], RecordOutcome::Duplicate { external_id: Some(ref id) } if id == "1003"), "{outcomes:?}");
-        assert!(outcomes[1..].iter().all(|o| matches!(o, RecordOutcome::Written { .. })));
+        assert!(
+            matches!(outcomes[0], RecordOutcome::Duplicate { external_id: Some(ref id) } if id == "1003"),
+            "{outcomes:?}"
+        );
+        assert!(outcomes[1..]
+            .iter()
+            .all(|o| matches!(o, RecordOutcome::Written { .. })));
         let v = vendor.lock().unwrap();
         assert_eq!(v.vouchers.len(), 6, "nothing saved twice");
         // The landed voucher's payment, never booked before, is booked on the resend.
-        assert!(v.vouchers.iter().all(|x| x.2 == Sale::example().totals.gross));
+        assert!(v
+            .vouchers
+            .iter()
+            .all(|x| x.2 == Sale::example().totals.gross));
     }
 
     #[test]
     fn a_refused_token_fails_the_call() {
-        let host = ScriptedHost::new(|_| Ok(json_response(401, &json!({"error": {"message": "Authentication required"}}))));
+        let host = ScriptedHost::new(|_| {
+            Ok(json_response(
+                401,
+                &json!({"error": {"message": "Authentication required"}}),
+            ))
+        });
         let c = client(&host);
         let (request, records) = batch(&keys(2));
-        let err = VoucherWriter { client: &c }.write(&request, &records).unwrap_err();
+        let err = VoucherWriter { client: &c }
+            .write(&request, &records)
+            .unwrap_err();
         assert!(matches!(err, ConnectorError::Auth(_)), "{err:?}");
         assert_eq!(host.request_count(), 1, "the second record is not tried");
     }

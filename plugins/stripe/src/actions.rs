@@ -322,13 +322,19 @@ mod tests {
             }
             let n = req.body.len();
             if req.url.ends_with("/v1/refunds") {
-                return Ok(json_response(200, &json!({"id": format!("re_{n}"), "object": "refund",
+                return Ok(json_response(
+                    200,
+                    &json!({"id": format!("re_{n}"), "object": "refund",
                     "amount": 100, "currency": "eur", "status": "succeeded", "created": 1,
-                    "payment_intent": "pi_1"})));
+                    "payment_intent": "pi_1"}),
+                ));
             }
-            Ok(json_response(200, &json!({"id": format!("pi_{n}"), "object": "payment_intent",
+            Ok(json_response(
+                200,
+                &json!({"id": format!("pi_{n}"), "object": "payment_intent",
                 "amount": 450, "currency": "eur", "status": "succeeded", "created": 1,
-                "payment_method_types": ["card"], "metadata": {}})))
+                "payment_method_types": ["card"], "metadata": {}}),
+            ))
         })
     }
 
@@ -359,11 +365,26 @@ mod tests {
         );
         assert_eq!(host.request_count(), 0);
         // Two identical payments with their own keys are two charges.
-        let a = process_payment(&c, json!({"amount": "4.50", "currency": "EUR", "idempotency_key": "till-1:0001"})).unwrap();
-        let b = process_payment(&c, json!({"amount": "4.50", "currency": "EUR", "idempotency_key": "till-1:0002"})).unwrap();
-        assert_eq!((a["idempotency_key"].as_str(), b["idempotency_key"].as_str()), (Some("till-1:0001"), Some("till-1:0002")));
+        let a = process_payment(
+            &c,
+            json!({"amount": "4.50", "currency": "EUR", "idempotency_key": "till-1:0001"}),
+        )
+        .unwrap();
+        let b = process_payment(
+            &c,
+            json!({"amount": "4.50", "currency": "EUR", "idempotency_key": "till-1:0002"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (a["idempotency_key"].as_str(), b["idempotency_key"].as_str()),
+            (Some("till-1:0001"), Some("till-1:0002"))
+        );
         assert_eq!(keys_sent(&host), vec!["till-1:0001", "till-1:0002"]);
-        let e = process_payment(&c, json!({"amount": "4.50", "currency": "EUR", "idempotency_key": " "})).unwrap_err();
+        let e = process_payment(
+            &c,
+            json!({"amount": "4.50", "currency": "EUR", "idempotency_key": " "}),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("idempotency_key"), "{e}");
     }
 
@@ -377,9 +398,20 @@ mod tests {
             matches!(ConnectorError::from(e.clone()), ConnectorError::Permanent(ref m) if m.contains("idempotency_key") && m.contains("reference")),
             "{e:?}"
         );
-        assert!(host.requests().iter().all(|r| r.method == "GET"), "no refund was sent");
-        refund_payment(&c, json!({"payment_id": "pi_1", "amount": "1.00", "reference": "R-7"})).unwrap();
-        refund_payment(&c, json!({"payment_id": "pi_1", "amount": "1.00", "idempotency_key": "refund-8"})).unwrap();
+        assert!(
+            host.requests().iter().all(|r| r.method == "GET"),
+            "no refund was sent"
+        );
+        refund_payment(
+            &c,
+            json!({"payment_id": "pi_1", "amount": "1.00", "reference": "R-7"}),
+        )
+        .unwrap();
+        refund_payment(
+            &c,
+            json!({"payment_id": "pi_1", "amount": "1.00", "idempotency_key": "refund-8"}),
+        )
+        .unwrap();
         // A full refund happens once per payment: its derived key is enough.
         refund_payment(&c, json!({"payment_id": "pi_1"})).unwrap();
         assert_eq!(keys_sent(&host).len(), 3);
@@ -401,7 +433,11 @@ mod tests {
 
         let host = stripe(vec![429]);
         let c = client(&host);
-        let e = process_payment(&c, json!({"amount": "4.50", "currency": "EUR", "idempotency_key": "k"})).unwrap_err();
+        let e = process_payment(
+            &c,
+            json!({"amount": "4.50", "currency": "EUR", "idempotency_key": "k"}),
+        )
+        .unwrap_err();
         assert!(
             matches!(ConnectorError::from(e), ConnectorError::RateLimited { retry_after: Some(d), .. } if d.as_secs() == 3)
         );
