@@ -204,13 +204,13 @@ mod tests {
     use posbridge_plugin_api::HttpResponse;
     use serde_json::json;
 
+    /// The vouchers (number, id) the scripted lexoffice keeps.
+    type Vouchers = Arc<Mutex<Vec<(String, String)>>>;
+
     /// A lexoffice keeping vouchers (number, id) in memory; the `fail_post`-th POST (0-based,
     /// over the whole test) is answered 503, before or after the voucher was stored.
-    fn lexoffice(
-        fail_post: usize,
-        lands: bool,
-    ) -> (ScriptedHost, Arc<Mutex<Vec<(String, String)>>>) {
-        let vouchers = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    fn lexoffice(fail_post: usize, lands: bool) -> (ScriptedHost, Vouchers) {
+        let vouchers: Vouchers = Arc::default();
         let posts = Arc::new(Mutex::new(0usize));
         let v = vouchers.clone();
         let host = ScriptedHost::new(move |req| {
