@@ -25,6 +25,8 @@ pub use sdk::{
     RecordOutcome, Sink, Source, WriteRequest,
 };
 
+#[cfg(feature = "testing")]
+pub use sdk::testing;
 pub use sdk::url;
 
 pub use chrono;

@@ -525,3 +525,54 @@ fn check_refuses_both_transports_and_fetches_the_first_page() {
     );
     assert_eq!(server.received().len(), 1);
 }
+
+#[test]
+fn a_token_in_a_header_or_the_url_query_never_shows_in_errors_logs_or_the_runs_table() {
+    const QUERY_TOKEN: &str = "Qu3ryT0ken-xyz";
+    const HEADER_TOKEN: &str = "H3aderT0ken-abc";
+    let d = tempfile::tempdir().unwrap();
+    // A vendor that fails and echoes what it was sent, as some do in their error bodies.
+    let server = TestHttpServer::start(|_, req| {
+        status(
+            502,
+            &format!("upstream failed for {} (key {HEADER_TOKEN})", req.path),
+        )
+    });
+    let p = write_pipeline(
+        d.path(),
+        "leaky",
+        json!({ "http": {
+            "url": format!("{}/api/sales?api_key={QUERY_TOKEN}&store=all", server.base_url),
+            "headers": { "X-Api-Key": HEADER_TOKEN } } }),
+        json!({ "path": d.path().join("out.ndjson") }),
+        json!({ "max_retries": 1, "retry_base_ms": 10, "retry_max_ms": 20 }),
+    );
+    let state = d.path().join("s.db");
+    let mut shown = String::new();
+    for dry_run in [false, true] {
+        let mut cmd = posbridge();
+        cmd.env("RUST_LOG", "trace")
+            .arg("run")
+            .arg(&p)
+            .arg("--state")
+            .arg(format!("sqlite:{}", state.display()));
+        if dry_run {
+            cmd.arg("--dry-run");
+        }
+        let r = run(&mut cmd);
+        assert_ne!(r.code, 0, "the vendor fails: {r:?}");
+        shown.push_str(&r.stdout);
+        shown.push_str(&r.stderr);
+    }
+    assert!(!server.received().is_empty(), "the requests were made");
+    assert!(shown.contains("502"), "the failure is reported: {shown}");
+    assert!(shown.contains("***"), "redacted, not dropped: {shown}");
+    for token in [QUERY_TOKEN, HEADER_TOKEN] {
+        assert!(!shown.contains(token), "{token} shown: {shown}");
+        let db = std::fs::read(&state).unwrap();
+        assert!(
+            !db.windows(token.len()).any(|w| w == token.as_bytes()),
+            "{token} stored in the state (runs table)"
+        );
+    }
+}

@@ -35,7 +35,6 @@ fn config(sb: &RunningSandbox, sim: &StripeSimulator, page_size: u32) -> Value {
         "webhook_secret": sim.webhook_secret(),
         "page_size": page_size,
         "default_payment_method": "pm_card_visa",
-        "retry_delay_ms": 10,
     })
 }
 
@@ -203,11 +202,18 @@ fn a_payment_retried_after_a_dropped_connection_is_charged_once() {
     let input = json!({"amount": "12.34", "currency": "EUR", "sale_id": "demo:S1:R1:42",
                        "description": "Bon 42"});
 
-    // The first answer is lost after Stripe charged; the plugin re-sends with the same key.
+    // The answer is lost after Stripe charged: the connector sends once and reports a
+    // retryable error; retrying is the host's job.
     sim.drop_responses_after_processing(1);
-    let out = handle
-        .action("process_payment", &input)
-        .expect("payment goes through");
+    assert!(matches!(
+        handle.action("process_payment", &input),
+        Err(ConnectorError::Transient(_))
+    ));
+    assert_eq!(charges(&sim), before + 1, "the lost answer had charged");
+    assert_eq!(sim.posts().len(), 1, "no retry loop inside the connector");
+
+    // The host's retry sends the same key: Stripe replays, nothing is charged again.
+    let out = handle.action("process_payment", &input).expect("retry");
     assert_eq!(out["status"], "succeeded");
     assert_eq!(out["amount"], "12.34");
     assert_eq!(out["payment"]["sale_id"], "demo:S1:R1:42");
@@ -224,35 +230,44 @@ fn a_payment_retried_after_a_dropped_connection_is_charged_once() {
         first.idempotency_key.as_deref(),
         out["idempotency_key"].as_str()
     );
-
-    // The caller repeating the whole call gets the same payment, not a second one.
-    let again = handle.action("process_payment", &input).expect("repeat");
-    assert_eq!(again["id"], out["id"]);
-    assert_eq!(charges(&sim), before + 1);
-
-    // Without network retries the caller sees the failure; its retry still charges once.
-    let mut cfg = config(&sb, &sim, 100);
-    cfg["max_network_retries"] = json!(0);
-    let no_retry = open(&cfg);
-    let other = json!({"amount": "7.00", "currency": "EUR", "sale_id": "demo:S1:R1:43"});
-    sim.drop_responses_after_processing(1);
-    assert!(matches!(
-        no_retry.action("process_payment", &other),
-        Err(ConnectorError::Transient(_))
-    ));
-    assert_eq!(charges(&sim), before + 2, "the lost answer had charged");
-    let retried = no_retry.action("process_payment", &other).expect("retry");
-    assert_eq!(retried["replayed"], true);
-    assert_eq!(charges(&sim), before + 2, "the retry did not charge again");
     let pi = sim
         .payment_intents()
         .into_iter()
-        .find(|p| p["id"] == retried["id"])
+        .find(|p| p["id"] == out["id"])
         .unwrap();
     assert_eq!(
         (pi["amount"].as_i64(), pi["currency"].as_str()),
-        (Some(700), Some("eur"))
+        (Some(1234), Some("eur"))
     );
+}
+
+#[test]
+fn two_identical_payments_are_two_charges_and_a_payment_without_a_key_is_refused() {
+    let (sim, sb) = sandbox();
+    let handle = open(&config(&sb, &sim, 100));
+    let before = charges(&sim);
+    match handle.action(
+        "process_payment",
+        &json!({"amount": "4.50", "currency": "EUR"}),
+    ) {
+        Err(ConnectorError::Permanent(m)) => {
+            assert!(
+                m.contains("idempotency_key") && m.contains("sale_id"),
+                "{m}"
+            )
+        }
+        other => panic!("expected a refusal naming idempotency_key, got {other:?}"),
+    }
+    for key in ["till-1:0001", "till-1:0002"] {
+        let out = handle
+            .action(
+                "process_payment",
+                &json!({"amount": "4.50", "currency": "EUR", "idempotency_key": key}),
+            )
+            .expect("paid");
+        assert_eq!(out["replayed"], false);
+    }
+    assert_eq!(charges(&sim), before + 2, "two customers, two charges");
 }
 
 #[test]
@@ -466,7 +481,7 @@ fn wrong_credentials_are_a_clear_auth_error_and_the_right_key_passes_check() {
     assert!(matches!(
         handle.action(
             "process_payment",
-            &json!({"amount": "1.00", "currency": "EUR"})
+            &json!({"amount": "1.00", "currency": "EUR", "idempotency_key": "auth-1"})
         ),
         Err(ConnectorError::Auth(_))
     ));

@@ -119,6 +119,29 @@ impl RecordOutcome {
         }
     }
 
+    /// The outcome of a record a sink left untried because an earlier record of the batch
+    /// was answered `cause`, a retry (the vendor is down or rate limiting: trying the rest
+    /// would only hammer it). `None` when `cause` is not a retry.
+    ///
+    /// ```
+    /// use posbridge_plugin_api::{ConnectorError, RecordOutcome};
+    /// let cause = RecordOutcome::failed(&ConnectorError::Transient("503".into()));
+    /// assert!(RecordOutcome::untried_after(&cause).unwrap().is_retry());
+    /// assert!(RecordOutcome::untried_after(&RecordOutcome::Written { external_id: None }).is_none());
+    /// ```
+    pub fn untried_after(cause: &RecordOutcome) -> Option<Self> {
+        match cause {
+            Self::Retry {
+                reason,
+                retry_after_ms,
+            } => Some(Self::Retry {
+                reason: format!("not tried: an earlier record of the batch failed ({reason})"),
+                retry_after_ms: *retry_after_ms,
+            }),
+            _ => None,
+        }
+    }
+
     /// Whether the host should send this record again.
     pub fn is_retry(&self) -> bool {
         matches!(self, Self::Retry { .. })

@@ -5,6 +5,8 @@ mod connector;
 pub mod export;
 mod host;
 mod messages;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod url;
 
 pub use connector::{Actions, Connector, Sink, Source};

@@ -87,14 +87,20 @@ impl GenericConnector {
     fn log_recovery(&self, recovery: &Recovery) {
         if let Some(host) = &self.host {
             if recovery.repaired() {
+                let message = if recovery.stale_ledger.is_some() {
+                    "the output file was gone: its ledger was set aside and a fresh output started"
+                } else {
+                    "cut an unacknowledged batch off the output"
+                };
                 host.log(
                     LogLevel::Warn,
-                    "cut an unacknowledged batch off the output",
+                    message,
                     json!({
                         "file": recovery.path.display().to_string(),
                         "truncated_bytes": recovery.truncated_bytes,
                         "restored_bracket": recovery.restored_bracket,
                         "torn_ledger_bytes": recovery.torn_ledger_bytes,
+                        "stale_ledger": recovery.stale_ledger.as_ref().map(|p| p.display().to_string()),
                     }),
                 );
             }
@@ -150,11 +156,15 @@ fn check_path(settings: &Settings) -> Result<CheckReport, FileError> {
     }
 }
 
+/// The config values of the HTTP transport that are secret beyond those the schema marks:
+/// every header value, and every query value of the URL (see the host's `redact` module).
+pub const HTTP_SECRETS: [&str; 2] = ["http.headers.*", "http.url?*"];
+
 impl Connector for GenericConnector {
     type Config = GenericConfig;
 
     fn manifest() -> Manifest {
-        STREAMS.iter().fold(
+        let mut m = STREAMS.iter().fold(
             Manifest::new(
                 "generic",
                 env!("CARGO_PKG_VERSION"),
@@ -164,7 +174,11 @@ impl Connector for GenericConnector {
             // The HTTP transport may call the host of its configured URL, and only that.
             .egress_config_field("http.url"),
             |m, s| m.stream(StreamDecl::read_write(s)),
-        )
+        );
+        // Header values and the URL's query values often carry tokens (`?api_key=…`,
+        // `X-Api-Key`): the host redacts them as secrets (the schema marks the rest).
+        m.secrets.extend(HTTP_SECRETS.iter().map(|s| s.to_string()));
+        m
     }
 
     fn open(config: GenericConfig, host: Host) -> Result<Self, ConnectorError> {

@@ -2,7 +2,9 @@
 //! `{"end": N, "keys": [...]}` per acknowledged batch, appended and fsynced after the data.
 //!
 //! The last complete line's `end` is the length of the data file that has been acknowledged;
-//! anything beyond it was written by a batch that was never acknowledged.
+//! anything beyond it was written by a batch that was never acknowledged. Its `start` and
+//! `sha256` (the bytes `start..end` the batch wrote) let the sink tell its own output from a
+//! file that was replaced, truncated or rewritten since (see `sink::Output::open`).
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -10,6 +12,7 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::durable;
 use crate::error::FileError;
@@ -31,6 +34,24 @@ pub struct LedgerEntry {
     pub end: u64,
     /// The idempotency keys of the records the batch wrote.
     pub keys: Vec<String>,
+    /// Where the bytes the batch wrote begin (absent in ledgers written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
+    /// SHA-256 (hex) of the data file's bytes `start..end` as the batch wrote them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl LedgerEntry {
+    /// The entry of a batch that wrote `bytes` at `start`.
+    pub fn written(start: u64, bytes: &[u8], keys: Vec<String>) -> Self {
+        Self {
+            end: start + bytes.len() as u64,
+            keys,
+            start: Some(start),
+            sha256: Some(hex::encode(Sha256::digest(bytes))),
+        }
+    }
 }
 
 /// What replaying a ledger found.
@@ -40,6 +61,8 @@ pub struct Replay {
     pub keys: HashSet<String>,
     /// The acknowledged data length, `None` when the ledger has no complete line yet.
     pub committed_end: Option<u64>,
+    /// The last complete entry.
+    pub last: Option<LedgerEntry>,
     /// Bytes of a torn last line that were cut off.
     pub torn_bytes: u64,
 }
@@ -96,7 +119,8 @@ impl Ledger {
                 });
             }
             replay.committed_end = Some(entry.end);
-            replay.keys.extend(entry.keys);
+            replay.keys.extend(entry.keys.iter().cloned());
+            replay.last = Some(entry);
             good_len += n as u64;
         }
         drop(reader);
@@ -113,6 +137,24 @@ impl Ledger {
             },
             replay,
         ))
+    }
+
+    /// Moves this ledger aside as `<ledger>.stale-<unix seconds>` (kept for inspection) and
+    /// opens a fresh one in its place; returns where the old one went.
+    pub fn set_aside(self) -> Result<(Ledger, Replay, PathBuf), FileError> {
+        let Ledger { path, file } = self;
+        drop(file);
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let mut stale = path.as_os_str().to_owned();
+        stale.push(format!(".stale-{secs}"));
+        let stale = PathBuf::from(stale);
+        std::fs::rename(&path, &stale).map_err(FileError::io_at("set aside ledger", &path))?;
+        durable::sync_parent(&path)?;
+        let (ledger, replay) = Ledger::open(&path)?;
+        Ok((ledger, replay, stale))
     }
 
     /// Appends one entry as a single write and fsyncs it; only then is the batch acknowledged.
@@ -200,6 +242,8 @@ mod tests {
             .append(&LedgerEntry {
                 end: 30,
                 keys: vec!["c".into()],
+                start: None,
+                sha256: None,
             })
             .unwrap();
         assert_eq!(committed_end(&data).unwrap(), Some(30));
@@ -217,10 +261,12 @@ mod tests {
         let mut text = serde_json::to_string(&LedgerEntry {
             end: 5,
             keys: keys.clone(),
+            start: None,
+            sha256: None,
         })
         .unwrap();
         text.push('\n');
-        text.push_str(&serde_json::to_string(&LedgerEntry { end: 77, keys }).unwrap());
+        text.push_str(&serde_json::to_string(&LedgerEntry::written(70, b"1234567", keys)).unwrap());
         text.push('\n');
         assert!(text.len() > 4 * 64 * 1024);
         std::fs::write(ledger_path(&data), text).unwrap();

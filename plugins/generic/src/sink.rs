@@ -14,6 +14,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use posbridge_plugin_api::{RecordOutcome, WriteRequest};
 use serde_json::{Map, Value};
+use sha2::Digest;
 
 use crate::config::{Format, Settings};
 use crate::csv_layout::CsvLayout;
@@ -32,12 +33,18 @@ pub struct Recovery {
     pub restored_bracket: bool,
     /// Bytes of a torn ledger line cut off the ledger.
     pub torn_ledger_bytes: u64,
+    /// The output was gone while its ledger remembered writing to it: the ledger was moved
+    /// here and a fresh one started.
+    pub stale_ledger: Option<PathBuf>,
 }
 
 impl Recovery {
     /// Whether anything had to be repaired.
     pub fn repaired(&self) -> bool {
-        self.truncated_bytes > 0 || self.restored_bracket || self.torn_ledger_bytes > 0
+        self.truncated_bytes > 0
+            || self.restored_bracket
+            || self.torn_ledger_bytes > 0
+            || self.stale_ledger.is_some()
     }
 }
 
@@ -76,10 +83,12 @@ impl FileSink {
         }
     }
 
-    /// Opens the output now unless it is open; returns what recovery did when it opened it.
+    /// Opens the output now unless it is open (and still the file it opened: one deleted or
+    /// cut meanwhile is opened again, which detects it); returns what recovery did when it
+    /// opened it.
     pub fn open_output(&self) -> Result<Option<Recovery>, FileError> {
         let mut guard = self.lock();
-        if guard.is_some() {
+        if guard.as_ref().is_some_and(Output::unchanged) {
             return Ok(None);
         }
         let (output, recovery) = Output::open(&self.settings.sink_file(), self.settings.format)?;
@@ -104,7 +113,7 @@ impl FileSink {
             )));
         }
         let mut guard = self.lock();
-        if guard.is_none() {
+        if !guard.as_ref().is_some_and(Output::unchanged) {
             *guard = Some(Output::open(&self.settings.sink_file(), self.settings.format)?.0);
         }
         let Some(output) = guard.as_mut() else {
@@ -222,6 +231,20 @@ impl Output {
     /// Opens the data file and its ledger and brings the data file back to what was acknowledged.
     fn open(path: &Path, format: Format) -> Result<(Output, Recovery), FileError> {
         let existed = path.exists();
+        let (mut ledger, mut replay) = Ledger::open(&ledger_path(path))?;
+        let mut recovery = Recovery {
+            path: path.to_path_buf(),
+            torn_ledger_bytes: replay.torn_bytes,
+            ..Recovery::default()
+        };
+        // The output is gone (deleted with the pipeline's state, say) but its ledger remembers
+        // writing to it: the ledger is stale. Answering `Duplicate` from it would write nothing
+        // ever again, so it is set aside and the output starts afresh.
+        if !existed && (replay.committed_end.unwrap_or(0) > 0 || !replay.keys.is_empty()) {
+            let (fresh, fresh_replay, stale) = ledger.set_aside()?;
+            (ledger, replay) = (fresh, fresh_replay);
+            recovery.stale_ledger = Some(stale);
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -232,12 +255,6 @@ impl Output {
         if !existed {
             durable::sync_parent(path)?;
         }
-        let (mut ledger, replay) = Ledger::open(&ledger_path(path))?;
-        let mut recovery = Recovery {
-            path: path.to_path_buf(),
-            torn_ledger_bytes: replay.torn_bytes,
-            ..Recovery::default()
-        };
         let len = file
             .metadata()
             .map_err(FileError::io_at("stat output", path))?
@@ -245,12 +262,13 @@ impl Output {
         let committed = match replay.committed_end {
             Some(end) => {
                 if len < end {
-                    return Err(FileError::Inconsistent {
-                        file: path.to_path_buf(),
-                        message: format!(
-                            "{len} bytes, but its ledger acknowledged {end}; was it truncated by someone else?"
-                        ),
-                    });
+                    return Err(not_ours(
+                        path,
+                        format!("the file has {len} bytes, but posbridge wrote {end}"),
+                    ));
+                }
+                if let Some(last) = &replay.last {
+                    verify_last_batch(&mut file, path, format, last)?;
                 }
                 if len > end {
                     file.set_len(end)
@@ -276,10 +294,8 @@ impl Output {
                     Format::Json => trim_json_tail(&mut file, path, len)?,
                     _ => len,
                 };
-                ledger.append(&LedgerEntry {
-                    end: base,
-                    keys: Vec::new(),
-                })?;
+                let content = read_range(&mut file, path, 0, base)?;
+                ledger.append(&LedgerEntry::written(0, &content, Vec::new()))?;
                 base
             }
         };
@@ -363,11 +379,9 @@ impl Output {
             .and_then(|_| self.file.write_all(&bytes))
             .and_then(|_| self.file.sync_data())
             .map_err(FileError::io_at("write output", &self.path))?;
-        let end = write_at + bytes.len() as u64;
-        self.ledger.append(&LedgerEntry {
-            end,
-            keys: batch.written_keys.clone(),
-        })?;
+        let entry = LedgerEntry::written(write_at, &bytes, batch.written_keys.clone());
+        let end = entry.end;
+        self.ledger.append(&entry)?;
         self.len = end;
         self.needs_newline = false;
         self.keys.extend(batch.written_keys.iter().cloned());
@@ -377,6 +391,87 @@ impl Output {
         self.json_has_elements |= format == Format::Json && batch.records_written > 0;
         Ok(())
     }
+}
+
+impl Output {
+    /// Whether the path still names the file this output has open, at the length it wrote:
+    /// not deleted, replaced or cut since.
+    fn unchanged(&self) -> bool {
+        let Ok(on_disk) = std::fs::metadata(&self.path) else {
+            return false;
+        };
+        let Ok(open) = self.file.metadata() else {
+            return false;
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if (on_disk.dev(), on_disk.ino()) != (open.dev(), open.ino()) {
+                return false;
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = open;
+        on_disk.len() >= self.len
+    }
+}
+
+/// The error for an output that is not what the ledger says posbridge wrote, saying what to do.
+fn not_ours(path: &Path, what: String) -> FileError {
+    FileError::Inconsistent {
+        file: path.to_path_buf(),
+        message: format!(
+            "{what} (its ledger {} says so): the file was cut, replaced or edited since. \
+             Nothing was written. Restore the file; or delete it to start a fresh output \
+             (the ledger is then set aside as `.stale-<time>`, and records are written again \
+             as the host sends them: run the pipeline with --full-refresh to send them all)",
+            ledger_path(path).display()
+        ),
+    }
+}
+
+/// Checks that the bytes the last acknowledged batch wrote are still there, unchanged. For
+/// JSON its last byte, `]`, may have been overwritten by a batch that was never acknowledged
+/// (recovery puts it back), so `]` stands in for it.
+fn verify_last_batch(
+    file: &mut File,
+    path: &Path,
+    format: Format,
+    last: &LedgerEntry,
+) -> Result<(), FileError> {
+    let (Some(start), Some(expected)) = (last.start, last.sha256.as_deref()) else {
+        return Ok(()); // a ledger line written before the hash was kept
+    };
+    let end = last.end;
+    if start > end {
+        return Err(not_ours(
+            path,
+            format!("its ledger's last batch starts at {start} after its end {end}"),
+        ));
+    }
+    let mut bytes = read_range(file, path, start, end)?;
+    if let (Format::Json, Some(b)) = (format, bytes.last_mut()) {
+        *b = b']';
+    }
+    if hex::encode(sha2::Sha256::digest(&bytes)) != expected {
+        return Err(not_ours(
+            path,
+            format!("bytes {start}..{end} differ from what posbridge wrote there"),
+        ));
+    }
+    Ok(())
+}
+
+/// The bytes `start..end` of the file.
+fn read_range(file: &mut File, path: &Path, start: u64, end: u64) -> Result<Vec<u8>, FileError> {
+    let mut bytes = Vec::with_capacity((end - start) as usize);
+    file.seek(SeekFrom::Start(start))
+        .and_then(|_| (&mut *file).take(end - start).read_to_end(&mut bytes))
+        .map_err(FileError::io_at("read output", path))?;
+    if (bytes.len() as u64) < end - start {
+        return Err(not_ours(path, format!("the file ends before byte {end}")));
+    }
+    Ok(bytes)
 }
 
 fn byte_at(file: &mut File, path: &Path, pos: u64) -> Result<u8, FileError> {

@@ -509,3 +509,114 @@ fn csv_flattening_is_readable_for_people() {
     let totals: Value = serde_json::from_str(&cell("totals")).unwrap();
     assert_eq!(totals["gross"], json!("3.57"));
 }
+
+fn write_err(c: &GenericConnector, records: &[Value]) -> ConnectorError {
+    let request = WriteRequest {
+        stream: "sales".into(),
+        idempotency_keys: records
+            .iter()
+            .map(|r| format!("key:{}", r["id"].as_str().unwrap()))
+            .collect(),
+        ..WriteRequest::default()
+    };
+    Sink::write(c, &request, records).expect_err("the output is refused")
+}
+
+#[test]
+fn a_deleted_output_with_its_ledger_left_behind_starts_afresh_and_keeps_the_old_ledger() {
+    for format in ["ndjson", "csv", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("out.{format}"));
+        let batch = values(&sales(1, 3));
+        assert_eq!(write(&file_connector(&path), &batch), vec![written(); 3]);
+
+        // The user deletes the output (and the pipeline's state), not the sidecar.
+        fs::remove_file(&path).unwrap();
+        let c = file_connector(&path);
+        assert_eq!(
+            write(&c, &batch),
+            vec![written(); 3],
+            "{format}: written again"
+        );
+        assert_eq!(read_all(&c, None, 10).0.len(), 3, "{format}");
+        let stale: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with(&format!("out.{format}.posbridge-ledger.stale-")))
+            .collect();
+        assert_eq!(
+            stale.len(),
+            1,
+            "{format}: the old ledger is kept: {stale:?}"
+        );
+        // And from then on, the fresh ledger dedups as before.
+        assert_eq!(write(&c, &batch), vec![duplicate(); 3]);
+    }
+}
+
+#[test]
+fn a_deleted_output_is_noticed_by_an_open_sink_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.ndjson");
+    let c = file_connector(&path);
+    assert_eq!(write(&c, &values(&sales(1, 2))), vec![written(); 2]);
+    fs::remove_file(&path).unwrap();
+    assert_eq!(write(&c, &values(&sales(1, 2))), vec![written(); 2]);
+    assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2);
+}
+
+#[test]
+fn an_output_shorter_than_its_ledger_says_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.ndjson");
+    write(&file_connector(&path), &values(&sales(1, 3)));
+    let text = fs::read_to_string(&path).unwrap();
+    let first_line = text.lines().next().unwrap().len() + 1;
+    fs::write(&path, &text[..first_line]).unwrap();
+    let before = fs::read(&path).unwrap();
+
+    let e = write_err(&file_connector(&path), &values(&sales(1, 4)));
+    let ConnectorError::Permanent(m) = &e else {
+        panic!("expected a permanent error, got {e:?}")
+    };
+    assert!(
+        m.contains(&format!("the file has {first_line} bytes")),
+        "{m}"
+    );
+    assert!(
+        m.contains("posbridge-ledger") && m.contains("Restore the file") && m.contains("delete it"),
+        "{m}"
+    );
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        before,
+        "nothing was written or cut"
+    );
+}
+
+#[test]
+fn an_output_whose_content_differs_from_what_was_written_is_refused() {
+    for format in ["ndjson", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("out.{format}"));
+        write(&file_connector(&path), &values(&sales(1, 2)));
+        write(&file_connector(&path), &values(&sales(3, 2)));
+        // Someone replaces the file with one of the same length or longer.
+        let mut other = fs::read(&path).unwrap();
+        let n = other.len();
+        other[n - 5] ^= 0x20;
+        other.extend_from_slice(b"\n");
+        fs::write(&path, &other).unwrap();
+
+        let e = write_err(&file_connector(&path), &values(&sales(5, 1)));
+        assert!(
+            matches!(&e, ConnectorError::Permanent(m) if m.contains("differ from what posbridge wrote")),
+            "{format}: {e:?}"
+        );
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            other,
+            "{format}: the foreign file is not cut"
+        );
+    }
+}

@@ -73,6 +73,8 @@ fn manifest_declares_every_canonical_stream_read_write_and_a_strict_schema() {
     assert_eq!(
         m.secrets,
         vec![
+            "http.headers.*",
+            "http.url?*",
             "http.auth.basic.password",
             "http.auth.bearer",
             "http.auth.header.value",

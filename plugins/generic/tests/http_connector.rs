@@ -340,14 +340,29 @@ fn the_receivers_answer_decides_the_outcomes() {
         write(200, json!({ "results": [{ "status": "written" }] })),
         Err(ConnectorError::Permanent(_))
     ));
-    assert!(matches!(
-        write(500, json!({})),
-        Err(ConnectorError::Transient(_))
-    ));
-    assert!(matches!(
-        write(429, json!({})),
-        Err(ConnectorError::RateLimited { .. })
-    ));
+    // A receiver that is down or rate limiting: every record is sent again, none rejected.
+    let down = write(500, json!({})).unwrap();
+    assert_eq!(down.len(), 2);
+    assert!(
+        matches!(&down[0], RecordOutcome::Retry { reason, retry_after_ms: None } if reason.contains("500")),
+        "{down:?}"
+    );
+    assert!(down.iter().all(RecordOutcome::is_retry));
+    let limited = write(429, json!({})).unwrap();
+    assert!(limited.iter().all(RecordOutcome::is_retry), "{limited:?}");
+    // A receiver may ask for single records again.
+    let partial = write(
+        207,
+        json!({ "results": [{ "status": "written" }, { "status": "retry", "reason": "busy", "retry_after_ms": 500 }] }),
+    )
+    .unwrap();
+    assert_eq!(
+        partial[1],
+        RecordOutcome::Retry {
+            reason: "busy".into(),
+            retry_after_ms: Some(500)
+        }
+    );
     assert!(matches!(
         write(401, json!({})),
         Err(ConnectorError::Auth(_))

@@ -42,6 +42,7 @@ use receipt::StoreOfRegister;
 pub struct Kassandro {
     client: Client,
     stores: Mutex<Option<StoreOfRegister>>,
+    fetched: source::Fetched,
 }
 
 impl Kassandro {
@@ -49,6 +50,7 @@ impl Kassandro {
         source::SalesReader {
             client: &self.client,
             stores: &self.stores,
+            fetched: &self.fetched,
         }
     }
 }
@@ -87,6 +89,7 @@ impl Connector for Kassandro {
         Ok(Self {
             client: Client::new(host, config),
             stores: Mutex::new(None),
+            fetched: source::Fetched::default(),
         })
     }
 

@@ -197,7 +197,7 @@ fn attachment(path: &str, base_url: &str) -> Attachment {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rust_decimal_macros::dec;
     use serde_json::json;
@@ -206,7 +206,8 @@ mod tests {
         HashMap::from([(2, "graz".to_string())])
     }
 
-    fn receipt() -> Value {
+    /// A standard receipt of register 2, as the API lists it.
+    pub(crate) fn receipt() -> Value {
         json!({
             "_id": "Xk3f9sQ2mZpL8aB1c", "receiptNumber": "2-000017", "cashRegisterId": 2,
             "type": "standard", "created": "2026-02-01T10:00:00",

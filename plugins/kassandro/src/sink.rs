@@ -56,10 +56,20 @@ enum Action {
 /// The register's receipts that posbridge wrote, by what their `customText` carries.
 #[derive(Default)]
 struct WrittenReceipts {
-    /// Idempotency key → receipt number.
-    by_key: HashMap<String, String>,
+    /// Idempotency key → the receipt.
+    by_key: HashMap<String, Found>,
     /// Canonical sale id → receipt number.
     by_sale_id: HashMap<String, String>,
+}
+
+/// A receipt found by its idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+struct Found {
+    number: String,
+    /// Its `_id`, which attachments are uploaded to.
+    id: Option<String>,
+    /// The file names of its `attachmentUrls` (the last path segment).
+    attachments: Vec<String>,
 }
 
 impl WrittenReceipts {
@@ -68,18 +78,56 @@ impl WrittenReceipts {
             return;
         };
         if let Some(key) = custom_text(receipt, KEY_LABEL) {
-            self.by_key.insert(key, number.to_string());
+            let attachments = receipt
+                .get("attachmentUrls")
+                .and_then(Value::as_array)
+                .map(|urls| {
+                    urls.iter()
+                        .filter_map(Value::as_str)
+                        .filter_map(|u| u.rsplit('/').next())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let id = receipt
+                .get("_id")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            self.by_key.insert(
+                key,
+                Found {
+                    number: number.to_string(),
+                    id,
+                    attachments,
+                },
+            );
         }
         if let Some(id) = custom_text(receipt, ID_LABEL) {
             self.by_sale_id.insert(id, number.to_string());
         }
     }
 
-    fn add_written(&mut self, p: &Prepared, number: &str) {
-        self.by_key.insert(p.key.clone(), number.to_string());
+    fn add_written(&mut self, p: &Prepared, number: &str, id: Option<&str>) {
+        self.by_key.insert(
+            p.key.clone(),
+            Found {
+                number: number.to_string(),
+                id: id.map(str::to_string),
+                attachments: Vec::new(),
+            },
+        );
         self.by_sale_id
             .insert(p.sale_id.clone(), number.to_string());
     }
+}
+
+/// What one `write` call has learned so far.
+struct BatchState {
+    kind: TokenKind,
+    written: WrittenReceipts,
+    /// The days of the batch's cancellations, for the look-back.
+    cancel_days: BTreeSet<NaiveDate>,
+    looked_back: bool,
 }
 
 /// Writes batches of sales for the configured register.
@@ -132,8 +180,12 @@ impl ReceiptWriter<'_> {
             .filter(|p| matches!(p.action, Action::Cancel { .. }))
             .map(|p| p.day)
             .collect();
-        let mut looked_back = false;
-
+        let mut batch = BatchState {
+            kind,
+            written,
+            cancel_days,
+            looked_back: false,
+        };
         let mut outcomes = Vec::with_capacity(records.len());
         for p in prepared {
             let p = match p {
@@ -143,75 +195,111 @@ impl ReceiptWriter<'_> {
                     continue;
                 }
             };
-            if let Some(number) = written.by_key.get(&p.key) {
-                outcomes.push(RecordOutcome::Duplicate {
-                    external_id: Some(number.clone()),
-                });
-                continue;
+            match self.write_one(&p, &mut batch) {
+                Ok(outcome) => outcomes.push(outcome),
+                // A refused token fails every record alike: the whole call fails.
+                Err(e @ ConnectorError::Auth(_)) => return Err(e),
+                Err(e) => {
+                    let outcome = RecordOutcome::failed(&e);
+                    // Kassandro is down or rate limiting: the rest waits for the host's backoff.
+                    if let Some(rest) = RecordOutcome::untried_after(&outcome) {
+                        outcomes.push(outcome);
+                        outcomes.resize(records.len(), rest);
+                        break;
+                    }
+                    outcomes.push(outcome);
+                }
             }
-            let (body, files) = match &p.action {
-                Action::Create { body, files } => (body.clone(), files.as_slice()),
-                Action::Cancel {
-                    cancelled_sale_id,
-                    cancels,
-                } => {
-                    if !written.by_sale_id.contains_key(cancelled_sale_id) && !looked_back {
-                        looked_back = true;
-                        self.look_back(kind, &cancel_days, &mut written)?;
-                    }
-                    match written.by_sale_id.get(cancelled_sale_id) {
-                        Some(target) => (cancellation_details(target).to_text(), &[][..]),
-                        None => {
-                            outcomes.push(RecordOutcome::Rejected {
-                                reason: format!(
-                                    "the cancelled receipt {cancels} ({cancelled_sale_id}) was not written by this sink"
-                                ),
-                            });
-                            continue;
-                        }
-                    }
-                }
-            };
-            let url = self.client.config().endpoint("receipts");
-            let answer = self.client.send(kind, "POST receipts", || {
-                HttpRequest::post(url.clone())
-                    .header("Content-Type", "application/json")
-                    .body(body.clone().into_bytes())
-            });
-            let receipt = match answer {
-                Ok(body) => body.get("receipt").cloned().unwrap_or(Value::Null),
-                Err(KassandroError::Refused { msg, .. }) => {
-                    outcomes.push(RecordOutcome::Rejected {
-                        reason: format!("kassandro: {msg}"),
-                    });
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let number = receipt
-                .get("receiptNumber")
-                .and_then(Value::as_str)
-                .ok_or_else(|| {
-                    KassandroError::bad_field("POST receipts", "receipt.receiptNumber", "a string")
-                })?
-                .to_string();
-            written.add_written(&p, &number);
-            if !files.is_empty() {
-                let id = receipt.get("_id").and_then(Value::as_str).ok_or_else(|| {
-                    KassandroError::bad_field("POST receipts", "receipt._id", "a string")
-                })?;
-                if let Err(reason) = self.upload_all(kind, id, files)? {
-                    outcomes.push(RecordOutcome::Rejected {
+        }
+        Ok(outcomes)
+    }
+
+    /// Writes one prepared record. An `Err` leaves nothing half-known: the resend finds the
+    /// receipt by its key if it was created, and uploads the attachments it still lacks.
+    fn write_one(
+        &self,
+        p: &Prepared,
+        batch: &mut BatchState,
+    ) -> Result<RecordOutcome, ConnectorError> {
+        let kind = batch.kind;
+        if let Some(found) = batch.written.by_key.get(&p.key) {
+            let number = found.number.clone();
+            // A receipt written by an earlier attempt whose attachment upload failed.
+            if let (Action::Create { files, .. }, Some(id)) = (&p.action, &found.id) {
+                let missing: Vec<AttachmentFile> = files
+                    .iter()
+                    .filter(|f| !found.attachments.contains(&f.name))
+                    .cloned()
+                    .collect();
+                if let Err(reason) = self.upload_all(kind, id, &missing)? {
+                    return Ok(RecordOutcome::Rejected {
                         reason: format!("receipt {number} was written, but {reason}"),
                     });
-                    continue;
                 }
             }
-            outcomes.push(RecordOutcome::Written {
+            return Ok(RecordOutcome::Duplicate {
                 external_id: Some(number),
             });
         }
-        Ok(outcomes)
+        let (body, files) = match &p.action {
+            Action::Create { body, files } => (body.clone(), files.as_slice()),
+            Action::Cancel {
+                cancelled_sale_id,
+                cancels,
+            } => {
+                if !batch.written.by_sale_id.contains_key(cancelled_sale_id) && !batch.looked_back {
+                    self.look_back(kind, &batch.cancel_days, &mut batch.written)?;
+                    batch.looked_back = true;
+                }
+                match batch.written.by_sale_id.get(cancelled_sale_id) {
+                    Some(target) => (cancellation_details(target).to_text(), &[][..]),
+                    None => {
+                        return Ok(RecordOutcome::Rejected {
+                            reason: format!(
+                                "the cancelled receipt {cancels} ({cancelled_sale_id}) was not written by this sink"
+                            ),
+                        });
+                    }
+                }
+            }
+        };
+        let url = self.client.config().endpoint("receipts");
+        let answer = self.client.send(kind, "POST receipts", || {
+            HttpRequest::post(url.clone())
+                .header("Content-Type", "application/json")
+                .body(body.clone().into_bytes())
+        });
+        let receipt = match answer {
+            Ok(body) => body.get("receipt").cloned().unwrap_or(Value::Null),
+            Err(KassandroError::Refused { msg, .. }) => {
+                return Ok(RecordOutcome::Rejected {
+                    reason: format!("kassandro: {msg}"),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let number = receipt
+            .get("receiptNumber")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                KassandroError::bad_field("POST receipts", "receipt.receiptNumber", "a string")
+            })?
+            .to_string();
+        let id = receipt.get("_id").and_then(Value::as_str);
+        batch.written.add_written(p, &number, id);
+        if !files.is_empty() {
+            let id = id.ok_or_else(|| {
+                KassandroError::bad_field("POST receipts", "receipt._id", "a string")
+            })?;
+            if let Err(reason) = self.upload_all(kind, id, files)? {
+                return Ok(RecordOutcome::Rejected {
+                    reason: format!("receipt {number} was written, but {reason}"),
+                });
+            }
+        }
+        Ok(RecordOutcome::Written {
+            external_id: Some(number),
+        })
     }
 
     /// Adds the receipts from [`CANCELLED_RECEIPT_LOOKBACK_DAYS`] before the first of
@@ -347,9 +435,13 @@ fn prepare(record: &Value, key: String) -> Result<Prepared, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
     use base64::Engine;
     use posbridge_plugin_api::model::Attachment;
+    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::HttpResponse;
     use serde_json::json;
 
     #[test]
@@ -362,7 +454,7 @@ mod tests {
         written.add_listed(&r);
         written.add_listed(&json!({"receiptNumber": "1-000008", "customText": []}));
         assert_eq!(
-            written.by_key.get("k-9").map(String::as_str),
+            written.by_key.get("k-9").map(|f| f.number.as_str()),
             Some("1-000007")
         );
         assert_eq!(
@@ -430,6 +522,177 @@ mod tests {
         assert!(matches!(&p.action, Action::Create { files, .. } if files.len() == 1));
         assert_eq!(p.day.to_string(), "2026-02-01");
         assert_eq!(p.sale_id, sale.id);
+    }
+
+    /// A Kassandro keeping receipts in memory: `(number, _id, customText, attachment names)`.
+    type Receipts = Arc<Mutex<Vec<(String, String, Value, Vec<String>)>>>;
+
+    /// Which request the scripted 503 strikes (0-based, counted over the whole test).
+    #[derive(Clone, Copy)]
+    enum Fault {
+        CreateReceipt(usize),
+        Upload(usize),
+    }
+
+    fn kassandro(fault: Fault) -> (ScriptedHost, Receipts) {
+        let receipts: Receipts = Arc::default();
+        let counts = Arc::new(Mutex::new((0usize, 0usize)));
+        let r = receipts.clone();
+        let host = ScriptedHost::new(move |req| {
+            let mut r = r.lock().unwrap();
+            let mut counts = counts.lock().unwrap();
+            let unavailable = HttpResponse {
+                status: 503,
+                headers: vec![],
+                body: b"Service Unavailable".to_vec(),
+            };
+            let path = req.url.split("/v1.0/").nth(1).unwrap_or_default();
+            if path.starts_with("gettoken?") {
+                return Ok(json_response(
+                    200,
+                    &json!([{"error": false, "accountToken": "acc",
+                    "cashRegisterToken": "reg", "cashRegisterId": 1}]),
+                ));
+            }
+            if req.method == "GET" && path.starts_with("receipts?") {
+                let list: Vec<Value> = r
+                    .iter()
+                    .map(|(n, id, t, files)| json!({"receiptNumber": n, "_id": id, "customText": t,
+                        "attachmentUrls": files.iter().map(|f| format!("/cdn/storage/files.attachments/{id}/original/{f}")).collect::<Vec<_>>()}))
+                    .collect();
+                return Ok(json_response(200, &Value::Array(list)));
+            }
+            if req.method == "POST" && path == "receipts" {
+                counts.0 += 1;
+                if matches!(fault, Fault::CreateReceipt(n) if n + 1 == counts.0) {
+                    return Ok(unavailable);
+                }
+                let body: Value = serde_json::from_slice(&req.body).unwrap();
+                let number = format!("1-{:06}", r.len() + 1);
+                let id = format!("rid{}", r.len() + 1);
+                r.push((
+                    number.clone(),
+                    id.clone(),
+                    body["customText"].clone(),
+                    vec![],
+                ));
+                return Ok(json_response(
+                    200,
+                    &json!({"receipt": {"receiptNumber": number, "_id": id}}),
+                ));
+            }
+            if req.method == "POST" && path == "receiptattachment" {
+                counts.1 += 1;
+                if matches!(fault, Fault::Upload(n) if n + 1 == counts.1) {
+                    return Ok(unavailable);
+                }
+                let text = String::from_utf8_lossy(&req.body).to_string();
+                let receipt = r
+                    .iter_mut()
+                    .find(|x| text.contains(&format!("\r\n\r\n{}\r\n", x.1)))
+                    .unwrap();
+                receipt.3.push("bon.txt".into());
+                return Ok(json_response(200, &json!({"error": false})));
+            }
+            Ok(json_response(
+                404,
+                &json!({"error": true, "msg": "no route"}),
+            ))
+        });
+        (host, receipts)
+    }
+
+    fn client(host: &ScriptedHost) -> Client {
+        let cfg: crate::config::Config = serde_json::from_value(json!({
+            "base_url": "http://127.0.0.1:9", "api_key": "key", "cash_register_id": 1
+        }))
+        .unwrap();
+        Client::new(host.host(), cfg)
+    }
+
+    fn batch(keys: &[String], from: usize) -> (WriteRequest, Vec<Value>) {
+        let request = WriteRequest {
+            stream: "sales".into(),
+            idempotency_keys: keys[from..].to_vec(),
+            ..WriteRequest::default()
+        };
+        let records = (from..keys.len())
+            .map(|i| {
+                let mut s = Sale::example();
+                s.receipt_number = (i + 1).to_string();
+                s.id = Sale::make_id("demo", "S1", "R1", &s.receipt_number);
+                s.attachments = vec![Attachment {
+                    name: "bon.txt".into(),
+                    url: Some("data:text/plain;base64,aGk=".into()),
+                    content_type: None,
+                }];
+                serde_json::to_value(s).unwrap()
+            })
+            .collect();
+        (request, records)
+    }
+
+    fn assert_every_sale_once_with_its_file(receipts: &Receipts, keys: &[String]) {
+        let r = receipts.lock().unwrap();
+        assert_eq!(r.len(), keys.len(), "one receipt per sale");
+        for k in keys {
+            let found: Vec<_> = r
+                .iter()
+                .filter(|x| {
+                    custom_text(&json!({"customText": x.2}), KEY_LABEL).as_deref() == Some(k)
+                })
+                .collect();
+            assert_eq!(found.len(), 1, "{k}");
+            assert_eq!(
+                found[0].3,
+                vec!["bon.txt".to_string()],
+                "{k}: the file once"
+            );
+        }
+    }
+
+    #[test]
+    fn a_503_on_record_3_keeps_records_0_to_2_and_the_resend_writes_each_sale_once() {
+        for fault in [Fault::CreateReceipt(3), Fault::Upload(3)] {
+            let (host, receipts) = kassandro(fault);
+            let c = client(&host);
+            let keys: Vec<String> = (0..6).map(|i| format!("key-{i}")).collect();
+            let (request, records) = batch(&keys, 0);
+            let outcomes = ReceiptWriter { client: &c }
+                .write(&request, &records)
+                .unwrap();
+            assert_eq!(outcomes.len(), 6);
+            assert!(
+                outcomes[..3].iter().all(|o| matches!(
+                    o,
+                    RecordOutcome::Written {
+                        external_id: Some(_)
+                    }
+                )),
+                "{outcomes:?}"
+            );
+            assert!(
+                outcomes[3..].iter().all(RecordOutcome::is_retry),
+                "{outcomes:?}"
+            );
+            assert_eq!(
+                receipts.lock().unwrap().len(),
+                match fault {
+                    Fault::CreateReceipt(_) => 3,
+                    Fault::Upload(_) => 4,
+                }
+            );
+
+            let (again, rest) = batch(&keys, 3);
+            let outcomes = ReceiptWriter { client: &c }.write(&again, &rest).unwrap();
+            assert!(outcomes.iter().all(|o| !o.is_retry()), "{outcomes:?}");
+            if let Fault::Upload(_) = fault {
+                assert!(
+                    matches!(&outcomes[0], RecordOutcome::Duplicate { external_id: Some(n) } if n == "1-000004")
+                );
+            }
+            assert_every_sale_once_with_its_file(&receipts, &keys);
+        }
     }
 
     #[test]

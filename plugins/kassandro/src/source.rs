@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDate};
 use posbridge_plugin_api::{ConnectorError, Page, ReadRequest};
 use serde::Serialize;
 use serde_json::Value;
@@ -22,6 +22,41 @@ pub struct SalesReader<'a> {
     pub client: &'a Client,
     /// Register → store, loaded on first need and reloaded when a receipt names an unknown register.
     pub stores: &'a Mutex<Option<StoreOfRegister>>,
+    pub fetched: &'a Fetched,
+}
+
+/// What a `read` of sales fetched before a later request of the same read failed: the count of
+/// the cursor's window and the page. A retried `read` of the same request (the host's, after
+/// a 5xx on the registers, say) resumes where it failed instead of paying for the whole chain
+/// again. The registers are kept in `SalesReader::stores`, the tokens in the host's state.
+#[derive(Default)]
+pub struct Fetched {
+    /// `(from, to)` of a window → its `/receipts/count`.
+    count: Mutex<Option<((NaiveDate, NaiveDate), u64)>>,
+    /// The query of a page → its answer, until the page is handed out.
+    page: Mutex<Option<(String, Value)>>,
+}
+
+impl Fetched {
+    fn count(&self, w: &Window) -> Option<u64> {
+        let c = self.count.lock().unwrap_or_else(|p| p.into_inner());
+        c.filter(|(k, _)| *k == (w.from, w.to)).map(|(_, n)| n)
+    }
+    fn keep_count(&self, w: &Window, n: u64) {
+        *self.count.lock().unwrap_or_else(|p| p.into_inner()) = Some(((w.from, w.to), n));
+    }
+    fn page(&self, q: &str) -> Option<Value> {
+        let p = self.page.lock().unwrap_or_else(|p| p.into_inner());
+        p.as_ref().filter(|(k, _)| k == q).map(|(_, v)| v.clone())
+    }
+    fn keep_page(&self, q: &str, body: &Value) {
+        *self.page.lock().unwrap_or_else(|p| p.into_inner()) = Some((q.to_string(), body.clone()));
+    }
+    /// The page was handed out: a later read asks afresh.
+    fn forget(&self) {
+        *self.count.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.page.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
 }
 
 fn to_values<T: Serialize>(records: Vec<T>) -> Result<Vec<Value>, ConnectorError> {
@@ -133,12 +168,20 @@ impl SalesReader<'_> {
             });
         };
         if window.offset == 0 {
-            window.total = self.count(&window)?;
+            window.total = match self.fetched.count(&window) {
+                Some(n) => n,
+                None => {
+                    let n = self.count(&window)?;
+                    self.fetched.keep_count(&window, n);
+                    n
+                }
+            };
         }
         let synced = SalesCursor::Synced {
             synced_through: window.to,
         };
         if window.offset >= window.total {
+            self.fetched.forget();
             return Ok(Page {
                 records: vec![],
                 cursor: Some(synced.to_json()),
@@ -158,7 +201,14 @@ impl SalesReader<'_> {
             "receipts?datefrom={}&dateto={}&offset={}",
             window.from, window.to, window.offset
         );
-        let body = self.client.get(TokenKind::Account, &q, &page_name)?;
+        let body = match self.fetched.page(&q) {
+            Some(body) => body,
+            None => {
+                let body = self.client.get(TokenKind::Account, &q, &page_name)?;
+                self.fetched.keep_page(&q, &body);
+                body
+            }
+        };
         let receipts = array_answer(&body, &page_name)?;
         let stores = self.stores_for(receipts)?;
         let mut records = Vec::with_capacity(receipts.len());
@@ -167,6 +217,7 @@ impl SalesReader<'_> {
             records.extend(to_values(vec![sale])?);
         }
 
+        self.fetched.forget();
         window.offset += receipts.len() as u64;
         let done = receipts.len() < limit || window.offset >= window.total;
         let cursor = if done {
@@ -179,5 +230,133 @@ impl SalesReader<'_> {
             cursor: Some(cursor.to_json()),
             has_more: !done,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::HttpResponse;
+    use serde_json::json;
+
+    use super::*;
+    use crate::receipt::tests::receipt;
+
+    /// A Kassandro whose requests to `fail_path` (the path after `/v1.0/`, up to `?`) answer
+    /// 503 the first `times` times.
+    fn kassandro(fail_path: &'static str, times: usize) -> ScriptedHost {
+        let failures = Arc::new(AtomicUsize::new(times));
+        ScriptedHost::new(move |req| {
+            let rest = req.url.split("/v1.0/").nth(1).unwrap_or_default();
+            let path = rest.split('?').next().unwrap_or_default();
+            if path == fail_path && failures.load(Ordering::SeqCst) > 0 {
+                failures.fetch_sub(1, Ordering::SeqCst);
+                return Ok(HttpResponse {
+                    status: 503,
+                    headers: vec![],
+                    body: b"busy".to_vec(),
+                });
+            }
+            Ok(match path {
+                "gettoken" => json_response(200, &json!([{"error": false, "accountToken": "acc"}])),
+                "receipts/count" => json_response(200, &json!({"count": 1})),
+                "receipts" => json_response(200, &json!([receipt()])),
+                "cashregisters" => json_response(
+                    200,
+                    &json!([
+                    {"_id": "a", "cashRegisterId": 2, "name": "Kassa 2", "locationId": "graz"}]),
+                ),
+                _ => json_response(404, &json!({"error": true, "msg": "no route"})),
+            })
+        })
+    }
+
+    fn requests_to(host: &ScriptedHost, path: &str) -> usize {
+        host.requests()
+            .iter()
+            .filter(|r| {
+                let rest = r.url.split("/v1.0/").nth(1).unwrap_or_default();
+                rest.split('?').next() == Some(path)
+            })
+            .count()
+    }
+
+    fn read_twice(fail_path: &'static str) -> ScriptedHost {
+        let host = kassandro(fail_path, 1);
+        let cfg: crate::config::Config = serde_json::from_value(json!({
+            "base_url": "http://127.0.0.1:9", "api_key": "key", "start_date": "2026-02-01"
+        }))
+        .unwrap();
+        let client = Client::new(host.host(), cfg);
+        let stores = Mutex::new(None);
+        let fetched = Fetched::default();
+        let reader = SalesReader {
+            client: &client,
+            stores: &stores,
+            fetched: &fetched,
+        };
+        let request = ReadRequest {
+            stream: "sales".into(),
+            to: NaiveDate::from_ymd_opt(2026, 2, 2),
+            ..ReadRequest::default()
+        };
+        let e = reader.read(&request).unwrap_err();
+        assert!(matches!(e, ConnectorError::Transient(_)), "{e:?}");
+        // The host's retry of the same request.
+        let page = reader.read(&request).unwrap();
+        assert_eq!(page.records.len(), 1);
+        assert_eq!(page.records[0]["id"], "kassandro:graz:2:2-000017");
+        host
+    }
+
+    #[test]
+    fn a_read_retried_after_the_registers_failed_fetches_only_the_registers_again() {
+        let host = read_twice("cashregisters");
+        assert_eq!(requests_to(&host, "gettoken"), 1);
+        assert_eq!(requests_to(&host, "receipts/count"), 1);
+        assert_eq!(requests_to(&host, "receipts"), 1);
+        assert_eq!(requests_to(&host, "cashregisters"), 2);
+        assert_eq!(host.request_count(), 5);
+    }
+
+    #[test]
+    fn a_read_retried_after_the_page_failed_does_not_count_again() {
+        let host = read_twice("receipts");
+        assert_eq!(requests_to(&host, "gettoken"), 1);
+        assert_eq!(requests_to(&host, "receipts/count"), 1);
+        assert_eq!(requests_to(&host, "receipts"), 2);
+        assert_eq!(requests_to(&host, "cashregisters"), 1);
+    }
+
+    #[test]
+    fn the_next_page_is_asked_afresh() {
+        let host = kassandro("none", 0);
+        let cfg: crate::config::Config = serde_json::from_value(json!({
+            "base_url": "http://127.0.0.1:9", "api_key": "key", "start_date": "2026-02-01"
+        }))
+        .unwrap();
+        let client = Client::new(host.host(), cfg);
+        let (stores, fetched) = (Mutex::new(None), Fetched::default());
+        let reader = SalesReader {
+            client: &client,
+            stores: &stores,
+            fetched: &fetched,
+        };
+        let request = ReadRequest {
+            stream: "sales".into(),
+            to: NaiveDate::from_ymd_opt(2026, 2, 2),
+            ..ReadRequest::default()
+        };
+        reader.read(&request).unwrap();
+        reader.read(&request).unwrap();
+        assert_eq!(
+            requests_to(&host, "receipts/count"),
+            2,
+            "a new read counts again"
+        );
+        assert_eq!(requests_to(&host, "receipts"), 2);
     }
 }

@@ -4,6 +4,10 @@
 //! record's idempotency key (`PB-<key>`). Before a batch is booked, the vouchers already on
 //! its days are listed (`voucherlist` filtered by type, any status and the batch's date range)
 //! and a record whose numbers are all there is answered `Duplicate`.
+//!
+//! A 5xx, 429 or dropped connection on a record answers it `Retry` and leaves the rest of the
+//! batch untried (`Retry` too); the host resends them, and the listing finds any voucher that
+//! landed although its answer was lost.
 
 use std::collections::HashMap;
 
@@ -67,6 +71,11 @@ impl VoucherWriter<'_> {
         let tax_type = self.client.config().tax_type;
         let mut outcomes = Vec::with_capacity(records.len());
         'records: for p in plans {
+            // lexoffice is down or rate limiting: the rest waits for the host's backoff.
+            if let Some(rest) = outcomes.last().and_then(RecordOutcome::untried_after) {
+                outcomes.resize(records.len(), rest);
+                break;
+            }
             let vouchers = match p {
                 Ok(v) => v,
                 Err(reason) => {
@@ -91,9 +100,11 @@ impl VoucherWriter<'_> {
                     .post_json("vouchers", v.body(tax_type), "POST vouchers")
                 {
                     Ok(answer) => {
-                        let id = answer.get("id").and_then(Value::as_str).ok_or_else(|| {
-                            LexofficeError::bad_field("POST vouchers", "id", "a string")
-                        })?;
+                        let Some(id) = answer.get("id").and_then(Value::as_str) else {
+                            let e = LexofficeError::bad_field("POST vouchers", "id", "a string");
+                            outcomes.push(RecordOutcome::failed(&e.into()));
+                            continue 'records;
+                        };
                         existing.insert(v.number.clone(), id.to_string());
                         ids.push(id.to_string());
                         created = true;
@@ -112,7 +123,15 @@ impl VoucherWriter<'_> {
                         });
                         continue 'records;
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => match ConnectorError::from(e) {
+                        // A refused key fails every record alike: the whole call fails.
+                        e @ ConnectorError::Auth(_) => return Err(e),
+                        // The vouchers already posted are found by number on the resend.
+                        e => {
+                            outcomes.push(RecordOutcome::failed(&e));
+                            continue 'records;
+                        }
+                    },
                 }
             }
             let external_id = Some(ids.join(","));
@@ -177,8 +196,141 @@ fn booking(stream: &str, record: &Value) -> Result<Booking, String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+    use crate::config::Config;
+    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::HttpResponse;
     use serde_json::json;
+
+    /// The vouchers (number, id) the scripted lexoffice keeps.
+    type Vouchers = Arc<Mutex<Vec<(String, String)>>>;
+
+    /// A lexoffice keeping vouchers (number, id) in memory; the `fail_post`-th POST (0-based,
+    /// over the whole test) is answered 503, before or after the voucher was stored.
+    fn lexoffice(fail_post: usize, lands: bool) -> (ScriptedHost, Vouchers) {
+        let vouchers: Vouchers = Arc::default();
+        let posts = Arc::new(Mutex::new(0usize));
+        let v = vouchers.clone();
+        let host = ScriptedHost::new(move |req| {
+            let mut v = v.lock().unwrap();
+            let unavailable = HttpResponse {
+                status: 503,
+                headers: vec![],
+                body: b"{\"message\":\"Service Unavailable\"}".to_vec(),
+            };
+            if req.method == "GET" && req.url.contains("/v1/voucherlist?") {
+                let content: Vec<Value> = v
+                    .iter()
+                    .map(|(n, id)| json!({"voucherNumber": n, "id": id}))
+                    .collect();
+                return Ok(json_response(
+                    200,
+                    &json!({"content": content, "last": true}),
+                ));
+            }
+            if req.method == "POST" && req.url.ends_with("/v1/vouchers") {
+                let mut n = posts.lock().unwrap();
+                let this = *n;
+                *n += 1;
+                if this == fail_post && !lands {
+                    return Ok(unavailable);
+                }
+                let body: Value = serde_json::from_slice(&req.body).unwrap();
+                let number = body["voucherNumber"].as_str().unwrap().to_string();
+                let id = format!("v-{}", v.len());
+                v.push((number, id.clone()));
+                if this == fail_post {
+                    return Ok(unavailable);
+                }
+                return Ok(json_response(200, &json!({ "id": id })));
+            }
+            Ok(json_response(404, &json!({"message": "no route"})))
+        });
+        (host, vouchers)
+    }
+
+    fn client(host: &ScriptedHost) -> Client {
+        let cfg: Config = serde_json::from_value(json!({
+            "base_url": "http://127.0.0.1:9", "api_key": "secret-key"
+        }))
+        .unwrap();
+        Client::new(host.host(), cfg)
+    }
+
+    fn batch(keys: &[String]) -> (WriteRequest, Vec<Value>) {
+        let request = WriteRequest {
+            stream: "sales".into(),
+            mapping: json!({
+                "tax_rates": {"19": "c19", "7": "c7"},
+                "payment_methods": {"cash": "Bar"}
+            }),
+            idempotency_keys: keys.to_vec(),
+            ..WriteRequest::default()
+        };
+        let records = (0..keys.len())
+            .map(|i| {
+                let mut s = Sale::example();
+                s.receipt_number = (i + 1).to_string();
+                s.id = Sale::make_id("demo", "S1", "R1", &s.receipt_number);
+                serde_json::to_value(s).unwrap()
+            })
+            .collect();
+        (request, records)
+    }
+
+    fn resend_of(keys: &[String], from: usize) -> (WriteRequest, Vec<Value>) {
+        let (mut request, records) = batch(keys);
+        request.idempotency_keys = keys[from..].to_vec();
+        (request, records[from..].to_vec())
+    }
+
+    #[test]
+    fn a_503_on_record_3_keeps_records_0_to_2_and_nothing_is_booked_twice() {
+        for lands in [false, true] {
+            let (host, vouchers) = lexoffice(3, lands);
+            let c = client(&host);
+            let keys: Vec<String> = (0..6)
+                .map(|i| format!("{i}123456789abcdef0123456789abcdef"))
+                .collect();
+            let (request, records) = batch(&keys);
+            let outcomes = VoucherWriter { client: &c }
+                .write(&request, &records)
+                .unwrap();
+            assert_eq!(outcomes.len(), 6);
+            assert!(
+                outcomes[..3].iter().all(|o| matches!(
+                    o,
+                    RecordOutcome::Written {
+                        external_id: Some(_)
+                    }
+                )),
+                "{outcomes:?}"
+            );
+            assert!(
+                outcomes[3..].iter().all(RecordOutcome::is_retry),
+                "{outcomes:?}"
+            );
+            let posts =
+                |h: &ScriptedHost| h.requests().iter().filter(|r| r.method == "POST").count();
+            assert_eq!(posts(&host), 4, "records 4 and 5 were not tried");
+
+            let (again, rest) = resend_of(&keys, 3);
+            let outcomes = VoucherWriter { client: &c }.write(&again, &rest).unwrap();
+            assert_eq!(
+                matches!(outcomes[0], RecordOutcome::Duplicate { .. }),
+                lands,
+                "{outcomes:?}"
+            );
+            assert!(outcomes.iter().all(|o| !o.is_retry()), "{outcomes:?}");
+            let v = vouchers.lock().unwrap();
+            let mut numbers: Vec<&String> = v.iter().map(|(n, _)| n).collect();
+            numbers.sort();
+            numbers.dedup();
+            assert_eq!((v.len(), numbers.len()), (6, 6), "every sale once");
+        }
+    }
 
     #[test]
     fn records_of_the_wrong_shape_are_rejected_with_a_reason() {

@@ -25,7 +25,8 @@ struct PaymentInput {
     currency: String,
     #[serde(default)]
     description: Option<String>,
-    /// Stored as `metadata[sale_id]` and read back as `PspPayment::sale_id`.
+    /// Stored as `metadata[sale_id]` and read back as `PspPayment::sale_id`. Without an
+    /// `idempotency_key`, the key is derived from it (one payment per sale and content).
     #[serde(default)]
     sale_id: Option<String>,
     #[serde(default)]
@@ -33,6 +34,8 @@ struct PaymentInput {
     /// A PaymentMethod id; else the config's `default_payment_method`.
     #[serde(default)]
     payment_method: Option<String>,
+    /// Names this payment: a repeat of the call with the same key charges once; two payments
+    /// need two keys. Required unless `sale_id` is given.
     #[serde(default)]
     idempotency_key: Option<String>,
 }
@@ -53,11 +56,12 @@ struct RefundInput {
     #[serde(default)]
     reason: Option<String>,
     /// Tells apart refunds of the same amount on the same payment (e.g. the refund receipt's id);
-    /// stored as `metadata[reference]` and part of the default idempotency key.
+    /// stored as `metadata[reference]` and part of the derived idempotency key.
     #[serde(default)]
     reference: Option<String>,
     #[serde(default)]
     metadata: BTreeMap<String, String>,
+    /// Names this refund. A partial refund (with `amount`) needs it or a `reference`.
     #[serde(default)]
     idempotency_key: Option<String>,
 }
@@ -101,6 +105,17 @@ fn derived_key(action: &str, meaning: &Value) -> String {
     format!("posbridge-{action}-{}", &hex::encode(digest)[..40])
 }
 
+/// A caller's key, as Stripe accepts it (1 to 255 characters).
+fn explicit_key(action: &str, key: &str) -> Result<String, StripeError> {
+    let key = key.trim();
+    if key.is_empty() || key.len() > 255 {
+        return Err(StripeError::Input(format!(
+            "{action}: idempotency_key must have 1 to 255 characters"
+        )));
+    }
+    Ok(key.to_string())
+}
+
 fn metadata_fields(form: &mut Form, metadata: &BTreeMap<String, String>) {
     for (k, v) in metadata {
         form.push((format!("metadata[{k}]"), v.clone()));
@@ -133,15 +148,23 @@ pub fn process_payment(client: &Client, raw: Value) -> Result<Value, StripeError
     if let Some(s) = &inp.sale_id {
         metadata.insert("sale_id".into(), s.clone());
     }
-    let key = inp.idempotency_key.clone().unwrap_or_else(|| {
-        derived_key(
+    // A key derived from the content alone would make two real, identical payments (two
+    // customers paying 4.50 EUR) one charge: the caller names the payment, or its sale does.
+    let key = match (&inp.idempotency_key, &inp.sale_id) {
+        (Some(k), _) => explicit_key(ACTION, k)?,
+        (None, Some(_)) => derived_key(
             "payment",
             &json!({
                 "amount": amount_minor, "currency": currency, "description": inp.description,
                 "metadata": metadata, "payment_method": payment_method,
             }),
-        )
-    });
+        ),
+        (None, None) => {
+            return Err(StripeError::Input(format!(
+                "{ACTION}: idempotency_key (or sale_id) is required: it tells a repeated call, charged once, from a second payment of the same amount"
+            )))
+        }
+    };
 
     let mut form: Form = vec![
         ("amount".into(), amount_minor.to_string()),
@@ -216,12 +239,19 @@ pub fn refund_payment(client: &Client, raw: Value) -> Result<Value, StripeError>
     if let Some(r) = &inp.reference {
         metadata.insert("reference".into(), r.clone());
     }
-    let key = inp.idempotency_key.clone().unwrap_or_else(|| {
-        derived_key(
+    // A full refund happens once per payment; partial ones are told apart by the caller.
+    let key = match (&inp.idempotency_key, &inp.reference, amount_minor) {
+        (Some(k), _, _) => explicit_key(ACTION, k)?,
+        (None, Some(_), _) | (None, None, None) => derived_key(
             "refund",
             &json!({"payment": id, "amount": amount_minor, "reason": inp.reason, "metadata": metadata}),
-        )
-    });
+        ),
+        (None, None, Some(_)) => {
+            return Err(StripeError::Input(format!(
+                "{ACTION}: a partial refund needs idempotency_key (or reference): it tells a repeated call, refunded once, from a second refund of the same amount"
+            )))
+        }
+    };
     let mut form: Form = vec![(
         if is_intent {
             "payment_intent"
@@ -271,7 +301,148 @@ pub fn verify_webhook(client: &Client, raw: Value) -> Result<Value, ConnectorErr
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+    use crate::config::Config;
+    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::HttpResponse;
+
+    /// A Stripe answering every POST with a new succeeded PaymentIntent or Refund, after
+    /// `failures` scripted answers (each a 503 or a 429 with `Retry-After: 3`).
+    fn stripe(failures: Vec<u16>) -> ScriptedHost {
+        let failures = Arc::new(Mutex::new(failures));
+        ScriptedHost::new(move |req| {
+            if let Some(status) = failures.lock().unwrap().pop() {
+                return Ok(HttpResponse {
+                    status,
+                    headers: vec![("Retry-After".into(), "3".into())],
+                    body: br#"{"error":{"type":"api_error","message":"try later"}}"#.to_vec(),
+                });
+            }
+            let n = req.body.len();
+            if req.url.ends_with("/v1/refunds") {
+                return Ok(json_response(
+                    200,
+                    &json!({"id": format!("re_{n}"), "object": "refund",
+                    "amount": 100, "currency": "eur", "status": "succeeded", "created": 1,
+                    "payment_intent": "pi_1"}),
+                ));
+            }
+            Ok(json_response(
+                200,
+                &json!({"id": format!("pi_{n}"), "object": "payment_intent",
+                "amount": 450, "currency": "eur", "status": "succeeded", "created": 1,
+                "payment_method_types": ["card"], "metadata": {}}),
+            ))
+        })
+    }
+
+    fn client(host: &ScriptedHost) -> Client {
+        let cfg: Config = serde_json::from_value(json!({"base_url": "http://127.0.0.1:9",
+            "secret_key": "sk_test_1", "default_payment_method": "pm_card_visa"}))
+        .unwrap();
+        Client::new(host.host(), cfg)
+    }
+
+    fn keys_sent(host: &ScriptedHost) -> Vec<String> {
+        host.requests()
+            .iter()
+            .filter_map(|r| r.headers.iter().find(|(k, _)| k == "Idempotency-Key"))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_payment_without_key_or_sale_is_refused_before_anything_is_sent() {
+        let host = stripe(vec![]);
+        let c = client(&host);
+        let e = process_payment(&c, json!({"amount": "4.50", "currency": "EUR"})).unwrap_err();
+        let e = ConnectorError::from(e);
+        assert!(
+            matches!(&e, ConnectorError::Permanent(m) if m.contains("idempotency_key") && m.contains("sale_id")),
+            "{e:?}"
+        );
+        assert_eq!(host.request_count(), 0);
+        // Two identical payments with their own keys are two charges.
+        let a = process_payment(
+            &c,
+            json!({"amount": "4.50", "currency": "EUR", "idempotency_key": "till-1:0001"}),
+        )
+        .unwrap();
+        let b = process_payment(
+            &c,
+            json!({"amount": "4.50", "currency": "EUR", "idempotency_key": "till-1:0002"}),
+        )
+        .unwrap();
+        assert_eq!(
+            (a["idempotency_key"].as_str(), b["idempotency_key"].as_str()),
+            (Some("till-1:0001"), Some("till-1:0002"))
+        );
+        assert_eq!(keys_sent(&host), vec!["till-1:0001", "till-1:0002"]);
+        let e = process_payment(
+            &c,
+            json!({"amount": "4.50", "currency": "EUR", "idempotency_key": " "}),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("idempotency_key"), "{e}");
+    }
+
+    #[test]
+    fn a_partial_refund_needs_a_key_or_a_reference() {
+        let host = stripe(vec![]);
+        let c = client(&host);
+        // The amount's currency is looked up first: answer the GET with the payment.
+        let e = refund_payment(&c, json!({"payment_id": "pi_1", "amount": "1.00"})).unwrap_err();
+        assert!(
+            matches!(ConnectorError::from(e.clone()), ConnectorError::Permanent(ref m) if m.contains("idempotency_key") && m.contains("reference")),
+            "{e:?}"
+        );
+        assert!(
+            host.requests().iter().all(|r| r.method == "GET"),
+            "no refund was sent"
+        );
+        refund_payment(
+            &c,
+            json!({"payment_id": "pi_1", "amount": "1.00", "reference": "R-7"}),
+        )
+        .unwrap();
+        refund_payment(
+            &c,
+            json!({"payment_id": "pi_1", "amount": "1.00", "idempotency_key": "refund-8"}),
+        )
+        .unwrap();
+        // A full refund happens once per payment: its derived key is enough.
+        refund_payment(&c, json!({"payment_id": "pi_1"})).unwrap();
+        assert_eq!(keys_sent(&host).len(), 3);
+    }
+
+    #[test]
+    fn a_failed_post_is_sent_once_and_returned_typed_for_the_host_to_retry() {
+        let host = stripe(vec![503]);
+        let c = client(&host);
+        let input = json!({"amount": "4.50", "currency": "EUR", "sale_id": "s-1"});
+        let e = ConnectorError::from(process_payment(&c, input.clone()).unwrap_err());
+        assert!(matches!(e, ConnectorError::Transient(_)), "{e:?}");
+        assert_eq!(host.request_count(), 1, "no retry inside the connector");
+        // The host's retry sends the same key.
+        process_payment(&c, input).unwrap();
+        let keys = keys_sent(&host);
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0], keys[1]);
+
+        let host = stripe(vec![429]);
+        let c = client(&host);
+        let e = process_payment(
+            &c,
+            json!({"amount": "4.50", "currency": "EUR", "idempotency_key": "k"}),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(ConnectorError::from(e), ConnectorError::RateLimited { retry_after: Some(d), .. } if d.as_secs() == 3)
+        );
+        assert_eq!(host.request_count(), 1);
+    }
 
     #[test]
     fn derived_keys_depend_on_the_meaning_only() {

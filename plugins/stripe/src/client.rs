@@ -1,8 +1,6 @@
 //! Calls to Stripe through the host: Bearer secret key, form-encoded bodies, the
 //! `Idempotency-Key` header on writes, and reading Stripe's answers and error bodies.
 
-use std::time::Duration;
-
 use posbridge_plugin_api::{Host, HttpRequest, HttpResponse};
 use serde_json::Value;
 
@@ -50,10 +48,11 @@ impl Client {
         Ok(read_answer(&self.host.http(req)?, endpoint)?.body)
     }
 
-    /// `POST /v1/{path}` with a form body and an `Idempotency-Key`. A dropped connection, a
-    /// timeout or an answer Stripe marks retryable is re-sent with the same key (so Stripe
-    /// replays or completes the first attempt instead of acting twice), up to
-    /// `max_network_retries` times with a doubling pause.
+    /// `POST /v1/{path}` with a form body and an `Idempotency-Key`. Sent once: a dropped
+    /// connection, a timeout or an answer Stripe marks retryable comes back as a typed error
+    /// (`Transient`, `RateLimited` with `Retry-After`), and whoever retries — the host — sends
+    /// the same key again, so Stripe replays or completes the first attempt instead of acting
+    /// twice.
     pub fn post_idempotent(
         &self,
         path: &str,
@@ -61,32 +60,12 @@ impl Client {
         idempotency_key: &str,
         endpoint: &str,
     ) -> Result<Reply, StripeError> {
-        let url = self.cfg.endpoint(path);
-        let body = encode_form(form).into_bytes();
-        let mut attempt = 0;
-        loop {
-            let req = self
-                .authorized(HttpRequest::post(url.clone()))
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .header("Idempotency-Key", idempotency_key)
-                .body(body.clone());
-            let result = self
-                .host
-                .http(req)
-                .map_err(StripeError::from)
-                .and_then(|resp| read_answer(&resp, endpoint));
-            match result {
-                Err(e) if e.is_retryable() && attempt < self.cfg.max_network_retries => {
-                    let pause = self.cfg.retry_delay_ms.saturating_mul(1 << attempt.min(10));
-                    self.host.warn(&format!(
-                        "stripe: {endpoint} failed ({e}); re-sending with the same Idempotency-Key in {pause} ms"
-                    ));
-                    std::thread::sleep(Duration::from_millis(pause));
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        let req = self
+            .authorized(HttpRequest::post(self.cfg.endpoint(path)))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("Idempotency-Key", idempotency_key)
+            .body(encode_form(form).into_bytes());
+        read_answer(&self.host.http(req)?, endpoint)
     }
 
     fn authorized(&self, req: HttpRequest) -> HttpRequest {
@@ -128,6 +107,7 @@ pub fn read_answer(resp: &HttpResponse, endpoint: &str) -> Result<Reply, StripeE
             should_retry: resp
                 .header("stripe-should-retry")
                 .map(|v| v.trim().eq_ignore_ascii_case("true")),
+            retry_after: resp.retry_after(),
         }),
         None => {
             // Not Stripe's body (a proxy, a gateway): the usual mapping by status.

@@ -37,14 +37,6 @@ pub struct Config {
     /// The PaymentMethod `process_payment` confirms with when its input names none.
     #[serde(default)]
     pub default_payment_method: Option<String>,
-    /// How often an action re-sends a request (same `Idempotency-Key`) after a dropped
-    /// connection, a timeout or an answer Stripe marks retryable.
-    #[serde(default = "default_network_retries")]
-    #[schemars(range(max = 5))]
-    pub max_network_retries: u32,
-    /// Pause before the first re-send; doubles on each further one.
-    #[serde(default = "default_retry_delay_ms")]
-    pub retry_delay_ms: u64,
 }
 
 /// The object behind the `payments` stream.
@@ -64,14 +56,6 @@ fn default_base_url() -> String {
 
 fn default_page_size() -> u32 {
     MAX_PAGE_SIZE
-}
-
-fn default_network_retries() -> u32 {
-    2
-}
-
-fn default_retry_delay_ms() -> u64 {
-    500
 }
 
 impl Config {
@@ -102,12 +86,6 @@ impl Config {
                 self.page_size
             ));
         }
-        if self.max_network_retries > 5 {
-            p.push(format!(
-                "max_network_retries {} must be at most 5",
-                self.max_network_retries
-            ));
-        }
         p
     }
 }
@@ -123,7 +101,6 @@ mod tests {
         assert_eq!(c.base_url, PRODUCTION_BASE_URL);
         assert_eq!(c.page_size, 100);
         assert_eq!(c.payments_object, PaymentsObject::PaymentIntents);
-        assert_eq!(c.max_network_retries, 2);
         assert!(c.problems().is_empty());
         assert_eq!(
             c.endpoint("/payment_intents"),
@@ -132,6 +109,11 @@ mod tests {
         assert!(
             serde_json::from_value::<Config>(json!({"secret_key": "k", "apikey": "x"})).is_err()
         );
+        // Retries are the host's (`delivery:`), not the connector's.
+        assert!(serde_json::from_value::<Config>(
+            json!({"secret_key": "k", "max_network_retries": 2})
+        )
+        .is_err());
         let bad: Config =
             serde_json::from_value(json!({"secret_key": " ", "page_size": 101})).unwrap();
         assert_eq!(bad.problems().len(), 2);

@@ -60,6 +60,8 @@ pub enum StripeError {
         error: Box<ApiError>,
         /// The `Stripe-Should-Retry` header, when present.
         should_retry: Option<bool>,
+        /// The `Retry-After` header of a 429, when present.
+        retry_after: Option<std::time::Duration>,
     },
     /// An answer lacks a field, or has it with the wrong type.
     #[error("stripe: {endpoint}: field `{field}` is missing or not {expected}")]
@@ -106,12 +108,14 @@ impl From<StripeError> for ConnectorError {
     fn from(e: StripeError) -> Self {
         match &e {
             StripeError::Unauthorized { .. } => ConnectorError::Auth(e.to_string()),
-            StripeError::Api { status: 429, .. } if e.is_retryable() => {
-                ConnectorError::RateLimited {
-                    retry_after: None,
-                    message: e.to_string(),
-                }
-            }
+            StripeError::Api {
+                status: 429,
+                retry_after,
+                ..
+            } if e.is_retryable() => ConnectorError::RateLimited {
+                retry_after: *retry_after,
+                message: e.to_string(),
+            },
             StripeError::Api { .. } if e.is_retryable() => ConnectorError::Transient(e.to_string()),
             StripeError::Api { .. } | StripeError::BadField { .. } | StripeError::Input(_) => {
                 ConnectorError::Permanent(e.to_string())
@@ -137,6 +141,7 @@ mod tests {
             .unwrap()
             .into(),
             should_retry,
+            retry_after: (status == 429).then(|| std::time::Duration::from_secs(2)),
         }
     }
 
@@ -162,7 +167,7 @@ mod tests {
         ));
         assert!(matches!(
             api(429, None).into(),
-            ConnectorError::RateLimited { .. }
+            ConnectorError::RateLimited { retry_after: Some(d), .. } if d.as_secs() == 2
         ));
         let auth: ConnectorError = StripeError::Unauthorized {
             endpoint: "balance".into(),

@@ -50,11 +50,11 @@ impl Connector for Stripe {
         .stream(StreamDecl::read("balance_transactions"))
         .action(
             "process_payment",
-            "Creates and confirms a PaymentIntent: {amount, currency, description?, sale_id?, metadata?, payment_method?, idempotency_key?}",
+            "Creates and confirms a PaymentIntent: {amount, currency, idempotency_key (or sale_id), description?, metadata?, payment_method?}",
         )
         .action(
             "refund_payment",
-            "Refunds a payment: {payment_id, amount?, currency?, reason?, reference?, metadata?, idempotency_key?}",
+            "Refunds a payment: {payment_id, amount?, idempotency_key or reference (required with amount), currency?, reason?, metadata?}",
         )
         .action(
             "verify_webhook",

@@ -7,8 +7,11 @@
 //!   is taken record by record, whatever the status (2xx, 409 or another 4xx);
 //! - otherwise 2xx means every record `Written`, 409 every record `Duplicate`, and another 4xx
 //!   every record `Rejected` with the status and the start of the body as the reason;
-//! - 401/403 (`Auth`), 408, 429 and 5xx (retried by the host) fail the whole batch, as
-//!   `HttpResponse::error_for_status` maps them; so do redirects (`Permanent`).
+//! - 408, 429, 5xx and transport failures answer every record `Retry` (with the
+//!   `Retry-After` of a 429): the host sends them again after its backoff, with the same keys;
+//!   a receiver may also answer `{"status": "retry", "reason": …}` for single records;
+//! - 401/403 (`Auth`) fail the whole call, as `HttpResponse::error_for_status` maps them; so
+//!   do redirects (`Permanent`).
 
 use posbridge_plugin_api::{
     CheckReport, ConnectorError, HttpResponse, RecordOutcome, WriteRequest,
@@ -62,8 +65,17 @@ impl HttpSink {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let response = self.post(client, records, keys, now_unix)?;
-        outcomes(&response, records.len(), &self.config.url)
+        let answer = self
+            .post(client, records, keys, now_unix)
+            .and_then(|response| outcomes(&response, records.len(), &self.config.url));
+        match answer {
+            // The receiver is down or rate limiting: every record of the batch is sent again
+            // after the host's backoff, with the same keys (the receiver dedups by them).
+            Err(HttpError::Connector(e)) if e.is_retryable() => {
+                Ok(vec![RecordOutcome::failed(&e); records.len()])
+            }
+            other => other,
+        }
     }
 
     /// POSTs an empty signed batch: proves the URL, the credentials and the secret without
