@@ -192,7 +192,8 @@ impl Guard {
             }
         } else {
             self.empty_in_a_row = 0;
-            if let Some(&first) = self.pages.get(&records_digest(&page.records)) {
+            let digest = records_digest(&page.records);
+            if let Some(&first) = self.pages.get(&digest) {
                 return Err(PageError::PageSeenBefore {
                     connector,
                     stream,
@@ -201,7 +202,7 @@ impl Guard {
                     first,
                 });
             }
-            self.pages.insert(records_digest(&page.records), page_no);
+            self.pages.insert(digest, page_no);
         }
         if page.has_more && !self.cursors.insert(cursor_digest(page.cursor.as_ref())) {
             return Err(PageError::CursorSeenBefore {
@@ -461,24 +462,13 @@ mod tests {
     where
         F: Fn(usize, Option<&Value>) -> ReadPage + Send + Sync + 'static,
     {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let source = FakeSource {
-            answer,
-            calls: calls.clone(),
-        };
-        let request = ReadRequest {
-            stream: "sales".into(),
-            cursor: None,
-            page_size: 2,
-            from: None,
-            to: None,
-        };
+        let (source, calls) = fake(answer);
         let delivery = Delivery {
             max_empty_pages: NonZeroU32::new(max_empty_pages).unwrap(),
             ..Delivery::default()
         };
         let mut pages =
-            BlockingPageLoop::new(source, request, &delivery, CancelFlag::new()).unwrap();
+            BlockingPageLoop::new(source, sales_request(), &delivery, CancelFlag::new()).unwrap();
         let mut read = Vec::new();
         let mut error = None;
         // A safety net for the test itself: the loop under test must stop far earlier.
@@ -646,6 +636,91 @@ mod tests {
         assert!(e.contains("xxx…"), "{e}");
     }
 
+    fn fake<F>(answer: F) -> (FakeSource<F>, Arc<AtomicUsize>)
+    where
+        F: Fn(usize, Option<&Value>) -> ReadPage + Send + Sync + 'static,
+    {
+        let calls = Arc::new(AtomicUsize::new(0));
+        (
+            FakeSource {
+                answer,
+                calls: calls.clone(),
+            },
+            calls,
+        )
+    }
+
+    fn sales_request() -> ReadRequest {
+        ReadRequest {
+            stream: "sales".into(),
+            cursor: None,
+            page_size: 2,
+            from: None,
+            to: None,
+        }
+    }
+
+    /// What the runner's reader task does: `pump` into a channel.
+    async fn pumped<F>(
+        source: FakeSource<F>,
+        cancel: CancelFlag,
+    ) -> Vec<Result<ReadPage, ConnectorError>>
+    where
+        F: Fn(usize, Option<&Value>) -> ReadPage + Send + Sync + 'static,
+    {
+        let exec = standalone_executor(&Delivery::default(), CancelFlag::new());
+        let pages = PageLoop::new(source, exec, sales_request(), NonZeroU32::new(3).unwrap());
+        let (tx, mut rx) = mpsc::channel(1);
+        let task = tokio::spawn(pages.pump(tx, cancel));
+        let mut got = Vec::new();
+        while let Some(p) = rx.recv().await {
+            got.push(p);
+        }
+        task.await.unwrap();
+        got
+    }
+
+    #[tokio::test]
+    async fn pump_sends_the_pages_then_the_error_as_a_permanent_connector_error() {
+        let (source, calls) = fake(|n, _| {
+            let token = if n % 2 == 0 { "A" } else { "B" };
+            page(vec![sale(n as u64)], Some(json!(token)), true)
+        });
+        let got = pumped(source, CancelFlag::new()).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(got.len(), 3);
+        assert!(got[..2].iter().all(Result::is_ok));
+        match &got[2] {
+            Err(ConnectorError::Permanent(m)) => {
+                assert!(m.contains("connector fake, stream sales"), "{m}");
+                assert!(m.contains(r#"cursor "A""#), "{m}");
+            }
+            other => panic!("expected a Permanent error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn pump_ends_after_the_last_page() {
+        let (source, calls) = fake(|n, _| page(vec![sale(n as u64)], Some(json!(n)), n < 2));
+        let got = pumped(source, CancelFlag::new()).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(Result::is_ok));
+    }
+
+    #[tokio::test]
+    async fn pump_asks_for_no_more_pages_once_cancelled() {
+        let cancel = CancelFlag::new();
+        let ctrl_c = cancel.clone();
+        let (source, calls) = fake(move |n, _| {
+            ctrl_c.cancel();
+            page(vec![sale(n as u64)], Some(json!(n)), true)
+        });
+        let got = pumped(source, cancel).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(got.len(), 1, "the page read is still handed on");
+    }
+
     #[test]
     fn a_failed_read_ends_the_loop_with_the_connector_error() {
         struct Failing;
@@ -657,16 +732,13 @@ mod tests {
                 Err(ConnectorError::Auth("connector failing: bad key".into()))
             }
         }
-        let request = ReadRequest {
-            stream: "sales".into(),
-            cursor: None,
-            page_size: 2,
-            from: None,
-            to: None,
-        };
-        let mut pages =
-            BlockingPageLoop::new(Failing, request, &Delivery::default(), CancelFlag::new())
-                .unwrap();
+        let mut pages = BlockingPageLoop::new(
+            Failing,
+            sales_request(),
+            &Delivery::default(),
+            CancelFlag::new(),
+        )
+        .unwrap();
         let e = pages.next_page().unwrap_err();
         assert!(
             matches!(e, PageError::Read(ConnectorError::Auth(_))),
