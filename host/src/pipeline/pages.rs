@@ -636,7 +636,10 @@ mod tests {
         assert!(e.contains("xxx…"), "{e}");
     }
 
-    fn fake<F>(answer: F) -> (FakeSource<F>, Arc<AtomicUsize>) {
+    fn fake<F>(answer: F) -> (FakeSource<F>, Arc<AtomicUsize>)
+    where
+        F: Fn(usize, Option<&Value>) -> ReadPage + Send + Sync + 'static,
+    {
         let calls = Arc::new(AtomicUsize::new(0));
         (
             FakeSource {
