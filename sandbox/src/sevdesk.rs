@@ -84,7 +84,7 @@ impl SpecValidator {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the sevDesk spec {}", path.display()))?;
-        let spec: Value = serde_yaml::from_str(&text)
+        let spec: Value = serde_saphyr::from_str(&text)
             .with_context(|| format!("{} is not valid YAML", path.display()))?;
         let mut components = spec
             .pointer("/components/schemas")
