@@ -56,16 +56,16 @@ pub fn library_candidates(dir: &Path) -> Vec<Candidate> {
     paths.sort();
     paths
         .into_iter()
-        .filter_map(|p| match std::fs::metadata(&p) {
-            Ok(m) if m.is_file() => Some(Candidate::Library(p)),
-            Ok(m) if m.is_dir() => Some(Candidate::Unusable {
+        .map(|p| match std::fs::metadata(&p) {
+            Ok(m) if m.is_file() => Candidate::Library(p),
+            Ok(m) if m.is_dir() => Candidate::Unusable {
                 reason: "a folder, not a library file".into(),
                 file: p,
-            }),
-            Ok(_) => Some(Candidate::Unusable {
+            },
+            Ok(_) => Candidate::Unusable {
                 reason: "not a regular file".into(),
                 file: p,
-            }),
+            },
             Err(e) => {
                 let target = std::fs::read_link(&p).ok();
                 let reason = match (target, e.kind()) {
@@ -80,7 +80,7 @@ pub fn library_candidates(dir: &Path) -> Vec<Candidate> {
                     }
                     (None, _) => format!("cannot be read: {e}"),
                 };
-                Some(Candidate::Unusable { file: p, reason })
+                Candidate::Unusable { file: p, reason }
             }
         })
         .collect()
