@@ -115,7 +115,13 @@ impl HttpGateway {
             )));
         }
         if let Some(l) = &self.limiter {
-            let waited = l.acquire_blocking();
+            // A call cancelled (timeout, Ctrl-C) while it waits for a slot stops waiting.
+            let waited = match &call {
+                Some(flag) => l
+                    .acquire_cancellable(flag)
+                    .map_err(|_| ConnectorError::Cancelled)?,
+                None => l.acquire_blocking(),
+            };
             if !waited.is_zero() {
                 tracing::trace!(connector = %self.connector, waited_ms = waited.as_millis() as u64, "rate limiter delayed a request");
             }

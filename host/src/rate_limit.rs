@@ -1,5 +1,5 @@
-//! Per-account rate limiting: a token bucket shared by every connector instance that uses the
-//! same account (connector name + credentials), so two pipelines on one account still keep
+//! Per-account rate limiting: a sliding window shared by every connector instance that uses
+//! the same account (connector name + credentials), so two pipelines on one account still keep
 //! the vendor's limit.
 
 use std::collections::HashMap;
@@ -7,6 +7,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use posbridge_plugin_api::RateLimit;
+
+use crate::runtime::CancelFlag;
+
+/// The longest single sleep while waiting for a slot: how soon a cancel is noticed.
+const CANCEL_CHECK: Duration = Duration::from_millis(50);
+
+/// The wait for a rate-limit slot ended because the run was cancelled (Ctrl-C).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cancelled while waiting {waited:?} for the rate limit")]
+pub struct Cancelled {
+    pub waited: Duration,
+}
 
 /// At most `requests` calls in any window of `per_seconds` (a sliding log of the last
 /// `requests` send times). Stricter than a token bucket, which lets a burst plus a refill
@@ -72,14 +84,30 @@ impl RateLimiter {
         }
     }
 
-    /// Blocks the calling (plugin) thread until a slot is free.
+    /// Blocks the calling (plugin) thread until a slot is free; returns how long it waited.
+    /// It cannot be interrupted: prefer [`Self::acquire_cancellable`].
     pub fn acquire_blocking(&self) -> Duration {
-        let mut waited = Duration::ZERO;
-        while let Some(wait) = self.try_acquire() {
-            std::thread::sleep(wait);
-            waited += wait;
+        match self.acquire_cancellable(&CancelFlag::new()) {
+            Ok(waited) => waited,
+            Err(c) => c.waited, // a fresh flag is never cancelled
         }
-        waited
+    }
+
+    /// Blocks the calling (plugin) thread until a slot is free, or until `cancel` is set
+    /// (Ctrl-C): then it returns [`Cancelled`] within [`CANCEL_CHECK`] without taking a slot.
+    pub fn acquire_cancellable(&self, cancel: &CancelFlag) -> Result<Duration, Cancelled> {
+        let started = Instant::now();
+        loop {
+            if cancel.is_cancelled() {
+                return Err(Cancelled {
+                    waited: started.elapsed(),
+                });
+            }
+            match self.try_acquire() {
+                None => return Ok(started.elapsed()),
+                Some(wait) => std::thread::sleep(wait.min(CANCEL_CHECK)),
+            }
+        }
     }
 
     /// After the vendor answered 429: treat the window as full from now on, so the next
@@ -133,6 +161,34 @@ mod tests {
         // And it does not wait longer than needed: 6 requests at 2/s take about 2 s.
         let took = times[5].duration_since(times[0]);
         assert!(took < Duration::from_millis(2600), "took {took:?}");
+    }
+
+    #[test]
+    fn a_cancel_ends_the_wait_promptly_without_taking_a_slot() {
+        let l = Arc::new(RateLimiter::new(RateLimit {
+            requests: 1,
+            per_seconds: 60,
+        }));
+        let cancel = CancelFlag::new();
+        assert!(l.acquire_cancellable(&cancel).is_ok());
+        // The next slot is a minute away; Ctrl-C after 200 ms must end the wait.
+        let waiter = {
+            let (l, cancel) = (l.clone(), cancel.clone());
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                (l.acquire_cancellable(&cancel), started.elapsed())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        cancel.cancel();
+        let (result, took) = waiter.join().unwrap();
+        let err = result.unwrap_err();
+        assert!(err.waited >= Duration::from_millis(200), "{err:?}");
+        assert!(took < Duration::from_millis(500), "took {took:?}");
+        assert!(err.to_string().contains("cancelled"), "{err}");
+        // A cancelled flag refuses at once, and no slot was taken meanwhile.
+        assert!(l.acquire_cancellable(&cancel).is_err());
+        assert_eq!(l.sent.lock().unwrap().len(), 1);
     }
 
     #[test]

@@ -6,12 +6,18 @@
 //! event already stored: vendors retry until they see a 2xx); 400 `{"error": …}` when the
 //! connector refuses the delivery; 413 above the body limit; 404/405 for other paths/methods;
 //! 500 when the event cannot be stored or the connector fails otherwise (the vendor retries).
+//!
+//! [`serve`] runs the receiver with [`ConnectionLimits`]: a client must send its request
+//! headers within a timeout, and only so many connections are served at once, so slow or
+//! idle clients cannot hold the receiver (a "slowloris" of 300 half-sent requests did).
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
+use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
@@ -21,6 +27,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use posbridge_plugin_api::ConnectorError;
 use serde_json::{json, Value};
+
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use crate::plugins::ConnectorHandle;
 
@@ -309,6 +321,80 @@ async fn receive(State(rx): State<Arc<Receiver>>, headers: HeaderMap, body: Byte
             tracing::error!("webhook handler failed: {e}");
             error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }
+    }
+}
+
+/// How long and how many clients the receiver serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A connection that has not sent a complete request head (request line and headers)
+    /// this long after it opened, or after its previous response, is closed.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 256,
+        }
+    }
+}
+
+/// How long a shutdown waits for deliveries in flight before it closes their connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves `app` over HTTP/1.1 on `listener` within `limits` until `shutdown` completes, then
+/// lets requests in flight finish (up to [`SHUTDOWN_GRACE`]).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        // Take a slot before accepting: past the limit, clients wait in the kernel's backlog.
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // E.g. out of file descriptors: wait a little instead of spinning.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let conn =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("webhook connection closed: {e}");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("deliveries still in flight after {SHUTDOWN_GRACE:?}; closing them");
     }
 }
 

@@ -70,8 +70,8 @@ pub struct SpecValidator {
 }
 
 /// Parses an OpenAPI document (YAML, or JSON, which is YAML too) into a JSON value.
-pub fn parse_spec(text: &str) -> Result<Value, serde_yaml::Error> {
-    serde_yaml::from_str(text)
+pub fn parse_spec(text: &str) -> Result<Value, serde_saphyr::Error> {
+    serde_saphyr::from_str(text)
 }
 
 /// The vendor's full OpenAPI file when it lies beside the workspace (`../shared/specs/…`), for

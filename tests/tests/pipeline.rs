@@ -465,6 +465,48 @@ fn malformed_pipeline_files_get_clear_errors() {
         e.contains("does not read stream \"sale\"") && e.contains("did you mean \"sales\""),
         "{e}"
     );
+
+    // Values that parse but make no sense name their field's JSON path and line.
+    let ok = "source: {connector: generic, config: {path: a.ndjson}}\nsink: {connector: generic, config: {path: b.ndjson}}\n";
+    let e = validate(
+        "zero.yaml",
+        &format!("name: x\n{ok}delivery:\n  timeout_secs: 0\n"),
+    );
+    assert!(
+        e.contains("zero.yaml:5:3: $.delivery.timeout_secs: 0 is out of range"),
+        "{e}"
+    );
+    let e = validate(
+        "bool.yaml",
+        &format!("name: x\n{ok}delivery: {{validate: \"false\"}}\n"),
+    );
+    assert!(
+        e.contains("bool.yaml:4:") && e.contains("$.delivery.validate"),
+        "{e}"
+    );
+    let e = validate("name.yaml", &format!("name: ../../x\n{ok}"));
+    assert!(
+        e.contains("name.yaml:1:1: $.name: ") && e.contains("not a path"),
+        "{e}"
+    );
+
+    // A deeply nested document (250 KB) is refused at once, not parsed for half a minute.
+    let started = std::time::Instant::now();
+    let deep = format!(
+        "name: x\n{ok}mapping: {}{}\n",
+        "[".repeat(120_000),
+        "]".repeat(120_000)
+    );
+    let e = validate("deep.yaml", &deep);
+    assert!(
+        e.contains("deep.yaml:") && e.contains("nested deeper than 32 levels"),
+        "{e}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -61,6 +61,73 @@ fn a_junk_file_is_skipped_with_its_name_and_reason() {
     );
 }
 
+/// A half-finished copy during a deployment crashed every command with SIGBUS inside dlopen.
+#[cfg(unix)]
+#[test]
+fn truncated_libraries_and_broken_symlinks_are_skipped_with_their_names_and_reasons() {
+    let dir = plugin_dir_with(&["posbridge_generic"]);
+    let whole = std::fs::read(dir.path().join(dylib_file_name("posbridge_generic"))).unwrap();
+    let cuts = [
+        ("libhalf.so", whole.len() / 2),
+        ("libninety.so", whole.len() * 9 / 10),
+        ("libalmost.so", whole.len() - 4096),
+        ("libheader.so", 64),
+        ("libempty.so", 0),
+    ];
+    for (name, len) in cuts {
+        std::fs::write(dir.path().join(name), &whole[..len]).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        dir.path().join("gone.so.1"),
+        dir.path().join("libdangling.so"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("libloop2.so"),
+        dir.path().join("libloop1.so"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        dir.path().join("libloop1.so"),
+        dir.path().join("libloop2.so"),
+    )
+    .unwrap();
+
+    let r = list(dir.path());
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.lines().any(|l| l.starts_with("generic ")), "{r:?}");
+    let line = |name: &str| {
+        let skipped = format!("skipped {}: ", dir.path().join(name).display());
+        let lines: Vec<&str> = r.stderr.lines().filter(|l| l.contains(&skipped)).collect();
+        assert_eq!(lines.len(), 1, "one line for {name}: {r:?}");
+        lines[0].to_string()
+    };
+    for (name, _) in cuts {
+        let l = line(name);
+        assert!(l.contains("not a loadable library"), "{l}");
+        assert!(l.contains("truncated") || l.contains("empty"), "{l}");
+    }
+    assert!(line("libdangling.so").contains("dangling symlink"), "{r:?}");
+    assert!(line("libdangling.so").contains("gone.so.1"), "{r:?}");
+    for name in ["libloop1.so", "libloop2.so"] {
+        assert!(line(name).contains("cannot be followed"), "{r:?}");
+    }
+
+    // `--json` lists the same skipped files.
+    let j = run(std::process::Command::new(posbridge_bin())
+        .arg("--plugin-dir")
+        .arg(dir.path())
+        .args(["plugins", "list", "--json"]));
+    assert_eq!(j.code, 0, "{j:?}");
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(
+        v["skipped"].as_array().unwrap().len(),
+        cuts.len() + 3,
+        "{j:?}"
+    );
+    assert_eq!(v["plugins"].as_array().unwrap().len(), 1, "{j:?}");
+}
+
 #[test]
 fn a_library_built_against_an_older_interface_is_refused_naming_both_versions() {
     let dir = plugin_dir_with(&["posbridge_generic", "posbridge_fixture_old_interface"]);

@@ -26,6 +26,11 @@ impl Drop for Receiver {
 
 /// Starts the receiver on a free port and waits for its `listening on …` line.
 fn start_receiver(config: &Path, out: &Path) -> Receiver {
+    start_receiver_with(config, out, &[])
+}
+
+/// [`start_receiver`] with more command-line arguments.
+fn start_receiver_with(config: &Path, out: &Path, extra: &[&str]) -> Receiver {
     let mut child = posbridge()
         .args(["webhooks", "serve", "--connector", "stripe", "--config"])
         .arg(config)
@@ -37,6 +42,7 @@ fn start_receiver(config: &Path, out: &Path) -> Receiver {
             "--out",
         ])
         .arg(out)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -206,4 +212,114 @@ fn the_receiver_stores_verified_events_once_and_refuses_the_rest() {
     );
     assert_eq!(status, 200);
     assert_eq!(stored_ids(&out), vec![first_id, second_id]);
+}
+
+/// Slow-header clients ("slowloris") held every connection open forever: now each must send
+/// its request head within `--header-timeout-secs`, and at most `--max-connections` are
+/// served at once while the rest wait in the backlog.
+#[test]
+fn slow_clients_are_closed_after_the_header_timeout_and_connections_are_bounded() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    let sim = StripeSimulator::from_options(&SandboxOptions {
+        vendor: "stripe".into(),
+        stores: 1,
+        registers_per_store: 1,
+        days: 1,
+        sales_per_day: 2,
+        ..SandboxOptions::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("stripe.json");
+    std::fs::write(
+        &config,
+        json!({
+            "base_url": "http://127.0.0.1:9",
+            "secret_key": sim.secret_key(),
+            "webhook_secret": sim.webhook_secret(),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = dir.path().join("events.ndjson");
+    let rx = start_receiver_with(
+        &config,
+        &out,
+        &["--header-timeout-secs", "2", "--max-connections", "8"],
+    );
+    let addr = rx
+        .url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // 10 clients send half a request line and stall; 2 more connect and send nothing.
+    let started = Instant::now();
+    let mut stalled: Vec<TcpStream> = (0..12)
+        .map(|i| {
+            let mut s = TcpStream::connect(&addr).unwrap();
+            if i < 10 {
+                s.write_all(b"POST /webhooks/str").unwrap();
+            }
+            s
+        })
+        .collect();
+
+    // A real delivery behind them: it waits for a free slot (8 are taken until the stalled
+    // clients time out), and is then answered.
+    let event = &sim.signed_events(chrono::Utc::now().timestamp())[0];
+    let client = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (status, body) = deliver(
+        &client,
+        &rx.url,
+        &event.payload,
+        Some(&event.signature_header),
+    );
+    let answered = started.elapsed();
+    assert_eq!((status, &body), (200, &json!({"received": true})));
+    assert_eq!(stored_ids(&out).len(), 1);
+    assert!(
+        answered >= Duration::from_millis(1500),
+        "answered after {answered:?}: the 8 connection slots were not a limit"
+    );
+    assert!(
+        answered < Duration::from_secs(15),
+        "answered after {answered:?}"
+    );
+
+    // Every stalled connection has been closed by the server (end of stream or a reset; a
+    // read that times out means the connection is still held open).
+    for (i, s) in stalled.iter_mut().enumerate() {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        match s.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!(
+                "stalled connection {i} still open after {:?}: {e}",
+                started.elapsed()
+            ),
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // And the receiver still answers.
+    let (status, _) = deliver(
+        &client,
+        &rx.url,
+        &event.payload,
+        Some(&event.signature_header),
+    );
+    assert_eq!(status, 200);
 }

@@ -4,13 +4,14 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
 use crate::plugins::OpenOptions;
-use crate::webhooks::{router, ConnectorVerifier, EventLog, ReceiverSettings};
+use crate::webhooks::{router, ConnectionLimits, ConnectorVerifier, EventLog, ReceiverSettings};
 
 #[derive(Debug, Subcommand)]
 pub enum WebhooksCommand {
@@ -43,6 +44,13 @@ pub struct ServeArgs {
     /// The request header that carries the signature.
     #[arg(long, default_value = "Stripe-Signature", value_name = "NAME")]
     pub signature_header: String,
+    /// Seconds a client has to send its request line and headers (after connecting, or after
+    /// its previous response); slower connections are closed.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog until one closes.
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_connections: u64,
 }
 
 /// Dispatches `posbridge webhooks …`.
@@ -98,13 +106,16 @@ fn serve(g: &GlobalArgs, a: &ServeArgs) -> anyhow::Result<i32> {
         let addr = listener.local_addr()?;
         println!("listening on http://{addr}{}", a.path);
         std::io::stdout().flush()?;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = tokio::signal::ctrl_c().await;
-                cancel.cancel();
-                tracing::info!("stopping the webhook receiver");
-            })
-            .await?;
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(a.header_timeout_secs),
+            max_connections: a.max_connections as usize,
+        };
+        crate::webhooks::serve(listener, app, limits, async move {
+            let _ = tokio::signal::ctrl_c().await;
+            cancel.cancel();
+            tracing::info!("stopping the webhook receiver");
+        })
+        .await;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(0)

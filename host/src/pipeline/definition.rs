@@ -9,6 +9,7 @@ use posbridge_plugin_api::RateLimit;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::yaml::{self, YamlError};
 use crate::plugins::{validate_config, Registry};
 
 /// A pipeline definition (YAML).
@@ -184,25 +185,33 @@ pub enum PipelineError {
     File { file: String, message: String },
 }
 
-/// Reads a config file (JSON or YAML by extension; YAML also accepts JSON).
+/// Reads a config file (JSON or YAML by extension; YAML also accepts JSON), refusing files
+/// larger than [`super::yaml::MAX_YAML_BYTES`] or nested deeper than
+/// [`super::yaml::MAX_YAML_DEPTH`].
 pub fn load_config_file(path: &Path) -> anyhow::Result<Value> {
-    let text = std::fs::read_to_string(path)
+    let text = super::yaml::read_bounded(path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let is_json = path.extension().and_then(|e| e.to_str()) == Some("json");
     if is_json {
         serde_json::from_str(&text)
             .map_err(|e| anyhow::anyhow!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))
     } else {
-        serde_yaml::from_str::<Value>(&text).map_err(|e| match e.location() {
-            Some(l) => anyhow::anyhow!("{}:{}:{}: {e}", path.display(), l.line(), l.column()),
-            None => anyhow::anyhow!("{}: {e}", path.display()),
+        super::yaml::from_str::<Value>(&text).map_err(|e| match e.location() {
+            Some((line, column)) => {
+                anyhow::anyhow!("{}:{line}:{column}: {}", path.display(), e.message())
+            }
+            None => anyhow::anyhow!("{}: {}", path.display(), e.message()),
         })
     }
 }
 
 /// Finds the 1-based line and column of the first occurrence of `needle` in `text`.
 fn locate(text: &str, needle: &str) -> Option<(usize, usize)> {
-    let idx = text.find(needle)?;
+    text.find(needle).map(|idx| line_column(text, idx))
+}
+
+/// The 1-based line and column of byte `idx` of `text`.
+fn line_column(text: &str, idx: usize) -> (usize, usize) {
     let before = &text[..idx];
     let line = before.matches('\n').count() + 1;
     let column = before
@@ -211,10 +220,11 @@ fn locate(text: &str, needle: &str) -> Option<(usize, usize)> {
         .map(|l| l.chars().count())
         .unwrap_or(0)
         + 1;
-    Some((line, column))
+    (line, column)
 }
 
-/// Adds "did you mean" to serde's "unknown field `x`, expected one of `a`, `b`" messages.
+/// Adds "did you mean" to "unknown field `x`, expected one of `a`, `b`" messages (the
+/// expected names with or without backticks).
 fn suggest_field(message: &str) -> String {
     let Some(rest) = message.split_once("unknown field `").map(|(_, r)| r) else {
         return message.to_string();
@@ -222,7 +232,16 @@ fn suggest_field(message: &str) -> String {
     let Some((field, tail)) = rest.split_once('`') else {
         return message.to_string();
     };
-    let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+    let Some((_, expected)) = tail
+        .split_once("expected one of ")
+        .or_else(|| tail.split_once("expected "))
+    else {
+        return message.to_string();
+    };
+    let expected: Vec<&str> = expected
+        .split(", ")
+        .map(|n| n.trim().trim_matches('`'))
+        .collect();
     match crate::plugins::closest_name(field, expected.iter().copied()) {
         Some(s) => format!("{message} (did you mean `{s}`?)"),
         None => message.to_string(),
@@ -232,7 +251,7 @@ fn suggest_field(message: &str) -> String {
 /// Parses a pipeline file's text. `file` is used in messages and to resolve `${file:…}`.
 pub fn parse_pipeline(text: &str, file: &Path) -> Result<PipelineDef, PipelineError> {
     let fname = file.display().to_string();
-    let mut raw: Value = serde_yaml::from_str(text).map_err(|e| yaml_error(&fname, e))?;
+    let mut raw: Value = yaml::from_str(text).map_err(|e| yaml_error(&fname, e))?;
     if !raw.is_object() {
         return Err(PipelineError::At {
             file: fname,
@@ -241,6 +260,7 @@ pub fn parse_pipeline(text: &str, file: &Path) -> Result<PipelineDef, PipelineEr
             message: "a pipeline file must be a mapping with name, source and sink".into(),
         });
     }
+    let untyped = raw.clone();
     // Resolve references on the value tree, then deserialize from the text again for typed
     // errors with positions. References only ever occur inside strings.
     let base = file.parent().unwrap_or(Path::new("."));
@@ -264,7 +284,18 @@ pub fn parse_pipeline(text: &str, file: &Path) -> Result<PipelineDef, PipelineEr
         }
     })?;
     // Typed parse of the original text gives line/column for type errors and unknown fields.
-    let mut def: PipelineDef = serde_yaml::from_str(text).map_err(|e| yaml_error(&fname, e))?;
+    let mut def: PipelineDef = yaml::from_str(text).map_err(|e| yaml_error(&fname, e))?;
+    // YAML lets a quoted "true" or "10" through to a boolean or number field; the value tree
+    // keeps them strings, so a typed read of the tree refuses them, naming the field.
+    if let Err(e) = serde_path_to_error::deserialize::<_, PipelineDef>(&untyped) {
+        let path = format!("$.{}", e.path());
+        return Err(at_path(
+            text,
+            &fname,
+            &path,
+            format!("{path}: {}", e.inner()),
+        ));
+    }
     // Then take the resolved configs.
     def.source.config = raw["source"]
         .get("config")
@@ -279,27 +310,194 @@ pub fn parse_pipeline(text: &str, file: &Path) -> Result<PipelineDef, PipelineEr
     }
     def.resolved_secrets = secrets;
     def.file = file.to_path_buf();
-    if def.name.trim().is_empty() {
-        return Err(at(text, &fname, "name:", "name must not be empty".into()));
-    }
-    if def.delivery.batch_size == 0 {
-        return Err(at(
-            text,
-            &fname,
-            "batch_size",
-            "delivery.batch_size must be at least 1".into(),
-        ));
+    if let Some(Nonsense { path, message }) = def.nonsense() {
+        return Err(at_path(text, &fname, &path, format!("{path}: {message}")));
     }
     Ok(def)
 }
 
-fn yaml_error(fname: &str, e: serde_yaml::Error) -> PipelineError {
-    let message = suggest_field(e.to_string().split(" at line ").next().unwrap_or_default());
+/// A value that parses but cannot be meant, with the JSON path of its field.
+struct Nonsense {
+    path: String,
+    message: String,
+}
+
+fn nonsense(path: impl Into<String>, message: impl Into<String>) -> Option<Nonsense> {
+    Some(Nonsense {
+        path: path.into(),
+        message: message.into(),
+    })
+}
+
+/// Checks that `value` of the field at `path` lies in `min..=max`.
+fn out_of_range<T: PartialOrd + std::fmt::Display>(
+    path: &str,
+    value: T,
+    min: T,
+    max: T,
+    unit: &str,
+) -> Option<Nonsense> {
+    if value < min || value > max {
+        nonsense(
+            path,
+            format!("{value} is out of range: between {min} and {max}{unit}"),
+        )
+    } else {
+        None
+    }
+}
+
+/// The longest pipeline name: it names the run history and state, and appears in every line.
+const MAX_NAME_CHARS: usize = 100;
+
+impl PipelineDef {
+    /// The first value in the definition that parses but makes no sense (a zero timeout, no
+    /// streams, a name that is a path), if any.
+    fn nonsense(&self) -> Option<Nonsense> {
+        let name = &self.name;
+        if name.trim().is_empty() {
+            return nonsense("$.name", "must not be empty");
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return nonsense(
+                "$.name",
+                format!("is longer than {MAX_NAME_CHARS} characters"),
+            );
+        }
+        if name.contains(['/', '\\']) || name.contains("..") {
+            return nonsense(
+                "$.name",
+                format!(
+                    "{name:?} must not contain '/', '\\' or '..': a pipeline name is not a path"
+                ),
+            );
+        }
+        if name.chars().any(char::is_control) {
+            return nonsense("$.name", format!("{name:?} contains control characters"));
+        }
+        if name.trim() != name {
+            return nonsense(
+                "$.name",
+                format!("{name:?} starts or ends with white space"),
+            );
+        }
+        for (role, connector) in [
+            ("source", &self.source.connector),
+            ("sink", &self.sink.connector),
+        ] {
+            if connector.trim().is_empty() {
+                return nonsense(format!("$.{role}.connector"), "must not be empty");
+            }
+        }
+        let streams = &self.source.streams;
+        if streams.is_empty() {
+            return nonsense(
+                "$.source.streams",
+                "must name at least one stream (leave it out to read \"sales\")",
+            );
+        }
+        for (i, s) in streams.iter().enumerate() {
+            if s.trim().is_empty() {
+                return nonsense(format!("$.source.streams[{i}]"), "must not be empty");
+            }
+            if streams[..i].contains(s) {
+                return nonsense(
+                    format!("$.source.streams[{i}]"),
+                    format!("{s:?} is listed twice"),
+                );
+            }
+        }
+        if let Some(n) = self.source.page_size {
+            let r = out_of_range("$.source.page_size", n, 1, 100_000, " records");
+            if r.is_some() {
+                return r;
+            }
+        }
+        for (role, limit) in [
+            ("source", self.source.rate_limit),
+            ("sink", self.sink.rate_limit),
+        ] {
+            if let Some(l) = limit {
+                let path = format!("$.{role}.rate_limit");
+                let r = out_of_range(&format!("{path}.requests"), l.requests, 1, 100_000, "")
+                    .or_else(|| {
+                        out_of_range(
+                            &format!("{path}.per_seconds"),
+                            l.per_seconds,
+                            1,
+                            86_400,
+                            " seconds",
+                        )
+                    });
+                if r.is_some() {
+                    return r;
+                }
+            }
+        }
+        let d = &self.delivery;
+        out_of_range(
+            "$.delivery.batch_size",
+            d.batch_size,
+            1,
+            100_000,
+            " records",
+        )
+        .or_else(|| out_of_range("$.delivery.max_retries", d.max_retries, 0, 100, " retries"))
+        .or_else(|| {
+            out_of_range(
+                "$.delivery.retry_base_ms",
+                d.retry_base_ms,
+                0,
+                3_600_000,
+                " ms",
+            )
+        })
+        .or_else(|| {
+            out_of_range(
+                "$.delivery.retry_max_ms",
+                d.retry_max_ms,
+                0,
+                3_600_000,
+                " ms",
+            )
+        })
+        .or_else(|| {
+            (d.retry_max_ms < d.retry_base_ms).then(|| Nonsense {
+                path: "$.delivery.retry_max_ms".into(),
+                message: format!(
+                    "{} is below retry_base_ms ({}): the cap must be at least the first delay",
+                    d.retry_max_ms, d.retry_base_ms
+                ),
+            })
+        })
+        .or_else(|| {
+            out_of_range(
+                "$.delivery.timeout_secs",
+                d.timeout_secs,
+                1,
+                86_400,
+                " seconds",
+            )
+        })
+        .or_else(|| {
+            out_of_range(
+                "$.delivery.buffer_pages",
+                d.buffer_pages,
+                1,
+                1_024,
+                " pages",
+            )
+        })
+    }
+}
+
+fn yaml_error(fname: &str, e: YamlError) -> PipelineError {
+    let message = suggest_field(&e.message());
     match e.location() {
-        Some(l) => PipelineError::At {
+        Some((line, column)) => PipelineError::At {
             file: fname.to_string(),
-            line: l.line(),
-            column: l.column(),
+            line,
+            column,
             message,
         },
         None => PipelineError::File {
@@ -324,9 +522,43 @@ fn at(text: &str, fname: &str, needle: &str, message: String) -> PipelineError {
     }
 }
 
-/// Reads and parses a pipeline file.
+/// An error located at the field of a JSON path (`$.delivery.timeout_secs`,
+/// `$.source.streams[1]`): each key is looked for after the previous one.
+fn at_path(text: &str, fname: &str, path: &str, message: String) -> PipelineError {
+    let mut from = 0;
+    let mut found = None;
+    for part in path
+        .trim_start_matches('$')
+        .split('.')
+        .filter(|p| !p.is_empty())
+    {
+        let key = format!("{}:", part.split('[').next().unwrap_or(part));
+        let Some(i) = text[from..].find(&key) else {
+            break;
+        };
+        found = Some(from + i);
+        from += i + key.len();
+    }
+    match found {
+        Some(idx) => {
+            let (line, column) = line_column(text, idx);
+            PipelineError::At {
+                file: fname.to_string(),
+                line,
+                column,
+                message,
+            }
+        }
+        None => PipelineError::File {
+            file: fname.to_string(),
+            message,
+        },
+    }
+}
+
+/// Reads and parses a pipeline file (at most [`yaml::MAX_YAML_BYTES`]).
 pub fn read_pipeline(path: &Path) -> Result<(PipelineDef, String), PipelineError> {
-    let text = std::fs::read_to_string(path).map_err(|e| PipelineError::Io {
+    let text = yaml::read_bounded(path).map_err(|e| PipelineError::Io {
         file: path.display().to_string(),
         message: e.to_string(),
     })?;
@@ -514,5 +746,144 @@ mod tests {
             .to_string();
         assert!(e.starts_with("p.yaml:2:"), "{e}");
         assert!(e.contains("POSBRIDGE_NOPE_1 is not set"), "{e}");
+    }
+
+    const BASE: &str = "name: x\nsource: {connector: a}\nsink: {connector: b}\n";
+
+    /// The error for `BASE` plus `extra`, which must be refused.
+    fn refused(extra: &str) -> String {
+        parse(&format!("{BASE}{extra}"))
+            .map(|_| panic!("accepted: {extra}"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn nonsense_values_are_refused_with_their_json_path_and_line() {
+        for (extra, path, line) in [
+            (
+                "delivery: {timeout_secs: 0}\n",
+                "$.delivery.timeout_secs",
+                4,
+            ),
+            ("delivery:\n  batch_size: 0\n", "$.delivery.batch_size", 5),
+            (
+                "delivery: {max_retries: 100000}\n",
+                "$.delivery.max_retries",
+                4,
+            ),
+            (
+                "delivery: {buffer_pages: 0}\n",
+                "$.delivery.buffer_pages",
+                4,
+            ),
+            (
+                "delivery: {retry_base_ms: 1000, retry_max_ms: 10}\n",
+                "$.delivery.retry_max_ms",
+                4,
+            ),
+            (
+                "delivery: {timeout_secs: 100000000}\n",
+                "$.delivery.timeout_secs",
+                4,
+            ),
+        ] {
+            let e = refused(extra);
+            assert!(e.contains(path), "{extra}: {e}");
+            assert!(e.starts_with(&format!("p.yaml:{line}:")), "{extra}: {e}");
+        }
+        let e = parse("name: x\nsource: {connector: a, streams: []}\nsink: {connector: b}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("p.yaml:2:")
+                && e.contains("$.source.streams: must name at least one stream"),
+            "{e}"
+        );
+        let e = parse(
+            "name: x\nsource: {connector: a, streams: [sales, sales]}\nsink: {connector: b}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("$.source.streams[1]: \"sales\" is listed twice"),
+            "{e}"
+        );
+        for extra in [
+            "page_size: 0",
+            "rate_limit: {requests: 0, per_seconds: 1}",
+            "rate_limit: {requests: 2, per_seconds: 0}",
+        ] {
+            let e = parse(&format!(
+                "name: x\nsource:\n  connector: a\n  {extra}\nsink: {{connector: b}}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.starts_with("p.yaml:4:") && e.contains("$.source."),
+                "{extra}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_string_for_a_boolean_or_a_number_is_refused_with_its_path() {
+        for extra in [
+            "delivery: {validate: \"false\"}\n",
+            "delivery: {validate: no}\n",
+            "delivery: {validate: 'yes'}\n",
+            "delivery: {batch_size: \"10\"}\n",
+        ] {
+            let e = refused(extra);
+            assert!(e.starts_with("p.yaml:4:"), "{extra}: {e}");
+            assert!(e.contains("$.delivery."), "{extra}: {e}");
+        }
+        // The real thing still works.
+        let def = parse(&format!(
+            "{BASE}delivery: {{validate: false, batch_size: 10}}\n"
+        ))
+        .unwrap();
+        assert!(!def.delivery.validate);
+        assert_eq!(def.delivery.batch_size, 10);
+    }
+
+    #[test]
+    fn a_pipeline_name_is_not_a_path() {
+        for name in [
+            "../etc",
+            "a/b",
+            "a\\\\b",
+            "\"a\\u0000b\"",
+            "\"a\\nb\"",
+            "\"a\\u001bb\"",
+            "..",
+            "\" \"",
+        ] {
+            let e = parse(&format!(
+                "name: {name}\nsource: {{connector: a}}\nsink: {{connector: b}}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(e.starts_with("p.yaml:1:1: $.name: "), "{name}: {e}");
+        }
+        for name in ["daily-sales", "Filiale 3 (Köln)", "a.b_c"] {
+            parse(&format!(
+                "name: {name}\nsource: {{connector: a}}\nsink: {{connector: b}}\n"
+            ))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+
+    #[test]
+    fn a_file_larger_than_the_limit_is_refused_before_parsing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big.yaml");
+        std::fs::write(
+            &p,
+            format!("{BASE}# {}\n", "x".repeat(yaml::MAX_YAML_BYTES)),
+        )
+        .unwrap();
+        let e = read_pipeline(&p).unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
     }
 }

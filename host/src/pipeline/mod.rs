@@ -9,6 +9,7 @@ mod pages;
 mod progress;
 mod retry;
 mod runner;
+pub mod yaml;
 
 pub use definition::{
     load_config_file, parse_pipeline, read_pipeline, Delivery, PipelineDef, PipelineError, SinkDef,

@@ -26,8 +26,9 @@ impl RetryPolicy {
     }
 
     /// The wait before retry number `attempt` (0-based) after `err`: at least the vendor's
-    /// `Retry-After`; otherwise `base * 2^attempt`, capped, with ±25 % jitter so that many
-    /// workers do not retry in lockstep.
+    /// `Retry-After` (the vendor's word wins over the cap); otherwise `base * 2^attempt` with
+    /// ±25 % jitter so that many workers do not retry in lockstep, and never more than `max`
+    /// (at the cap the jitter only shortens the wait).
     ///
     /// ```
     /// use std::time::Duration;
@@ -40,10 +41,16 @@ impl RetryPolicy {
     pub fn delay(&self, attempt: u32, err: &ConnectorError) -> Duration {
         let exp = self
             .base
-            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
-            .min(self.max);
-        let jitter = rand::thread_rng().gen_range(0.75..1.25);
-        let backoff = exp.mul_f64(jitter);
+            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX));
+        // Jitter first, then the cap: the configured maximum is a promise.
+        // At the cap, the waits spread over 75 %..100 % of it.
+        let high = exp.mul_f64(1.25).min(self.max);
+        let low = exp.mul_f64(0.75).min(self.max.mul_f64(0.75));
+        let backoff = if low < high {
+            rand::thread_rng().gen_range(low..=high)
+        } else {
+            high
+        };
         match err {
             ConnectorError::RateLimited {
                 retry_after: Some(ra),
@@ -78,5 +85,36 @@ mod tests {
             "{d3:?}"
         );
         assert!(d9 <= Duration::from_millis(1250), "{d9:?}");
+    }
+
+    #[test]
+    fn jitter_never_exceeds_the_cap() {
+        let p = RetryPolicy {
+            max_retries: 30,
+            base: Duration::from_millis(100),
+            max: Duration::from_millis(1000),
+        };
+        let e = ConnectorError::Transient("x".into());
+        let mut at_cap = Vec::new();
+        for attempt in 0..30 {
+            for _ in 0..200 {
+                let d = p.delay(attempt, &e);
+                assert!(d <= p.max, "attempt {attempt}: {d:?} > {:?}", p.max);
+                if attempt >= 4 {
+                    at_cap.push(d);
+                }
+            }
+        }
+        // At the cap the waits still spread (no lockstep), within 75 %..100 % of it.
+        assert!(at_cap.iter().all(|d| *d >= Duration::from_millis(750)));
+        assert!(at_cap.iter().any(|d| *d < Duration::from_millis(950)));
+        // Below the cap the ±25 % remains: 100 ms * 2^2 = 400 ms lies in 300..=500 ms.
+        for _ in 0..200 {
+            let d = p.delay(2, &e);
+            assert!(
+                d >= Duration::from_millis(300) && d <= Duration::from_millis(500),
+                "{d:?}"
+            );
+        }
     }
 }

@@ -8,11 +8,16 @@ use abi_stable::library::{lib_header_from_path, LibraryError};
 use posbridge_plugin_api::abi::{PluginModuleRef, INTERFACE_VERSION};
 use posbridge_plugin_api::{ConnectorError, Manifest};
 
+use super::file_check::{check_library_file, FileCheckError};
+
 /// Why a library was not loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("not a loadable library: {0}")]
     NotALibrary(String),
+    /// The headers fail the check before `dlopen` (see [`super::file_check`]).
+    #[error("not a loadable library: {0}")]
+    BadFile(#[from] FileCheckError),
     #[error("not a posbridge connector: the library exports no posbridge root module")]
     NoRootModule,
     #[error("built against plugin interface {found}, this host supports interface {supported} (same major version, minor up to the host's)")]
@@ -45,8 +50,10 @@ pub fn interface_compatible(found: &str, supported: &str) -> bool {
     }
 }
 
-/// Opens and checks one library.
+/// Checks the file's headers, then opens and checks one library.
 pub fn load_library(path: &Path) -> Result<LoadedLibrary, LoadError> {
+    // A truncated file would crash the process inside dlopen (SIGBUS): refuse it first.
+    check_library_file(path)?;
     let header = lib_header_from_path(path).map_err(|e| match e {
         LibraryError::GetSymbolError { .. } => LoadError::NoRootModule,
         LibraryError::OpenError { err, .. } => LoadError::NotALibrary(err.to_string()),

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::capabilities::{KvStore, MemoryKv, PluginHost};
 use super::config_schema::{validate_config, ConfigViolation};
-use super::discovery::library_files;
+use super::discovery::{library_candidates, Candidate};
 use super::handle::ConnectorHandle;
 use super::loader::load_library;
 use crate::http_gateway::{EgressPolicy, HttpGateway};
@@ -94,7 +94,14 @@ impl Registry {
         let mut reg = Registry::default();
         let mut seen_files = Vec::new();
         for dir in dirs {
-            for file in library_files(dir) {
+            for candidate in library_candidates(dir) {
+                let file = match candidate {
+                    Candidate::Library(file) => file,
+                    Candidate::Unusable { file, reason } => {
+                        reg.skip(&file, reason);
+                        continue;
+                    }
+                };
                 let canonical = file.canonicalize().unwrap_or_else(|_| file.clone());
                 if seen_files.contains(&canonical) {
                     continue;
