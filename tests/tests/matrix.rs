@@ -183,7 +183,12 @@ thread_local! {
 /// Sets the faults of every simulator the pipeline talks to (its `base_url`s).
 fn set_faults(pipeline: &Value, faults: &Value) {
     for side in ["source", "sink"] {
-        if let Some(url) = pipeline[side]["config"]["base_url"].as_str() {
+        if let Some(base) = pipeline[side]["config"]["base_url"].as_str() {
+            // The control endpoints sit at the server's root, whatever path the API has.
+            let url = reqwest::Url::parse(base)
+                .expect("a base URL")
+                .origin()
+                .ascii_serialization();
             let r = reqwest::blocking::Client::new()
                 .patch(format!("{url}/__sandbox/faults"))
                 .header("content-type", "application/json")

@@ -158,6 +158,18 @@ fn killed_with_sigkill_at_random_points_every_record_arrives_once() {
     let a = by_id(read_ndjson(&input));
     let b = by_id(out);
     assert!(a == b, "output differs from input after {kills} kills");
+    // The killed runs do not stay `running` in the history: the next process marked them.
+    let r = run(posbridge().args([
+        "runs",
+        "--json",
+        "--state",
+        &format!("sqlite:{}", state.display()),
+    ]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let runs: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
+    let status = |s: &str| runs.iter().filter(|r| r["status"] == s).count();
+    assert_eq!(status("running"), 0, "{runs:?}");
+    assert_eq!(status("interrupted"), kills, "{runs:?}");
 }
 
 #[test]
