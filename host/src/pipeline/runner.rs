@@ -597,19 +597,15 @@ impl Run<'_> {
             let mut last_reason = String::new();
             let mut wait_at_least = None;
             for (mut p, o) in remaining.into_iter().zip(outcomes) {
+                let newly_written = matches!(o, RecordOutcome::Written { .. });
                 match o {
-                    RecordOutcome::Written { external_id } => {
-                        self.c.written += 1;
-                        delivered.append(&mut p.riders);
-                        delivered.push(Delivered {
-                            key: p.key,
-                            stream: stream.to_string(),
-                            external_id,
-                            content_hash: p.fingerprint,
-                        });
-                    }
-                    RecordOutcome::Duplicate { external_id } => {
-                        self.c.duplicates += 1;
+                    RecordOutcome::Written { external_id }
+                    | RecordOutcome::Duplicate { external_id } => {
+                        if newly_written {
+                            self.c.written += 1;
+                        } else {
+                            self.c.duplicates += 1;
+                        }
                         delivered.append(&mut p.riders);
                         delivered.push(Delivered {
                             key: p.key,
