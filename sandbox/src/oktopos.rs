@@ -382,7 +382,7 @@ fn parse_filter(rest: &str, layout: PathLayout) -> Result<Filter, ApiError> {
 /// `/from/{from}/until/{until}/…`: name-value pairs, each name at most once, any left out.
 fn parse_named(segs: &[&str]) -> Result<Filter, ApiError> {
     let not_found = |m: String| error(StatusCode::NOT_FOUND, "not_found", &m);
-    if segs.len() % 2 != 0 {
+    if !segs.len().is_multiple_of(2) {
         return Err(not_found(
             "path segments must come in name/value pairs".into(),
         ));
