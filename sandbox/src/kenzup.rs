@@ -36,7 +36,7 @@ use crate::server::Simulator;
 pub const VENDOR: &str = "kenzup";
 /// The client id accepted when the options name none.
 pub const DEMO_CLIENT_ID: &str = "POS_DEMO";
-/// The currency of every projected sale (Kenz'up is Moroccan).
+/// The default currency of the projected sales (the connector's default: Kenz'up is Moroccan).
 pub const CURRENCY: &str = "MAD";
 /// The vendor's largest `items_per_page`, and its default.
 pub const MAX_ITEMS_PER_PAGE: usize = 10_000;
@@ -109,6 +109,8 @@ struct Book {
     rows: Vec<Row>,
     /// How many generated sales were offered so far (drives the every-n-th rules).
     offered: usize,
+    /// The currency the projected sales are re-labelled to (the export names none).
+    currency: String,
 }
 
 /// A uuid-shaped id derived from a generated store id (stable across runs).
@@ -277,7 +279,7 @@ impl Book {
             business_day: utc.date_naive(),
             timestamp: utc.fixed_offset(),
             timezone: None,
-            currency: CURRENCY.to_string(),
+            currency: self.currency.clone(),
             cashier: agent.map(|id| Party {
                 id: Some(id),
                 name: None,
@@ -292,7 +294,7 @@ impl Book {
             payments: vec![Payment {
                 method,
                 amount: gross,
-                currency: CURRENCY.to_string(),
+                currency: self.currency.clone(),
                 psp_reference: None,
             }],
             taxes: vec![],
@@ -341,6 +343,14 @@ pub struct KenzupSimulator {
 /// Builds the simulator from German generated data (re-labelled to MAD) and writes the demo key
 /// pair into the data directory (or a temporary folder when the options name none).
 pub fn build(opts: &SandboxOptions) -> anyhow::Result<Arc<dyn Simulator>> {
+    build_in_currency(opts, CURRENCY)
+}
+
+/// [`build`], with the sales re-labelled to `currency` (a shop that does not trade in dirhams).
+pub fn build_in_currency(
+    opts: &SandboxOptions,
+    currency: &str,
+) -> anyhow::Result<Arc<dyn Simulator>> {
     let dir = opts
         .data_dir
         .clone()
@@ -350,7 +360,12 @@ pub fn build(opts: &SandboxOptions) -> anyhow::Result<Arc<dyn Simulator>> {
         .api_key
         .clone()
         .unwrap_or_else(|| DEMO_CLIENT_ID.to_string());
-    let mut sim = KenzupSimulator::new(client_id, DEMO_PUBLIC_KEY_PEM, opts.dataset(Country::De))?;
+    let mut sim = KenzupSimulator::new_in_currency(
+        client_id,
+        DEMO_PUBLIC_KEY_PEM,
+        opts.dataset(Country::De),
+        currency,
+    )?;
     sim.key_files = Some(key_files);
     Ok(Arc::new(sim))
 }
@@ -373,9 +388,22 @@ pub fn write_demo_keys(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
 impl KenzupSimulator {
     /// A simulator accepting `client_id` signed with the private half of `public_key_pem`.
     pub fn new(client_id: String, public_key_pem: &str, dataset: Dataset) -> anyhow::Result<Self> {
+        Self::new_in_currency(client_id, public_key_pem, dataset, CURRENCY)
+    }
+
+    /// [`KenzupSimulator::new`], with every sale in `currency` instead of MAD.
+    pub fn new_in_currency(
+        client_id: String,
+        public_key_pem: &str,
+        dataset: Dataset,
+        currency: &str,
+    ) -> anyhow::Result<Self> {
         let key = RsaPublicKey::from_public_key_pem(public_key_pem.trim())
             .map_err(|e| anyhow::anyhow!("kenzup simulator: bad public key: {e}"))?;
-        let mut book = Book::default();
+        let mut book = Book {
+            currency: currency.to_string(),
+            ..Book::default()
+        };
         for s in &dataset.stores {
             book.register_store(&s.id, &s.name);
         }
@@ -822,5 +850,26 @@ mod tests {
         let items = sim.items();
         assert_eq!(items.len(), sales.len());
         assert!(items.iter().all(|i| i["sale_amount"].is_string()));
+    }
+
+    #[test]
+    fn another_currency_relabels_every_sale_and_payment() {
+        let spec = GenSpec {
+            days: 1,
+            sales_per_day: 4,
+            ..GenSpec::default()
+        };
+        let sim = KenzupSimulator::new_in_currency(
+            DEMO_CLIENT_ID.into(),
+            DEMO_PUBLIC_KEY_PEM,
+            Dataset::generate(spec),
+            "EUR",
+        )
+        .unwrap();
+        let sales = sim.canonical_sales();
+        assert!(!sales.is_empty());
+        assert!(sales.iter().all(|s| s.validate().is_empty()
+            && s.currency == "EUR"
+            && s.payments.iter().all(|p| p.currency == "EUR")));
     }
 }

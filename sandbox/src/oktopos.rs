@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use axum::extract::Path;
+use axum::extract::{Path, Query};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -26,8 +26,10 @@ use crate::server::Simulator;
 pub const VENDOR: &str = "oktopos";
 /// The token accepted when the options name none.
 pub const DEFAULT_TOKEN: &str = "oktopos-demo-token";
-/// The header carrying the token.
+/// The header carrying the token in the default variant.
 pub const AUTH_HEADER: &str = "api_key";
+/// The path before `transactions` in the default variant.
+pub const DEFAULT_API_PREFIX: &str = "/api";
 /// The canonical `store_id` the projection uses (the connector's default `store_id`).
 pub const STORE_ID: &str = "default";
 /// The "system setting" that caps the page size.
@@ -141,31 +143,88 @@ impl Book {
     }
 }
 
+/// Where the simulated instance expects the token (the document names only the scheme `api_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenPlacement {
+    /// `NAME: <token>`.
+    Header(String),
+    /// `Authorization: Bearer <token>`.
+    Bearer,
+    /// `?NAME=<token>`.
+    Query(String),
+}
+
+/// How the simulated instance reads the filter from the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathLayout {
+    /// `/{from}/{until}/{page}/{size}/{cash-register}`, trailing segments optional.
+    Positional,
+    /// `/from/{from}/until/{until}/page/{page}/size/{size}/cash-register/{id}`, any pair optional.
+    Named,
+}
+
+/// The defensible readings of the document one simulator answers. Each variant accepts only its
+/// own reading, as a real instance would.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub auth: TokenPlacement,
+    pub layout: PathLayout,
+    /// The path before `transactions` / `transaction`, e.g. `/api` or `/manager/api/v1`.
+    pub api_prefix: String,
+}
+
+impl Default for Variant {
+    /// This repository's first reading: an `api_key` header, positional segments, `/api`.
+    fn default() -> Self {
+        Self {
+            auth: TokenPlacement::Header(AUTH_HEADER.into()),
+            layout: PathLayout::Positional,
+            api_prefix: DEFAULT_API_PREFIX.into(),
+        }
+    }
+}
+
 /// The OktoPOS simulator.
 pub struct OktoposSimulator {
     token: String,
+    variant: Variant,
     book: RwLock<Book>,
 }
 
 /// Builds the simulator from generated German and Austrian stores.
 pub fn build(opts: &SandboxOptions) -> anyhow::Result<Arc<dyn Simulator>> {
+    build_variant(opts, Variant::default())
+}
+
+/// [`build`], answering another reading of the document.
+pub fn build_variant(
+    opts: &SandboxOptions,
+    variant: Variant,
+) -> anyhow::Result<Arc<dyn Simulator>> {
     let token = opts
         .api_key
         .clone()
         .unwrap_or_else(|| DEFAULT_TOKEN.to_string());
-    Ok(Arc::new(OktoposSimulator::new(
+    Ok(Arc::new(OktoposSimulator::with_variant(
         token,
         opts.dataset(Country::Mixed).sales,
+        variant,
     )))
 }
 
 impl OktoposSimulator {
-    /// A simulator serving these generated sales behind this token.
+    /// A simulator serving these generated sales behind this token (the default variant).
     pub fn new(token: String, sales: Vec<Sale>) -> Self {
+        Self::with_variant(token, sales, Variant::default())
+    }
+
+    /// A simulator answering `variant`'s reading of the document.
+    pub fn with_variant(token: String, sales: Vec<Sale>, variant: Variant) -> Self {
         let mut book = Book::default();
         book.add(sales);
         Self {
             token,
+            variant,
             book: RwLock::new(book),
         }
     }
@@ -308,9 +367,42 @@ struct Filter {
     cash_register: Option<u64>,
 }
 
-/// Parses `{from}/{until}/{page}/{size}/{cash-register}`, trailing segments optional.
-fn parse_filter(rest: &str) -> Result<Filter, ApiError> {
+/// The segment names of the named layout, in the positional order.
+const SEGMENT_NAMES: [&str; 5] = ["from", "until", "page", "size", "cash-register"];
+
+/// Parses the path after `transactions` in the given layout.
+fn parse_filter(rest: &str, layout: PathLayout) -> Result<Filter, ApiError> {
     let segs: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match layout {
+        PathLayout::Positional => parse_positional(&segs),
+        PathLayout::Named => parse_named(&segs),
+    }
+}
+
+/// `/from/{from}/until/{until}/…`: name-value pairs, each name at most once, any left out.
+fn parse_named(segs: &[&str]) -> Result<Filter, ApiError> {
+    let not_found = |m: String| error(StatusCode::NOT_FOUND, "not_found", &m);
+    if !segs.len().is_multiple_of(2) {
+        return Err(not_found(
+            "path segments must come in name/value pairs".into(),
+        ));
+    }
+    let mut values: [Option<&str>; 5] = [None; 5];
+    for pair in segs.chunks(2) {
+        let i = SEGMENT_NAMES
+            .iter()
+            .position(|n| *n == pair[0])
+            .ok_or_else(|| not_found(format!("unknown path segment {:?}", pair[0])))?;
+        if values[i].replace(pair[1]).is_some() {
+            return Err(not_found(format!("path segment {:?} given twice", pair[0])));
+        }
+    }
+    // The same value checks as the positional layout: hand the values over in its order.
+    parse_values(|i| values[i])
+}
+
+/// `{from}/{until}/{page}/{size}/{cash-register}`, trailing segments optional.
+fn parse_positional(segs: &[&str]) -> Result<Filter, ApiError> {
     if segs.len() > 5 {
         return Err(error(
             StatusCode::NOT_FOUND,
@@ -318,6 +410,11 @@ fn parse_filter(rest: &str) -> Result<Filter, ApiError> {
             "too many path segments",
         ));
     }
+    parse_values(|i| segs.get(i).copied())
+}
+
+/// The filter from its five values, by positional index (`None`: left out).
+fn parse_values<'a>(value: impl Fn(usize) -> Option<&'a str>) -> Result<Filter, ApiError> {
     let bad = |name: &str, v: &str| {
         error(
             StatusCode::BAD_REQUEST,
@@ -326,12 +423,12 @@ fn parse_filter(rest: &str) -> Result<Filter, ApiError> {
         )
     };
     let date = |i: usize, name: &str| -> Result<Option<NaiveDateTime>, ApiError> {
-        segs.get(i)
+        value(i)
             .map(|v| NaiveDateTime::parse_from_str(v, SEGMENT_DATE_TIME).map_err(|_| bad(name, v)))
             .transpose()
     };
     let positive = |i: usize, name: &str, default: Option<u64>| -> Result<Option<u64>, ApiError> {
-        match segs.get(i) {
+        match value(i) {
             None => Ok(default),
             Some(v) => match v.parse::<u64>() {
                 Ok(n) if n >= 1 => Ok(Some(n)),
@@ -348,9 +445,24 @@ fn parse_filter(rest: &str) -> Result<Filter, ApiError> {
     })
 }
 
+/// What a handler needs of a request besides its path: the headers and the query parameters.
+struct Call {
+    headers: HeaderMap,
+    query: HashMap<String, String>,
+}
+
 impl OktoposSimulator {
-    fn authorized(&self, headers: &HeaderMap) -> Result<(), ApiError> {
-        match headers.get(AUTH_HEADER).and_then(|v| v.to_str().ok()) {
+    /// Accepts the token only where this variant expects it.
+    fn authorized(&self, req: &Call) -> Result<(), ApiError> {
+        let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
+        let given = match &self.variant.auth {
+            TokenPlacement::Header(name) => header(name),
+            TokenPlacement::Bearer => {
+                header("authorization").and_then(|v| v.strip_prefix("Bearer "))
+            }
+            TokenPlacement::Query(name) => req.query.get(name).map(String::as_str),
+        };
+        match given {
             Some(t) if t == self.token => Ok(()),
             _ => Err(error(
                 StatusCode::UNAUTHORIZED,
@@ -360,11 +472,11 @@ impl OktoposSimulator {
         }
     }
 
-    fn list(&self, headers: &HeaderMap, rest: &str) -> Response {
-        if let Err(e) = self.authorized(headers) {
+    fn list(&self, req: &Call, rest: &str) -> Response {
+        if let Err(e) = self.authorized(req) {
             return e.into_response();
         }
-        let f = match parse_filter(rest) {
+        let f = match parse_filter(rest, self.variant.layout) {
             Ok(f) => f,
             Err(e) => return e.into_response(),
         };
@@ -409,8 +521,8 @@ impl OktoposSimulator {
         .into_response()
     }
 
-    fn one(&self, headers: &HeaderMap, identifier: &str) -> Response {
-        if let Err(e) = self.authorized(headers) {
+    fn one(&self, req: &Call, identifier: &str) -> Response {
+        if let Err(e) = self.authorized(req) {
             return e.into_response();
         }
         let book = self.book.read().unwrap_or_else(|e| e.into_inner());
@@ -432,19 +544,40 @@ impl Simulator for OktoposSimulator {
     }
 
     fn router(self: Arc<Self>) -> Router {
+        let prefix = match self.variant.api_prefix.trim_matches('/') {
+            "" => String::new(),
+            p => format!("/{p}"),
+        };
         let (a, b, c) = (self.clone(), self.clone(), self);
+        let call = |headers, Query(query)| Call { headers, query };
         Router::new()
             .route(
-                "/api/transactions",
-                get(move |h: HeaderMap| async move { a.list(&h, "") }),
+                &format!("{prefix}/transactions"),
+                get(
+                    move |h: HeaderMap, q: Query<HashMap<String, String>>| async move {
+                        a.list(&call(h, q), "")
+                    },
+                ),
             )
             .route(
-                "/api/transactions/{*rest}",
-                get(move |h: HeaderMap, Path(rest): Path<String>| async move { b.list(&h, &rest) }),
+                &format!("{prefix}/transactions/{{*rest}}"),
+                get(
+                    move |h: HeaderMap,
+                          q: Query<HashMap<String, String>>,
+                          Path(rest): Path<String>| async move {
+                        b.list(&call(h, q), &rest)
+                    },
+                ),
             )
             .route(
-                "/api/transaction/{identifier}",
-                get(move |h: HeaderMap, Path(id): Path<String>| async move { c.one(&h, &id) }),
+                &format!("{prefix}/transaction/{{identifier}}"),
+                get(
+                    move |h: HeaderMap,
+                          q: Query<HashMap<String, String>>,
+                          Path(id): Path<String>| async move {
+                        c.one(&call(h, q), &id)
+                    },
+                ),
             )
     }
 
@@ -497,9 +630,20 @@ mod tests {
         path: &str,
         token: Option<&str>,
     ) -> (StatusCode, Value) {
+        let headers: Vec<(&str, String)> = token
+            .map(|t| vec![(AUTH_HEADER, t.to_string())])
+            .unwrap_or_default();
+        get_with(sim, path, &headers).await
+    }
+
+    async fn get_with(
+        sim: Arc<OktoposSimulator>,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> (StatusCode, Value) {
         let mut req = Request::get(path);
-        if let Some(t) = token {
-            req = req.header(AUTH_HEADER, t);
+        for (name, value) in headers {
+            req = req.header(*name, value);
         }
         let resp = sim
             .router()
@@ -602,6 +746,111 @@ mod tests {
         assert_eq!(body[0]["gross"]["currency"]["code"], "EUR");
         let (status, _) = get_json(s, "/api/transaction/nope", Some("tok")).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+
+    fn variant_sim(variant: Variant) -> Arc<OktoposSimulator> {
+        Arc::new(OktoposSimulator::with_variant(
+            "tok".into(),
+            sim().all_sales(),
+            variant,
+        ))
+    }
+
+    fn count(body: &Value) -> u64 {
+        body[0]["transactionCount"].as_u64().unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_named_layout_with_a_bearer_token_filters_by_any_pair() {
+        let s = variant_sim(Variant {
+            auth: TokenPlacement::Bearer,
+            layout: PathLayout::Named,
+            ..Variant::default()
+        });
+        let bearer = [("authorization", "Bearer tok".to_string())];
+        let (status, all) = get_with(s.clone(), "/api/transactions", &bearer).await;
+        assert_eq!(status, StatusCode::OK);
+        let total = count(&all);
+        assert_eq!(total, s.all_sales().len() as u64);
+        // `from` without `until`, and `cash-register` alone: only named segments can say these.
+        let last_day = s.all_sales().last().unwrap().timestamp.naive_local().date();
+        let (status, late) = get_with(
+            s.clone(),
+            &format!("/api/transactions/from/{last_day}T00:00:00/size/100"),
+            &bearer,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(count(&late) > 0 && count(&late) < total);
+        assert_eq!(late[0]["untilDate"], Value::Null);
+        let (_, reg) = get_with(s.clone(), "/api/transactions/cash-register/2", &bearer).await;
+        assert!(reg[0]["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["referenceNumber"].as_str().unwrap().starts_with("2-")));
+        // A positional path, a repeated name, or the token in the default header are refused.
+        let positional = "/api/transactions/2020-01-01T00:00:00/2100-01-01T00:00:00/1/100";
+        assert_eq!(
+            get_with(s.clone(), positional, &bearer).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            get_with(s.clone(), "/api/transactions/page/1/page/2", &bearer)
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        let header = [(AUTH_HEADER, "tok".to_string())];
+        assert_eq!(
+            get_with(s, "/api/transactions", &header).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+
+    #[tokio::test]
+    async fn a_query_token_under_another_prefix_is_the_only_way_in() {
+        let s = variant_sim(Variant {
+            auth: TokenPlacement::Query("api_key".into()),
+            api_prefix: "/manager/api/v1/".into(),
+            ..Variant::default()
+        });
+        let (status, body) = get_with(
+            s.clone(),
+            "/manager/api/v1/transactions/2020-01-01T00:00:00/2100-01-01T00:00:00/1/100?api_key=tok",
+            &[],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(count(&body), s.all_sales().len() as u64);
+        let header = [(AUTH_HEADER, "tok".to_string())];
+        assert_eq!(
+            get_with(s.clone(), "/manager/api/v1/transactions", &header)
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            get_with(s, "/api/transactions?api_key=tok", &[]).await.0,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[tokio::test]
+    async fn a_header_of_another_name_replaces_api_key() {
+        let s = variant_sim(Variant {
+            auth: TokenPlacement::Header("X-Okto-Token".into()),
+            ..Variant::default()
+        });
+        let named = [("x-okto-token", "tok".to_string())];
+        assert_eq!(
+            get_with(s.clone(), "/api/transactions", &named).await.0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            get_json(s, "/api/transactions", Some("tok")).await.0,
+            StatusCode::UNAUTHORIZED
+        );
     }
 
     #[test]

@@ -141,6 +141,37 @@ fn the_whole_data_set_reads_as_the_simulators_canonical_sales() {
 }
 
 #[test]
+fn a_configured_currency_yields_sales_in_it_that_reconcile() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path());
+    let sim = posbridge_sandbox::kenzup::build_in_currency(&opts, "EUR").expect("simulator");
+    let sb = start(sim, 0, Faults::default()).expect("sandbox starts");
+    let expected = sb.sim.canonical_sales();
+    assert!(!expected.is_empty());
+    assert!(expected.iter().all(|s| s.currency == "EUR"));
+    let gross = |sales: &[Sale]| {
+        sales
+            .iter()
+            .map(|s| s.totals.gross)
+            .sum::<rust_decimal::Decimal>()
+    };
+
+    let mut cfg = config(&sb, 1000);
+    cfg["currency"] = json!("EUR");
+    let (sales, _, _) = read_all(&open(&cfg), None);
+    assert!(sales
+        .iter()
+        .all(|s| s.currency == "EUR" && s.payments.iter().all(|p| p.currency == "EUR")));
+    assert_eq!(gross(&sales), gross(&expected), "totals to the cent");
+    assert_same_sales(sales, expected);
+
+    // Left at its default, the same shop reads as dirhams: the option is what changes the currency.
+    let (default_read, _, _) = read_all(&open(&config(&sb, 1000)), None);
+    assert!(!default_read.is_empty());
+    assert!(default_read.iter().all(|s| s.currency == "MAD"));
+}
+
+#[test]
 fn every_request_is_signed_as_documented() {
     let dir = tempfile::tempdir().unwrap();
     let sb = sandbox(&options(dir.path()), Faults::default());

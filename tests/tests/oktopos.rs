@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use posbridge::plugins::{ConnectorHandle, OpenOptions};
 use posbridge_plugin_api::model::Sale;
 use posbridge_plugin_api::{ConnectorError, ReadRequest};
+use posbridge_sandbox::oktopos::{build_variant, PathLayout, TokenPlacement, Variant};
 use posbridge_sandbox::{build_simulator, start, Country, Faults, RunningSandbox, SandboxOptions};
 use serde_json::{json, Value};
 
@@ -107,6 +108,131 @@ fn the_whole_data_set_reads_as_the_simulators_canonical_sales() {
         }
         assert_same_sales(sales, expected.clone());
     }
+}
+
+/// A sandbox answering one reading of the document.
+fn variant_sandbox(opts: &SandboxOptions, variant: Variant) -> RunningSandbox {
+    start(
+        build_variant(opts, variant).expect("simulator"),
+        0,
+        Faults::default(),
+    )
+    .expect("sandbox starts")
+}
+
+/// Reads everything with `cfg` and checks it against the simulator's canonical sales, sale by
+/// sale and in total to the cent.
+fn assert_reads_everything(sb: &RunningSandbox, cfg: &Value) {
+    let expected = sb.sim.canonical_sales();
+    let gross = |sales: &[Sale]| {
+        sales
+            .iter()
+            .map(|s| s.totals.gross)
+            .sum::<rust_decimal::Decimal>()
+    };
+    let (sales, pages, _) = read_all(&open(cfg), None, "2026-01-07");
+    assert!(pages > 1, "several pages");
+    assert_eq!(gross(&sales), gross(&expected), "totals to the cent");
+    assert_same_sales(sales, expected);
+}
+
+#[test]
+fn named_segments_with_a_bearer_token_read_everything() {
+    let opts = options();
+    let sb = variant_sandbox(
+        &opts,
+        Variant {
+            auth: TokenPlacement::Bearer,
+            layout: PathLayout::Named,
+            ..Variant::default()
+        },
+    );
+    let mut cfg = config(&sb, 40);
+    cfg["auth"] = json!("bearer");
+    cfg["path_layout"] = json!("named");
+    assert_reads_everything(&sb, &cfg);
+    let requests = sb.requests();
+    assert!(requests.iter().all(|r| r.status == 200
+        && r.path.starts_with("/api/transactions/from/")
+        && r.path.contains("/until/")
+        && r.path.contains("/cash-register/")));
+}
+
+#[test]
+fn positional_segments_with_the_default_header_read_everything() {
+    let opts = options();
+    let sb = variant_sandbox(&opts, Variant::default());
+    // Nothing configured but the token: the defaults are the positional layout and `api_key`.
+    let cfg = config(&sb, 40);
+    assert!(cfg.get("auth").is_none() && cfg.get("path_layout").is_none());
+    assert_reads_everything(&sb, &cfg);
+    assert!(sb
+        .requests()
+        .iter()
+        .all(|r| r.status == 200 && r.path.starts_with("/api/transactions/2026-01-0")));
+}
+
+#[test]
+fn a_query_token_under_another_prefix_reads_everything() {
+    let opts = options();
+    let sb = variant_sandbox(
+        &opts,
+        Variant {
+            auth: TokenPlacement::Query("apiKey".into()),
+            api_prefix: "/manager/api/v1".into(),
+            ..Variant::default()
+        },
+    );
+    let mut cfg = config(&sb, 40);
+    cfg["auth"] = json!("query:apiKey");
+    cfg["api_prefix"] = json!("manager/api/v1/");
+    assert_reads_everything(&sb, &cfg);
+    let requests = sb.requests();
+    assert!(requests.iter().all(|r| r.status == 200
+        && r.path.starts_with("/manager/api/v1/transactions/")
+        && r.query.as_deref().is_some_and(|q| q.starts_with("apiKey="))));
+}
+
+#[test]
+fn a_header_of_another_name_reads_everything() {
+    let opts = options();
+    let sb = variant_sandbox(
+        &opts,
+        Variant {
+            auth: TokenPlacement::Header("X-Okto-Token".into()),
+            ..Variant::default()
+        },
+    );
+    let mut cfg = config(&sb, 40);
+    cfg["auth"] = json!("header:X-Okto-Token");
+    assert_reads_everything(&sb, &cfg);
+}
+
+#[test]
+fn a_bearer_token_where_a_header_is_expected_is_a_clear_auth_error() {
+    let opts = options();
+    let sb = variant_sandbox(&opts, Variant::default());
+    let mut cfg = config(&sb, 40);
+    cfg["auth"] = json!("bearer");
+    let handle = open(&cfg);
+    match handle.check() {
+        Err(ConnectorError::Auth(m)) => {
+            assert!(
+                m.contains("oktopos") && m.contains("bearer") && m.contains("`auth`"),
+                "{m}"
+            );
+            assert!(
+                !m.contains(&token(&sb)),
+                "the message does not leak the token: {m}"
+            );
+        }
+        other => panic!("expected an auth error, got {other:?}"),
+    }
+    assert!(matches!(
+        handle.read(&request(None, "2026-01-07")),
+        Err(ConnectorError::Auth(_))
+    ));
+    assert_eq!(sb.requests().len(), 2, "one request each, no retry loop");
 }
 
 #[test]

@@ -36,6 +36,14 @@ pub struct KenzupConfig {
     /// First day read when there is no cursor and the run gives no `from`.
     #[serde(default)]
     pub start_date: Option<NaiveDate>,
+    /// ISO 4217 code of every sale: the export names no currency (default `MAD`).
+    #[serde(default = "default_currency")]
+    #[schemars(regex(pattern = r"^[A-Z]{3}$"))]
+    pub currency: String,
+}
+
+fn default_currency() -> String {
+    crate::mapping::DEFAULT_CURRENCY.to_string()
 }
 
 fn default_base_url() -> String {
@@ -73,6 +81,12 @@ impl KenzupConfig {
             return bad(format!(
                 "items_per_page {} is outside 1..={MAX_ITEMS_PER_PAGE}",
                 self.items_per_page
+            ));
+        }
+        if !(self.currency.len() == 3 && self.currency.chars().all(|c| c.is_ascii_uppercase())) {
+            return bad(format!(
+                "currency {:?} is not an ISO 4217 code (three capital letters)",
+                self.currency
             ));
         }
         if !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://")) {
@@ -123,6 +137,7 @@ mod tests {
         assert_eq!(c.base_url, PRODUCTION_BASE_URL);
         assert_eq!(c.items_per_page, 1000);
         assert_eq!(c.overlap_days, 1);
+        assert_eq!(c.currency, "MAD");
         assert_eq!(c.authority(), PRODUCTION_HOST);
         assert!(c.validate().is_ok());
         let c = KenzupConfig {
@@ -149,5 +164,15 @@ mod tests {
         }))
         .unwrap();
         assert!(matches!(c.validate(), Err(ConnectorError::Config(_))));
+        for currency in ["eur", "EURO", ""] {
+            let c = cfg(serde_json::json!({
+                "client_id": "POS_1", "private_key_pem": "x", "shop_uuids": ["s1"], "currency": currency
+            }))
+            .unwrap();
+            assert!(
+                matches!(c.validate(), Err(ConnectorError::Config(m)) if m.contains("currency")),
+                "{currency:?}"
+            );
+        }
     }
 }

@@ -45,7 +45,7 @@ impl KenzupConnector {
     ) -> Result<Vec<Value>, ConnectorError> {
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            let mapped = sale_from_row(item).map_err(|e| {
+            let mapped = sale_from_row(item, &self.config().currency).map_err(|e| {
                 ConnectorError::Permanent(format!(
                     "kenzup: sales export of shop {} page {} item {i}: {e}",
                     q.shop_uuid, q.page

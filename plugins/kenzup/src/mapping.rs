@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 
 /// `source_system` of every sale this connector emits.
 pub const SOURCE_SYSTEM: &str = "kenzup";
-/// Kenz'up is Moroccan; its own API examples use dirhams.
-pub const CURRENCY: &str = "MAD";
+/// The default `currency`: the export names none, but the signature example in the vendor
+/// document carries a payload with `"currency": "MAD"` (Kenz'up is Moroccan).
+pub const DEFAULT_CURRENCY: &str = "MAD";
 /// `register_id` of a row whose `terminal_id` is empty.
 pub const DEFAULT_REGISTER: &str = "default";
 /// Prefix of a receipt number derived from the row (when `order_id` is empty).
@@ -108,8 +109,8 @@ fn timestamp(row: &Value) -> Result<DateTime<FixedOffset>, RowError> {
     Ok(t.with_timezone(&Utc).fixed_offset())
 }
 
-/// Maps one export row to a canonical sale.
-pub fn sale_from_row(row: &Value) -> Result<MappedSale, RowError> {
+/// Maps one export row to a canonical sale in `currency` (the export itself names none).
+pub fn sale_from_row(row: &Value, currency: &str) -> Result<MappedSale, RowError> {
     if !row.is_object() {
         return Err(RowError::NotAnObject);
     }
@@ -175,7 +176,7 @@ pub fn sale_from_row(row: &Value) -> Result<MappedSale, RowError> {
         business_day: timestamp.date_naive(),
         timestamp,
         timezone: None,
-        currency: CURRENCY.to_string(),
+        currency: currency.to_string(),
         cashier: opt_text(row, "agent_id").map(|id| Party {
             id: Some(id),
             name: None,
@@ -190,7 +191,7 @@ pub fn sale_from_row(row: &Value) -> Result<MappedSale, RowError> {
         payments: vec![Payment {
             method,
             amount: sale_amount,
-            currency: CURRENCY.to_string(),
+            currency: currency.to_string(),
             psp_reference: None,
         }],
         // No tax information exists in the export: gross only, so the sale still reconciles.
@@ -236,8 +237,16 @@ mod tests {
     }
 
     #[test]
+    fn the_configured_currency_is_on_the_sale_and_its_payment() {
+        let s = sale_from_row(&seed_item(), "EUR").unwrap().sale;
+        assert_eq!(s.currency, "EUR");
+        assert_eq!(s.payments[0].currency, "EUR");
+        assert!(s.validate().is_empty(), "{:?}", s.validate());
+    }
+
+    #[test]
     fn maps_the_seed_sample() {
-        let m = sale_from_row(&seed_item()).unwrap();
+        let m = sale_from_row(&seed_item(), DEFAULT_CURRENCY).unwrap();
         let s = &m.sale;
         assert!(m.warning.is_none());
         assert_eq!(s.store_id, "b5f6e9e3-6848-49cd-bcc0-726cbe99bf68");
@@ -295,7 +304,7 @@ mod tests {
         row["terminal_id"] = json!("POS_9");
         row["agent_id"] = json!("AG_1");
         row["points_pending_approval"] = json!(true);
-        let s = sale_from_row(&row).unwrap().sale;
+        let s = sale_from_row(&row, DEFAULT_CURRENCY).unwrap().sale;
         assert_eq!(
             s.id,
             "kenzup:b5f6e9e3-6848-49cd-bcc0-726cbe99bf68:POS_9:TX_1"
@@ -315,7 +324,7 @@ mod tests {
         let mut row = seed_item();
         row["sale_amount"] = json!("-5.50");
         row["earn_burn"] = json!("reversal");
-        let m = sale_from_row(&row).unwrap();
+        let m = sale_from_row(&row, DEFAULT_CURRENCY).unwrap();
         assert_eq!(m.sale.kind, SaleKind::Refund);
         assert!(m.sale.loyalty.is_none());
         assert!(m.warning.unwrap().contains("reversal"));
@@ -326,7 +335,7 @@ mod tests {
     fn amounts_are_never_rounded_or_rescaled() {
         let mut row = seed_item();
         row["sale_amount"] = json!("1.005");
-        let s = sale_from_row(&row).unwrap().sale;
+        let s = sale_from_row(&row, DEFAULT_CURRENCY).unwrap().sale;
         assert_eq!(s.totals.gross.to_string(), "1.005");
         assert_eq!(s.payments[0].amount.to_string(), "1.005");
     }
@@ -336,12 +345,15 @@ mod tests {
         for field in ["sale_amount", "earn_burn", "sale_timestamp", "shop_id"] {
             let mut row = seed_item();
             row.as_object_mut().unwrap().remove(field);
-            assert_eq!(sale_from_row(&row).unwrap_err(), RowError::Missing(field));
+            assert_eq!(
+                sale_from_row(&row, DEFAULT_CURRENCY).unwrap_err(),
+                RowError::Missing(field)
+            );
         }
         let mut row = seed_item();
         row["sale_timestamp"] = json!("yesterday");
         assert!(matches!(
-            sale_from_row(&row).unwrap_err(),
+            sale_from_row(&row, DEFAULT_CURRENCY).unwrap_err(),
             RowError::Invalid {
                 field: "sale_timestamp",
                 ..
@@ -350,14 +362,14 @@ mod tests {
         let mut row = seed_item();
         row["sale_amount"] = json!("ten");
         assert!(matches!(
-            sale_from_row(&row).unwrap_err(),
+            sale_from_row(&row, DEFAULT_CURRENCY).unwrap_err(),
             RowError::Invalid {
                 field: "sale_amount",
                 ..
             }
         ));
         assert_eq!(
-            sale_from_row(&json!([1])).unwrap_err(),
+            sale_from_row(&json!([1]), DEFAULT_CURRENCY).unwrap_err(),
             RowError::NotAnObject
         );
     }

@@ -1,41 +1,168 @@
-//! The TransactionAPI as the connector calls it: paths, the auth header, the page envelope.
+//! The TransactionAPI as the connector calls it: paths in either layout, the token, the page
+//! envelope.
 
 use chrono::NaiveDateTime;
-use posbridge_plugin_api::{ConnectorError, Host, HttpRequest};
+use posbridge_plugin_api::{ConnectorError, Host};
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::Value;
 
-/// The header carrying the token (the OpenAPI security scheme is named `api_key`).
-pub const AUTH_HEADER: &str = "api_key";
+use crate::auth::TokenPlacement;
+
+/// The default `api_prefix`: the path before `transactions`.
+pub const DEFAULT_API_PREFIX: &str = "/api";
 
 /// The local date-time format of the `from` / `until` segments (e.g. `2021-12-01T12:00:00`).
 pub const SEGMENT_DATE_TIME: &str = "%Y-%m-%dT%H:%M:%S";
 
-/// A filter for `GET /api/transactions/{from}/{until}/{page}/{size}/{cash-register}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How the filter is written into the path of the list endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PathLayout {
+    /// `/{from}/{until}/{page}/{size}/{cash-register}`: only trailing segments can be left out.
+    #[default]
+    Positional,
+    /// `/from/{from}/until/{until}/page/{page}/size/{size}/cash-register/{id}`: any pair can.
+    Named,
+}
+
+/// Why a filter cannot be written in a layout.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("positional path segments cannot leave out `{missing}` and still give `{given}` (use path_layout: named)")]
+    PositionalGap {
+        missing: &'static str,
+        given: &'static str,
+    },
+}
+
+/// A filter for the list endpoint; every part is optional, as the document says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TransactionFilter {
-    pub from: NaiveDateTime,
-    pub until: NaiveDateTime,
-    pub page: u32,
-    pub size: u32,
-    /// Left out (the whole segment) when `None`.
+    pub from: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+    pub page: Option<u32>,
+    pub size: Option<u32>,
     pub cash_register: Option<u64>,
 }
 
 impl TransactionFilter {
-    /// The URL: the segments are positional, so only a trailing one is ever left out.
-    pub fn url(&self, base_url: &str) -> String {
-        let mut url = format!(
-            "{}/api/transactions/{}/{}/{}/{}",
-            base_url.trim_end_matches('/'),
-            self.from.format(SEGMENT_DATE_TIME),
-            self.until.format(SEGMENT_DATE_TIME),
-            self.page,
-            self.size
-        );
-        if let Some(id) = self.cash_register {
-            url.push_str(&format!("/{id}"));
+    /// The parts in the document's order, by their segment names.
+    fn segments(&self) -> [(&'static str, Option<String>); 5] {
+        let date = |d: Option<NaiveDateTime>| d.map(|d| d.format(SEGMENT_DATE_TIME).to_string());
+        [
+            ("from", date(self.from)),
+            ("until", date(self.until)),
+            ("page", self.page.map(|p| p.to_string())),
+            ("size", self.size.map(|s| s.to_string())),
+            ("cash-register", self.cash_register.map(|c| c.to_string())),
+        ]
+    }
+
+    /// The path after `transactions` (empty when no part is given). A part left out removes its
+    /// whole segment; positionally that is only possible for trailing parts.
+    pub fn path(&self, layout: PathLayout) -> Result<String, UrlError> {
+        let segments = self.segments();
+        let mut path = String::new();
+        match layout {
+            PathLayout::Named => {
+                for (name, value) in &segments {
+                    if let Some(v) = value {
+                        path.push_str(&format!("/{name}/{v}"));
+                    }
+                }
+            }
+            PathLayout::Positional => {
+                let used = segments
+                    .iter()
+                    .rposition(|(_, v)| v.is_some())
+                    .map_or(0, |i| i + 1);
+                for (name, value) in &segments[..used] {
+                    match value {
+                        Some(v) => path.push_str(&format!("/{v}")),
+                        None => {
+                            return Err(UrlError::PositionalGap {
+                                missing: name,
+                                given: segments[used - 1].0,
+                            })
+                        }
+                    }
+                }
+            }
         }
-        url
+        Ok(path)
+    }
+}
+
+/// Normalises `api_prefix`: one leading slash, none trailing; empty when the API sits at the root.
+pub fn normalize_prefix(prefix: &str) -> String {
+    let trimmed = prefix.trim().trim_matches('/');
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        format!("/{trimmed}")
+    }
+}
+
+/// The instance as configured: where the API is, how its paths look, how the token travels.
+#[derive(Debug, Clone)]
+pub struct Api {
+    /// `base_url` and `api_prefix`, normalised (no trailing slash).
+    root: String,
+    layout: PathLayout,
+    auth: TokenPlacement,
+    token: String,
+}
+
+impl Api {
+    pub fn new(
+        base_url: &str,
+        api_prefix: &str,
+        layout: PathLayout,
+        auth: TokenPlacement,
+        token: &str,
+    ) -> Self {
+        Self {
+            root: format!(
+                "{}{}",
+                base_url.trim_end_matches('/'),
+                normalize_prefix(api_prefix)
+            ),
+            layout,
+            auth,
+            token: token.to_string(),
+        }
+    }
+
+    /// The list URL of a filter (without the token, so it can appear in messages).
+    pub fn list_url(&self, filter: &TransactionFilter) -> Result<String, UrlError> {
+        Ok(format!(
+            "{}/transactions{}",
+            self.root,
+            filter.path(self.layout)?
+        ))
+    }
+
+    /// Performs a GET with the token and maps non-2xx statuses to typed errors (401/403 →
+    /// `Auth`, naming where the token was sent and the option that moves it).
+    pub fn get_json(&self, host: &Host, url: &str) -> Result<Value, ConnectorError> {
+        let resp = host.http(
+            self.auth
+                .get(url, &self.token)
+                .header("Accept", "application/json"),
+        )?;
+        if matches!(resp.status, 401 | 403) {
+            return Err(ConnectorError::Auth(format!(
+                "oktopos: the OktoPOS Manager refused the token sent {} (HTTP {}): {}; \
+                 check `token`, and `auth` (header:NAME, bearer, query:NAME) if the instance \
+                 expects it elsewhere",
+                self.auth,
+                resp.status,
+                resp.snippet()
+            )));
+        }
+        resp.error_for_status(&format!("oktopos: GET {url}"))?;
+        resp.json()
     }
 }
 
@@ -83,25 +210,6 @@ pub fn parse_page(body: &Value, url: &str) -> Result<TransactionPage, ConnectorE
     })
 }
 
-/// Performs a GET with the token and maps non-2xx statuses to typed errors (401/403 → `Auth`
-/// with a message naming the connector).
-pub fn get_json(host: &Host, token: &str, url: &str) -> Result<Value, ConnectorError> {
-    let resp = host.http(
-        HttpRequest::get(url)
-            .header(AUTH_HEADER, token)
-            .header("Accept", "application/json"),
-    )?;
-    if matches!(resp.status, 401 | 403) {
-        return Err(ConnectorError::Auth(format!(
-            "oktopos: the OktoPOS Manager refused the token (HTTP {}): {}",
-            resp.status,
-            resp.snippet()
-        )));
-    }
-    resp.error_for_status(&format!("oktopos: GET {url}"))?;
-    resp.json()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,21 +223,99 @@ mod tests {
             .unwrap()
     }
 
+    fn full(cash_register: Option<u64>) -> TransactionFilter {
+        TransactionFilter {
+            from: Some(at(1, 0, 0, 0)),
+            until: Some(at(15, 23, 59, 59)),
+            page: Some(2),
+            size: Some(100),
+            cash_register,
+        }
+    }
+
+    fn api(prefix: &str, layout: PathLayout) -> Api {
+        Api::new(
+            "http://127.0.0.1:9/",
+            prefix,
+            layout,
+            TokenPlacement::Bearer,
+            "t",
+        )
+    }
+
     #[test]
-    fn urls_keep_positional_segments_and_drop_an_unused_register() {
-        let mut f = TransactionFilter {
-            from: at(1, 0, 0, 0),
-            until: at(15, 23, 59, 59),
-            page: 2,
-            size: 100,
-            cash_register: None,
-        };
+    fn positional_urls_keep_the_order_and_drop_an_unused_register() {
+        let a = api("/api", PathLayout::Positional);
         assert_eq!(
-            f.url("http://127.0.0.1:9/"),
+            a.list_url(&full(None)).unwrap(),
             "http://127.0.0.1:9/api/transactions/2021-12-01T00:00:00/2021-12-15T23:59:59/2/100"
         );
-        f.cash_register = Some(5);
-        assert!(f.url("http://x").ends_with("/2/100/5"));
+        assert!(a.list_url(&full(Some(5))).unwrap().ends_with("/2/100/5"));
+        assert_eq!(
+            a.list_url(&TransactionFilter::default()).unwrap(),
+            "http://127.0.0.1:9/api/transactions"
+        );
+    }
+
+    #[test]
+    fn named_urls_name_every_segment_in_the_documents_order() {
+        let a = api("/api", PathLayout::Named);
+        assert_eq!(
+            a.list_url(&full(Some(5))).unwrap(),
+            "http://127.0.0.1:9/api/transactions/from/2021-12-01T00:00:00\
+             /until/2021-12-15T23:59:59/page/2/size/100/cash-register/5"
+        );
+    }
+
+    #[test]
+    fn from_without_until_is_a_named_path_and_no_positional_one() {
+        let f = TransactionFilter {
+            from: Some(at(1, 12, 0, 0)),
+            page: Some(1),
+            size: Some(50),
+            ..TransactionFilter::default()
+        };
+        assert_eq!(
+            f.path(PathLayout::Named).unwrap(),
+            "/from/2021-12-01T12:00:00/page/1/size/50"
+        );
+        assert_eq!(
+            f.path(PathLayout::Positional),
+            Err(UrlError::PositionalGap {
+                missing: "until",
+                given: "size"
+            })
+        );
+        // A trailing part alone is fine positionally.
+        let from_only = TransactionFilter {
+            from: Some(at(1, 12, 0, 0)),
+            ..TransactionFilter::default()
+        };
+        assert_eq!(
+            from_only.path(PathLayout::Positional).unwrap(),
+            "/2021-12-01T12:00:00"
+        );
+        assert_eq!(
+            from_only.path(PathLayout::Named).unwrap(),
+            "/from/2021-12-01T12:00:00"
+        );
+    }
+
+    #[test]
+    fn the_prefix_is_normalised_and_may_be_empty() {
+        for (prefix, root) in [
+            ("/api", "http://127.0.0.1:9/api/transactions"),
+            ("api/v2/", "http://127.0.0.1:9/api/v2/transactions"),
+            ("/", "http://127.0.0.1:9/transactions"),
+            ("", "http://127.0.0.1:9/transactions"),
+        ] {
+            let a = api(prefix, PathLayout::Named);
+            assert_eq!(
+                a.list_url(&TransactionFilter::default()).unwrap(),
+                root,
+                "{prefix:?}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,9 @@ use chrono::NaiveDate;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use crate::api::{PathLayout, DEFAULT_API_PREFIX};
+use crate::auth::DEFAULT_AUTH;
+
 /// The production host declared as egress; customers normally point `base_url` at their own instance.
 pub const PRODUCTION_HOST: &str = "manager.oktopos.com";
 
@@ -17,6 +20,17 @@ pub struct Config {
     /// The authentication token from OktoPOS -> System in the instance.
     #[schemars(extend("x-secret" = true))]
     pub token: String,
+    /// Where the token goes: `header:NAME` (a header of that name), `bearer`
+    /// (`Authorization: Bearer`) or `query:NAME` (a query parameter).
+    #[serde(default = "default_auth")]
+    #[schemars(regex(pattern = r"^(bearer|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|query:\S+)$"))]
+    pub auth: String,
+    /// How the filter is written into the path: `positional` or `named` segments.
+    #[serde(default)]
+    pub path_layout: PathLayout,
+    /// The part of the path between `base_url` and `transactions`.
+    #[serde(default = "default_api_prefix")]
+    pub api_prefix: String,
     /// The `cash-register` path segment: one id or several (one partition each). Omitted: all
     /// cash registers the token may access, in one partition.
     #[serde(default)]
@@ -64,6 +78,14 @@ fn default_base_url() -> String {
     format!("https://{PRODUCTION_HOST}")
 }
 
+fn default_auth() -> String {
+    DEFAULT_AUTH.into()
+}
+
+fn default_api_prefix() -> String {
+    DEFAULT_API_PREFIX.into()
+}
+
 fn default_store_id() -> String {
     "default".into()
 }
@@ -91,6 +113,18 @@ mod tests {
         assert_eq!((c.page_size, c.overlap_days), (50, 1));
         assert_eq!(c.timezone, "Europe/Berlin");
         assert!(c.cash_register.is_none());
+        assert_eq!(c.auth, "header:api_key");
+        assert_eq!(c.path_layout, PathLayout::Positional);
+        assert_eq!(c.api_prefix, "/api");
+        let named: Config = serde_json::from_value(
+            serde_json::json!({"token": "t", "path_layout": "named", "auth": "bearer"}),
+        )
+        .unwrap();
+        assert_eq!(named.path_layout, PathLayout::Named);
+        assert!(serde_json::from_value::<Config>(
+            serde_json::json!({"token": "t", "path_layout": "segments"})
+        )
+        .is_err());
         let one: Config =
             serde_json::from_value(serde_json::json!({"token": "t", "cash_register": 5})).unwrap();
         assert_eq!(one.cash_register.unwrap().ids(), vec![5]);

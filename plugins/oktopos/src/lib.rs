@@ -5,12 +5,15 @@
 //! `docs/connectors/oktopos.md`. The plugin does no I/O of its own: HTTP goes through the host.
 
 pub mod api;
+pub mod auth;
 pub mod config;
 pub mod cursor;
 pub mod mapping;
 pub mod source;
 pub mod tax_rate;
 
+use api::Api;
+use auth::TokenPlacement;
 use chrono_tz::Tz;
 use posbridge_plugin_api::{
     CheckReport, Connector, ConnectorError, Host, Manifest, Page, ReadRequest, Source, StreamDecl,
@@ -24,6 +27,7 @@ pub struct OktoPos {
     cfg: Config,
     host: Host,
     tz: Tz,
+    api: Api,
 }
 
 impl OktoPos {
@@ -32,12 +36,14 @@ impl OktoPos {
             cfg: &self.cfg,
             host: &self.host,
             tz: self.tz,
+            api: &self.api,
         }
     }
 }
 
-/// Checks what the schema cannot: the time zone name, the page size, the register list, the URL.
-fn validate(cfg: &Config) -> Result<Tz, ConnectorError> {
+/// Checks what the schema cannot (the time zone name, the page size, the register list, the URL,
+/// the token placement) and returns the time zone and the API as configured.
+fn validate(cfg: &Config) -> Result<(Tz, Api), ConnectorError> {
     let tz = cfg.timezone.parse::<Tz>().map_err(|_| {
         ConnectorError::Config(format!(
             "oktopos: timezone {:?} is not an IANA time zone",
@@ -67,7 +73,18 @@ fn validate(cfg: &Config) -> Result<Tz, ConnectorError> {
     if cfg.token.trim().is_empty() {
         return Err(ConnectorError::Config("oktopos: token is empty".into()));
     }
-    Ok(tz)
+    let auth: TokenPlacement = cfg
+        .auth
+        .parse()
+        .map_err(|e| ConnectorError::Config(format!("oktopos: {e}")))?;
+    let api = Api::new(
+        &cfg.base_url,
+        &cfg.api_prefix,
+        cfg.path_layout,
+        auth,
+        &cfg.token,
+    );
+    Ok((tz, api))
 }
 
 impl Connector for OktoPos {
@@ -86,8 +103,8 @@ impl Connector for OktoPos {
     }
 
     fn open(cfg: Config, host: Host) -> Result<Self, ConnectorError> {
-        let tz = validate(&cfg)?;
-        Ok(Self { cfg, host, tz })
+        let (tz, api) = validate(&cfg)?;
+        Ok(Self { cfg, host, tz, api })
     }
 
     fn check(&self) -> Result<CheckReport, ConnectorError> {
@@ -142,5 +159,13 @@ mod tests {
         .is_err());
         assert!(validate(&cfg(serde_json::json!({"token": "t", "cash_register": []}))).is_err());
         assert!(validate(&cfg(serde_json::json!({"token": "t", "page_size": 0}))).is_err());
+        for auth in ["header:", "basic", "query:"] {
+            assert!(
+                matches!(validate(&cfg(serde_json::json!({"token": "t", "auth": auth}))),
+                    Err(ConnectorError::Config(m)) if m.contains("auth")),
+                "{auth:?}"
+            );
+        }
+        assert!(validate(&cfg(serde_json::json!({"token": "t", "auth": "query:key"}))).is_ok());
     }
 }

@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 use posbridge_plugin_api::{ConnectorError, Host, LogLevel, Page, ReadRequest};
 use serde_json::json;
 
-use crate::api::{get_json, parse_page, TransactionFilter};
+use crate::api::{parse_page, Api, TransactionFilter, TransactionPage};
 use crate::config::Config;
 use crate::cursor::{Cursor, Pass};
 use crate::mapping::{is_training, map_transaction, reference_number, Origin};
@@ -46,6 +46,7 @@ pub struct SalesSource<'a> {
     pub cfg: &'a Config,
     pub host: &'a Host,
     pub tz: Tz,
+    pub api: &'a Api,
 }
 
 impl SalesSource<'_> {
@@ -80,6 +81,19 @@ impl SalesSource<'_> {
         })
     }
 
+    /// Fetches one page of a filter.
+    fn page(
+        &self,
+        filter: &TransactionFilter,
+    ) -> Result<(String, TransactionPage), ConnectorError> {
+        let url = self
+            .api
+            .list_url(filter)
+            .map_err(|e| ConnectorError::Config(format!("oktopos: {e}")))?;
+        let page = parse_page(&self.api.get_json(self.host, &url)?, &url)?;
+        Ok((url, page))
+    }
+
     /// Reads the next page.
     pub fn read(&self, req: &ReadRequest) -> Result<Page, ConnectorError> {
         let parts = partitions(self.cfg);
@@ -105,14 +119,13 @@ impl SalesSource<'_> {
             }
             let part = &parts[current.partition];
             let filter = TransactionFilter {
-                from: current.from.and_time(NaiveTime::MIN),
-                until: current.to.and_hms_opt(23, 59, 59).expect("valid time"),
-                page: current.page,
-                size: self.cfg.page_size,
+                from: Some(current.from.and_time(NaiveTime::MIN)),
+                until: Some(current.to.and_hms_opt(23, 59, 59).expect("valid time")),
+                page: Some(current.page),
+                size: Some(self.cfg.page_size),
                 cash_register: part.cash_register,
             };
-            let url = filter.url(&self.cfg.base_url);
-            let page = parse_page(&get_json(self.host, &self.cfg.token, &url)?, &url)?;
+            let (url, page) = self.page(&filter)?;
             let origin = Origin {
                 store_id: &self.cfg.store_id,
                 register_id: &part.key,
@@ -160,13 +173,12 @@ impl SalesSource<'_> {
     pub fn check(&self) -> Result<(), ConnectorError> {
         let today = self.today();
         let filter = TransactionFilter {
-            from: today.and_time(NaiveTime::MIN),
-            until: today.and_hms_opt(23, 59, 59).expect("valid time"),
-            page: 1,
-            size: 1,
+            from: Some(today.and_time(NaiveTime::MIN)),
+            until: Some(today.and_hms_opt(23, 59, 59).expect("valid time")),
+            page: Some(1),
+            size: Some(1),
             cash_register: partitions(self.cfg)[0].cash_register,
         };
-        let url = filter.url(&self.cfg.base_url);
-        parse_page(&get_json(self.host, &self.cfg.token, &url)?, &url).map(|_| ())
+        self.page(&filter).map(|_| ())
     }
 }
