@@ -75,7 +75,9 @@ pub fn parse_spec(text: &str) -> Result<Value, serde_saphyr::Error> {
 }
 
 /// The vendor's full OpenAPI file when it lies beside the workspace (`../shared/specs/…`), for
-/// the checks that additionally validate against it; `None` on a clean clone.
+/// the checks that additionally validate against it; `None` on a clean clone. Only tests call
+/// this (and print `skipped: …` on `None`); the simulator itself validates with the embedded cut
+/// and never reads beside the repository.
 pub fn vendor_spec_beside_workspace() -> Option<PathBuf> {
     // The sandbox crate sits one level below the workspace root.
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

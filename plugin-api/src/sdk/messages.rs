@@ -142,6 +142,25 @@ impl RecordOutcome {
         }
     }
 
+    /// The outcome of one write in a sink's per-record loop: the write's own outcome, or the
+    /// outcome of its error ([`RecordOutcome::failed`]). An `Auth` error stays an error: every
+    /// record would fail alike, so the whole call fails. Follow it with
+    /// [`RecordOutcome::untried_after`] to answer the rest of the batch without trying it.
+    ///
+    /// ```
+    /// use posbridge_plugin_api::{ConnectorError, RecordOutcome};
+    /// let o = RecordOutcome::of_write(Err(ConnectorError::Transient("503".into()))).unwrap();
+    /// assert!(o.is_retry());
+    /// assert!(RecordOutcome::of_write(Err(ConnectorError::Auth("401".into()))).is_err());
+    /// ```
+    pub fn of_write(result: Result<RecordOutcome, ConnectorError>) -> Result<Self, ConnectorError> {
+        match result {
+            Ok(outcome) => Ok(outcome),
+            Err(e @ ConnectorError::Auth(_)) => Err(e),
+            Err(e) => Ok(Self::failed(&e)),
+        }
+    }
+
     /// Whether the host should send this record again.
     pub fn is_retry(&self) -> bool {
         matches!(self, Self::Retry { .. })

@@ -195,20 +195,13 @@ impl ReceiptWriter<'_> {
                     continue;
                 }
             };
-            match self.write_one(&p, &mut batch) {
-                Ok(outcome) => outcomes.push(outcome),
-                // A refused token fails every record alike: the whole call fails.
-                Err(e @ ConnectorError::Auth(_)) => return Err(e),
-                Err(e) => {
-                    let outcome = RecordOutcome::failed(&e);
-                    // Kassandro is down or rate limiting: the rest waits for the host's backoff.
-                    if let Some(rest) = RecordOutcome::untried_after(&outcome) {
-                        outcomes.push(outcome);
-                        outcomes.resize(records.len(), rest);
-                        break;
-                    }
-                    outcomes.push(outcome);
-                }
+            let outcome = RecordOutcome::of_write(self.write_one(&p, &mut batch))?;
+            // Kassandro is down or rate limiting: the rest waits for the host's backoff.
+            let rest = RecordOutcome::untried_after(&outcome);
+            outcomes.push(outcome);
+            if let Some(rest) = rest {
+                outcomes.resize(records.len(), rest);
+                break;
             }
         }
         Ok(outcomes)

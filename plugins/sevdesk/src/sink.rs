@@ -62,20 +62,13 @@ impl VoucherWriter<'_> {
                     continue;
                 }
             };
-            match self.book(key, &booking) {
-                Ok(outcome) => outcomes.push(outcome),
-                // A refused token fails every record alike: the whole call fails.
-                Err(e @ ConnectorError::Auth(_)) => return Err(e),
-                Err(e) => {
-                    let outcome = RecordOutcome::failed(&e);
-                    // sevDesk is down or rate limiting: the rest waits for the host's backoff.
-                    if let Some(rest) = RecordOutcome::untried_after(&outcome) {
-                        outcomes.push(outcome);
-                        outcomes.resize(records.len(), rest);
-                        break;
-                    }
-                    outcomes.push(outcome);
-                }
+            let outcome = RecordOutcome::of_write(self.book(key, &booking))?;
+            // sevDesk is down or rate limiting: the rest waits for the host's backoff.
+            let rest = RecordOutcome::untried_after(&outcome);
+            outcomes.push(outcome);
+            if let Some(rest) = rest {
+                outcomes.resize(records.len(), rest);
+                break;
             }
         }
         Ok(outcomes)
