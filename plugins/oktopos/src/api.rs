@@ -2,7 +2,7 @@
 //! envelope.
 
 use chrono::NaiveDateTime;
-use posbridge_plugin_api::rest::{Auth, RestClient, RestError};
+use posbridge_plugin_api::rest::{common_error_message, Auth, RestClient, RestError, VendorErrors};
 use posbridge_plugin_api::{ConnectorError, Host};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -103,6 +103,34 @@ pub fn normalize_prefix(prefix: &str) -> String {
     }
 }
 
+/// OktoPOS error bodies, `{"errors": [{"code", "message"}]}` (the shape the CustomerAPI
+/// documents); other shapes fall back to the toolkit's common ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OktoposErrors;
+
+impl VendorErrors for OktoposErrors {
+    fn message(&self, _status: u16, body: &Value) -> Option<String> {
+        let listed: Vec<String> = body
+            .get("errors")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let message = e.get("message").and_then(Value::as_str)?;
+                Some(match e.get("code").and_then(Value::as_str) {
+                    Some(code) => format!("{code}: {message}"),
+                    None => message.to_string(),
+                })
+            })
+            .collect();
+        if listed.is_empty() {
+            common_error_message(body)
+        } else {
+            Some(listed.join("; "))
+        }
+    }
+}
+
 /// The instance as configured: where the API is, how its paths look, how the token travels.
 #[derive(Clone)]
 pub struct Api {
@@ -126,7 +154,8 @@ impl Api {
         );
         let client = RestClient::new(host, "oktopos", &root)
             .auth(auth)
-            .default_header("Accept", "application/json");
+            .default_header("Accept", "application/json")
+            .vendor_errors(OktoposErrors);
         Self { client, layout }
     }
 
@@ -247,7 +276,12 @@ mod tests {
 
     #[test]
     fn a_refused_token_names_where_it_went_and_the_option() {
-        let host = ScriptedHost::new(|_| Ok(json_response(401, &json!({"error": "no"}))));
+        let host = ScriptedHost::new(|_| {
+            Ok(json_response(
+                401,
+                &json!({"errors": [{"code": "unauthorized", "message": "bad token"}]}),
+            ))
+        });
         let a = Api::new(
             host.host(),
             "http://h",
@@ -259,6 +293,7 @@ mod tests {
         assert!(
             matches!(&err, ConnectorError::Auth(m) if m.contains("oktopos")
                 && m.contains("`key` query parameter") && m.contains("`auth`")
+                && m.contains("unauthorized: bad token")
                 && !m.contains("s3cret")),
             "{err}"
         );

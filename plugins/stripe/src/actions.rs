@@ -425,7 +425,13 @@ mod tests {
         let e = ConnectorError::from(process_payment(&c, input.clone()).unwrap_err());
         // A 503 with `Retry-After` is retried after that delay (see `rest::answer`).
         assert!(
-            matches!(e, ConnectorError::RateLimited { retry_after: Some(_), .. }),
+            matches!(
+                e,
+                ConnectorError::RateLimited {
+                    retry_after: Some(_),
+                    ..
+                }
+            ),
             "{e:?}"
         );
         assert_eq!(host.request_count(), 1, "no retry inside the connector");
