@@ -105,6 +105,15 @@ impl Config {
         )
     }
 
+    /// The store of a register whose entry names no location: `register_stores`, else
+    /// `default_store_id`.
+    pub fn store_of_unlocated(&self, register: u64) -> String {
+        self.register_stores
+            .get(&register.to_string())
+            .unwrap_or(&self.default_store_id)
+            .clone()
+    }
+
     /// Checks what the schema cannot express.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
