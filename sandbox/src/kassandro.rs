@@ -776,13 +776,13 @@ impl KassandroSimulator {
         self.read().registers.iter().map(|r| r.id).collect()
     }
 
-    /// The stored vendor JSON of a receipt, by receipt number.
+    /// A receipt's vendor JSON as this variant's API shows it, by receipt number.
     pub fn receipt_json(&self, number: &str) -> Option<Value> {
         self.read()
             .receipts
             .iter()
             .find(|r| r.number == number)
-            .map(|r| r.json.clone())
+            .map(|r| self.render(&r.json))
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Book> {
