@@ -382,3 +382,28 @@ fn a_stale_clock_fails_the_run_with_an_auth_error_and_no_retry_loop() {
     );
     assert!(requests.iter().all(|r| r.status == 401));
 }
+
+/// Values a JSON Schema can check are the schema's: the host refuses them before `open`, naming
+/// each by its JSON path.
+#[test]
+fn config_values_the_schema_refuses_are_named_by_their_json_path() {
+    let bad: serde_json::Value = serde_json::from_str(r#"{"client_id": "", "private_key_pem": "", "shop_uuids": ["ok", "has space"], "currency": "eur", "base_url": "ftp://app.kenzup.com"}"#).unwrap();
+    let err = match posbridge_e2e::registry().open(
+        "kenzup",
+        &bad,
+        posbridge::plugins::OpenOptions::default(),
+    ) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a bad config opened"),
+    };
+    for path in [
+        "$.client_id",
+        "$.private_key_pem",
+        "$.shop_uuids[1]",
+        "$.currency",
+        "$.base_url",
+    ] {
+        assert!(err.contains(&format!("{path}: ")), "{path} in {err}");
+    }
+    assert!(err.contains("invalid config"), "{err}");
+}

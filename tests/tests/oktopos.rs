@@ -395,3 +395,25 @@ fn faults_are_survived_without_duplicates() {
         "faults were injected"
     );
 }
+
+/// Values a JSON Schema can check are the schema's: the host refuses them before `open`, naming
+/// each by its JSON path.
+#[test]
+fn config_values_the_schema_refuses_are_named_by_their_json_path() {
+    let bad: serde_json::Value = serde_json::from_str(
+        r#"{"token": "", "base_url": "manager.oktopos.com", "auth": "cookie:x", "page_size": 0}"#,
+    )
+    .unwrap();
+    let err = match posbridge_e2e::registry().open(
+        "oktopos",
+        &bad,
+        posbridge::plugins::OpenOptions::default(),
+    ) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("a bad config opened"),
+    };
+    for path in ["$.token", "$.base_url", "$.auth", "$.page_size"] {
+        assert!(err.contains(&format!("{path}: ")), "{path} in {err}");
+    }
+    assert!(err.contains("invalid config"), "{err}");
+}
