@@ -58,6 +58,120 @@ const METHOD_NAMES: &[(&str, &str)] = &[
     ("invoice", "Rechnung"),
 ];
 
+/// English names of the canonical methods (variant [`PaymentNames::English`]).
+const ENGLISH_NAMES: &[(&str, &str)] = &[
+    ("cash", "Cash"),
+    ("card", "Credit card"),
+    ("voucher", "Gift voucher"),
+    ("invoice", "On account"),
+];
+/// Codes of the canonical methods (variant [`PaymentNames::Codes`]).
+const CODE_NAMES: &[(&str, &str)] = &[
+    ("cash", "CASH"),
+    ("card", "EC_CARD"),
+    ("voucher", "GIFT_CARD"),
+    ("invoice", "INVOICE"),
+];
+/// Percentages a percentage discount is tried with (variant `percentage_discounts`).
+const PERCENTAGES: &[i64] = &[5, 10, 15, 20, 25, 30, 40, 50];
+
+// ---------------------------------------------------------------------------------------------
+// Readings of what the document leaves open.
+
+/// The shape of `gettoken`'s answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetTokenAnswer {
+    /// `[{"error": false, "accountToken", "cashRegisterToken", "cashRegisterId"}]`.
+    Named,
+    /// The document's token answer, `[{"error": false, "msg", "token"}]`, with the key's account
+    /// token (the API key belongs to the account; `gettoken` is given no register).
+    TokenField,
+}
+
+/// The payment method names of the account (`GET /paymentmethods` and receipts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentNames {
+    /// `Bar`, `Karte`, `Gutschein`, `Rechnung`.
+    German,
+    /// `Cash`, `Credit card`, `Gift voucher`, `On account`.
+    English,
+    /// `CASH`, `EC_CARD`, `GIFT_CARD`, `INVOICE`.
+    Codes,
+}
+
+impl PaymentNames {
+    fn table(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Self::German => METHOD_NAMES,
+            Self::English => ENGLISH_NAMES,
+            Self::Codes => CODE_NAMES,
+        }
+    }
+
+    /// This variant's name of a stored (German) name; other names pass as they are.
+    fn name_of_german(self, german: &str) -> String {
+        let method = method_of(german);
+        self.table()
+            .iter()
+            .find(|(m, _)| *m == method)
+            .map_or_else(|| german.to_string(), |(_, n)| n.to_string())
+    }
+
+    /// The stored (German) name of one of this variant's names, if it is one.
+    fn german_of(self, name: &str) -> Option<String> {
+        let (method, _) = self.table().iter().find(|(_, n)| *n == name)?;
+        Some(method_name(method))
+    }
+}
+
+/// The defensible readings of the document one simulator answers. Each flag turns on one
+/// reading; [`Variant::default`] is this repository's first reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub get_token: GetTokenAnswer,
+    /// `gettoken` answers 404 `[{"error": true, …}]` when the key has no token (instead of a
+    /// success with none).
+    pub gettoken_error_when_none: bool,
+    /// Token endpoints answer a bare object instead of an array of one.
+    pub bare_token_answers: bool,
+    /// The status of `createtoken`'s refusal when the token exists (default 400).
+    pub create_refusal_status: u16,
+    /// An expired token stays on the key (listed by `gettoken`, refused by `createtoken`) until
+    /// it is deleted, instead of being removed.
+    pub expired_tokens_stay: bool,
+    /// The first token created expires after this many further requests (one 401), the rest
+    /// never; apart from the `expire_token_after` fault.
+    pub expire_first_token_after: Option<u64>,
+    /// Receipts carry no `vatAmount` per item and no `vatSums`: the document's receipt format.
+    pub without_vat_amounts: bool,
+    /// Item discounts that are a round percentage of the line are given as `discountPercentage`.
+    pub percentage_discounts: bool,
+    /// `signature` is the RKSV machine-readable code string, not an object.
+    pub signature_as_code: bool,
+    /// `/cashregisters` entries carry only `id` and `name`; the connector is expected to put
+    /// every register into this (configured) store.
+    pub register_store: Option<String>,
+    pub payment_names: PaymentNames,
+}
+
+impl Default for Variant {
+    fn default() -> Self {
+        Self {
+            get_token: GetTokenAnswer::Named,
+            gettoken_error_when_none: false,
+            bare_token_answers: false,
+            create_refusal_status: 400,
+            expired_tokens_stay: false,
+            expire_first_token_after: None,
+            without_vat_amounts: false,
+            percentage_discounts: false,
+            signature_as_code: false,
+            register_store: None,
+            payment_names: PaymentNames::German,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Vienna local time (the API speaks local wall time without offsets).
 
@@ -114,6 +228,20 @@ struct StoredReceipt {
 struct Token {
     value: String,
     issued_at: u64,
+    /// Expires this many requests after issue (variant `expire_first_token_after`).
+    expires_after: Option<u64>,
+    /// Refused, but still on the key (variant `expired_tokens_stay`).
+    expired: bool,
+}
+
+impl Token {
+    fn is_expired(&self, ctx: &RequestContext) -> bool {
+        self.expired
+            || ctx.token_expired(self.issued_at)
+            || self
+                .expires_after
+                .is_some_and(|n| ctx.request_no.saturating_sub(self.issued_at) > n)
+    }
 }
 
 #[derive(Default)]
@@ -470,13 +598,10 @@ fn error(status: StatusCode, msg: &str) -> ApiError {
     }
 }
 
-/// Token endpoints answer in a one-element array (document).
-fn token_answer(status: StatusCode, body: Value) -> Response {
-    (status, axum::Json(Value::Array(vec![body]))).into_response()
-}
-
-fn token_error(status: StatusCode, msg: &str) -> Response {
-    token_answer(status, json!({"error": true, "msg": msg}))
+/// Token endpoints answer in a one-element array (document), or a bare object (variant).
+fn token_answer(bare: bool, status: StatusCode, body: Value) -> Response {
+    let body = if bare { body } else { Value::Array(vec![body]) };
+    (status, axum::Json(body)).into_response()
 }
 
 fn ok(body: Value) -> Response {
@@ -608,24 +733,40 @@ enum Caller {
 /// The Kassandro simulator.
 pub struct KassandroSimulator {
     api_key: String,
+    variant: Variant,
     book: RwLock<Book>,
 }
 
 /// Builds the simulator from Austrian generated data.
 pub fn build(opts: &SandboxOptions) -> anyhow::Result<Arc<dyn Simulator>> {
-    Ok(Arc::new(KassandroSimulator::new(
+    build_variant(opts, Variant::default())
+}
+
+/// [`build`], answering another reading of the document.
+pub fn build_variant(
+    opts: &SandboxOptions,
+    variant: Variant,
+) -> anyhow::Result<Arc<dyn Simulator>> {
+    Ok(Arc::new(KassandroSimulator::with_variant(
         opts.api_key
             .clone()
             .unwrap_or_else(|| DEFAULT_API_KEY.to_string()),
         &opts.dataset(Country::At),
+        variant,
     )))
 }
 
 impl KassandroSimulator {
     /// A simulator holding this data set's registers, articles and sales.
     pub fn new(api_key: String, dataset: &Dataset) -> Self {
+        Self::with_variant(api_key, dataset, Variant::default())
+    }
+
+    /// A simulator answering `variant`'s reading of the document.
+    pub fn with_variant(api_key: String, dataset: &Dataset, variant: Variant) -> Self {
         Self {
             api_key,
+            variant,
             book: RwLock::new(Book::from_dataset(dataset)),
         }
     }
@@ -635,13 +776,13 @@ impl KassandroSimulator {
         self.read().registers.iter().map(|r| r.id).collect()
     }
 
-    /// The stored vendor JSON of a receipt, by receipt number.
+    /// A receipt's vendor JSON as this variant's API shows it, by receipt number.
     pub fn receipt_json(&self, number: &str) -> Option<Value> {
         self.read()
             .receipts
             .iter()
             .find(|r| r.number == number)
-            .map(|r| r.json.clone())
+            .map(|r| self.render(&r.json))
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Book> {
@@ -659,32 +800,46 @@ impl KassandroSimulator {
                 "Missing kassandro-token header.",
             ));
         };
+        let stay = self.variant.expired_tokens_stay;
         let mut book = self.write();
-        if let Some(t) = book.account_token.as_ref().filter(|t| t.value == token) {
-            if ctx.token_expired(t.issued_at) {
-                // An expired token is removed from the key, so a new one can be created.
-                book.account_token = None;
-                return Err(error(StatusCode::UNAUTHORIZED, "Token expired."));
+        let expired = || error(StatusCode::UNAUTHORIZED, "Token expired.");
+        if let Some(t) = book.account_token.as_mut().filter(|t| t.value == token) {
+            if t.is_expired(ctx) {
+                // An expired token is removed from the key, so a new one can be created (or,
+                // in the variant, stays on it until deleted).
+                t.expired = true;
+                if !stay {
+                    book.account_token = None;
+                }
+                return Err(expired());
             }
             return Ok(Caller::Account);
         }
         if let Some((t, reg)) = book
             .register_token
-            .as_ref()
+            .as_mut()
             .filter(|(t, _)| t.value == token)
         {
-            if ctx.token_expired(t.issued_at) {
-                book.register_token = None;
-                return Err(error(StatusCode::UNAUTHORIZED, "Token expired."));
+            if t.is_expired(ctx) {
+                t.expired = true;
+                if !stay {
+                    book.register_token = None;
+                }
+                return Err(expired());
             }
             return Ok(Caller::Register(*reg));
         }
         Err(error(StatusCode::UNAUTHORIZED, "Invalid token."))
     }
 
-    fn new_token(book: &mut Book, ctx: &RequestContext, kind: &str) -> Token {
+    fn new_token(&self, book: &mut Book, ctx: &RequestContext, kind: &str) -> Token {
         book.token_counter += 1;
         Token {
+            expires_after: self
+                .variant
+                .expire_first_token_after
+                .filter(|_| book.token_counter == 1),
+            expired: false,
             value: format!(
                 "{kind}-{}",
                 meteor_id(&format!(
@@ -715,7 +870,9 @@ impl KassandroSimulator {
             }
             (Method::GET, "paymentmethods") => self.simple_list(&ctx, &headers, &uri, |_| {
                 Value::Array(
-                    METHOD_NAMES
+                    self.variant
+                        .payment_names
+                        .table()
                         .iter()
                         .map(|(_, n)| json!({"_id": meteor_id(&format!("pm {n}")), "name": n}))
                         .collect(),
@@ -738,23 +895,32 @@ impl KassandroSimulator {
         result.unwrap_or_else(IntoResponse::into_response)
     }
 
+    fn token_answer(&self, status: StatusCode, body: Value) -> Response {
+        token_answer(self.variant.bare_token_answers, status, body)
+    }
+
+    fn token_error(&self, status: StatusCode, msg: &str) -> Response {
+        self.token_answer(status, json!({"error": true, "msg": msg}))
+    }
+
+    fn refusal_status(&self) -> StatusCode {
+        StatusCode::from_u16(self.variant.create_refusal_status).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+
     fn create_token(&self, ctx: &RequestContext, uri: &Uri) -> Result<Response, ApiError> {
         let p = params(uri, &["type", "key", "cashregisterid"])?;
         if p.get("key") != Some(&self.api_key) {
-            return Ok(token_error(StatusCode::UNAUTHORIZED, "Invalid API key."));
+            return Ok(self.token_error(StatusCode::UNAUTHORIZED, "Invalid API key."));
         }
         let mut book = self.write();
         match p.get("type").map(String::as_str) {
             Some("account") => {
                 if book.account_token.is_some() {
-                    return Ok(token_error(
-                        StatusCode::BAD_REQUEST,
-                        "Token already exists.",
-                    ));
+                    return Ok(self.token_error(self.refusal_status(), "Token already exists."));
                 }
-                let t = Self::new_token(&mut book, ctx, "acc");
+                let t = self.new_token(&mut book, ctx, "acc");
                 book.account_token = Some(t.clone());
-                Ok(token_answer(
+                Ok(self.token_answer(
                     StatusCode::OK,
                     json!({"error": false,
                     "msg": "You successfully requested your Account-Token. Please use the included token for all your Account-API requests.",
@@ -763,33 +929,27 @@ impl KassandroSimulator {
             }
             Some("cashregister") => {
                 let Some(id) = p.get("cashregisterid").and_then(|v| v.parse::<u64>().ok()) else {
-                    return Ok(token_error(
+                    return Ok(self.token_error(
                         StatusCode::BAD_REQUEST,
                         "Parameter cashregisterid is required.",
                     ));
                 };
                 if book.row(id).is_none() {
-                    return Ok(token_error(
-                        StatusCode::BAD_REQUEST,
-                        "Unknown cash register.",
-                    ));
+                    return Ok(self.token_error(StatusCode::BAD_REQUEST, "Unknown cash register."));
                 }
                 if book.register_token.is_some() {
-                    return Ok(token_error(
-                        StatusCode::BAD_REQUEST,
-                        "Token already exists.",
-                    ));
+                    return Ok(self.token_error(self.refusal_status(), "Token already exists."));
                 }
-                let t = Self::new_token(&mut book, ctx, "reg");
+                let t = self.new_token(&mut book, ctx, "reg");
                 book.register_token = Some((t.clone(), id));
-                Ok(token_answer(
+                Ok(self.token_answer(
                     StatusCode::OK,
                     json!({"error": false,
                     "msg": "You successfully requested your CashRegister-Token. Please use the included token for all your CashRegister-API requests.",
                     "token": t.value}),
                 ))
             }
-            _ => Ok(token_error(
+            _ => Ok(self.token_error(
                 StatusCode::BAD_REQUEST,
                 "Parameter type must be account or cashregister.",
             )),
@@ -799,17 +959,30 @@ impl KassandroSimulator {
     fn get_token(&self, uri: &Uri) -> Result<Response, ApiError> {
         let p = params(uri, &["key"])?;
         if p.get("key") != Some(&self.api_key) {
-            return Ok(token_error(StatusCode::UNAUTHORIZED, "Invalid API key."));
+            return Ok(self.token_error(StatusCode::UNAUTHORIZED, "Invalid API key."));
         }
         let book = self.read();
-        Ok(token_answer(
+        let none = match self.variant.get_token {
+            GetTokenAnswer::Named => book.account_token.is_none() && book.register_token.is_none(),
+            GetTokenAnswer::TokenField => book.account_token.is_none(),
+        };
+        if none && self.variant.gettoken_error_when_none {
+            return Ok(self.token_error(StatusCode::NOT_FOUND, "No token found for this API key."));
+        }
+        Ok(self.token_answer(
             StatusCode::OK,
-            json!({
-                "error": false, "msg": "Tokens found.",
-                "accountToken": book.account_token.as_ref().map(|t| t.value.clone()),
-                "cashRegisterToken": book.register_token.as_ref().map(|(t, _)| t.value.clone()),
-                "cashRegisterId": book.register_token.as_ref().map(|(_, id)| *id),
-            }),
+            match self.variant.get_token {
+                GetTokenAnswer::Named => json!({
+                    "error": false, "msg": "Tokens found.",
+                    "accountToken": book.account_token.as_ref().map(|t| t.value.clone()),
+                    "cashRegisterToken": book.register_token.as_ref().map(|(t, _)| t.value.clone()),
+                    "cashRegisterId": book.register_token.as_ref().map(|(_, id)| *id),
+                }),
+                GetTokenAnswer::TokenField => json!({
+                    "error": false, "msg": "You successfully requested your Account-Token.",
+                    "token": book.account_token.as_ref().map(|t| t.value.clone()),
+                }),
+            },
         ))
     }
 
@@ -833,9 +1006,9 @@ impl KassandroSimulator {
         {
             book.register_token = None;
         } else {
-            return Ok(token_error(StatusCode::UNAUTHORIZED, "Invalid token."));
+            return Ok(self.token_error(StatusCode::UNAUTHORIZED, "Invalid token."));
         }
-        Ok(token_answer(
+        Ok(self.token_answer(
             StatusCode::OK,
             json!({"error": false, "msg": "Token deleted."}),
         ))
@@ -855,11 +1028,16 @@ impl KassandroSimulator {
         }
         params(uri, &[])?;
         let book = self.read();
+        let bare = self.variant.register_store.is_some();
         Ok(ok(Value::Array(
             book.registers
                 .iter()
-                .map(|r| json!({"_id": r.mongo_id, "cashRegisterId": r.id, "name": r.name,
-                    "locationId": r.location_id, "locationName": r.location_name, "serialNumber": r.serial}))
+                .map(|r| if bare {
+                    json!({"id": r.id, "name": r.name})
+                } else {
+                    json!({"_id": r.mongo_id, "cashRegisterId": r.id, "name": r.name,
+                    "locationId": r.location_id, "locationName": r.location_name, "serialNumber": r.serial})
+                })
                 .collect(),
         )))
     }
@@ -960,7 +1138,7 @@ impl KassandroSimulator {
             .skip(offset)
             .take(limit)
             .map(|r| {
-                let mut j = r.json.clone();
+                let mut j = self.render(&r.json);
                 if !with_items {
                     if let Some(o) = j.as_object_mut() {
                         o.remove("items");
@@ -1019,7 +1197,7 @@ impl KassandroSimulator {
                 r.number == number
                     && (caller == Caller::Account || caller == Caller::Register(r.register))
             })
-            .map(|r| ok(r.json.clone()))
+            .map(|r| ok(self.render(&r.json)))
             .ok_or_else(|| error(StatusCode::NOT_FOUND, "Receipt not found."))
     }
 
@@ -1048,12 +1226,27 @@ impl KassandroSimulator {
                 &format!("Request body is not JSON: {e}"),
             )
         })?;
+        let mut details = details;
+        if details.get("cancellation").is_none() {
+            // The register takes only its own payment method names; they are stored in German.
+            let name = details["paymentMethod"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let german = self.variant.payment_names.german_of(&name).ok_or_else(|| {
+                error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Unknown payment method {name:?}."),
+                )
+            })?;
+            details["paymentMethod"] = json!(german);
+        }
         let mut book = self.write();
         let receipt = match details.get("cancellation") {
             Some(c) => cancel(&mut book, reg, c)?,
             None => standard(&mut book, reg, &details)?,
         };
-        let json = receipt.json.clone();
+        let json = self.render(&receipt.json);
         book.insert(receipt);
         Ok(ok(
             json!({"error": false, "msg": "Receipt successfully inserted.", "receipt": json}),
@@ -1142,12 +1335,128 @@ impl KassandroSimulator {
         ))
     }
 
+    /// A stored receipt as this variant's API shows it.
+    fn render(&self, stored: &Value) -> Value {
+        let v = &self.variant;
+        let mut j = stored.clone();
+        if let Some(name) = j["paymentMethod"].as_str() {
+            j["paymentMethod"] = json!(v.payment_names.name_of_german(name));
+        }
+        for it in j["items"].as_array_mut().into_iter().flatten() {
+            if v.without_vat_amounts {
+                if let Some(o) = it.as_object_mut() {
+                    o.remove("vatAmount");
+                }
+            }
+            if v.percentage_discounts {
+                if let Some(p) = percentage_of(it) {
+                    it["discountAbsolute"] = json!(0);
+                    it["discountPercentage"] = json!(p);
+                }
+            }
+        }
+        if v.without_vat_amounts {
+            if let Some(o) = j.as_object_mut() {
+                o.remove("vatSums");
+            }
+        }
+        if v.signature_as_code {
+            if let Some(code) = j["signature"]["qrCode"].as_str() {
+                j["signature"] = json!(code);
+            }
+        }
+        j
+    }
+
+    /// The canonical record of a stored receipt as this variant's answers let it be read.
+    fn project_variant(&self, mut sale: Sale) -> Sale {
+        let v = &self.variant;
+        if v.without_vat_amounts {
+            derive_vat(&mut sale);
+        }
+        if v.signature_as_code {
+            if let Some(rksv) = sale.fiscal.as_mut().and_then(|f| f.rksv.as_mut()) {
+                if let Some(code) = rksv.qr_code.clone() {
+                    let fields: Vec<&str> = code.splitn(14, '_').collect();
+                    if fields.len() >= 5 {
+                        rksv.cash_register_id = fields[2].to_string();
+                        rksv.receipt_number = fields[3].to_string();
+                        rksv.signature = fields.last().map(|s| s.to_string());
+                    }
+                }
+            }
+        }
+        if let Some(store) = &v.register_store {
+            sale.store_id = store.clone();
+            sale.id = Sale::make_id(
+                SOURCE_SYSTEM,
+                store,
+                &sale.register_id,
+                &sale.receipt_number,
+            );
+        }
+        sale
+    }
+
     fn file(&self, path: &str) -> Response {
         match self.read().files.get(path) {
             Some(bytes) => bytes.clone().into_response(),
             None => error(StatusCode::NOT_FOUND, "File not found.").into_response(),
         }
     }
+}
+
+/// The round percentage an item's `discountAbsolute` is of its line (quantity × unit price,
+/// in cents), rounded half up to the cent, if there is one.
+fn percentage_of(item: &Value) -> Option<i64> {
+    let discount = dec(&item["discountAbsolute"]).filter(|d| !d.is_zero())?;
+    let line = round_money(dec(&item["amount"])? * dec(&item["priceOne"])?, "EUR");
+    PERCENTAGES
+        .iter()
+        .copied()
+        .find(|p| round_money(line * Decimal::new(*p, 2), "EUR") == discount)
+}
+
+/// Net and tax as a gross-price register derives them without VAT amounts: per rate
+/// `round_half_up(gross × rate / (100 + rate), 2)`, spread over the rate's lines by each line's
+/// own rounded tax, the rest to the line with the largest gross (the first of equals).
+fn derive_vat(sale: &mut Sale) {
+    let tax_in = |gross: Decimal, rate: Decimal| {
+        round_money(gross * rate / (Decimal::ONE_HUNDRED + rate), "EUR")
+    };
+    let mut rates: BTreeMap<Decimal, Vec<usize>> = BTreeMap::new();
+    for (i, l) in sale.lines.iter().enumerate() {
+        rates.entry(l.tax_rate.normalize()).or_default().push(i);
+    }
+    let mut taxes = Vec::new();
+    for idx in rates.values() {
+        let rate = sale.lines[idx[0]].tax_rate;
+        let gross: Decimal = idx.iter().map(|&i| sale.lines[i].gross).sum();
+        let tax = tax_in(gross, rate);
+        for &i in idx {
+            sale.lines[i].tax = tax_in(sale.lines[i].gross, rate);
+        }
+        let rest = tax - idx.iter().map(|&i| sale.lines[i].tax).sum::<Decimal>();
+        let mut largest = idx[0];
+        for &i in idx {
+            if sale.lines[i].gross.abs() > sale.lines[largest].gross.abs() {
+                largest = i;
+            }
+        }
+        sale.lines[largest].tax += rest;
+        for &i in idx {
+            sale.lines[i].net = sale.lines[i].gross - sale.lines[i].tax;
+        }
+        taxes.push(TaxLine {
+            rate,
+            net: gross - tax,
+            tax,
+            gross,
+        });
+    }
+    sale.totals.net = taxes.iter().map(|t| t.net).sum();
+    sale.totals.tax = taxes.iter().map(|t| t.tax).sum();
+    sale.taxes = taxes;
 }
 
 /// One part of a multipart body.
@@ -1550,7 +1859,7 @@ impl Simulator for KassandroSimulator {
         self.read()
             .receipts
             .iter()
-            .map(|r| r.canonical.clone())
+            .map(|r| self.project_variant(r.canonical.clone()))
             .collect()
     }
 
@@ -1755,6 +2064,146 @@ mod tests {
             (st, v["error"].clone()),
             (StatusCode::BAD_REQUEST, json!(true))
         );
+    }
+
+    fn variant_sim(variant: Variant) -> Arc<KassandroSimulator> {
+        let ds = Dataset::generate(GenSpec {
+            country: Country::At,
+            days: 2,
+            sales_per_day: 10,
+            ..GenSpec::default()
+        });
+        Arc::new(KassandroSimulator::with_variant("k".into(), &ds, variant))
+    }
+
+    #[tokio::test]
+    async fn token_variants_answer_their_reading() {
+        let s = variant_sim(Variant {
+            get_token: GetTokenAnswer::TokenField,
+            gettoken_error_when_none: true,
+            bare_token_answers: true,
+            create_refusal_status: 409,
+            ..Variant::default()
+        });
+        let (st, v) = call(&s, "GET", "/v1.0/gettoken?key=k", None, "").await;
+        assert_eq!(
+            (st, v["error"].clone()),
+            (StatusCode::NOT_FOUND, json!(true))
+        );
+        let (st, v) = call(&s, "GET", "/v1.0/createtoken?type=account&key=k", None, "").await;
+        assert_eq!(st, StatusCode::OK);
+        let t = v["token"].as_str().expect("a bare object").to_string();
+        let (_, v) = call(&s, "GET", "/v1.0/gettoken?key=k", None, "").await;
+        assert_eq!(
+            v,
+            json!({"error": false, "msg": "You successfully requested your Account-Token.", "token": t})
+        );
+        let (st, v) = call(&s, "GET", "/v1.0/createtoken?type=account&key=k", None, "").await;
+        assert_eq!(
+            (st, v["msg"].clone()),
+            (StatusCode::CONFLICT, json!("Token already exists."))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_can_stay_on_the_key_until_deleted() {
+        // (Expiry by request count needs the server harness; here the token is expired by hand.)
+        let s = variant_sim(Variant {
+            expired_tokens_stay: true,
+            ..Variant::default()
+        });
+        let t = account_token(&s).await;
+        let (st, _) = call(&s, "GET", "/v1.0/cashregisters", Some(&t), "").await;
+        assert_eq!(st, StatusCode::OK);
+        s.write().account_token.as_mut().unwrap().expired = true;
+        let (st, _) = call(&s, "GET", "/v1.0/cashregisters", Some(&t), "").await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        let (_, v) = call(&s, "GET", "/v1.0/gettoken?key=k", None, "").await;
+        assert_eq!(v[0]["accountToken"], json!(t), "still listed");
+        let (st, _) = call(&s, "GET", "/v1.0/createtoken?type=account&key=k", None, "").await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _) = call(&s, "GET", "/v1.0/deletetoken", Some(&t), "").await;
+        assert_eq!(st, StatusCode::OK);
+        let t2 = account_token(&s).await;
+        for _ in 0..3 {
+            let (st, _) = call(&s, "GET", "/v1.0/cashregisters", Some(&t2), "").await;
+            assert_eq!(st, StatusCode::OK, "the new token works");
+        }
+    }
+
+    #[tokio::test]
+    async fn receipt_variants_render_and_project_consistently() {
+        let s = variant_sim(Variant {
+            without_vat_amounts: true,
+            percentage_discounts: true,
+            signature_as_code: true,
+            register_store: Some("wien".into()),
+            payment_names: PaymentNames::Codes,
+            ..Variant::default()
+        });
+        let t = account_token(&s).await;
+        let (_, v) = call(
+            &s,
+            "GET",
+            "/v1.0/receipts?datefrom=2026-01-05&dateto=2026-01-06",
+            Some(&t),
+            "",
+        )
+        .await;
+        let list = v.as_array().unwrap();
+        assert!(list
+            .iter()
+            .all(|r| r.get("vatSums").is_none() && r["signature"].is_string()));
+        assert!(list.iter().any(|r| r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["discountPercentage"] != json!(0))));
+        let methods: std::collections::BTreeSet<&str> = list
+            .iter()
+            .filter_map(|r| r["paymentMethod"].as_str())
+            .collect();
+        assert!(
+            methods
+                .iter()
+                .all(|m| ["CASH", "EC_CARD", "GIFT_CARD", "INVOICE"].contains(m)),
+            "{methods:?}"
+        );
+        let (_, regs) = call(&s, "GET", "/v1.0/cashregisters", Some(&t), "").await;
+        assert_eq!(regs[0], json!({"id": 1, "name": "Kassa 1"}));
+        for sale in s.canonical_sales() {
+            assert!(
+                sale.validate().is_empty(),
+                "{} {:?}",
+                sale.id,
+                sale.validate()
+            );
+            assert!(sale.id.starts_with("kassandro:wien:"));
+        }
+        // The register takes only its own names.
+        let (_, v) = call(
+            &s,
+            "GET",
+            "/v1.0/createtoken?type=cashregister&cashregisterid=1&key=k",
+            None,
+            "",
+        )
+        .await;
+        let rt = v[0]["token"].as_str().unwrap().to_string();
+        let mut body = json!({"items": [], "price": 0, "discountAbsolute": 0, "discountPercentage": 0,
+            "given": 0, "paymentMethod": "Bar", "voucher": 0});
+        let (st, v) = call(&s, "POST", "/v1.0/receipts", Some(&rt), &body.to_string()).await;
+        assert_eq!(
+            (st, v["msg"].clone()),
+            (
+                StatusCode::BAD_REQUEST,
+                json!("Unknown payment method \"Bar\".")
+            )
+        );
+        body["paymentMethod"] = json!("CASH");
+        let (st, v) = call(&s, "POST", "/v1.0/receipts", Some(&rt), &body.to_string()).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(v["receipt"]["paymentMethod"], "CASH");
     }
 
     #[test]

@@ -339,6 +339,9 @@ fn expired_tokens_are_renewed() {
         created > 1,
         "the token expired and was created again ({created})"
     );
+    // Once per refusal: every 401 led to exactly one new token, never two.
+    let refused = sb.requests().iter().filter(|r| r.status == 401).count();
+    assert_eq!(created, 1 + refused, "one renewal per refusal");
 }
 
 /// Generated Austrian sales the simulator does not hold, to write into it.
@@ -637,7 +640,8 @@ impl KvStore for SeparateKv {
 #[test]
 fn two_connectors_starting_together_share_the_one_token_of_each_kind() {
     // Every answer is delayed, so both instances ask `gettoken` before either creates: the
-    // second `createtoken` is refused ("Token already exists."). A few rounds, in case the
+    // second `createtoken` is refused ("Token already exists.", HTTP 200 with the error body in
+    // this variant). A few rounds, in case the
     // threads did not meet in one.
     let faults = Faults {
         latency_ms: 300,
@@ -646,7 +650,19 @@ fn two_connectors_starting_together_share_the_one_token_of_each_kind() {
     let to_write = sales_to_write(2);
     let mut raced = BTreeSet::new();
     for _round in 0..3 {
-        let sb = sandbox(&options(), faults.clone());
+        // The document draws the refusal without a status: here it comes as a 2xx error body,
+        // and token answers as bare objects.
+        let variant = Variant {
+            create_refusal_status: 200,
+            bare_token_answers: true,
+            ..Variant::default()
+        };
+        let sim = KassandroSimulator::with_variant(
+            "kassandro-demo-key".into(),
+            &small_options().dataset(Country::At),
+            variant,
+        );
+        let sb = start(Arc::new(sim), 0, faults.clone()).expect("sandbox starts");
         let cfg = config(&sb, 1000);
         let barrier = Arc::new(Barrier::new(2));
         let threads: Vec<_> = to_write
@@ -693,12 +709,12 @@ fn two_connectors_starting_together_share_the_one_token_of_each_kind() {
                 .filter(|r| r.query.as_deref().unwrap_or("").starts_with(query))
                 .map(|r| r.status)
                 .collect();
-            assert_eq!(
-                statuses.iter().filter(|s| **s == 200).count(),
-                1,
-                "one {kind} token was created: {statuses:?}"
+            // The simulator creates one per key and refuses the rest; each instance asked once.
+            assert!(
+                !statuses.is_empty() && statuses.len() <= 2,
+                "{kind}: {statuses:?}"
             );
-            if statuses.contains(&400) {
+            if statuses.len() > 1 {
                 raced.insert(kind);
             }
         }
@@ -801,4 +817,230 @@ fn the_pipeline_from_generic_cancels_the_receipt_it_wrote_for_the_cancelled_sale
         .expect("the storno cancels the target receipt of the cancelled sale");
     assert_eq!(storno.totals.gross, -cancelled.totals.gross);
     assert_eq!(storno.register_id, "1");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The readings of what the document leaves open: each simulator variant, read and written.
+
+use posbridge_sandbox::kassandro::{GetTokenAnswer, PaymentNames, Variant};
+use rust_decimal::Decimal;
+
+/// A small data set: 2 stores × 1 register × 2 days × 15 receipts.
+fn small_options() -> SandboxOptions {
+    SandboxOptions {
+        vendor: "kassandro".into(),
+        stores: 2,
+        registers_per_store: 1,
+        days: 2,
+        sales_per_day: 15,
+        ..SandboxOptions::default()
+    }
+}
+
+fn variant_sandbox(variant: Variant) -> (Arc<KassandroSimulator>, RunningSandbox) {
+    let sim = Arc::new(KassandroSimulator::with_variant(
+        "kassandro-demo-key".into(),
+        &small_options().dataset(Country::At),
+        variant,
+    ));
+    let sb = start(sim.clone(), 0, Faults::default()).expect("sandbox starts");
+    (sim, sb)
+}
+
+fn requests_to(sb: &RunningSandbox, path: &str) -> Vec<u16> {
+    sb.requests()
+        .iter()
+        .filter(|r| r.path == format!("/v1.0/{path}"))
+        .map(|r| r.status)
+        .collect()
+}
+
+/// Σ gross and Σ payments of sales.
+fn money(sales: &[Sale]) -> (Decimal, Decimal) {
+    (
+        sales.iter().map(|s| s.totals.gross).sum(),
+        sales
+            .iter()
+            .flat_map(|s| &s.payments)
+            .map(|p| p.amount)
+            .sum(),
+    )
+}
+
+#[test]
+fn every_reading_of_the_document_reads_as_its_canonical_sales_and_reconciles_with_the_generator() {
+    let generated = small_options().dataset(Country::At).sales;
+    let (gross, _) = money(&generated);
+    let variants = [
+        (
+            "gettoken as the document's token answer, an error when none, bare objects, 409",
+            Variant {
+                get_token: GetTokenAnswer::TokenField,
+                gettoken_error_when_none: true,
+                bare_token_answers: true,
+                create_refusal_status: 409,
+                ..Variant::default()
+            },
+            json!({}),
+        ),
+        (
+            "the document's receipt: no VAT amounts, percentage discounts, RKSV code, bare registers, English names",
+            Variant {
+                without_vat_amounts: true,
+                percentage_discounts: true,
+                signature_as_code: true,
+                register_store: Some("wien".into()),
+                payment_names: PaymentNames::English,
+                ..Variant::default()
+            },
+            json!({"default_store_id": "wien"}),
+        ),
+        (
+            "payment codes; the first token expires once and stays listed",
+            Variant {
+                payment_names: PaymentNames::Codes,
+                expire_first_token_after: Some(3),
+                expired_tokens_stay: true,
+                ..Variant::default()
+            },
+            json!({}),
+        ),
+    ];
+    for (name, variant, extra) in variants {
+        let (sim, sb) = variant_sandbox(variant.clone());
+        let mut cfg = config(&sb, 7);
+        cfg.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let handle = open(&cfg);
+        let (sales, _, _) = read_all(&handle, None, "2026-01-07");
+        let expected = sim.canonical_sales();
+        assert_eq!(sales.len(), generated.len(), "{name}");
+        // Amounts to the cent: against the simulator's projection and the generator's totals.
+        assert_same_sales(sales.clone(), expected);
+        let (read_gross, read_paid) = money(&sales);
+        assert_eq!((read_gross, read_paid), (gross, gross), "{name}");
+
+        let methods = handle
+            .read(&ReadRequest {
+                stream: "payment_methods".into(),
+                ..ReadRequest::default()
+            })
+            .unwrap();
+        let canonical: BTreeSet<&str> = methods
+            .records
+            .iter()
+            .filter_map(|m| m["method"].as_str())
+            .collect();
+        assert_eq!(
+            canonical,
+            BTreeSet::from(["card", "cash", "invoice", "voucher"]),
+            "{name}"
+        );
+        let registers = handle
+            .read(&ReadRequest {
+                stream: "registers".into(),
+                ..ReadRequest::default()
+            })
+            .unwrap();
+        if let Some(store) = &variant.register_store {
+            assert!(
+                registers.records.iter().all(|r| r["store_id"] == *store),
+                "{name}: {:?}",
+                registers.records
+            );
+        }
+
+        if variant.expire_first_token_after.is_some() {
+            // One refusal, one renewal: the stale token deleted, one more created.
+            let refused = sb.requests().iter().filter(|r| r.status == 401).count();
+            assert_eq!(refused, 1, "{name}");
+            assert_eq!(requests_to(&sb, "deletetoken"), vec![200], "{name}");
+            assert_eq!(requests_to(&sb, "createtoken"), vec![200, 200], "{name}");
+        }
+        if variant.gettoken_error_when_none {
+            assert_eq!(requests_to(&sb, "gettoken")[0], 404, "{name}");
+            assert_eq!(requests_to(&sb, "createtoken"), vec![200], "{name}");
+        }
+    }
+}
+
+#[test]
+fn the_sink_writes_each_registers_own_payment_names_and_refuses_what_it_cannot_name() {
+    let sales = sales_to_write(12);
+    for (names, own) in [
+        (
+            PaymentNames::English,
+            ["Cash", "Credit card", "Gift voucher", "On account"],
+        ),
+        (
+            PaymentNames::Codes,
+            ["CASH", "EC_CARD", "GIFT_CARD", "INVOICE"],
+        ),
+    ] {
+        let (sim, sb) = variant_sandbox(Variant {
+            payment_names: names,
+            without_vat_amounts: true,
+            ..Variant::default()
+        });
+        let handle = open(&config(&sb, 100));
+        let keys: Vec<String> = (0..sales.len()).map(|i| format!("{names:?}-{i}")).collect();
+        let outcomes = write(&handle, &sales, &keys);
+        for (sale, o) in sales.iter().zip(&outcomes) {
+            let number = external_id(o);
+            let receipt = sim.receipt_json(&number).expect("stored");
+            let method = receipt["paymentMethod"].as_str().unwrap();
+            assert!(own.contains(&method), "{names:?}: {method}");
+            let stored = sim
+                .canonical_sales()
+                .into_iter()
+                .find(|s| s.receipt_number == number)
+                .unwrap();
+            assert_eq!(stored.totals.gross, sale.totals.gross);
+            let paid = |s: &Sale| -> BTreeMap<String, Decimal> {
+                s.payments.iter().fold(BTreeMap::new(), |mut m, p| {
+                    *m.entry(p.method.clone()).or_default() += p.amount;
+                    m
+                })
+            };
+            if sale.payments.len() == 1 {
+                assert_eq!(paid(&stored), paid(sale), "{names:?}");
+            }
+            assert!(stored.validate().is_empty(), "{:?}", stored.validate());
+        }
+
+        // A method the register cannot name is dead-lettered, naming it; nothing is posted.
+        let mut paypal = sales_to_write(13)[12].clone();
+        for p in &mut paypal.payments {
+            p.method = "paypal".into();
+        }
+        sb.clear_requests();
+        let o = write(&handle, &[paypal], &["paypal".into()]);
+        assert!(
+            matches!(&o[0], RecordOutcome::Rejected { reason } if reason.contains("\"paypal\"")),
+            "{o:?}"
+        );
+        assert!(!sb.requests().iter().any(|r| r.method == "POST"));
+    }
+
+    // The configured table: a name the register offers is written, one it lacks is refused.
+    let (sim, sb) = variant_sandbox(Variant {
+        payment_names: PaymentNames::Codes,
+        ..Variant::default()
+    });
+    let card = sales_to_write(40)
+        .into_iter()
+        .find(|s| s.payments.len() == 1 && s.payments[0].method == "card")
+        .expect("a card sale");
+    let mut cfg = config(&sb, 100);
+    cfg["payment_methods"] = json!({"card": "ec_card"});
+    let o = write(&open(&cfg), std::slice::from_ref(&card), &["card-1".into()]);
+    let receipt = sim.receipt_json(&external_id(&o[0])).unwrap();
+    assert_eq!(receipt["paymentMethod"], "EC_CARD");
+    cfg["payment_methods"] = json!({"card": "Bankomat"});
+    let o = write(&open(&cfg), &[card], &["card-2".into()]);
+    assert!(
+        matches!(&o[0], RecordOutcome::Rejected { reason } if reason.contains("Bankomat")),
+        "{o:?}"
+    );
 }

@@ -1,28 +1,38 @@
 //! Cash registers, article groups and payment methods → canonical catalogue records.
 
-use posbridge_plugin_api::model::{Category, PaymentMethod, Product, Register};
+use posbridge_plugin_api::model::{
+    normalise_payment_method, Category, PaymentMethod, Product, Register,
+};
 use serde_json::Value;
 
+use crate::config::Config;
 use crate::error::KassandroError;
 use crate::fields::{array_answer, Fields};
-use crate::payment_names::canonical_method;
-use crate::receipt::{StoreOfRegister, CURRENCY, DEFAULT_STORE};
+use crate::receipt::{StoreOfRegister, CURRENCY};
 
-/// `GET /cashregisters` → registers.
-pub fn registers(body: &Value) -> Result<Vec<Register>, KassandroError> {
+/// `GET /cashregisters` → registers. An entry needs only its Kassa-ID (`cashRegisterId`, or
+/// `id`); without a `locationId` its store comes from the configuration, without a `name` it is
+/// called `Kassa <id>`.
+pub fn registers(body: &Value, cfg: &Config) -> Result<Vec<Register>, KassandroError> {
     const EP: &str = "cashregisters";
     array_answer(body, EP)?
         .iter()
         .enumerate()
         .map(|(i, v)| {
             let f = Fields::new(v, EP, format!("[{i}]"))?;
+            let id = match f.opt_unsigned("cashRegisterId")? {
+                Some(id) => id,
+                None => f.unsigned("id")?,
+            };
             Ok(Register {
-                id: f.unsigned("cashRegisterId")?.to_string(),
+                id: id.to_string(),
                 store_id: f
                     .opt_string("locationId")?
                     .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| DEFAULT_STORE.into()),
-                name: f.string("name")?,
+                    .unwrap_or_else(|| cfg.store_of_unlocated(id)),
+                name: f
+                    .opt_string("name")?
+                    .unwrap_or_else(|| format!("Kassa {id}")),
                 serial_number: f.opt_string("serialNumber")?,
             })
         })
@@ -91,7 +101,7 @@ pub fn payment_methods(body: &Value) -> Result<Vec<PaymentMethod>, KassandroErro
             let name = f.string("name")?;
             Ok(PaymentMethod {
                 id: f.opt_string("_id")?.unwrap_or_else(|| name.clone()),
-                method: Some(canonical_method(&name)),
+                method: Some(normalise_payment_method(&name).0.to_string()),
                 name,
             })
         })
@@ -104,15 +114,35 @@ mod tests {
     use rust_decimal_macros::dec;
     use serde_json::json;
 
+    fn cfg(extra: Value) -> Config {
+        let mut c = json!({"api_key": "k"});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(c).unwrap()
+    }
+
     #[test]
     fn maps_registers_and_their_stores() {
         let body = json!([
             {"_id": "a", "cashRegisterId": 2, "name": "Kassa 2", "locationId": "graz", "serialNumber": "AT-2"},
-            {"_id": "b", "cashRegisterId": 3, "name": "Kassa 3"}
+            {"_id": "b", "cashRegisterId": 3, "name": "Kassa 3"},
+            {"id": "4", "name": "Theke"},
+            {"id": 5}
         ]);
-        let regs = registers(&body).unwrap();
+        let regs = registers(&body, &cfg(json!({}))).unwrap();
         assert_eq!(regs[0].id, "2");
-        assert_eq!(regs[1].store_id, DEFAULT_STORE);
+        assert_eq!(regs[1].store_id, "default");
+        assert_eq!((regs[2].id.as_str(), regs[2].name.as_str()), ("4", "Theke"));
+        assert_eq!(regs[3].name, "Kassa 5");
+        let c = cfg(json!({"default_store_id": "wien", "register_stores": {"4": "linz"}}));
+        let regs = registers(&body, &c).unwrap();
+        let stores: Vec<&str> = regs.iter().map(|r| r.store_id.as_str()).collect();
+        assert_eq!(stores, ["graz", "wien", "linz", "wien"]);
+        assert!(registers(&json!([{"name": "no id"}]), &c)
+            .unwrap_err()
+            .to_string()
+            .contains("[0].id"));
         let stores = store_of_register(&regs);
         assert_eq!(stores.get(&2).map(String::as_str), Some("graz"));
     }
@@ -140,11 +170,18 @@ mod tests {
 
     #[test]
     fn maps_payment_methods() {
-        let pms = payment_methods(
-            &json!([{"_id": "p1", "name": "Bar"}, {"_id": "p2", "name": "Apple Pay"}]),
-        )
+        let pms = payment_methods(&json!([{"_id": "p1", "name": "Bar"},
+            {"_id": "p2", "name": "Apple Pay"}, {"name": "EC_CARD"}]))
         .unwrap();
         assert_eq!(pms[0].method.as_deref(), Some("cash"));
         assert_eq!(pms[1].method.as_deref(), Some("apple pay"));
+        assert_eq!(
+            (
+                pms[2].id.as_str(),
+                pms[2].name.as_str(),
+                pms[2].method.as_deref()
+            ),
+            ("EC_CARD", "EC_CARD", Some("card"))
+        );
     }
 }

@@ -41,8 +41,8 @@ impl Client {
         self.send(kind, endpoint, || HttpRequest::get(url.clone()))
     }
 
-    /// Sends the request `build` makes, with a token of `kind`. A refused token is renewed once
-    /// (the cached one may have been deleted); a second refusal is returned.
+    /// Sends the request `build` makes, with a token of `kind`. A refused token (expired or
+    /// deleted) is renewed once for this refusal; a second refusal is returned.
     pub fn send(
         &self,
         kind: TokenKind,
@@ -50,12 +50,202 @@ impl Client {
         build: impl Fn() -> HttpRequest,
     ) -> Result<Value, KassandroError> {
         let token = self.tokens.get(kind)?;
-        match call_json(&self.host, build().header(TOKEN_HEADER, token), endpoint) {
+        match call_json(&self.host, build().header(TOKEN_HEADER, &token), endpoint) {
             Err(KassandroError::Unauthorized { .. }) => {
-                let token = self.tokens.renew(kind)?;
+                let token = self.tokens.renew(kind, &token)?;
                 call_json(&self.host, build().header(TOKEN_HEADER, token), endpoint)
             }
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::{ConnectorError, HttpRequest, HttpResponse};
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// A token server: which tokens the key has, which are still valid, how it answers.
+    #[derive(Default)]
+    struct Server {
+        /// The account token `gettoken` lists.
+        listed: Option<String>,
+        /// Tokens the data endpoints accept.
+        valid: Vec<String>,
+        created: usize,
+        /// `gettoken` answers an error when nothing is listed (else `token: null`).
+        error_when_none: bool,
+        /// `createtoken` is refused this many times with 409, though nothing is listed yet
+        /// (another client is creating it), and the token then appears.
+        refuse_create: usize,
+        /// The data endpoints refuse every token.
+        refuse_all: bool,
+    }
+
+    fn token_of(req: &HttpRequest) -> Option<&str> {
+        req.headers
+            .iter()
+            .find(|(k, _)| k == TOKEN_HEADER)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn path(req: &HttpRequest) -> String {
+        let rest = req.url.split("/v1.0/").nth(1).unwrap_or_default();
+        rest.split('?').next().unwrap_or_default().to_string()
+    }
+
+    fn answer(s: &mut Server, req: &HttpRequest) -> HttpResponse {
+        let token = token_of(req).map(str::to_string);
+        match path(req).as_str() {
+            "gettoken" => match &s.listed {
+                None if s.error_when_none => {
+                    json_response(404, &json!([{"error": true, "msg": "No token found."}]))
+                }
+                // The document's token answer, as a bare object.
+                t => json_response(
+                    200,
+                    &json!({"error": false, "msg": "Your token.", "token": t}),
+                ),
+            },
+            "createtoken" if s.refuse_create > 0 => {
+                s.refuse_create -= 1;
+                s.listed = Some("theirs".into());
+                s.valid.push("theirs".into());
+                json_response(
+                    409,
+                    &json!([{"error": true, "msg": "Token already exists."}]),
+                )
+            }
+            "createtoken" if s.listed.is_some() => json_response(
+                400,
+                &json!([{"error": true, "msg": "Token already exists."}]),
+            ),
+            "createtoken" => {
+                s.created += 1;
+                let t = format!("t{}", s.created);
+                s.listed = Some(t.clone());
+                s.valid.push(t.clone());
+                json_response(
+                    200,
+                    &json!([{"error": false, "msg": "Created.", "token": t}]),
+                )
+            }
+            "deletetoken" => {
+                s.listed = None;
+                json_response(200, &json!([{"error": false, "msg": "Token deleted."}]))
+            }
+            _ if !s.refuse_all && token.is_some_and(|t| s.valid.contains(&t)) => {
+                json_response(200, &json!([]))
+            }
+            _ => json_response(401, &json!({"error": true, "msg": "Token expired."})),
+        }
+    }
+
+    fn client(server: Server) -> (Client, ScriptedHost, Arc<Mutex<Server>>) {
+        let server = Arc::new(Mutex::new(server));
+        let s = server.clone();
+        let host = ScriptedHost::new(move |req| Ok(answer(&mut s.lock().unwrap(), req)));
+        let cfg: Config = serde_json::from_value(json!({
+            "base_url": "http://127.0.0.1:9", "api_key": "key"
+        }))
+        .unwrap();
+        (Client::new(host.host(), cfg), host, server)
+    }
+
+    fn paths(host: &ScriptedHost) -> Vec<String> {
+        host.requests().iter().map(path).collect()
+    }
+
+    fn registers(c: &Client) -> Result<Value, KassandroError> {
+        c.get(TokenKind::Account, "cashregisters", "cashregisters")
+    }
+
+    #[test]
+    fn logs_in_when_gettoken_answers_that_there_is_none() {
+        for error_when_none in [true, false] {
+            let (c, host, _) = client(Server {
+                error_when_none,
+                ..Server::default()
+            });
+            registers(&c).unwrap();
+            registers(&c).unwrap();
+            assert_eq!(
+                paths(&host),
+                ["gettoken", "createtoken", "cashregisters", "cashregisters"]
+            );
+            assert_eq!(token_of(&host.requests()[2]), Some("t1"));
+        }
+    }
+
+    #[test]
+    fn takes_the_existing_token_when_createtoken_is_refused() {
+        let (c, host, _) = client(Server {
+            error_when_none: true,
+            refuse_create: 1,
+            ..Server::default()
+        });
+        registers(&c).unwrap();
+        assert_eq!(
+            paths(&host),
+            ["gettoken", "createtoken", "gettoken", "cashregisters"]
+        );
+        assert_eq!(token_of(&host.requests()[3]), Some("theirs"));
+    }
+
+    #[test]
+    fn an_expired_token_is_renewed_once_for_its_refusal() {
+        let (c, host, server) = client(Server::default());
+        registers(&c).unwrap();
+        // t1 expires; the API still lists it, so it is deleted before a new one is made.
+        server.lock().unwrap().valid.clear();
+        registers(&c).unwrap();
+        registers(&c).unwrap();
+        assert_eq!(
+            paths(&host)[3..],
+            [
+                "cashregisters",
+                "gettoken",
+                "deletetoken",
+                "createtoken",
+                "cashregisters",
+                "cashregisters"
+            ]
+        );
+        assert_eq!(server.lock().unwrap().created, 2);
+        // Another client of the same state that still holds the refused t1 takes t2 as it is.
+        let before = host.request_count();
+        assert_eq!(
+            c.tokens.renew(TokenKind::Account, "t1").unwrap(),
+            "t2".to_string()
+        );
+        assert_eq!(host.request_count(), before, "no second renewal");
+    }
+
+    #[test]
+    fn a_token_refused_again_after_renewal_is_an_auth_error() {
+        let (c, host, server) = client(Server {
+            refuse_all: true,
+            ..Server::default()
+        });
+        let e: ConnectorError = registers(&c).unwrap_err().into();
+        assert!(matches!(e, ConnectorError::Auth(_)), "{e:?}");
+        assert_eq!(
+            server.lock().unwrap().created,
+            2,
+            "renewed once: {:?}",
+            paths(&host)
+        );
+        assert_eq!(
+            paths(&host)
+                .iter()
+                .filter(|p| *p == "cashregisters")
+                .count(),
+            2
+        );
     }
 }

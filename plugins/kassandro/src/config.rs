@@ -1,5 +1,7 @@
 //! The connector's configuration, as the pipeline gives it.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use serde::Deserialize;
 
@@ -35,10 +37,54 @@ pub struct Config {
     #[serde(default = "default_page_size")]
     #[schemars(range(min = 1, max = 1000))]
     pub page_size: u32,
+    /// Store of a register whose `/cashregisters` entry names no `locationId`, by Kassa-ID
+    /// (`{"2": "graz"}`); registers not listed go to `default_store_id`.
+    #[serde(default)]
+    pub register_stores: BTreeMap<String, String>,
+    /// Store of registers that name no location and are not in `register_stores`.
+    #[serde(default = "default_store_id")]
+    pub default_store_id: String,
+    /// Canonical payment method → the Kassandro payment method name to write
+    /// (`{"card": "Bankomat"}`). Unlisted methods take the register's name that normalises to
+    /// the method, else the German default (`Bar`, `Karte`, `Gutschein`, `Rechnung`).
+    #[serde(default)]
+    pub payment_methods: BTreeMap<String, String>,
+    /// Rounding of the tax derived per rate when a receipt carries no VAT amounts.
+    #[serde(default)]
+    pub tax_rounding: TaxRounding,
+    /// Which token a `gettoken` answer means when it carries a bare `token` without a type.
+    #[serde(default)]
+    pub untyped_token: UntypedToken,
+}
+
+/// How a derived tax amount is rounded to the cent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaxRounding {
+    /// Half away from zero ("kaufmännisch"), what Austrian and German receipts print.
+    #[default]
+    HalfUp,
+    /// Half to even (banker's rounding).
+    HalfEven,
+}
+
+/// The kind of a `token` field in `gettoken`'s answer that names no type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UntypedToken {
+    /// The account token: the API key belongs to the account, and `gettoken` names no register.
+    #[default]
+    Account,
+    /// The cash-register token of `cash_register_id`.
+    CashRegister,
 }
 
 fn default_base_url() -> String {
     PRODUCTION_BASE_URL.into()
+}
+
+fn default_store_id() -> String {
+    "default".into()
 }
 
 fn default_overlap_days() -> u32 {
@@ -59,6 +105,15 @@ impl Config {
         )
     }
 
+    /// The store of a register whose entry names no location: `register_stores`, else
+    /// `default_store_id`.
+    pub fn store_of_unlocated(&self, register: u64) -> String {
+        self.register_stores
+            .get(&register.to_string())
+            .unwrap_or(&self.default_store_id)
+            .clone()
+    }
+
     /// Checks what the schema cannot express.
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
@@ -70,6 +125,25 @@ impl Config {
         }
         if self.api_key.trim().is_empty() {
             p.push("api_key is empty".into());
+        }
+        if self.default_store_id.trim().is_empty() {
+            p.push("default_store_id is empty".into());
+        }
+        if let Some(k) = self
+            .register_stores
+            .keys()
+            .find(|k| k.parse::<u64>().is_err())
+        {
+            p.push(format!(
+                "register_stores key {k:?} is not a Kassa-ID (an integer)"
+            ));
+        }
+        if let Some((m, _)) = self
+            .payment_methods
+            .iter()
+            .find(|(_, n)| n.trim().is_empty())
+        {
+            p.push(format!("payment_methods.{m} is empty"));
         }
         if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
             p.push(format!(
@@ -107,7 +181,16 @@ mod tests {
         assert_eq!(c.base_url, PRODUCTION_BASE_URL);
         assert_eq!(c.overlap_days, 1);
         assert_eq!(c.page_size, 1000);
+        assert_eq!(c.default_store_id, "default");
+        assert_eq!(c.tax_rounding, TaxRounding::HalfUp);
+        assert_eq!(c.untyped_token, UntypedToken::Account);
+        assert!(c.payment_methods.is_empty() && c.register_stores.is_empty());
         assert!(c.problems().is_empty());
+        let c: Config = serde_json::from_value(serde_json::json!({"api_key": "k",
+            "register_stores": {"x": "graz"}, "payment_methods": {"card": " "},
+            "tax_rounding": "half_even", "untyped_token": "cash_register"}))
+        .unwrap();
+        assert_eq!(c.problems().len(), 2, "{:?}", c.problems());
         let bad =
             serde_json::from_value::<Config>(serde_json::json!({"api_key": "k", "apikey": "x"}));
         assert!(bad.is_err());

@@ -1,5 +1,6 @@
 //! Kassandro's failures, typed, and their mapping to the host's error kinds.
 
+use posbridge_plugin_api::rest::RestError;
 use posbridge_plugin_api::ConnectorError;
 use serde_json::Value;
 
@@ -35,6 +36,30 @@ impl KassandroError {
             endpoint: endpoint.into(),
             field: field.into(),
             expected,
+        }
+    }
+}
+
+impl KassandroError {
+    /// The toolkit's typed failure of a call to `endpoint`, in the terms the token handling
+    /// needs: a refused credential, a refusal with the vendor's message, or the host's kind.
+    pub fn from_rest(e: RestError, endpoint: &str) -> Self {
+        match e {
+            RestError::Auth { message, .. } => Self::Unauthorized {
+                endpoint: endpoint.into(),
+                msg: message,
+            },
+            RestError::Permanent {
+                status, message, ..
+            } => Self::Refused {
+                endpoint: endpoint.into(),
+                status,
+                msg: message,
+            },
+            RestError::BadField {
+                field, expected, ..
+            } => Self::bad_field(endpoint, field, expected),
+            other => Self::Host(other.into()),
         }
     }
 }

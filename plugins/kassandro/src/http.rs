@@ -1,6 +1,9 @@
-//! Sending one request through the host and reading Kassandro's answer.
+//! Sending one request through the host and reading Kassandro's answer with the REST
+//! toolkit's answer handler; only what is Kassandro's own — the `{"error": true, "msg"}` body,
+//! also inside a one-element array and also on a 2xx — is the vendor hook here.
 
-use posbridge_plugin_api::{ConnectorError, Host, HttpRequest, HttpResponse};
+use posbridge_plugin_api::rest::{self, VendorErrors, Verdict};
+use posbridge_plugin_api::{Host, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::error::{error_message, KassandroError};
@@ -8,47 +11,48 @@ use crate::error::{error_message, KassandroError};
 /// The header the API reads its tokens from (document: Header-Key "kassandro-token").
 pub const TOKEN_HEADER: &str = "kassandro-token";
 
+/// Kassandro's error bodies for the toolkit's answer handler.
+pub struct KassandroErrors;
+
+impl VendorErrors for KassandroErrors {
+    fn message(&self, _status: u16, body: &Value) -> Option<String> {
+        error_message(body)
+    }
+
+    /// A 2xx whose body says `"error": true` is a refusal like a 4xx (the document draws the
+    /// error body without a status).
+    fn classify(&self, _resp: &HttpResponse, body: Option<&Value>, usual: Verdict) -> Verdict {
+        match usual {
+            Verdict::Ok if body.and_then(error_message).is_some() => Verdict::Permanent,
+            other => other,
+        }
+    }
+}
+
 /// Sends a request and returns the JSON body of a successful answer.
 ///
-/// 401/403 become [`KassandroError::Unauthorized`]; the vendor's error body becomes
-/// [`KassandroError::Refused`]; 429, 408 and 5xx get the host's usual typed errors.
+/// 401/403 become [`KassandroError::Unauthorized`]; the vendor's error body (any other 4xx, or
+/// a 2xx saying `"error": true`) becomes [`KassandroError::Refused`]; 429, 408 and 5xx get the
+/// toolkit's typed errors (`Retry-After` as seconds or an HTTP date).
 pub fn call_json(host: &Host, req: HttpRequest, endpoint: &str) -> Result<Value, KassandroError> {
     let resp = host.http(req)?;
-    read_answer(&resp, endpoint)
+    read_answer(resp, endpoint, host.now())
 }
 
 /// Reads an answer (see [`call_json`]).
-pub fn read_answer(resp: &HttpResponse, endpoint: &str) -> Result<Value, KassandroError> {
-    let body: Option<Value> = serde_json::from_slice(&resp.body).ok();
-    let vendor_msg = body.as_ref().and_then(error_message);
-    match resp.status {
-        401 | 403 => Err(KassandroError::Unauthorized {
-            endpoint: endpoint.into(),
-            msg: vendor_msg.unwrap_or_else(|| format!("HTTP {}", resp.status)),
-        }),
-        429 | 408 | 500..=599 => {
-            resp.error_for_status(&format!("kassandro: {endpoint}"))?;
-            unreachable!("error_for_status fails on these statuses")
-        }
-        200..=299 => {
-            let body = resp
-                .json()
-                .map_err(|e| ConnectorError::Transient(format!("kassandro: {endpoint}: {e}")))?;
-            match error_message(&body) {
-                Some(msg) => Err(KassandroError::Refused {
-                    endpoint: endpoint.into(),
-                    status: resp.status,
-                    msg,
-                }),
-                None => Ok(body),
-            }
-        }
-        status => Err(KassandroError::Refused {
-            endpoint: endpoint.into(),
-            status,
-            msg: vendor_msg.unwrap_or_else(|| resp.snippet()),
-        }),
-    }
+pub fn read_answer(
+    resp: HttpResponse,
+    endpoint: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Value, KassandroError> {
+    rest::read_answer(
+        resp,
+        &format!("kassandro: {endpoint}"),
+        now,
+        &KassandroErrors,
+    )
+    .map(|a| a.body)
+    .map_err(|e| KassandroError::from_rest(e, endpoint))
 }
 
 pub use posbridge_plugin_api::url::percent_encode as encode_query_value;
@@ -56,6 +60,7 @@ pub use posbridge_plugin_api::url::percent_encode as encode_query_value;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use posbridge_plugin_api::ConnectorError;
 
     fn resp(status: u16, body: &str) -> HttpResponse {
         HttpResponse {
@@ -65,32 +70,47 @@ mod tests {
         }
     }
 
+    fn read(r: HttpResponse, endpoint: &str) -> Result<Value, KassandroError> {
+        read_answer(r, endpoint, chrono::Utc::now())
+    }
+
     #[test]
     fn maps_statuses_and_bodies() {
         assert!(matches!(
-            read_answer(&resp(401, r#"{"error":true,"msg":"Invalid token."}"#), "receipts"),
+            read(resp(401, r#"{"error":true,"msg":"Invalid token."}"#), "receipts"),
             Err(KassandroError::Unauthorized { msg, .. }) if msg == "Invalid token."
         ));
         assert!(matches!(
-            read_answer(&resp(429, ""), "receipts"),
+            read(resp(429, ""), "receipts"),
             Err(KassandroError::Host(ConnectorError::RateLimited { retry_after: Some(d), .. })) if d.as_secs() == 3
         ));
+        // A 503 that says when to come back is a rate limit (the toolkit's rule).
         assert!(matches!(
-            read_answer(&resp(503, "busy"), "receipts"),
+            read(resp(503, "busy"), "receipts"),
+            Err(KassandroError::Host(ConnectorError::RateLimited { .. }))
+        ));
+        let mut no_retry_after = resp(503, "busy");
+        no_retry_after.headers.clear();
+        assert!(matches!(
+            read(no_retry_after, "receipts"),
             Err(KassandroError::Host(ConnectorError::Transient(_)))
         ));
         assert!(matches!(
-            read_answer(&resp(400, r#"{"error":true,"msg":"limit must be between 1 and 1000."}"#), "receipts"),
+            read(resp(400, r#"{"error":true,"msg":"limit must be between 1 and 1000."}"#), "receipts"),
             Err(KassandroError::Refused { status: 400, msg, .. }) if msg.starts_with("limit")
         ));
         assert!(matches!(
-            read_answer(&resp(200, "[{\"_id\":"), "receipts"),
+            read(resp(200, "[{\"_id\":"), "receipts"),
             Err(KassandroError::Host(ConnectorError::Transient(m))) if m.contains("receipts")
         ));
         assert_eq!(
-            read_answer(&resp(200, "[]"), "receipts").unwrap(),
+            read(resp(200, "[]"), "receipts").unwrap(),
             serde_json::json!([])
         );
+        assert!(matches!(
+            read(resp(200, r#"[{"error":true,"msg":"Token already exists."}]"#), "createtoken"),
+            Err(KassandroError::Refused { status: 200, msg, .. }) if msg == "Token already exists."
+        ));
     }
 
     #[test]

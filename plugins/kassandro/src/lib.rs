@@ -18,8 +18,10 @@ mod json_text;
 mod payment_names;
 mod receipt;
 mod receipt_details;
+mod rksv;
 mod sink;
 mod source;
+mod vat;
 mod vienna;
 
 use std::sync::Mutex;
@@ -97,7 +99,7 @@ impl Connector for Kassandro {
         let body = self
             .client
             .get(TokenKind::Account, "cashregisters", "cashregisters")?;
-        let registers = catalog::registers(&body)?;
+        let registers = catalog::registers(&body, self.client.config())?;
         if let Some(id) = self.client.config().cash_register_id {
             if !registers.iter().any(|r| r.id == id.to_string()) {
                 return Ok(CheckReport::failed(format!(

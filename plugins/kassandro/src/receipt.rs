@@ -1,38 +1,55 @@
 //! A Kassandro receipt (read format, see docs/connectors/kassandro.md) → canonical `Sale`.
-//! Amounts are taken as the vendor gives them; nothing is recomputed or repaired.
+//! Amounts the receipt carries are taken as they are; what it does not carry is derived (VAT
+//! per rate, see [`crate::vat`]; a percentage discount in money) and said in a warning.
 
 use std::collections::HashMap;
 
 use posbridge_plugin_api::model::{
-    Attachment, Decimal, FiscalSignature, Payment, RksvSignature, Sale, SaleKind, SaleLine,
-    TaxLine, Totals,
+    normalise_payment_method, round_money, Attachment, Decimal, FiscalSignature, Payment, Sale,
+    SaleKind, SaleLine, TaxLine, Totals,
 };
 use serde_json::Value;
 
+use crate::config::Config;
 use crate::error::KassandroError;
 use crate::fields::{cents_scale, Fields};
-use crate::payment_names::canonical_method;
+use crate::rksv::rksv_signature;
+use crate::vat::{receipt_vat, ItemVat};
 use crate::vienna;
 
 /// `Sale::source_system` of every Kassandro sale.
 pub const SOURCE_SYSTEM: &str = "kassandro";
 /// Austria's currency; the API has no currency field.
 pub const CURRENCY: &str = "EUR";
-/// The store of a register that names no location.
-pub const DEFAULT_STORE: &str = "default";
 
-/// Kassa-ID → store (`locationId`), from `GET /cashregisters`.
+/// Kassa-ID → store, from `GET /cashregisters` (and the configuration for registers that name
+/// no location).
 pub type StoreOfRegister = HashMap<u64, String>;
 
-/// Maps one receipt. `endpoint` and `at` name the page and the position for error messages;
-/// `base_url` turns attachment paths into URLs.
+/// A mapped receipt and what had to be derived for it.
+#[derive(Debug)]
+pub struct MappedSale {
+    pub sale: Sale,
+    /// One line per kind of derivation, the same text for every receipt it applies to.
+    pub warnings: Vec<&'static str>,
+}
+
+/// Said when a receipt has no VAT amounts.
+pub const DERIVED_VAT: &str =
+    "receipts carry no VAT amounts (vatAmount/vatSums): net and tax derived per rate from the gross";
+/// Said when a receipt of a register is mapped to a store from the configuration.
+pub const UNKNOWN_REGISTER: &str =
+    "a receipt's register is not in /cashregisters: its store comes from register_stores/default_store_id";
+
+/// Maps one receipt. `endpoint` and `at` name the page and the position for error messages.
 pub fn sale_from_receipt(
     receipt: &Value,
     stores: &StoreOfRegister,
-    base_url: &str,
+    cfg: &Config,
     endpoint: &str,
     at: &str,
-) -> Result<Sale, KassandroError> {
+) -> Result<MappedSale, KassandroError> {
+    let mut warnings = Vec::new();
     let r = Fields::new(receipt, endpoint, at)?;
     let raw_id = r.string("_id")?;
     let receipt_number = r.string("receiptNumber")?;
@@ -70,13 +87,18 @@ pub fn sale_from_receipt(
     };
 
     let mut lines = Vec::new();
-    let mut line_discounts = Decimal::ZERO;
+    let mut item_vat = Vec::new();
     for (i, item) in r.array("items")?.iter().enumerate() {
         let it = Fields::new(item, endpoint, r.path(&format!("items[{i}]")))?;
         let gross = it.money("priceAll")?;
-        let tax = it.money("vatAmount")?;
-        let discount = it.money_or_zero("discountAbsolute")?;
-        line_discounts += discount;
+        let quantity = it.decimal("amount")?;
+        let unit_price = it.money("priceOne")?;
+        let rate = it.decimal("vat")?;
+        let tax = match it.get("vatAmount") {
+            Some(_) => Some(it.money("vatAmount")?),
+            None => None,
+        };
+        item_vat.push(ItemVat { rate, gross, tax });
         lines.push(SaleLine {
             product_id: it
                 .opt_unsigned("itemId")?
@@ -85,26 +107,47 @@ pub fn sale_from_receipt(
             name: it.string("nameLong")?,
             category: it.opt_string("groupName")?.filter(|g| !g.is_empty()),
             barcode: None,
-            quantity: it.decimal("amount")?,
-            unit_price: it.money("priceOne")?,
-            discount,
-            tax_rate: it.decimal("vat")?,
-            net: gross - tax,
-            tax,
+            quantity,
+            unit_price,
+            discount: line_discount(
+                quantity,
+                unit_price,
+                it.money_or_zero("discountAbsolute")?,
+                it.decimal_or_zero("discountPercentage")?,
+            ),
+            tax_rate: rate,
+            net: Decimal::ZERO,
+            tax: Decimal::ZERO,
             gross,
         });
     }
 
-    let mut taxes = Vec::new();
-    for (i, sum) in r.array("vatSums")?.iter().enumerate() {
-        let s = Fields::new(sum, endpoint, r.path(&format!("vatSums[{i}]")))?;
-        taxes.push(TaxLine {
-            rate: s.decimal("vat")?,
-            net: s.money("net")?,
-            tax: s.money("vatAmount")?,
-            gross: s.money("gross")?,
-        });
+    let sums = match r.get("vatSums") {
+        None => None,
+        Some(_) => {
+            let mut taxes = Vec::new();
+            for (i, sum) in r.array("vatSums")?.iter().enumerate() {
+                let s = Fields::new(sum, endpoint, r.path(&format!("vatSums[{i}]")))?;
+                taxes.push(TaxLine {
+                    rate: s.decimal("vat")?,
+                    net: s.money("net")?,
+                    tax: s.money("vatAmount")?,
+                    gross: s.money("gross")?,
+                });
+            }
+            Some(taxes)
+        }
+    };
+    let vat = receipt_vat(&item_vat, sums.as_deref(), cfg.tax_rounding);
+    if vat.derived && !lines.is_empty() {
+        warnings.push(DERIVED_VAT);
     }
+    for (line, tax) in lines.iter_mut().zip(&vat.item_tax) {
+        line.tax = *tax;
+        line.net = line.gross - *tax;
+    }
+    let taxes = vat.taxes;
+    let line_discounts: Decimal = lines.iter().map(|l| l.discount).sum();
     let totals = Totals {
         net: cents_scale(taxes.iter().map(|t| t.net).sum()),
         tax: cents_scale(taxes.iter().map(|t| t.tax).sum()),
@@ -124,21 +167,20 @@ pub fn sale_from_receipt(
     }
     let rest = price - voucher;
     if !rest.is_zero() {
-        payments.push(payment(canonical_method(&method), rest));
+        payments.push(payment(
+            normalise_payment_method(&method).0.to_string(),
+            rest,
+        ));
     }
 
-    let fiscal = match r.object("signature")? {
-        Some(s) => Some(FiscalSignature {
+    let register_id = register.to_string();
+    let fiscal = r
+        .get("signature")
+        .and_then(|s| rksv_signature(s, &register_id, &receipt_number))
+        .map(|rksv| FiscalSignature {
             tse: None,
-            rksv: Some(RksvSignature {
-                cash_register_id: s.string("cashRegisterId")?,
-                receipt_number: s.string("receiptNumber")?,
-                signature: s.opt_string("signature")?,
-                qr_code: s.opt_string("qrCode")?,
-            }),
-        }),
-        None => None,
-    };
+            rksv: Some(rksv),
+        });
 
     let mut attachments = Vec::new();
     for (i, url) in r.array("attachmentUrls")?.iter().enumerate() {
@@ -149,15 +191,17 @@ pub fn sale_from_receipt(
                 "a string",
             )
         })?;
-        attachments.push(attachment(path, base_url));
+        attachments.push(attachment(path, &cfg.base_url));
     }
 
-    let store_id = stores
-        .get(&register)
-        .cloned()
-        .unwrap_or_else(|| DEFAULT_STORE.to_string());
-    let register_id = register.to_string();
-    Ok(Sale {
+    let store_id = match stores.get(&register) {
+        Some(s) => s.clone(),
+        None => {
+            warnings.push(UNKNOWN_REGISTER);
+            cfg.store_of_unlocated(register)
+        }
+    };
+    let sale = Sale {
         id: Sale::make_id(SOURCE_SYSTEM, &store_id, &register_id, &receipt_number),
         source_system: SOURCE_SYSTEM.into(),
         store_id,
@@ -179,7 +223,23 @@ pub fn sale_from_receipt(
         loyalty: None,
         attachments,
         raw_id: Some(raw_id),
-    })
+    };
+    Ok(MappedSale { sale, warnings })
+}
+
+/// A line's discount in money: `discountAbsolute` plus `discountPercentage` percent of the line
+/// before discounts (quantity × unit price, in cents), rounded half up to the cent.
+pub fn line_discount(
+    quantity: Decimal,
+    unit_price: Decimal,
+    absolute: Decimal,
+    percentage: Decimal,
+) -> Decimal {
+    if percentage.is_zero() {
+        return absolute;
+    }
+    let before = round_money(quantity * unit_price, CURRENCY);
+    cents_scale(absolute + round_money(before * percentage / Decimal::ONE_HUNDRED, CURRENCY))
 }
 
 fn attachment(path: &str, base_url: &str) -> Attachment {
@@ -204,6 +264,14 @@ pub(crate) mod tests {
 
     fn stores() -> StoreOfRegister {
         HashMap::from([(2, "graz".to_string())])
+    }
+
+    fn cfg() -> Config {
+        serde_json::from_value(json!({"api_key": "k", "base_url": "http://127.0.0.1:1/"})).unwrap()
+    }
+
+    fn map(r: &Value) -> Result<Sale, KassandroError> {
+        sale_from_receipt(r, &stores(), &cfg(), "receipts", "[0]").map(|m| m.sale)
     }
 
     /// A standard receipt of register 2, as the API lists it.
@@ -232,14 +300,9 @@ pub(crate) mod tests {
 
     #[test]
     fn maps_a_standard_receipt_that_reconciles() {
-        let s = sale_from_receipt(
-            &receipt(),
-            &stores(),
-            "http://127.0.0.1:1/",
-            "receipts",
-            "[0]",
-        )
-        .unwrap();
+        let m = sale_from_receipt(&receipt(), &stores(), &cfg(), "receipts", "[0]").unwrap();
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+        let s = m.sale;
         assert_eq!(s.id, "kassandro:graz:2:2-000017");
         assert_eq!(s.kind, SaleKind::Sale);
         assert_eq!(s.timestamp.to_rfc3339(), "2026-02-01T10:00:00+01:00");
@@ -278,41 +341,111 @@ pub(crate) mod tests {
         let mut r = receipt();
         r["type"] = json!("cancellation");
         r["cancellation"] = json!({"receiptNumber": "2-000016"});
-        let s = sale_from_receipt(&r, &stores(), "", "receipts", "[0]").unwrap();
+        let s = map(&r).unwrap();
         assert_eq!(s.kind, SaleKind::Cancellation);
         assert_eq!(s.cancels.as_deref(), Some("2-000016"));
         r["type"] = json!("null");
-        assert_eq!(
-            sale_from_receipt(&r, &stores(), "", "receipts", "[0]")
-                .unwrap()
-                .kind,
-            SaleKind::NullReceipt
-        );
+        assert_eq!(map(&r).unwrap().kind, SaleKind::NullReceipt);
         r["type"] = json!("standard");
         r["price"] = json!(-12.80);
-        assert_eq!(
-            sale_from_receipt(&r, &stores(), "", "receipts", "[0]")
-                .unwrap()
-                .kind,
-            SaleKind::Refund
-        );
+        assert_eq!(map(&r).unwrap().kind, SaleKind::Refund);
         r["type"] = json!("bogus");
-        assert!(sale_from_receipt(&r, &stores(), "", "receipts", "[0]").is_err());
+        assert!(map(&r).is_err());
     }
 
     #[test]
-    fn unknown_register_goes_to_the_default_store() {
+    fn unknown_register_goes_to_the_configured_store() {
         let mut r = receipt();
         r["cashRegisterId"] = json!(9);
-        let s = sale_from_receipt(&r, &stores(), "", "receipts", "[0]").unwrap();
-        assert_eq!(s.store_id, DEFAULT_STORE);
+        let m = sale_from_receipt(&r, &stores(), &cfg(), "receipts", "[0]").unwrap();
+        assert_eq!(m.sale.store_id, "default");
+        assert_eq!(m.warnings, vec![UNKNOWN_REGISTER]);
+        let mut c = cfg();
+        c.register_stores.insert("9".into(), "linz".into());
+        let s = sale_from_receipt(&r, &stores(), &c, "receipts", "[0]")
+            .unwrap()
+            .sale;
+        assert_eq!(s.id, "kassandro:linz:9:2-000017");
+    }
+
+    #[test]
+    fn a_receipt_without_vat_amounts_gets_them_derived_and_reconciles() {
+        let mut r = receipt();
+        r.as_object_mut().unwrap().remove("vatSums");
+        for it in r["items"].as_array_mut().unwrap() {
+            it.as_object_mut().unwrap().remove("vatAmount");
+        }
+        let m = sale_from_receipt(&r, &stores(), &cfg(), "receipts", "[0]").unwrap();
+        assert_eq!(m.warnings, vec![DERIVED_VAT]);
+        let s = m.sale;
+        // 8.40 at 10 %: 0.7636… → 0.76; 4.40 at 20 %: 0.7333… → 0.73.
+        assert_eq!((s.lines[0].tax, s.lines[0].net), (dec!(0.76), dec!(7.64)));
+        assert_eq!(
+            (s.taxes[1].rate, s.taxes[1].tax, s.taxes[1].net),
+            (dec!(20), dec!(0.73), dec!(3.67))
+        );
+        assert_eq!((s.totals.net, s.totals.tax), (dec!(11.31), dec!(1.49)));
+        assert!(s.validate().is_empty(), "{:?}", s.validate());
+    }
+
+    #[test]
+    fn a_percentage_discount_becomes_money_on_the_line() {
+        let mut r = receipt();
+        // Sachertorte 4.90, 10 % off: 0.49, so 1 × 4.90 − 0.49 = 4.41 is the line's gross.
+        r["items"][1]["discountAbsolute"] = json!(0);
+        r["items"][1]["discountPercentage"] = json!(10);
+        r["items"][1]["priceAll"] = json!(4.41);
+        r["items"][1].as_object_mut().unwrap().remove("vatAmount");
+        r.as_object_mut().unwrap().remove("vatSums");
+        r["price"] = json!(12.81);
+        r["given"] = json!(10.01);
+        let s = map(&r).unwrap();
+        let l = &s.lines[1];
+        assert_eq!(l.discount, dec!(0.49));
+        assert_eq!(l.quantity * l.unit_price - l.discount, l.gross);
+        assert_eq!(s.totals.discount, dec!(0.49));
+        assert!(s.validate().is_empty(), "{:?}", s.validate());
+        // Both kinds on one line: the percentage of the undiscounted line, plus the amount.
+        assert_eq!(
+            line_discount(dec!(2), dec!(4.20), dec!(0.50), dec!(25)),
+            dec!(2.60)
+        );
+        assert_eq!(
+            line_discount(dec!(-1), dec!(4.90), dec!(0), dec!(10)),
+            dec!(-0.49)
+        );
+    }
+
+    #[test]
+    fn the_signature_may_be_the_machine_readable_code() {
+        let mut r = receipt();
+        let code = "_R1-AT1_AT-KASSANDRO-2_2-000017_2026-02-01T10:00:00_0,00_8,40_0,00_0,00_0,00_Q2_ab_prev_sigval";
+        r["signature"] = json!(code);
+        let rksv = map(&r).unwrap().fiscal.unwrap().rksv.unwrap();
+        assert_eq!(rksv.cash_register_id, "AT-KASSANDRO-2");
+        assert_eq!(rksv.signature.as_deref(), Some("sigval"));
+        assert_eq!(rksv.qr_code.as_deref(), Some(code));
+    }
+
+    #[test]
+    fn payment_names_go_through_the_shared_table() {
+        let mut r = receipt();
+        for (name, method) in [
+            ("creditcard", "card"),
+            ("Bar", "cash"),
+            ("EC_CARD", "card"),
+            ("Twint", "twint"),
+        ] {
+            r["paymentMethod"] = json!(name);
+            assert_eq!(map(&r).unwrap().payments[1].method, method, "{name}");
+        }
     }
 
     #[test]
     fn mismatching_amounts_are_kept_not_fixed() {
         let mut r = receipt();
         r["price"] = json!(12.81);
-        let s = sale_from_receipt(&r, &stores(), "", "receipts", "[0]").unwrap();
+        let s = map(&r).unwrap();
         assert_eq!(s.totals.gross, dec!(12.81));
         assert!(!s.validate().is_empty());
     }
@@ -320,11 +453,12 @@ pub(crate) mod tests {
     #[test]
     fn a_missing_field_names_page_and_field() {
         let mut r = receipt();
-        r["items"][1].as_object_mut().unwrap().remove("vatAmount");
-        let e = sale_from_receipt(&r, &stores(), "", "receipts?offset=1000", "[7]").unwrap_err();
+        r["items"][1].as_object_mut().unwrap().remove("priceAll");
+        let e =
+            sale_from_receipt(&r, &stores(), &cfg(), "receipts?offset=1000", "[7]").unwrap_err();
         let msg = e.to_string();
         assert!(
-            msg.contains("receipts?offset=1000") && msg.contains("[7].items[1].vatAmount"),
+            msg.contains("receipts?offset=1000") && msg.contains("[7].items[1].priceAll"),
             "{msg}"
         );
     }

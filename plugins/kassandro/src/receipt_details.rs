@@ -4,7 +4,7 @@
 use posbridge_plugin_api::model::{Decimal, Sale, SaleKind};
 
 use crate::json_text::Json;
-use crate::payment_names::kassandro_name;
+use crate::payment_names::PaymentNames;
 use crate::vienna;
 
 /// `customText` label carrying the idempotency key, by which a re-sent receipt is recognised.
@@ -25,8 +25,13 @@ pub enum ReceiptRequest {
     Cancel { cancelled_sale_id: String },
 }
 
-/// The request for one sale, or why it cannot be written.
-pub fn receipt_details(sale: &Sale, idempotency_key: &str) -> Result<ReceiptRequest, String> {
+/// The request for one sale, or why it cannot be written. `names` gives the register's payment
+/// method name of each canonical method.
+pub fn receipt_details(
+    sale: &Sale,
+    idempotency_key: &str,
+    names: &PaymentNames,
+) -> Result<ReceiptRequest, String> {
     if sale.kind == SaleKind::Cancellation {
         let number = sale
             .cancels
@@ -111,12 +116,15 @@ pub fn receipt_details(sale: &Sale, idempotency_key: &str) -> Result<ReceiptRequ
         .filter(|p| !is_voucher(&p.method))
         .map(|p| p.amount)
         .sum();
-    let method = sale
+    // A receipt paid by voucher alone still names a method: cash, as a register would.
+    let canonical = sale
         .payments
         .iter()
         .find(|p| !is_voucher(&p.method))
-        .map(|p| kassandro_name(&p.method))
-        .unwrap_or_else(|| "Bar".into());
+        .map_or("cash", |p| p.method.as_str());
+    let method = names
+        .name_for(canonical)
+        .map_err(|reason| format!("{}: {reason}", sale.id))?;
     let (price, given, voucher) = if null_receipt {
         (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO)
     } else {
@@ -162,8 +170,12 @@ mod tests {
     use rust_decimal_macros::dec;
     use serde_json::Value;
 
+    fn german() -> PaymentNames {
+        PaymentNames::default()
+    }
+
     fn created(sale: &Sale, key: &str) -> Json {
-        match receipt_details(sale, key).unwrap() {
+        match receipt_details(sale, key, &german()).unwrap() {
             ReceiptRequest::Create(json) => json,
             other => panic!("not a receipt to create: {other:?}"),
         }
@@ -207,6 +219,26 @@ mod tests {
     }
 
     #[test]
+    fn the_payment_method_is_the_registers_name_and_an_unmappable_one_is_refused() {
+        let mut sale = Sale::example();
+        sale.payments[0].method = "card".into();
+        let codes = PaymentNames::new(
+            Default::default(),
+            Some(vec!["CASH".into(), "EC_CARD".into()]),
+        );
+        let ReceiptRequest::Create(json) = receipt_details(&sale, "k", &codes).unwrap() else {
+            panic!("not a receipt to create")
+        };
+        assert!(json.to_text().contains("\"paymentMethod\":\"EC_CARD\""));
+        sale.payments[0].method = "paypal".into();
+        let reason = receipt_details(&sale, "k", &codes).unwrap_err();
+        assert!(
+            reason.contains(&sale.id) && reason.contains("\"paypal\""),
+            "{reason}"
+        );
+    }
+
+    #[test]
     fn null_receipt_and_cancellation() {
         let mut sale = Sale::example();
         sale.kind = SaleKind::NullReceipt;
@@ -214,13 +246,13 @@ mod tests {
         assert_eq!(b["items"], serde_json::json!([]));
         assert!(created(&sale, "k").to_text().contains("\"price\":0"));
         sale.kind = SaleKind::Training;
-        assert!(receipt_details(&sale, "k")
+        assert!(receipt_details(&sale, "k", &german())
             .unwrap_err()
             .contains("training"));
         sale.kind = SaleKind::Cancellation;
-        assert!(receipt_details(&sale, "k").is_err());
+        assert!(receipt_details(&sale, "k", &german()).is_err());
         sale.cancels = Some("2-000016".into());
-        match receipt_details(&sale, "k").unwrap() {
+        match receipt_details(&sale, "k", &german()).unwrap() {
             ReceiptRequest::Cancel { cancelled_sale_id } => assert_eq!(
                 cancelled_sale_id,
                 Sale::make_id(

@@ -17,6 +17,7 @@ use crate::client::Client;
 use crate::config::MAX_PAGE_SIZE;
 use crate::error::KassandroError;
 use crate::fields::array_answer;
+use crate::payment_names::{offered_names, PaymentNames};
 use crate::receipt_details::{
     cancellation_details, receipt_details, ReceiptRequest, ID_LABEL, KEY_LABEL,
 };
@@ -151,6 +152,7 @@ impl ReceiptWriter<'_> {
             ConnectorError::Config("kassandro: cash_register_id is needed to write receipts".into())
         })?;
         let kind = TokenKind::CashRegister(register);
+        let names = self.payment_names(kind)?;
 
         let prepared: Vec<Result<Prepared, String>> = records
             .iter()
@@ -161,7 +163,7 @@ impl ReceiptWriter<'_> {
                     .get(i)
                     .cloned()
                     .ok_or_else(|| format!("record {i} has no idempotency key"))?;
-                prepare(r, key)
+                prepare(r, key, &names)
             })
             .collect();
 
@@ -295,6 +297,24 @@ impl ReceiptWriter<'_> {
         })
     }
 
+    /// The register's payment method names (`GET /paymentmethods` with its token) and the
+    /// configured table. A list the API refuses (an error answer) leaves the German fallback
+    /// names, with a warning; a failed call fails the batch, to be retried.
+    fn payment_names(&self, kind: TokenKind) -> Result<PaymentNames, ConnectorError> {
+        let configured = self.client.config().payment_methods.clone();
+        let offered = match self.client.get(kind, "paymentmethods", "paymentmethods") {
+            Ok(body) => Some(offered_names(&body)).filter(|names| !names.is_empty()),
+            Err(KassandroError::Refused { msg, .. }) => {
+                self.client.host().warn(&format!(
+                    "kassandro: the register's payment methods could not be read ({msg}); writing the configured or German names"
+                ));
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(PaymentNames::new(configured, offered))
+    }
+
     /// Adds the receipts from [`CANCELLED_RECEIPT_LOOKBACK_DAYS`] before the first of
     /// `cancel_days` through the last of them.
     fn look_back(
@@ -392,10 +412,10 @@ fn custom_text(receipt: &Value, label: &str) -> Option<String> {
 }
 
 /// Parses and checks one record; `Err` is the reason to reject it.
-fn prepare(record: &Value, key: String) -> Result<Prepared, String> {
+fn prepare(record: &Value, key: String, names: &PaymentNames) -> Result<Prepared, String> {
     let sale: Sale = serde_json::from_value(record.clone())
         .map_err(|e| format!("record is not a canonical sale: {e}"))?;
-    let action = match receipt_details(&sale, &key)? {
+    let action = match receipt_details(&sale, &key, names)? {
         ReceiptRequest::Cancel { cancelled_sale_id } => Action::Cancel {
             cancelled_sale_id,
             cancels: sale.cancels.clone().unwrap_or_default(),
@@ -462,7 +482,12 @@ mod tests {
         let mut sale = Sale::example();
         sale.kind = posbridge_plugin_api::model::SaleKind::Cancellation;
         sale.cancels = Some("000123".into());
-        let p = prepare(&serde_json::to_value(&sale).unwrap(), "k".into()).unwrap();
+        let p = prepare(
+            &serde_json::to_value(&sale).unwrap(),
+            "k".into(),
+            &PaymentNames::default(),
+        )
+        .unwrap();
         match p.action {
             Action::Cancel {
                 cancelled_sale_id,
@@ -493,25 +518,38 @@ mod tests {
             url: Some(format!("data:application/pdf;base64,{big}")),
             content_type: None,
         }];
-        let reason = prepare(&serde_json::to_value(&sale).unwrap(), "k".into())
-            .err()
-            .unwrap();
+        let reason = prepare(
+            &serde_json::to_value(&sale).unwrap(),
+            "k".into(),
+            &PaymentNames::default(),
+        )
+        .err()
+        .unwrap();
         assert!(reason.contains("5 MB"), "{reason}");
         sale.attachments[0] = Attachment {
             name: "run.exe".into(),
             url: Some("data:x;base64,AA==".into()),
             content_type: None,
         };
-        let reason = prepare(&serde_json::to_value(&sale).unwrap(), "k".into())
-            .err()
-            .unwrap();
+        let reason = prepare(
+            &serde_json::to_value(&sale).unwrap(),
+            "k".into(),
+            &PaymentNames::default(),
+        )
+        .err()
+        .unwrap();
         assert!(reason.contains("extension"), "{reason}");
         sale.attachments[0] = Attachment {
             name: "bon.txt".into(),
             url: Some("data:text/plain;base64,aGk=".into()),
             content_type: None,
         };
-        let p = prepare(&serde_json::to_value(&sale).unwrap(), "k".into()).unwrap();
+        let p = prepare(
+            &serde_json::to_value(&sale).unwrap(),
+            "k".into(),
+            &PaymentNames::default(),
+        )
+        .unwrap();
         assert!(matches!(&p.action, Action::Create { files, .. } if files.len() == 1));
         assert_eq!(p.day.to_string(), "2026-02-01");
         assert_eq!(p.sale_id, sale.id);
@@ -690,7 +728,9 @@ mod tests {
 
     #[test]
     fn rejects_records_that_are_not_sales() {
-        let reason = prepare(&json!({"id": 1}), "k".into()).err().unwrap();
+        let reason = prepare(&json!({"id": 1}), "k".into(), &PaymentNames::default())
+            .err()
+            .unwrap();
         assert!(reason.contains("not a canonical sale"));
     }
 }

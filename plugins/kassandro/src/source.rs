@@ -1,5 +1,6 @@
 //! The read side: catalogue streams in one page, sales paged through date windows.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use chrono::{Duration, NaiveDate};
@@ -85,7 +86,8 @@ impl SalesReader<'_> {
             "sales" => self.read_sales(request),
             "registers" => {
                 let body = self.client.get(acc, "cashregisters", "cashregisters")?;
-                Ok(single_page(to_values(catalog::registers(&body)?)?))
+                let cfg = self.client.config();
+                Ok(single_page(to_values(catalog::registers(&body, cfg)?)?))
             }
             "products" => {
                 let body = self.client.get(acc, "articles", "articles")?;
@@ -109,7 +111,8 @@ impl SalesReader<'_> {
         let body = self
             .client
             .get(TokenKind::Account, "cashregisters", "cashregisters")?;
-        let stores = catalog::store_of_register(&catalog::registers(&body)?);
+        let registers = catalog::registers(&body, self.client.config())?;
+        let stores = catalog::store_of_register(&registers);
         *self.stores.lock().unwrap_or_else(|p| p.into_inner()) = Some(stores.clone());
         Ok(stores)
     }
@@ -212,9 +215,17 @@ impl SalesReader<'_> {
         let receipts = array_answer(&body, &page_name)?;
         let stores = self.stores_for(receipts)?;
         let mut records = Vec::with_capacity(receipts.len());
+        let mut warnings = BTreeSet::new();
         for (i, r) in receipts.iter().enumerate() {
-            let sale = sale_from_receipt(r, &stores, &cfg.base_url, &page_name, &format!("[{i}]"))?;
-            records.extend(to_values(vec![sale])?);
+            let mapped = sale_from_receipt(r, &stores, cfg, &page_name, &format!("[{i}]"))?;
+            warnings.extend(mapped.warnings);
+            records.extend(to_values(vec![mapped.sale])?);
+        }
+        // Once per page and kind, not once per receipt.
+        for w in warnings {
+            self.client
+                .host()
+                .warn(&format!("kassandro: {page_name}: {w}"));
         }
 
         self.fetched.forget();

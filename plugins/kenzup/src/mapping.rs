@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use posbridge_plugin_api::model::{
-    decimal_from_json, Customer, Loyalty, Party, Payment, Sale, SaleKind, Totals,
+    decimal_from_json, normalise_payment_method, Customer, Loyalty, Party, Payment, Sale, SaleKind,
+    Totals,
 };
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -159,7 +160,9 @@ pub fn sale_from_row(row: &Value, currency: &str) -> Result<MappedSale, RowError
             None
         }
     };
-    let method = opt_text(row, "payment_type").unwrap_or_else(|| "unknown".to_string());
+    let method = opt_text(row, "payment_type")
+        .map(|raw| normalise_payment_method(&raw).0.to_string())
+        .unwrap_or_else(|| "unknown".to_string());
 
     let sale = Sale {
         id: Sale::make_id(SOURCE_SYSTEM, &store_id, &register_id, &receipt_number),
@@ -242,6 +245,16 @@ mod tests {
         assert_eq!(s.currency, "EUR");
         assert_eq!(s.payments[0].currency, "EUR");
         assert!(s.validate().is_empty(), "{:?}", s.validate());
+    }
+
+    #[test]
+    fn payment_types_go_through_the_shared_table() {
+        let mut row = seed_item();
+        for (raw, method) in [("CASH", "cash"), ("Karte", "card"), ("creditcard", "card")] {
+            row["payment_type"] = json!(raw);
+            let s = sale_from_row(&row, DEFAULT_CURRENCY).unwrap().sale;
+            assert_eq!(s.payments[0].method, method, "{raw}");
+        }
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use chrono_tz::Tz;
 use posbridge_plugin_api::model::{
-    decimal_from_json, round_money, Customer, Party, Payment, Sale, SaleKind, SaleLine, TaxLine,
-    Totals,
+    decimal_from_json, normalise_payment_method, round_money, Customer, Party, Payment, Sale,
+    SaleKind, SaleLine, TaxLine, Totals,
 };
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -113,16 +113,10 @@ pub fn sale_kind(vendor_type: &str) -> Result<SaleKind> {
     }
 }
 
-/// The canonical payment method of a vendor method token (or name when the token is missing).
+/// The canonical payment method of a vendor method token (or name when the token is missing),
+/// through the plugin API's shared table.
 pub fn payment_method(token: &str) -> String {
-    match token.to_ascii_uppercase().as_str() {
-        "CASH" => "cash".into(),
-        "EC" | "CARD" | "CREDIT_CARD" | "DEBIT_CARD" | "GIROCARD" | "MAESTRO" | "VISA"
-        | "MASTERCARD" | "AMEX" => "card".into(),
-        "VOUCHER" | "GIFT_CARD" | "COUPON" => "voucher".into(),
-        "INVOICE" => "invoice".into(),
-        _ => token.to_lowercase(),
-    }
+    normalise_payment_method(token).0.to_string()
 }
 
 /// Whether a transaction is flagged as training.
