@@ -21,6 +21,11 @@ impl Client {
         &self.cfg
     }
 
+    /// The host, for state and logs.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
     /// `GET {base}/{path_and_query}`; the JSON answer.
     pub fn get(&self, path_and_query: &str) -> Result<Value, SevdeskError> {
         let req = HttpRequest::get(self.cfg.endpoint(path_and_query));

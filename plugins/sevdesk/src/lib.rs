@@ -13,6 +13,7 @@ mod error;
 mod http;
 mod json_text;
 mod mapping;
+mod pending;
 mod sink;
 mod source;
 mod voucher_body;
@@ -23,7 +24,7 @@ use posbridge_plugin_api::{
 };
 use serde_json::Value;
 
-pub use config::{Config, VoucherStatus};
+pub use config::{Config, PaymentRefused, VoucherPosKey, VoucherStatus};
 pub use error::SevdeskError;
 
 use http::Client;
