@@ -25,6 +25,7 @@ pub use sdk::{
     RecordOutcome, Sink, Source, WriteRequest,
 };
 
+pub use sdk::rest;
 #[cfg(feature = "testing")]
 pub use sdk::testing;
 pub use sdk::url;

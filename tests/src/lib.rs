@@ -385,3 +385,20 @@ pub fn assert_same_sales(
         );
     }
 }
+
+/// Asserts that opening `connector` with `config` is refused by the host's schema check, naming
+/// each of `paths` (`$.base_url`, `$.shop_uuids[1]`, …).
+pub fn assert_config_refused_at(connector: &str, config: &serde_json::Value, paths: &[&str]) {
+    let err = match registry().open(
+        connector,
+        config,
+        posbridge::plugins::OpenOptions::default(),
+    ) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("{connector} opened a bad config"),
+    };
+    assert!(err.contains("invalid config"), "{err}");
+    for path in paths {
+        assert!(err.contains(&format!("{path}: ")), "{path} in {err}");
+    }
+}

@@ -382,3 +382,20 @@ fn a_stale_clock_fails_the_run_with_an_auth_error_and_no_retry_loop() {
     );
     assert!(requests.iter().all(|r| r.status == 401));
 }
+
+/// Values a JSON Schema can check are the schema's: the host refuses them before `open`, naming
+/// each by its JSON path.
+#[test]
+fn config_values_the_schema_refuses_are_named_by_their_json_path() {
+    posbridge_e2e::assert_config_refused_at(
+        "kenzup",
+        &json!({"client_id": "", "private_key_pem": "", "shop_uuids": ["ok", "has space"], "currency": "eur", "base_url": "ftp://app.kenzup.com"}),
+        &[
+            "$.client_id",
+            "$.private_key_pem",
+            "$.shop_uuids[1]",
+            "$.currency",
+            "$.base_url",
+        ],
+    );
+}

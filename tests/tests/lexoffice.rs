@@ -508,3 +508,15 @@ fn the_source_reads_vouchers_and_vendor_contacts() {
     assert_eq!(names, vec!["Großhandel Nord GmbH", "Eva Gruber"]);
     assert_eq!(sim.rate_limited(), 0);
 }
+
+/// Values a JSON Schema can check are the schema's: the host refuses them before `open`, naming
+/// each by its JSON path.
+#[test]
+fn config_values_the_schema_refuses_are_named_by_their_json_path() {
+    posbridge_e2e::assert_config_refused_at(
+        "lexoffice",
+        &serde_json::from_str(r#"{"api_key": "", "base_url": "api.lexware.io", "page_size": 251}"#)
+            .unwrap(),
+        &["$.api_key", "$.base_url", "$.page_size"],
+    );
+}

@@ -395,3 +395,14 @@ fn faults_are_survived_without_duplicates() {
         "faults were injected"
     );
 }
+
+/// Values a JSON Schema can check are the schema's: the host refuses them before `open`, naming
+/// each by its JSON path.
+#[test]
+fn config_values_the_schema_refuses_are_named_by_their_json_path() {
+    posbridge_e2e::assert_config_refused_at(
+        "oktopos",
+        &json!({"token": "", "base_url": "manager.oktopos.com", "auth": "cookie:x", "page_size": 0}),
+        &["$.token", "$.base_url", "$.auth", "$.page_size"],
+    );
+}

@@ -356,7 +356,7 @@ fn a_stored_500_is_replayed_for_the_same_key_and_charges_nothing() {
     let input = json!({"amount": "3.00", "currency": "EUR", "sale_id": "s-500"});
     let e = handle.action("process_payment", &input).unwrap_err();
     assert!(
-        matches!(&e, ConnectorError::Permanent(m) if m.contains("HTTP 500 api_error")),
+        matches!(&e, ConnectorError::Permanent(m) if m.contains("HTTP 500: api_error")),
         "{e:?}"
     );
     assert_eq!(
@@ -558,4 +558,16 @@ fn the_pipeline_to_generic_delivers_every_payment_once_and_then_only_new_ones() 
         BTreeSet::from([new["id"].as_str().unwrap().to_string()])
     );
     assert_eq!(third[0]["amount"], "19.99");
+}
+
+/// Values a JSON Schema can check are the schema's: the host refuses them before `open`, naming
+/// each by its JSON path.
+#[test]
+fn config_values_the_schema_refuses_are_named_by_their_json_path() {
+    posbridge_e2e::assert_config_refused_at(
+        "stripe",
+        &serde_json::from_str(r#"{"secret_key": "", "base_url": "https://", "page_size": 0}"#)
+            .unwrap(),
+        &["$.secret_key", "$.base_url", "$.page_size"],
+    );
 }

@@ -108,11 +108,30 @@ impl HttpResponse {
             .take(200)
             .collect()
     }
-    /// `Retry-After` in seconds, if present and numeric.
+    /// `Retry-After` as delta-seconds or an HTTP date, if present and readable. A date is
+    /// measured from the system clock; prefer [`HttpResponse::retry_after_at`] with
+    /// [`Host::now`], which is the host's clock (what the toolkit in [`crate::rest`] does).
+    ///
+    /// ```
+    /// use posbridge_plugin_api::HttpResponse;
+    /// let r = HttpResponse { status: 429, headers: vec![("Retry-After".into(), "3".into())], body: vec![] };
+    /// assert_eq!(r.retry_after(), Some(std::time::Duration::from_secs(3)));
+    /// ```
     pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after_at(chrono::Utc::now())
+    }
+
+    /// `Retry-After` as delta-seconds or an HTTP date, measured from `now`.
+    ///
+    /// ```
+    /// use posbridge_plugin_api::HttpResponse;
+    /// let r = HttpResponse { status: 503, headers: vec![("retry-after".into(), "Sun, 01 Mar 2026 12:00:30 GMT".into())], body: vec![] };
+    /// let now = "2026-03-01T12:00:00Z".parse().unwrap();
+    /// assert_eq!(r.retry_after_at(now), Some(std::time::Duration::from_secs(30)));
+    /// ```
+    pub fn retry_after_at(&self, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
         self.header("retry-after")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs)
+            .and_then(|v| crate::rest::retry_after::parse_retry_after(v, now))
     }
     /// Maps a non-2xx status to the usual typed error: 401/403 `Auth`, 429 `RateLimited`,
     /// 408/5xx `Transient`, other 4xx `Permanent`.

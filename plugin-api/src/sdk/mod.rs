@@ -5,6 +5,7 @@ mod connector;
 pub mod export;
 mod host;
 mod messages;
+pub mod rest;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod url;

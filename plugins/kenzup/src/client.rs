@@ -1,6 +1,10 @@
-//! Signed calls to the Kenzup export endpoint and the parsing of its pages.
+//! Signed calls to the Kenzup export endpoint (through the SDK's REST toolkit, the RSA
+//! signature as its signing hook) and the parsing of its pages.
 
-use chrono::{NaiveDate, SecondsFormat};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use posbridge_plugin_api::rest::{self, Auth, RestClient, RestError, VendorErrors, Verdict};
 use posbridge_plugin_api::{ConnectorError, Host, HttpRequest, HttpResponse};
 use serde_json::Value;
 
@@ -31,17 +35,6 @@ impl ExportQuery<'_> {
         format!("/api/v1/ledger/export-sales/{}/json", self.shop_uuid)
     }
 
-    /// The query string, parameter names exactly as documented.
-    pub fn query(&self) -> String {
-        format!(
-            "start={}&end={}&page={}&items_per_page={}",
-            self.start.format("%Y-%m-%d"),
-            self.end.format("%Y-%m-%d"),
-            self.page,
-            self.items_per_page
-        )
-    }
-
     fn describe(&self) -> String {
         format!(
             "kenzup: sales export of shop {} ({}..{}) page {}",
@@ -50,20 +43,73 @@ impl ExportQuery<'_> {
     }
 }
 
+/// Kenzup's answers for the REST toolkit: a 404 names a shop Kenzup does not know, which is
+/// the configuration's fault.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KenzupErrors;
+
+impl VendorErrors for KenzupErrors {
+    fn classify(&self, resp: &HttpResponse, _body: Option<&Value>, usual: Verdict) -> Verdict {
+        if resp.status == 404 {
+            Verdict::Config
+        } else {
+            usual
+        }
+    }
+}
+
+/// Signs every request with the client's RSA key (the `X-SIGNATURE` header), through the
+/// toolkit's signature hook.
+pub struct KenzupSigner {
+    pub signer: RequestSigner,
+    pub client_id: String,
+}
+
+impl rest::RequestSigner for KenzupSigner {
+    fn sign(&self, req: &mut HttpRequest, now: DateTime<Utc>) -> Result<(), ConnectorError> {
+        let timestamp = now.to_rfc3339_opts(SecondsFormat::Secs, false);
+        let (host, uri) = authority_and_path(&req.url);
+        let header = self.signer.header_value(&SignedFields {
+            client_id: &self.client_id,
+            host,
+            method: &req.method,
+            timestamp: &timestamp,
+            uri,
+            payload: &req.body,
+        });
+        req.headers.push(("X-SIGNATURE".into(), header));
+        Ok(())
+    }
+}
+
+/// The authority (`host[:port]`, without userinfo) and the path (without the query) of a URL.
+pub fn authority_and_path(url: &str) -> (&str, &str) {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let path = &rest[end..];
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    (authority, path)
+}
+
 /// Talks to one Kenzup account through the host.
 pub struct KenzupClient {
-    host: Host,
+    api: RestClient,
     config: KenzupConfig,
-    signer: RequestSigner,
 }
 
 impl KenzupClient {
     pub fn new(host: Host, config: KenzupConfig, signer: RequestSigner) -> Self {
-        Self {
-            host,
-            config,
+        let signer = KenzupSigner {
             signer,
-        }
+            client_id: config.client_id.clone(),
+        };
+        let api = RestClient::new(host, "kenzup", config.base())
+            .auth(Auth::Signed(Arc::new(signer)))
+            .default_header("Accept", "application/json")
+            .vendor_errors(KenzupErrors);
+        Self { api, config }
     }
 
     pub fn config(&self) -> &KenzupConfig {
@@ -71,65 +117,49 @@ impl KenzupClient {
     }
 
     pub fn host(&self) -> &Host {
-        &self.host
+        self.api.host()
     }
 
     /// Fetches one page of a shop's export.
     pub fn export_sales(&self, q: &ExportQuery<'_>) -> Result<ExportPage, ConnectorError> {
-        let path = q.path();
-        let timestamp = self.host.now().to_rfc3339_opts(SecondsFormat::Secs, false);
-        let signature = self.signer.header_value(&SignedFields {
-            client_id: &self.config.client_id,
-            host: self.config.authority(),
-            method: "GET",
-            timestamp: &timestamp,
-            uri: &path,
-            payload: b"",
-        });
-        let url = format!("{}{path}?{}", self.config.base(), q.query());
-        let resp = self.host.http(
-            HttpRequest::get(url)
-                .header("X-SIGNATURE", signature)
-                .header("Accept", "application/json"),
-        )?;
-        check_status(&resp, q)?;
-        parse_page(&resp, q)
+        let body = self
+            .api
+            .get(&q.path())
+            .query("start", q.start.format("%Y-%m-%d"))
+            .query("end", q.end.format("%Y-%m-%d"))
+            .query("page", q.page)
+            .query("items_per_page", q.items_per_page)
+            .endpoint(q.describe())
+            .send_json()
+            .map_err(|e| explain(e, q))?;
+        parse_page(&body, q)
     }
 }
 
-/// Maps a non-2xx answer to a typed error naming the connector, the shop and the page.
-fn check_status(resp: &HttpResponse, q: &ExportQuery<'_>) -> Result<(), ConnectorError> {
-    match resp.status {
-        401 | 403 => Err(ConnectorError::Auth(format!(
-            "kenzup: the request signature was refused for shop {} (check client_id, private_key_pem \
-             and that the clock is right): HTTP {} {}",
-            q.shop_uuid,
-            resp.status,
-            resp.snippet()
-        ))),
-        404 => Err(ConnectorError::Config(format!(
-            "kenzup: shop {} is not known to Kenzup (check shop_uuids): HTTP 404 {}",
-            q.shop_uuid,
-            resp.snippet()
-        ))),
-        _ => resp.error_for_status(&q.describe()),
+/// Says what to check when Kenzup refuses the signature or does not know the shop.
+fn explain(e: RestError, q: &ExportQuery<'_>) -> ConnectorError {
+    match e {
+        RestError::Auth {
+            status, message, ..
+        } => ConnectorError::Auth(format!(
+            "kenzup: the request signature was refused for shop {} (check client_id, \
+             private_key_pem and that the clock is right): HTTP {status} {message}",
+            q.shop_uuid
+        )),
+        RestError::Config {
+            status, message, ..
+        } => ConnectorError::Config(format!(
+            "kenzup: shop {} is not known to Kenzup (check shop_uuids): HTTP {status} {message}",
+            q.shop_uuid
+        )),
+        other => other.into(),
     }
 }
 
-/// Parses a 200 page; a body that is not JSON is worth a retry, a missing field is not.
-fn parse_page(resp: &HttpResponse, q: &ExportQuery<'_>) -> Result<ExportPage, ConnectorError> {
-    let body: Value = serde_json::from_slice(&resp.body).map_err(|e| {
-        ConnectorError::Transient(format!(
-            "{}: the response is not valid JSON ({e}): {}",
-            q.describe(),
-            resp.snippet()
-        ))
-    })?;
-    let missing = |field: &str| {
-        ConnectorError::Permanent(format!(
-            "{}: the response lacks a valid `{field}`",
-            q.describe()
-        ))
+/// Reads a page; a missing field is `Permanent`, naming shop, page and field.
+fn parse_page(body: &Value, q: &ExportQuery<'_>) -> Result<ExportPage, ConnectorError> {
+    let missing = |field: &str| -> ConnectorError {
+        RestError::bad_field(q.describe(), field, "present and valid").into()
     };
     let total_pages = body
         .get("total_pages")
@@ -154,6 +184,9 @@ fn parse_page(resp: &HttpResponse, q: &ExportQuery<'_>) -> Result<ExportPage, Co
 #[cfg(test)]
 mod tests {
     use super::*;
+    use posbridge_plugin_api::testing::ScriptedHost;
+
+    const PRIVATE: &str = include_str!("../tests/fixtures/test-private.pem");
 
     fn q() -> ExportQuery<'static> {
         ExportQuery {
@@ -165,65 +198,97 @@ mod tests {
         }
     }
 
-    fn resp(status: u16, body: &str) -> HttpResponse {
-        HttpResponse {
-            status,
-            headers: vec![("Retry-After".into(), "3".into())],
-            body: body.as_bytes().to_vec(),
-        }
+    fn answering(status: u16, body: &'static str) -> (ScriptedHost, KenzupClient) {
+        let host = ScriptedHost::new(move |_| {
+            Ok(HttpResponse {
+                status,
+                headers: vec![("Retry-After".into(), "3".into())],
+                body: body.as_bytes().to_vec(),
+            })
+        });
+        let config: KenzupConfig = serde_json::from_value(serde_json::json!({
+            "base_url": "http://127.0.0.1:8123/", "client_id": "POS_1",
+            "private_key_pem": PRIVATE, "shop_uuids": ["b5f6e9e3"]
+        }))
+        .unwrap();
+        let client = KenzupClient::new(
+            host.host(),
+            config,
+            RequestSigner::from_pem(PRIVATE).unwrap(),
+        );
+        (host, client)
     }
 
     #[test]
-    fn path_and_query_follow_the_document() {
+    fn path_query_and_signature_follow_the_document() {
         assert_eq!(q().path(), "/api/v1/ledger/export-sales/b5f6e9e3/json");
+        let (host, c) = answering(200, r#"{"total_pages":1,"current_page":1,"items":[]}"#);
+        c.export_sales(&q()).unwrap();
+        let sent = &host.requests()[0];
         assert_eq!(
-            q().query(),
-            "start=2023-08-27&end=2023-08-30&page=2&items_per_page=7000"
+            sent.url,
+            "http://127.0.0.1:8123/api/v1/ledger/export-sales/b5f6e9e3/json\
+             ?start=2023-08-27&end=2023-08-30&page=2&items_per_page=7000"
+        );
+        let sig = &sent
+            .headers
+            .iter()
+            .find(|(k, _)| k == "X-SIGNATURE")
+            .unwrap()
+            .1;
+        // The host clock of the scripted host is 2023-11-14T22:13:20Z.
+        assert!(
+            sig.starts_with(
+                "client_id=POS_1,host=127.0.0.1:8123,method=GET,timestamp=2023-11-14T22:13:20+00:00,\
+                 uri=/api/v1/ledger/export-sales/b5f6e9e3/json,payload=,signature="
+            ),
+            "{sig}"
         );
     }
 
     #[test]
     fn statuses_map_to_typed_errors() {
-        let auth = check_status(&resp(401, "{}"), &q()).unwrap_err();
-        assert!(matches!(&auth, ConnectorError::Auth(m) if m.starts_with("kenzup:")));
+        let err = |status, body| answering(status, body).1.export_sales(&q()).unwrap_err();
+        assert!(
+            matches!(&err(401, "{}"), ConnectorError::Auth(m) if m.starts_with("kenzup: the request signature was refused"))
+        );
+        assert!(matches!(err(404, "{}"), ConnectorError::Config(m) if m.contains("shop_uuids")));
         assert!(matches!(
-            check_status(&resp(404, "{}"), &q()),
-            Err(ConnectorError::Config(_))
+            err(429, "{}"),
+            ConnectorError::RateLimited { retry_after: Some(d), .. } if d.as_secs() == 3
         ));
-        assert!(matches!(
-            check_status(&resp(429, "{}"), &q()),
-            Err(ConnectorError::RateLimited { retry_after: Some(d), .. }) if d.as_secs() == 3
-        ));
-        assert!(matches!(
-            check_status(&resp(503, ""), &q()),
-            Err(ConnectorError::Transient(_))
-        ));
-        assert!(matches!(
-            check_status(&resp(400, "{}"), &q()),
-            Err(ConnectorError::Permanent(_))
-        ));
-        assert!(check_status(&resp(200, "{}"), &q()).is_ok());
+        assert!(matches!(err(503, ""), ConnectorError::RateLimited { .. }));
+        assert!(matches!(err(500, ""), ConnectorError::Transient(_)));
+        assert!(matches!(err(400, "{}"), ConnectorError::Permanent(_)));
     }
 
     #[test]
     fn pages_parse_and_bad_pages_name_the_field() {
-        let p = parse_page(
-            &resp(
-                200,
-                r#"{"total_items":1,"total_pages":1,"current_page":1,"items":[{"a":1}]}"#,
-            ),
-            &q(),
-        )
-        .unwrap();
+        let (_, c) = answering(
+            200,
+            r#"{"total_items":1,"total_pages":1,"current_page":1,"items":[{"a":1}]}"#,
+        );
+        let p = c.export_sales(&q()).unwrap();
         assert_eq!((p.total_pages, p.current_page, p.items.len()), (1, 1, 1));
+        let (_, c) = answering(200, "{\"total");
         assert!(matches!(
-            parse_page(&resp(200, "{\"total"), &q()),
+            c.export_sales(&q()),
             Err(ConnectorError::Transient(_))
         ));
-        let err =
-            parse_page(&resp(200, r#"{"total_pages":1,"current_page":1}"#), &q()).unwrap_err();
+        let (_, c) = answering(200, r#"{"total_pages":1,"current_page":1}"#);
+        let err = c.export_sales(&q()).unwrap_err();
         assert!(
-            matches!(&err, ConnectorError::Permanent(m) if m.contains("`items`") && m.contains("page 2"))
+            matches!(&err, ConnectorError::Permanent(m) if m.contains("`items`") && m.contains("page 2")),
+            "{err}"
         );
+    }
+
+    #[test]
+    fn authority_and_path_of_urls() {
+        assert_eq!(
+            authority_and_path("https://u:p@app.kenzup.com:8443/api/x?y=1#z"),
+            ("app.kenzup.com:8443", "/api/x")
+        );
+        assert_eq!(authority_and_path("http://h"), ("h", ""));
     }
 }

@@ -9,9 +9,10 @@ use serde_json::{json, Value};
 
 use crate::client::{ExportQuery, KenzupClient};
 use crate::config::{KenzupConfig, PRODUCTION_HOST};
-use crate::cursor::{SalesCursor, WindowRules};
+use crate::cursor::{current_pass, finish_shop, page_of, read_cursor, WindowRules};
 use crate::mapping::sale_from_row;
 use crate::signature::RequestSigner;
+use posbridge_plugin_api::rest::Position;
 
 /// The Kenzup connector: reads the `sales` stream.
 pub struct KenzupConnector {
@@ -63,39 +64,39 @@ impl KenzupConnector {
     fn read_sales(&self, req: &ReadRequest) -> Result<Page, ConnectorError> {
         let shops = &self.config().shop_uuids;
         let rules = self.rules(req);
-        let mut cursor = SalesCursor::from_value(req.cursor.as_ref())?;
-        let mut pass = cursor.current_pass(shops, &rules);
+        let mut cursor = read_cursor(req.cursor.as_ref())?;
+        let mut pass = current_pass(&cursor, shops, &rules);
         // Shops whose window is empty (from after to) need no request.
-        while let Some(p) = pass.clone().filter(|p| p.start > p.end) {
-            pass = cursor.finish_shop(shops, &p, &rules);
+        while let Some(p) = pass.clone().filter(|p| p.window.start > p.window.end) {
+            pass = finish_shop(&mut cursor, shops, &p, &rules);
         }
         let Some(mut pass) = pass else {
             cursor.pass = None;
             return Ok(Page {
                 records: vec![],
-                cursor: Some(cursor.to_value()),
+                cursor: Some(cursor.to_json()),
                 has_more: false,
             });
         };
         let q = ExportQuery {
-            shop_uuid: &pass.shop_uuid,
-            start: pass.start,
-            end: pass.end,
-            page: pass.page,
+            shop_uuid: &pass.key,
+            start: pass.window.start,
+            end: pass.window.end,
+            page: page_of(&pass),
             items_per_page: self.config().items_per_page,
         };
         let page = self.client.export_sales(&q)?;
         let records = self.map_items(&page.items, &q)?;
-        let has_more = if u64::from(pass.page) < page.total_pages && !page.items.is_empty() {
-            pass.page += 1;
+        let has_more = if u64::from(q.page) < page.total_pages && !page.items.is_empty() {
+            pass.at = Position::Page(u64::from(q.page) + 1);
             cursor.pass = Some(pass);
             true
         } else {
-            cursor.finish_shop(shops, &pass, &rules).is_some()
+            finish_shop(&mut cursor, shops, &pass, &rules).is_some()
         };
         Ok(Page {
             records,
-            cursor: Some(cursor.to_value()),
+            cursor: Some(cursor.to_json()),
             has_more,
         })
     }
@@ -122,7 +123,7 @@ impl Connector for KenzupConnector {
     }
 
     fn open(config: KenzupConfig, host: Host) -> Result<Self, ConnectorError> {
-        config.validate()?;
+        // Field checks are the schema's: the host reports them by JSON path before `open`.
         let signer = RequestSigner::from_pem(&config.private_key_pem)
             .map_err(|e| ConnectorError::Config(format!("kenzup: {e}")))?;
         Ok(Self {

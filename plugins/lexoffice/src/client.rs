@@ -1,21 +1,27 @@
-//! Authenticated calls: `Authorization: Bearer <key>` on every request, JSON in and out.
+//! Authenticated calls through the SDK's REST toolkit: `Authorization: Bearer <key>` on every
+//! request, JSON in and out, lexoffice's error bodies read by [`LexofficeErrors`].
 //! Pacing is the host's job (the manifest declares lexoffice's 2 requests per second).
 
-use posbridge_plugin_api::{ConnectorError, Host, HttpRequest, HttpResponse};
+use posbridge_plugin_api::rest::{Auth, RestClient, RestError};
+use posbridge_plugin_api::Host;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::error::{error_message, LexofficeError};
+use crate::error::LexofficeErrors;
 
 /// A lexoffice API client for one configuration.
 pub struct Client {
-    host: Host,
+    api: RestClient,
     cfg: Config,
 }
 
 impl Client {
     pub fn new(host: Host, cfg: Config) -> Self {
-        Self { host, cfg }
+        let api = RestClient::new(host, "lexoffice", &cfg.endpoint(""))
+            .auth(Auth::Bearer(cfg.api_key.clone()))
+            .default_header("Accept", "application/json")
+            .vendor_errors(LexofficeErrors);
+        Self { api, cfg }
     }
 
     pub fn config(&self) -> &Config {
@@ -23,61 +29,23 @@ impl Client {
     }
 
     /// `GET {base}/v1/{path_and_query}`; `endpoint` names the call in errors.
-    pub fn get(&self, path_and_query: &str, endpoint: &str) -> Result<Value, LexofficeError> {
-        let req = HttpRequest::get(self.cfg.endpoint(path_and_query));
-        self.send(req, endpoint)
+    pub fn get(&self, path_and_query: &str, endpoint: &str) -> Result<Value, RestError> {
+        self.api.get(path_and_query).endpoint(endpoint).send_json()
     }
 
     /// `POST {base}/v1/{path}` with a JSON body given as text (exact decimals).
-    pub fn post_json(
-        &self,
-        path: &str,
-        body: String,
-        endpoint: &str,
-    ) -> Result<Value, LexofficeError> {
-        let req = HttpRequest::post(self.cfg.endpoint(path))
-            .header("Content-Type", "application/json")
-            .body(body.into_bytes());
-        self.send(req, endpoint)
-    }
-
-    fn send(&self, req: HttpRequest, endpoint: &str) -> Result<Value, LexofficeError> {
-        let req = req
-            .header("Authorization", format!("Bearer {}", self.cfg.api_key))
-            .header("Accept", "application/json");
-        let resp = self.host.http(req)?;
-        read_answer(&resp, endpoint)
+    pub fn post_json(&self, path: &str, body: String, endpoint: &str) -> Result<Value, RestError> {
+        self.api
+            .post(path)
+            .body(body.into_bytes(), "application/json")
+            .endpoint(endpoint)
+            .send_json()
     }
 }
 
-/// Reads an answer: the JSON body of a 2xx; 401/403 [`LexofficeError::Unauthorized`]; other
-/// 4xx [`LexofficeError::Refused`] with the vendor's message; 408/429/5xx the host's usual
-/// retryable errors.
-pub fn read_answer(resp: &HttpResponse, endpoint: &str) -> Result<Value, LexofficeError> {
-    let body: Option<Value> = serde_json::from_slice(&resp.body).ok();
-    let vendor_msg = body.as_ref().and_then(error_message);
-    match resp.status {
-        200..=299 => resp
-            .json()
-            .map_err(|e| ConnectorError::Transient(format!("lexoffice: {endpoint}: {e}")).into()),
-        401 | 403 => Err(LexofficeError::Unauthorized {
-            endpoint: endpoint.into(),
-            msg: vendor_msg.unwrap_or_else(|| format!("HTTP {}", resp.status)),
-        }),
-        408 | 429 | 500..=599 => match resp.error_for_status(&format!("lexoffice: {endpoint}")) {
-            Err(e) => Err(e.into()),
-            Ok(()) => Err(ConnectorError::Bug(format!(
-                "lexoffice: {endpoint}: status {}",
-                resp.status
-            ))
-            .into()),
-        },
-        status => Err(LexofficeError::Refused {
-            endpoint: endpoint.into(),
-            status,
-            msg: vendor_msg.unwrap_or_else(|| resp.snippet()),
-        }),
-    }
+/// A missing or mistyped field of an answer of `endpoint`.
+pub fn bad_field(endpoint: &str, field: impl Into<String>, expected: &'static str) -> RestError {
+    RestError::bad_field(format!("lexoffice: {endpoint}"), field, expected)
 }
 
 pub use posbridge_plugin_api::url::percent_encode as encode_query_value;
@@ -85,41 +53,65 @@ pub use posbridge_plugin_api::url::percent_encode as encode_query_value;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use posbridge_plugin_api::testing::ScriptedHost;
+    use posbridge_plugin_api::{ConnectorError, HttpResponse};
+    use serde_json::json;
+    use std::time::Duration;
 
-    fn resp(status: u16, body: &str) -> HttpResponse {
-        HttpResponse {
-            status,
-            headers: vec![("Retry-After".into(), "1".into())],
-            body: body.as_bytes().to_vec(),
-        }
+    fn answering(status: u16, body: &'static str) -> (ScriptedHost, Client) {
+        let host = ScriptedHost::new(move |_| {
+            Ok(HttpResponse {
+                status,
+                headers: vec![("Retry-After".into(), "1".into())],
+                body: body.as_bytes().to_vec(),
+            })
+        });
+        let cfg: Config =
+            serde_json::from_value(json!({"base_url": "http://127.0.0.1:9/", "api_key": "k"}))
+                .unwrap();
+        let client = Client::new(host.host(), cfg);
+        (host, client)
+    }
+
+    #[test]
+    fn requests_carry_the_key_and_the_version_prefix() {
+        let (host, client) = answering(200, r#"{"id":"a"}"#);
+        assert_eq!(
+            client.get("vouchers/a", "vouchers").unwrap(),
+            json!({"id": "a"})
+        );
+        let sent = &host.requests()[0];
+        assert_eq!(sent.url, "http://127.0.0.1:9/v1/vouchers/a");
+        assert!(sent
+            .headers
+            .contains(&("Authorization".into(), "Bearer k".into())));
+        client
+            .post_json("vouchers", "{}".into(), "POST vouchers")
+            .unwrap();
+        assert!(host.requests()[1]
+            .headers
+            .contains(&("Content-Type".into(), "application/json".into())));
     }
 
     #[test]
     fn maps_statuses_and_bodies() {
+        let err = |status, body| answering(status, body).1.get("x", "vouchers").unwrap_err();
+        let e = err(401, r#"{"message":"Unauthorized"}"#);
+        assert!(matches!(&e, RestError::Auth { message, .. } if message == "Unauthorized"));
+        assert!(e.to_string().starts_with("lexoffice: vouchers"), "{e}");
         assert!(matches!(
-            read_answer(&resp(401, r#"{"message":"Unauthorized"}"#), "profile"),
-            Err(LexofficeError::Unauthorized { msg, .. }) if msg == "Unauthorized"
+            ConnectorError::from(err(429, r#"{"message":"API rate limit exceeded"}"#)),
+            ConnectorError::RateLimited { retry_after: Some(d), .. } if d == Duration::from_secs(1)
+        ));
+        assert!(matches!(err(502, ""), RestError::Transient { .. }));
+        assert!(matches!(
+            err(400, r#"{"requestId":"x","IssueList":[{"i18nKey":"invalid_value","source":"taxType","type":"validation_failure"}]}"#),
+            RestError::Permanent { status: 400, message, .. } if message.contains("taxType")
         ));
         assert!(matches!(
-            read_answer(&resp(429, r#"{"message":"API rate limit exceeded"}"#), "vouchers"),
-            Err(LexofficeError::Host(ConnectorError::RateLimited { retry_after: Some(d), .. })) if d.as_secs() == 1
+            err(200, "{\"content\":"),
+            RestError::Transient { context, .. } if context.contains("vouchers")
         ));
-        assert!(matches!(
-            read_answer(&resp(502, ""), "vouchers"),
-            Err(LexofficeError::Host(ConnectorError::Transient(_)))
-        ));
-        assert!(matches!(
-            read_answer(&resp(400, r#"{"requestId":"x","IssueList":[{"i18nKey":"invalid_value","source":"taxType","type":"validation_failure"}]}"#), "vouchers"),
-            Err(LexofficeError::Refused { status: 400, msg, .. }) if msg.contains("taxType")
-        ));
-        assert!(matches!(
-            read_answer(&resp(200, "{\"content\":"), "voucherlist"),
-            Err(LexofficeError::Host(ConnectorError::Transient(m))) if m.contains("voucherlist")
-        ));
-        assert_eq!(
-            read_answer(&resp(200, r#"{"id":"a"}"#), "vouchers").unwrap(),
-            serde_json::json!({"id": "a"})
-        );
     }
 
     #[test]

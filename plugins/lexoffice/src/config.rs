@@ -1,5 +1,6 @@
 //! The connector's configuration, as the pipeline gives it.
 
+use posbridge_plugin_api::rest::schema::HTTP_URL;
 use serde::Deserialize;
 
 /// The production API root. The connector appends `/v1/<resource>` (see [`Config::endpoint`]),
@@ -38,9 +39,10 @@ impl TaxType {
 pub struct Config {
     /// API root without the version prefix; the connector appends `/v1/<resource>`.
     #[serde(default = "default_base_url")]
+    #[schemars(regex(pattern = HTTP_URL))]
     pub base_url: String,
     /// The Public API key, sent as `Authorization: Bearer <key>`.
-    #[schemars(extend("x-secret" = true))]
+    #[schemars(extend("x-secret" = true), length(min = 1))]
     pub api_key: String,
     /// Whether written voucher items carry gross (default) or net amounts.
     #[serde(default = "default_tax_type")]
@@ -74,28 +76,14 @@ impl Config {
         )
     }
 
-    /// Checks what the schema cannot express.
+    /// Checks what the schema cannot express (the URL scheme, the key and the page size are
+    /// the schema's: the host reports them with their JSON path before `open`).
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        if !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://")) {
-            p.push(format!(
-                "base_url {:?} must start with http:// or https://",
-                self.base_url
-            ));
-        }
         if self.base_url.trim_end_matches('/').ends_with("/v1") {
             p.push(format!(
                 "base_url {:?} must not end in /v1: the connector adds the version itself",
                 self.base_url
-            ));
-        }
-        if self.api_key.trim().is_empty() {
-            p.push("api_key is empty".into());
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
-            p.push(format!(
-                "page_size {} must be between 1 and {MAX_PAGE_SIZE}",
-                self.page_size
             ));
         }
         p

@@ -1,53 +1,16 @@
-//! lexoffice's failures, typed, and their mapping to the host's error kinds.
+//! lexoffice's error bodies, read for the REST toolkit.
 
-use posbridge_plugin_api::ConnectorError;
+use posbridge_plugin_api::rest::VendorErrors;
 use serde_json::Value;
 
-/// What went wrong talking to lexoffice.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LexofficeError {
-    /// The API refused the key (HTTP 401/403).
-    #[error("lexoffice: {endpoint} refused the API key: {msg}")]
-    Unauthorized { endpoint: String, msg: String },
-    /// A 4xx other than 401/403/408/429, with the vendor's message.
-    #[error("lexoffice: {endpoint} answered HTTP {status}: {msg}")]
-    Refused {
-        endpoint: String,
-        status: u16,
-        msg: String,
-    },
-    /// An answer lacks a field, or has it with the wrong type.
-    #[error("lexoffice: {endpoint}: field `{field}` is missing or not {expected}")]
-    BadField {
-        endpoint: String,
-        field: String,
-        expected: &'static str,
-    },
-    /// Transport failures, 429, 5xx and unreadable bodies, already typed for the host.
-    #[error(transparent)]
-    Host(#[from] ConnectorError),
-}
+/// lexoffice's error bodies for the REST toolkit's answer handler (statuses keep their usual
+/// meaning).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LexofficeErrors;
 
-impl LexofficeError {
-    /// A missing or mistyped field of an answer.
-    pub fn bad_field(endpoint: &str, field: impl Into<String>, expected: &'static str) -> Self {
-        Self::BadField {
-            endpoint: endpoint.into(),
-            field: field.into(),
-            expected,
-        }
-    }
-}
-
-impl From<LexofficeError> for ConnectorError {
-    fn from(e: LexofficeError) -> Self {
-        match e {
-            LexofficeError::Unauthorized { .. } => ConnectorError::Auth(e.to_string()),
-            LexofficeError::Refused { .. } | LexofficeError::BadField { .. } => {
-                ConnectorError::Permanent(e.to_string())
-            }
-            LexofficeError::Host(inner) => inner,
-        }
+impl VendorErrors for LexofficeErrors {
+    fn message(&self, _status: u16, body: &Value) -> Option<String> {
+        error_message(body)
     }
 }
 
@@ -118,22 +81,5 @@ mod tests {
             Some("Unauthorized")
         );
         assert_eq!(error_message(&json!({"content": []})), None);
-    }
-
-    #[test]
-    fn maps_to_host_kinds() {
-        let auth: ConnectorError = LexofficeError::Unauthorized {
-            endpoint: "profile".into(),
-            msg: "Unauthorized".into(),
-        }
-        .into();
-        assert!(matches!(&auth, ConnectorError::Auth(m) if m.contains("lexoffice")));
-        let refused: ConnectorError = LexofficeError::Refused {
-            endpoint: "vouchers".into(),
-            status: 400,
-            msg: "x".into(),
-        }
-        .into();
-        assert!(matches!(refused, ConnectorError::Permanent(_)));
     }
 }

@@ -21,7 +21,7 @@ use posbridge_plugin_api::{
 use serde_json::Value;
 
 pub use config::{Config, TaxType};
-pub use error::LexofficeError;
+pub use error::LexofficeErrors;
 pub use mapping::{Contact, Mapping};
 pub use source::{sale_from_voucher, supplier_from_contact};
 pub use voucher::{voucher_date, voucher_number};

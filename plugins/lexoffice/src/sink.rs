@@ -18,9 +18,9 @@ use serde_json::Value;
 
 use crate::client::Client;
 use crate::config::MAX_PAGE_SIZE;
-use crate::error::LexofficeError;
 use crate::mapping::Mapping;
 use crate::voucher::{plan, Booking, PlannedVoucher, NUMBER_PREFIX};
+use posbridge_plugin_api::rest::RestError;
 
 /// The voucher types the sink writes, as the `voucherType` filter spells them.
 pub const SALES_TYPES: &str = "salesinvoice,salescreditnote";
@@ -101,7 +101,7 @@ impl VoucherWriter<'_> {
                 {
                     Ok(answer) => {
                         let Some(id) = answer.get("id").and_then(Value::as_str) else {
-                            let e = LexofficeError::bad_field("POST vouchers", "id", "a string");
+                            let e = crate::client::bad_field("POST vouchers", "id", "a string");
                             outcomes.push(RecordOutcome::failed(&e.into()));
                             continue 'records;
                         };
@@ -109,7 +109,11 @@ impl VoucherWriter<'_> {
                         ids.push(id.to_string());
                         created = true;
                     }
-                    Err(LexofficeError::Refused { msg, status, .. }) => {
+                    Err(RestError::Permanent {
+                        message: msg,
+                        status,
+                        ..
+                    }) => {
                         let booked = if ids.is_empty() {
                             String::new()
                         } else {
@@ -161,7 +165,7 @@ impl VoucherWriter<'_> {
             let content = body
                 .get("content")
                 .and_then(Value::as_array)
-                .ok_or_else(|| LexofficeError::bad_field(&name, "content", "an array"))?;
+                .ok_or_else(|| crate::client::bad_field(&name, "content", "an array"))?;
             for v in content {
                 if let (Some(number), Some(id)) = (
                     v.get("voucherNumber").and_then(Value::as_str),

@@ -15,8 +15,7 @@ use posbridge_plugin_api::model::{
 use posbridge_plugin_api::{ConnectorError, Page, ReadRequest};
 use serde_json::{json, Value};
 
-use crate::client::{encode_query_value, Client};
-use crate::error::LexofficeError;
+use crate::client::{bad_field, encode_query_value, Client};
 use crate::sink::SALES_TYPES;
 
 /// `source_system` of the sales read from lexoffice.
@@ -86,7 +85,7 @@ impl Reader<'_> {
         let content = body
             .get("content")
             .and_then(Value::as_array)
-            .ok_or_else(|| LexofficeError::bad_field(&name, "content", "an array"))?;
+            .ok_or_else(|| bad_field(&name, "content", "an array"))?;
         let mut records = Vec::new();
         for entry in content.iter().skip(cursor.offset) {
             if entry.get("voucherStatus").and_then(Value::as_str) == Some("voided") {
@@ -95,14 +94,13 @@ impl Reader<'_> {
             let id = entry
                 .get("id")
                 .and_then(Value::as_str)
-                .ok_or_else(|| LexofficeError::bad_field(&name, "content[].id", "a string"))?;
+                .ok_or_else(|| bad_field(&name, "content[].id", "a string"))?;
             let endpoint = format!("vouchers/{id}");
             let voucher = self
                 .client
                 .get(&format!("vouchers/{}", encode_query_value(id)), &endpoint)?;
-            let sale = sale_from_voucher(&voucher).map_err(|field| {
-                LexofficeError::bad_field(&endpoint, field, "present and well-formed")
-            })?;
+            let sale = sale_from_voucher(&voucher)
+                .map_err(|field| bad_field(&endpoint, field, "present and well-formed"))?;
             records.push(serde_json::to_value(sale)?);
         }
         let last = body.get("last").and_then(Value::as_bool).unwrap_or(true);
@@ -136,11 +134,10 @@ impl Reader<'_> {
         let content = body
             .get("content")
             .and_then(Value::as_array)
-            .ok_or_else(|| LexofficeError::bad_field(&name, "content", "an array"))?;
+            .ok_or_else(|| bad_field(&name, "content", "an array"))?;
         let mut records = Vec::new();
         for c in content {
-            let s = supplier_from_contact(c)
-                .map_err(|field| LexofficeError::bad_field(&name, field, "present"))?;
+            let s = supplier_from_contact(c).map_err(|field| bad_field(&name, field, "present"))?;
             records.push(serde_json::to_value(s)?);
         }
         let last = body.get("last").and_then(Value::as_bool).unwrap_or(true);

@@ -2,12 +2,11 @@
 //! envelope.
 
 use chrono::NaiveDateTime;
+use posbridge_plugin_api::rest::{common_error_message, Auth, RestClient, RestError, VendorErrors};
 use posbridge_plugin_api::{ConnectorError, Host};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
-
-use crate::auth::TokenPlacement;
 
 /// The default `api_prefix`: the path before `transactions`.
 pub const DEFAULT_API_PREFIX: &str = "/api";
@@ -104,65 +103,95 @@ pub fn normalize_prefix(prefix: &str) -> String {
     }
 }
 
+/// OktoPOS error bodies, `{"errors": [{"code", "message"}]}` (the shape the CustomerAPI
+/// documents); other shapes fall back to the toolkit's common ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OktoposErrors;
+
+impl VendorErrors for OktoposErrors {
+    fn message(&self, _status: u16, body: &Value) -> Option<String> {
+        let listed: Vec<String> = body
+            .get("errors")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let message = e.get("message").and_then(Value::as_str)?;
+                Some(match e.get("code").and_then(Value::as_str) {
+                    Some(code) => format!("{code}: {message}"),
+                    None => message.to_string(),
+                })
+            })
+            .collect();
+        if listed.is_empty() {
+            common_error_message(body)
+        } else {
+            Some(listed.join("; "))
+        }
+    }
+}
+
 /// The instance as configured: where the API is, how its paths look, how the token travels.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Api {
-    /// `base_url` and `api_prefix`, normalised (no trailing slash).
-    root: String,
+    /// `base_url` and `api_prefix`, normalised (no trailing slash), with the token.
+    client: RestClient,
     layout: PathLayout,
-    auth: TokenPlacement,
-    token: String,
 }
 
 impl Api {
     pub fn new(
+        host: Host,
         base_url: &str,
         api_prefix: &str,
         layout: PathLayout,
-        auth: TokenPlacement,
-        token: &str,
+        auth: Auth,
     ) -> Self {
-        Self {
-            root: format!(
-                "{}{}",
-                base_url.trim_end_matches('/'),
-                normalize_prefix(api_prefix)
-            ),
-            layout,
-            auth,
-            token: token.to_string(),
-        }
+        let root = format!(
+            "{}{}",
+            base_url.trim_end_matches('/'),
+            normalize_prefix(api_prefix)
+        );
+        let client = RestClient::new(host, "oktopos", &root)
+            .auth(auth)
+            .default_header("Accept", "application/json")
+            .vendor_errors(OktoposErrors);
+        Self { client, layout }
     }
 
     /// The list URL of a filter (without the token, so it can appear in messages).
     pub fn list_url(&self, filter: &TransactionFilter) -> Result<String, UrlError> {
-        Ok(format!(
-            "{}/transactions{}",
-            self.root,
-            filter.path(self.layout)?
-        ))
+        Ok(self
+            .client
+            .url(&format!("transactions{}", filter.path(self.layout)?)))
     }
 
-    /// Performs a GET with the token and maps non-2xx statuses to typed errors (401/403 →
-    /// `Auth`, naming where the token was sent and the option that moves it).
-    pub fn get_json(&self, host: &Host, url: &str) -> Result<Value, ConnectorError> {
-        let resp = host.http(
-            self.auth
-                .get(url, &self.token)
-                .header("Accept", "application/json"),
-        )?;
-        if matches!(resp.status, 401 | 403) {
-            return Err(ConnectorError::Auth(format!(
-                "oktopos: the OktoPOS Manager refused the token sent {} (HTTP {}): {}; \
-                 check `token`, and `auth` (header:NAME, bearer, query:NAME) if the instance \
-                 expects it elsewhere",
-                self.auth,
-                resp.status,
-                resp.snippet()
-            )));
-        }
-        resp.error_for_status(&format!("oktopos: GET {url}"))?;
-        resp.json()
+    /// Performs a GET with the token; a refused token (401/403) names where it was sent and
+    /// the option that moves it.
+    pub fn get_json(&self, url: &str) -> Result<Value, ConnectorError> {
+        let answer = self
+            .client
+            .get(url)
+            .endpoint(format!("GET {url}"))
+            .send_json();
+        answer
+            .map_err(|e| match e {
+                RestError::Auth {
+                    context,
+                    status,
+                    message,
+                } => RestError::Auth {
+                    context,
+                    status,
+                    message: format!(
+                    "{message}; the token was sent {}: check `token`, and `auth` (header:NAME, \
+                     bearer, query:NAME, basic) if the instance expects it elsewhere",
+                    self.client.credentials()
+                ),
+                },
+                other => other,
+            })
+            .map_err(ConnectorError::from)
     }
 }
 
@@ -214,6 +243,7 @@ pub fn parse_page(body: &Value, url: &str) -> Result<TransactionPage, ConnectorE
 mod tests {
     use super::*;
     use chrono::NaiveDate;
+    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
     use serde_json::json;
 
     fn at(d: u32, h: u32, m: u32, s: u32) -> NaiveDateTime {
@@ -234,13 +264,43 @@ mod tests {
     }
 
     fn api(prefix: &str, layout: PathLayout) -> Api {
+        let host = ScriptedHost::new(|_| Ok(json_response(200, &json!([]))));
         Api::new(
+            host.host(),
             "http://127.0.0.1:9/",
             prefix,
             layout,
-            TokenPlacement::Bearer,
-            "t",
+            Auth::Bearer("t".into()),
         )
+    }
+
+    #[test]
+    fn a_refused_token_names_where_it_went_and_the_option() {
+        let host = ScriptedHost::new(|_| {
+            Ok(json_response(
+                401,
+                &json!({"errors": [{"code": "unauthorized", "message": "bad token"}]}),
+            ))
+        });
+        let a = Api::new(
+            host.host(),
+            "http://h",
+            "/api",
+            PathLayout::Named,
+            Auth::from_spec("query:key", "s3cret").unwrap(),
+        );
+        let err = a.get_json("http://h/api/transactions").unwrap_err();
+        assert!(
+            matches!(&err, ConnectorError::Auth(m) if m.contains("oktopos")
+                && m.contains("`key` query parameter") && m.contains("`auth`")
+                && m.contains("unauthorized: bad token")
+                && !m.contains("s3cret")),
+            "{err}"
+        );
+        assert_eq!(
+            host.requests()[0].url,
+            "http://h/api/transactions?key=s3cret"
+        );
     }
 
     #[test]

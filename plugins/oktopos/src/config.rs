@@ -5,10 +5,14 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::api::{PathLayout, DEFAULT_API_PREFIX};
-use crate::auth::DEFAULT_AUTH;
+use posbridge_plugin_api::rest::schema::HTTP_URL;
+use posbridge_plugin_api::rest::AUTH_SPEC_PATTERN;
 
 /// The production host declared as egress; customers normally point `base_url` at their own instance.
 pub const PRODUCTION_HOST: &str = "manager.oktopos.com";
+
+/// The default `auth`: a header named after the security scheme (what the connector always sent).
+pub const DEFAULT_AUTH: &str = "header:api_key";
 
 /// Configuration of the OktoPOS connector.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -16,14 +20,16 @@ pub const PRODUCTION_HOST: &str = "manager.oktopos.com";
 pub struct Config {
     /// The OktoPOS Manager instance, without `/api`.
     #[serde(default = "default_base_url")]
+    #[schemars(regex(pattern = HTTP_URL))]
     pub base_url: String,
     /// The authentication token from OktoPOS -> System in the instance.
-    #[schemars(extend("x-secret" = true))]
+    #[schemars(extend("x-secret" = true), length(min = 1))]
     pub token: String,
     /// Where the token goes: `header:NAME` (a header of that name), `bearer`
-    /// (`Authorization: Bearer`) or `query:NAME` (a query parameter).
+    /// (`Authorization: Bearer`), `query:NAME` (a query parameter) or `basic` (the token is
+    /// `user:password`).
     #[serde(default = "default_auth")]
-    #[schemars(regex(pattern = r"^(bearer|header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|query:\S+)$"))]
+    #[schemars(regex(pattern = AUTH_SPEC_PATTERN))]
     pub auth: String,
     /// How the filter is written into the path: `positional` or `named` segments.
     #[serde(default)]

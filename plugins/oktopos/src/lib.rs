@@ -5,7 +5,6 @@
 //! `docs/connectors/oktopos.md`. The plugin does no I/O of its own: HTTP goes through the host.
 
 pub mod api;
-pub mod auth;
 pub mod config;
 pub mod cursor;
 pub mod mapping;
@@ -13,8 +12,8 @@ pub mod source;
 pub mod tax_rate;
 
 use api::Api;
-use auth::TokenPlacement;
 use chrono_tz::Tz;
+use posbridge_plugin_api::rest::Auth;
 use posbridge_plugin_api::{
     CheckReport, Connector, ConnectorError, Host, Manifest, Page, ReadRequest, Source, StreamDecl,
 };
@@ -41,20 +40,16 @@ impl OktoPos {
     }
 }
 
-/// Checks what the schema cannot (the time zone name, the page size, the register list, the URL,
-/// the token placement) and returns the time zone and the API as configured.
-fn validate(cfg: &Config) -> Result<(Tz, Api), ConnectorError> {
+/// Checks what the schema cannot (the time zone name, an empty register list) and returns the
+/// time zone and the credentials as configured. URL, token, page size and the `auth` spec are
+/// the schema's: the host reports them with their JSON path before `open`.
+fn validate(cfg: &Config) -> Result<(Tz, Auth), ConnectorError> {
     let tz = cfg.timezone.parse::<Tz>().map_err(|_| {
         ConnectorError::Config(format!(
             "oktopos: timezone {:?} is not an IANA time zone",
             cfg.timezone
         ))
     })?;
-    if cfg.page_size == 0 {
-        return Err(ConnectorError::Config(
-            "oktopos: page_size must be at least 1".into(),
-        ));
-    }
     if cfg
         .cash_register
         .as_ref()
@@ -64,27 +59,9 @@ fn validate(cfg: &Config) -> Result<(Tz, Api), ConnectorError> {
             "oktopos: cash_register must name at least one id".into(),
         ));
     }
-    if !(cfg.base_url.starts_with("https://") || cfg.base_url.starts_with("http://")) {
-        return Err(ConnectorError::Config(format!(
-            "oktopos: base_url {:?} is not an http(s) URL",
-            cfg.base_url
-        )));
-    }
-    if cfg.token.trim().is_empty() {
-        return Err(ConnectorError::Config("oktopos: token is empty".into()));
-    }
-    let auth: TokenPlacement = cfg
-        .auth
-        .parse()
+    let auth = Auth::from_spec(&cfg.auth, &cfg.token)
         .map_err(|e| ConnectorError::Config(format!("oktopos: {e}")))?;
-    let api = Api::new(
-        &cfg.base_url,
-        &cfg.api_prefix,
-        cfg.path_layout,
-        auth,
-        &cfg.token,
-    );
-    Ok((tz, api))
+    Ok((tz, auth))
 }
 
 impl Connector for OktoPos {
@@ -103,7 +80,14 @@ impl Connector for OktoPos {
     }
 
     fn open(cfg: Config, host: Host) -> Result<Self, ConnectorError> {
-        let (tz, api) = validate(&cfg)?;
+        let (tz, auth) = validate(&cfg)?;
+        let api = Api::new(
+            host.clone(),
+            &cfg.base_url,
+            &cfg.api_prefix,
+            cfg.path_layout,
+            auth,
+        );
         Ok(Self { cfg, host, tz, api })
     }
 
@@ -158,8 +142,7 @@ mod tests {
         ))
         .is_err());
         assert!(validate(&cfg(serde_json::json!({"token": "t", "cash_register": []}))).is_err());
-        assert!(validate(&cfg(serde_json::json!({"token": "t", "page_size": 0}))).is_err());
-        for auth in ["header:", "basic", "query:"] {
+        for auth in ["header:", "cookie:x", "query:"] {
             assert!(
                 matches!(validate(&cfg(serde_json::json!({"token": "t", "auth": auth}))),
                     Err(ConnectorError::Config(m)) if m.contains("auth")),

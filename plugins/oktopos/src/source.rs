@@ -7,8 +7,9 @@ use serde_json::json;
 
 use crate::api::{parse_page, Api, TransactionFilter, TransactionPage};
 use crate::config::Config;
-use crate::cursor::{Cursor, Pass};
+use crate::cursor::{page_of, read_cursor, start_for, Cursor, Synced, Window};
 use crate::mapping::{is_training, map_transaction, reference_number, Origin};
+use posbridge_plugin_api::rest::{Pass, Position};
 
 /// How far back a first read goes when neither the request nor `start_date` says.
 const DEFAULT_LOOKBACK_DAYS: u64 = 30;
@@ -70,14 +71,16 @@ impl SalesSource<'_> {
         index: usize,
         to: NaiveDate,
         base: NaiveDate,
-    ) -> Option<Pass> {
+    ) -> Option<Pass<Window>> {
         let p = parts.get(index)?;
         Some(Pass {
-            to,
             partition: index,
-            partition_key: p.key.clone(),
-            from: cursor.start_for(&p.key, base, self.cfg.overlap_days),
-            page: 1,
+            key: p.key.clone(),
+            window: Window {
+                from: start_for(cursor, &p.key, base, self.cfg.overlap_days),
+                to,
+            },
+            at: Position::Page(1),
         })
     }
 
@@ -90,38 +93,34 @@ impl SalesSource<'_> {
             .api
             .list_url(filter)
             .map_err(|e| ConnectorError::Config(format!("oktopos: {e}")))?;
-        let page = parse_page(&self.api.get_json(self.host, &url)?, &url)?;
+        let page = parse_page(&self.api.get_json(&url)?, &url)?;
         Ok((url, page))
     }
 
     /// Reads the next page.
     pub fn read(&self, req: &ReadRequest) -> Result<Page, ConnectorError> {
         let parts = partitions(self.cfg);
-        let mut cursor = Cursor::from_json(req.cursor.as_ref())?;
+        let mut cursor = read_cursor(req.cursor.as_ref())?;
         let today = self.today();
         let base = self.base_start(req, today);
         // Go on with the pass in progress, unless it belongs to another configuration.
+        let keys: Vec<String> = parts.iter().map(|p| p.key.clone()).collect();
         let mut pass = match cursor.pass.take() {
-            Some(p)
-                if parts
-                    .get(p.partition)
-                    .is_some_and(|x| x.key == p.partition_key) =>
-            {
-                Some(p)
-            }
+            Some(p) if p.fits(&keys) => Some(p),
             _ => self.pass_at(&cursor, &parts, 0, req.to.unwrap_or(today), base),
         };
         let mut records = Vec::new();
         while let Some(mut current) = pass.take() {
-            if current.from > current.to {
-                pass = self.pass_at(&cursor, &parts, current.partition + 1, current.to, base);
+            let Window { from, to } = current.window;
+            if from > to {
+                pass = self.pass_at(&cursor, &parts, current.partition + 1, to, base);
                 continue;
             }
             let part = &parts[current.partition];
             let filter = TransactionFilter {
-                from: Some(current.from.and_time(NaiveTime::MIN)),
-                until: Some(current.to.and_hms_opt(23, 59, 59).expect("valid time")),
-                page: Some(current.page),
+                from: Some(from.and_time(NaiveTime::MIN)),
+                until: Some(to.and_hms_opt(23, 59, 59).expect("valid time")),
+                page: Some(page_of(&current)),
                 size: Some(self.cfg.page_size),
                 cash_register: part.cash_register,
             };
@@ -152,11 +151,13 @@ impl SalesSource<'_> {
                 records.push(serde_json::to_value(&mapped.sale)?);
             }
             if page.has_next() {
-                current.page += 1;
+                current.at = Position::Page(u64::from(page_of(&current)) + 1);
                 pass = Some(current);
             } else {
-                cursor.synced_through.insert(part.key.clone(), current.to);
-                pass = self.pass_at(&cursor, &parts, current.partition + 1, current.to, base);
+                cursor
+                    .partitions
+                    .insert(part.key.clone(), Synced { synced_through: to });
+                pass = self.pass_at(&cursor, &parts, current.partition + 1, to, base);
             }
             break;
         }

@@ -423,7 +423,17 @@ mod tests {
         let c = client(&host);
         let input = json!({"amount": "4.50", "currency": "EUR", "sale_id": "s-1"});
         let e = ConnectorError::from(process_payment(&c, input.clone()).unwrap_err());
-        assert!(matches!(e, ConnectorError::Transient(_)), "{e:?}");
+        // A 503 with `Retry-After` is retried after that delay (see `rest::answer`).
+        assert!(
+            matches!(
+                e,
+                ConnectorError::RateLimited {
+                    retry_after: Some(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
         assert_eq!(host.request_count(), 1, "no retry inside the connector");
         // The host's retry sends the same key.
         process_payment(&c, input).unwrap();

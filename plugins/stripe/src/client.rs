@@ -1,11 +1,12 @@
-//! Calls to Stripe through the host: Bearer secret key, form-encoded bodies, the
-//! `Idempotency-Key` header on writes, and reading Stripe's answers and error bodies.
+//! Calls to Stripe through the SDK's REST toolkit: Bearer secret key, form-encoded bodies, the
+//! `Idempotency-Key` header on writes; Stripe's error bodies are read by [`StripeErrors`].
 
-use posbridge_plugin_api::{Host, HttpRequest, HttpResponse};
+use posbridge_plugin_api::rest::{Auth, RestClient};
+use posbridge_plugin_api::Host;
 use serde_json::Value;
 
 use crate::config::Config;
-use crate::error::{ApiError, StripeError};
+use crate::error::{StripeError, StripeErrors};
 
 /// Form fields in the order they are sent (`key[sub]=value`, as Stripe spells nested fields).
 pub type Form = Vec<(String, String)>;
@@ -20,13 +21,16 @@ pub struct Reply {
 
 /// A Stripe API client for one configuration.
 pub struct Client {
-    host: Host,
+    api: RestClient,
     cfg: Config,
 }
 
 impl Client {
     pub fn new(host: Host, cfg: Config) -> Self {
-        Self { host, cfg }
+        let api = RestClient::new(host, "stripe", &cfg.endpoint(""))
+            .auth(Auth::Bearer(cfg.secret_key.clone()))
+            .vendor_errors(StripeErrors);
+        Self { api, cfg }
     }
 
     pub fn config(&self) -> &Config {
@@ -34,18 +38,17 @@ impl Client {
     }
 
     pub fn host(&self) -> &Host {
-        &self.host
+        self.api.host()
     }
 
     /// `GET /v1/{path}?{query}`; `endpoint` names the call in errors.
     pub fn get(&self, path: &str, query: &Form, endpoint: &str) -> Result<Value, StripeError> {
-        let mut url = self.cfg.endpoint(path);
-        if !query.is_empty() {
-            url.push('?');
-            url.push_str(&encode_form(query));
-        }
-        let req = self.authorized(HttpRequest::get(url));
-        Ok(read_answer(&self.host.http(req)?, endpoint)?.body)
+        Ok(self
+            .api
+            .get(path)
+            .query_pairs(query)
+            .endpoint(endpoint)
+            .send_json()?)
     }
 
     /// `POST /v1/{path}` with a form body and an `Idempotency-Key`. Sent once: a dropped
@@ -60,132 +63,116 @@ impl Client {
         idempotency_key: &str,
         endpoint: &str,
     ) -> Result<Reply, StripeError> {
-        let req = self
-            .authorized(HttpRequest::post(self.cfg.endpoint(path)))
-            .header("Content-Type", "application/x-www-form-urlencoded")
+        let answer = self
+            .api
+            .post(path)
             .header("Idempotency-Key", idempotency_key)
-            .body(encode_form(form).into_bytes());
-        read_answer(&self.host.http(req)?, endpoint)
-    }
-
-    fn authorized(&self, req: HttpRequest) -> HttpRequest {
-        req.header("Authorization", format!("Bearer {}", self.cfg.secret_key))
-    }
-}
-
-/// Reads an answer: 2xx JSON, or the typed failure.
-pub fn read_answer(resp: &HttpResponse, endpoint: &str) -> Result<Reply, StripeError> {
-    if resp.is_success() {
-        let body = resp.json().map_err(|e| match e {
-            posbridge_plugin_api::ConnectorError::Transient(m) => {
-                posbridge_plugin_api::ConnectorError::Transient(format!("stripe: {endpoint}: {m}"))
-            }
-            other => other,
-        })?;
-        let replayed = resp
+            .form(form)
+            .endpoint(endpoint)
+            .send()?;
+        let replayed = answer
             .header("idempotent-replayed")
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-        return Ok(Reply { body, replayed });
+        Ok(Reply {
+            body: answer.body,
+            replayed,
+        })
     }
-    let error = serde_json::from_slice::<Value>(&resp.body)
-        .ok()
-        .as_ref()
-        .and_then(ApiError::from_body);
-    if matches!(resp.status, 401 | 403) {
-        return Err(StripeError::Unauthorized {
-            endpoint: endpoint.into(),
-            message: error
-                .map(|e| e.message)
-                .unwrap_or_else(|| format!("HTTP {}", resp.status)),
-        });
-    }
-    match error {
-        Some(error) => Err(StripeError::Api {
-            endpoint: endpoint.into(),
-            status: resp.status,
-            error: Box::new(error),
-            should_retry: resp
-                .header("stripe-should-retry")
-                .map(|v| v.trim().eq_ignore_ascii_case("true")),
-            retry_after: resp.retry_after(),
-        }),
-        None => {
-            // Not Stripe's body (a proxy, a gateway): the usual mapping by status.
-            resp.error_for_status(&format!("stripe: {endpoint}"))?;
-            Err(StripeError::bad_field(endpoint, "error", "an object"))
-        }
-    }
-}
-
-/// `application/x-www-form-urlencoded` text of the fields (RFC 3986 unreserved stay as they are).
-pub fn encode_form(fields: &Form) -> String {
-    posbridge_plugin_api::url::encode_pairs(fields)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posbridge_plugin_api::ConnectorError;
+    use posbridge_plugin_api::rest::RestError;
+    use posbridge_plugin_api::testing::ScriptedHost;
+    use posbridge_plugin_api::{ConnectorError, HttpResponse};
 
-    fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
-        HttpResponse {
+    fn answering(status: u16, headers: &[(&str, &str)], body: &str) -> (ScriptedHost, Client) {
+        let resp = HttpResponse {
             status,
             headers: headers
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             body: body.as_bytes().to_vec(),
-        }
+        };
+        let host = ScriptedHost::new(move |_| Ok(resp.clone()));
+        let cfg: Config = serde_json::from_value(
+            serde_json::json!({"base_url": "http://127.0.0.1:9", "secret_key": "sk_test_1"}),
+        )
+        .unwrap();
+        let client = Client::new(host.host(), cfg);
+        (host, client)
     }
 
     #[test]
-    fn encodes_nested_fields() {
+    fn encodes_nested_fields_and_sends_the_key() {
+        let (host, c) = answering(200, &[], r#"{"id":"pi_1"}"#);
         let form: Form = vec![
             ("metadata[sale_id]".into(), "demo:S1:R1:7".into()),
             ("description".into(), "Bon 7 & mehr".into()),
         ];
+        c.post_idempotent("payment_intents", &form, "k1", "payment_intents")
+            .unwrap();
+        let sent = &host.requests()[0];
+        assert_eq!(sent.url, "http://127.0.0.1:9/v1/payment_intents");
         assert_eq!(
-            encode_form(&form),
+            String::from_utf8_lossy(&sent.body),
             "metadata%5Bsale_id%5D=demo%3AS1%3AR1%3A7&description=Bon%207%20%26%20mehr"
+        );
+        for h in [
+            ("Authorization", "Bearer sk_test_1"),
+            ("Idempotency-Key", "k1"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ] {
+            assert!(sent.headers.contains(&(h.0.into(), h.1.into())), "{h:?}");
+        }
+        c.get("charges", &vec![("limit".into(), "2".into())], "charges")
+            .unwrap();
+        assert_eq!(
+            host.requests()[1].url,
+            "http://127.0.0.1:9/v1/charges?limit=2"
         );
     }
 
     #[test]
     fn reads_successes_replays_and_errors() {
-        let ok = read_answer(
-            &resp(200, &[("Idempotent-Replayed", "true")], r#"{"id":"pi_1"}"#),
-            "payment_intents",
-        )
-        .unwrap();
+        let (_, c) = answering(200, &[("Idempotent-Replayed", "true")], r#"{"id":"pi_1"}"#);
+        let ok = c
+            .post_idempotent("payment_intents", &vec![], "k", "payment_intents")
+            .unwrap();
         assert!(ok.replayed);
         assert_eq!(ok.body["id"], "pi_1");
-        let e = read_answer(
-            &resp(
-                400,
-                &[("Stripe-Should-Retry", "false")],
-                r#"{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters"}}"#,
-            ),
-            "payment_intents",
-        )
-        .unwrap_err();
-        assert!(
-            matches!(&e, StripeError::Api { status: 400, should_retry: Some(false), error, .. } if error.kind == "idempotency_error")
+        let (_, c) = answering(
+            400,
+            &[("Stripe-Should-Retry", "false")],
+            r#"{"error":{"type":"idempotency_error","message":"Keys for idempotent requests can only be used with the same parameters"}}"#,
         );
-        assert!(!e.is_retryable());
+        let e = c
+            .post_idempotent("payment_intents", &vec![], "k", "payment_intents")
+            .unwrap_err();
+        assert!(
+            matches!(&e, StripeError::Rest(RestError::Permanent { status: 400, message, .. }) if message.starts_with("idempotency_error"))
+        );
+        let (_, c) = answering(
+            401,
+            &[],
+            r#"{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_test_****"}}"#,
+        );
         assert!(matches!(
-            read_answer(&resp(401, &[], r#"{"error":{"type":"invalid_request_error","message":"Invalid API Key provided: sk_test_****"}}"#), "balance"),
-            Err(StripeError::Unauthorized { message, .. }) if message.starts_with("Invalid API Key")
+            c.get("balance", &vec![], "balance"),
+            Err(StripeError::Rest(RestError::Auth { message, .. })) if message.contains("Invalid API Key")
         ));
-        let gateway =
-            read_answer(&resp(502, &[], r#"{"error":"injected"}"#), "refunds").unwrap_err();
+        let (_, c) = answering(502, &[], r#"{"error":"injected"}"#);
+        let gateway = c.get("refunds", &vec![], "refunds").unwrap_err();
         assert!(matches!(
-            gateway,
-            StripeError::Host(ConnectorError::Transient(_))
+            ConnectorError::from(gateway),
+            ConnectorError::Transient(_)
         ));
-        assert!(gateway.is_retryable());
+        let (_, c) = answering(200, &[], "{\"id\":");
         assert!(matches!(
-            read_answer(&resp(200, &[], "{\"id\":"), "refunds"),
-            Err(StripeError::Host(ConnectorError::Transient(m))) if m.contains("refunds")
+            c.get("refunds", &vec![], "refunds"),
+            Err(StripeError::Rest(RestError::Transient { context, .. })) if context.contains("refunds")
         ));
     }
 }

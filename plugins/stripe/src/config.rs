@@ -1,6 +1,7 @@
 //! The connector's configuration, as the pipeline gives it.
 
 use chrono::NaiveDate;
+use posbridge_plugin_api::rest::schema::HTTP_URL;
 use serde::Deserialize;
 
 /// The production API root; every endpoint lives under `/v1/`.
@@ -16,9 +17,10 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 pub struct Config {
     /// API root without the version prefix; the connector appends `/v1/<endpoint>`.
     #[serde(default = "default_base_url")]
+    #[schemars(regex(pattern = HTTP_URL))]
     pub base_url: String,
     /// The secret API key (`sk_live_…`, `sk_test_…` or a restricted `rk_…`), sent as Bearer token.
-    #[schemars(extend("x-secret" = true))]
+    #[schemars(extend("x-secret" = true), length(min = 1))]
     pub secret_key: String,
     /// The signing secret of the webhook endpoint (`whsec_…`), used by `verify_webhook`.
     #[serde(default)]
@@ -67,27 +69,6 @@ impl Config {
             path.trim_start_matches('/')
         )
     }
-
-    /// Checks what the schema cannot express.
-    pub fn problems(&self) -> Vec<String> {
-        let mut p = Vec::new();
-        if !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://")) {
-            p.push(format!(
-                "base_url {:?} must start with http:// or https://",
-                self.base_url
-            ));
-        }
-        if self.secret_key.trim().is_empty() {
-            p.push("secret_key is empty".into());
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
-            p.push(format!(
-                "page_size {} must be between 1 and {MAX_PAGE_SIZE}",
-                self.page_size
-            ));
-        }
-        p
-    }
 }
 
 #[cfg(test)]
@@ -101,7 +82,6 @@ mod tests {
         assert_eq!(c.base_url, PRODUCTION_BASE_URL);
         assert_eq!(c.page_size, 100);
         assert_eq!(c.payments_object, PaymentsObject::PaymentIntents);
-        assert!(c.problems().is_empty());
         assert_eq!(
             c.endpoint("/payment_intents"),
             "https://api.stripe.com/v1/payment_intents"
@@ -114,8 +94,10 @@ mod tests {
             json!({"secret_key": "k", "max_network_retries": 2})
         )
         .is_err());
-        let bad: Config =
-            serde_json::from_value(json!({"secret_key": " ", "page_size": 101})).unwrap();
-        assert_eq!(bad.problems().len(), 2);
+        // URL, key and page size are the schema's to check (the host reports them by path).
+        let schema = serde_json::to_value(schemars::schema_for!(Config)).unwrap();
+        assert_eq!(schema["properties"]["secret_key"]["minLength"], 1);
+        assert_eq!(schema["properties"]["page_size"]["maximum"], 100);
+        assert_eq!(schema["properties"]["base_url"]["pattern"], HTTP_URL);
     }
 }

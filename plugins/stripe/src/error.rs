@@ -1,6 +1,7 @@
-//! Stripe's failures, typed, and their mapping to the host's error kinds.
+//! Stripe's error bodies and retry advice, read for the REST toolkit, and the connector's errors.
 
-use posbridge_plugin_api::ConnectorError;
+use posbridge_plugin_api::rest::{RestError, VendorErrors, Verdict};
+use posbridge_plugin_api::{ConnectorError, HttpResponse};
 use serde_json::Value;
 
 /// Stripe's error body, `{"error": {"type", "code", "message", "param", "decline_code"}}`.
@@ -46,81 +47,73 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-/// What went wrong talking to Stripe.
+/// Stripe for the REST toolkit's answer handler: the message is the error object (type, code,
+/// decline code, param), and the `Stripe-Should-Retry` header, when present, decides whether a
+/// failure is worth a retry (a stored 500 is replayed on retry, so Stripe may say no). A 409
+/// (a concurrent request with the same key) is worth one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StripeErrors;
+
+impl VendorErrors for StripeErrors {
+    fn message(&self, _status: u16, body: &Value) -> Option<String> {
+        ApiError::from_body(body).map(|e| e.to_string())
+    }
+
+    fn classify(&self, resp: &HttpResponse, body: Option<&Value>, usual: Verdict) -> Verdict {
+        if matches!(usual, Verdict::Ok | Verdict::Auth) {
+            return usual;
+        }
+        // Not Stripe's body (a proxy, a gateway): the usual mapping by status.
+        if body.and_then(ApiError::from_body).is_none() {
+            return usual;
+        }
+        let should_retry = resp
+            .header("stripe-should-retry")
+            .map(|v| v.trim().eq_ignore_ascii_case("true"));
+        match should_retry {
+            Some(false) => Verdict::Permanent,
+            Some(true) if matches!(usual, Verdict::Permanent | Verdict::Config) => {
+                Verdict::Transient
+            }
+            None if resp.status == 409 => Verdict::Transient,
+            _ => usual,
+        }
+    }
+}
+
+/// What went wrong in a Stripe call or action.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StripeError {
-    /// The secret key was refused (HTTP 401) or lacks a permission (HTTP 403).
-    #[error("stripe: {endpoint} refused the secret key: {message}")]
-    Unauthorized { endpoint: String, message: String },
-    /// Stripe answered its error body.
-    #[error("stripe: {endpoint} answered HTTP {status} {error}")]
-    Api {
-        endpoint: String,
-        status: u16,
-        error: Box<ApiError>,
-        /// The `Stripe-Should-Retry` header, when present.
-        should_retry: Option<bool>,
-        /// The `Retry-After` header of a 429, when present.
-        retry_after: Option<std::time::Duration>,
-    },
-    /// An answer lacks a field, or has it with the wrong type.
-    #[error("stripe: {endpoint}: field `{field}` is missing or not {expected}")]
-    BadField {
-        endpoint: String,
-        field: String,
-        expected: &'static str,
-    },
     /// An action's input is unusable; nothing was sent.
     #[error("stripe: {0}")]
     Input(String),
-    /// Transport failures, 429, 5xx without Stripe's body and unreadable bodies, already typed.
+    /// The call failed (typed by the REST toolkit).
     #[error(transparent)]
-    Host(#[from] ConnectorError),
+    Rest(#[from] RestError),
 }
 
 impl StripeError {
     /// A missing or mistyped field of an answer.
     pub fn bad_field(endpoint: &str, field: impl Into<String>, expected: &'static str) -> Self {
-        Self::BadField {
-            endpoint: endpoint.into(),
-            field: field.into(),
+        Self::Rest(RestError::bad_field(
+            format!("stripe: {endpoint}"),
+            field,
             expected,
-        }
+        ))
     }
+}
 
-    /// Whether re-sending the same request (with the same `Idempotency-Key`) may succeed:
-    /// Stripe's `Stripe-Should-Retry` header decides when present; else 409, 429 and 5xx,
-    /// and transport failures, are worth one more try.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::Api {
-                status,
-                should_retry,
-                ..
-            } => should_retry.unwrap_or(matches!(status, 409 | 429 | 500..=599)),
-            Self::Host(e) => e.is_retryable(),
-            _ => false,
-        }
+impl From<ConnectorError> for StripeError {
+    fn from(e: ConnectorError) -> Self {
+        Self::Rest(RestError::Host(e))
     }
 }
 
 impl From<StripeError> for ConnectorError {
     fn from(e: StripeError) -> Self {
-        match &e {
-            StripeError::Unauthorized { .. } => ConnectorError::Auth(e.to_string()),
-            StripeError::Api {
-                status: 429,
-                retry_after,
-                ..
-            } if e.is_retryable() => ConnectorError::RateLimited {
-                retry_after: *retry_after,
-                message: e.to_string(),
-            },
-            StripeError::Api { .. } if e.is_retryable() => ConnectorError::Transient(e.to_string()),
-            StripeError::Api { .. } | StripeError::BadField { .. } | StripeError::Input(_) => {
-                ConnectorError::Permanent(e.to_string())
-            }
-            StripeError::Host(inner) => inner.clone(),
+        match e {
+            StripeError::Input(_) => ConnectorError::Permanent(e.to_string()),
+            StripeError::Rest(inner) => inner.into(),
         }
     }
 }
@@ -128,58 +121,86 @@ impl From<StripeError> for ConnectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use posbridge_plugin_api::rest::read_answer;
     use serde_json::json;
 
-    fn api(status: u16, should_retry: Option<bool>) -> StripeError {
-        StripeError::Api {
-            endpoint: "refunds".into(),
+    fn answer(status: u16, should_retry: Option<&str>, body: &Value) -> ConnectorError {
+        let resp = HttpResponse {
             status,
-            error: ApiError::from_body(&json!({"error": {
-                "type": "invalid_request_error", "code": "amount_too_large",
-                "message": "Refund amount is greater than unrefunded amount on charge", "param": "amount"
-            }}))
-            .unwrap()
-            .into(),
-            should_retry,
-            retry_after: (status == 429).then(|| std::time::Duration::from_secs(2)),
-        }
+            headers: should_retry
+                .map(|v| vec![("Stripe-Should-Retry".into(), v.into())])
+                .unwrap_or_default()
+                .into_iter()
+                .chain([("Retry-After".to_string(), "2".to_string())])
+                .collect(),
+            body: body.to_string().into_bytes(),
+        };
+        read_answer(resp, "stripe: refunds", Default::default(), &StripeErrors)
+            .unwrap_err()
+            .into()
+    }
+
+    fn refused() -> Value {
+        json!({"error": {
+            "type": "invalid_request_error", "code": "amount_too_large",
+            "message": "Refund amount is greater than unrefunded amount on charge", "param": "amount"
+        }})
     }
 
     #[test]
     fn maps_to_host_kinds_and_names_the_code() {
-        let e: ConnectorError = api(400, None).into();
+        let e = answer(400, None, &refused());
         assert!(
             matches!(&e, ConnectorError::Permanent(m) if m.contains("amount_too_large") && m.contains("[param amount]")),
             "{e:?}"
         );
         assert!(matches!(
-            api(500, None).into(),
+            answer(500, None, &refused()),
             ConnectorError::Transient(_)
         ));
         // A stored 500 is replayed on retry: Stripe says not to retry.
         assert!(matches!(
-            api(500, Some(false)).into(),
+            answer(500, Some("false"), &refused()),
             ConnectorError::Permanent(_)
         ));
         assert!(matches!(
-            api(409, Some(true)).into(),
+            answer(409, None, &refused()),
             ConnectorError::Transient(_)
         ));
         assert!(matches!(
-            api(429, None).into(),
+            answer(409, Some("true"), &refused()),
+            ConnectorError::Transient(_)
+        ));
+        assert!(matches!(
+            answer(400, Some("true"), &refused()),
+            ConnectorError::Transient(_)
+        ));
+        assert!(matches!(
+            answer(429, None, &refused()),
             ConnectorError::RateLimited { retry_after: Some(d), .. } if d.as_secs() == 2
         ));
-        let auth: ConnectorError = StripeError::Unauthorized {
-            endpoint: "balance".into(),
-            message: "Invalid API Key provided".into(),
-        }
-        .into();
-        assert!(matches!(auth, ConnectorError::Auth(m) if m.starts_with("stripe:")));
+        let auth = answer(
+            401,
+            Some("false"),
+            &json!({"error": {"type": "invalid_request_error", "message": "Invalid API Key provided"}}),
+        );
+        assert!(
+            matches!(auth, ConnectorError::Auth(m) if m.starts_with("stripe:") && m.contains("Invalid API Key"))
+        );
+        // A gateway's body: statuses as usual.
+        assert!(matches!(
+            answer(502, Some("false"), &json!({"error": "injected"})),
+            ConnectorError::Transient(_)
+        ));
     }
 
     #[test]
     fn error_body_without_object_is_none() {
         assert_eq!(ApiError::from_body(&json!({"error": "injected"})), None);
         assert_eq!(ApiError::from_body(&json!({"id": "pi_1"})), None);
+        assert!(matches!(
+            ConnectorError::from(StripeError::Input("x".into())),
+            ConnectorError::Permanent(m) if m == "stripe: x"
+        ));
     }
 }

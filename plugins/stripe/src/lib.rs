@@ -24,7 +24,7 @@ use serde_json::Value;
 
 pub use amount::{from_minor, stripe_decimals, to_minor, AmountError};
 pub use config::{Config, PaymentsObject};
-pub use error::{ApiError, StripeError};
+pub use error::{ApiError, StripeError, StripeErrors};
 pub use webhook::{verify as verify_webhook_signature, WebhookError, TOLERANCE_SECS};
 
 use client::Client;
@@ -66,14 +66,8 @@ impl Connector for Stripe {
         .rate_limit(100, 1)
     }
 
+    /// The host has validated the config against its schema (URL, key, page size).
     fn open(config: Config, host: Host) -> Result<Self, ConnectorError> {
-        let problems = config.problems();
-        if !problems.is_empty() {
-            return Err(ConnectorError::Config(format!(
-                "stripe: {}",
-                problems.join("; ")
-            )));
-        }
         Ok(Self {
             client: Client::new(host, config),
         })

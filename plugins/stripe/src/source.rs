@@ -20,7 +20,7 @@ struct ListSpec {
 
 fn canonical<T: Serialize>(r: Result<T, StripeError>) -> Result<Value, StripeError> {
     serde_json::to_value(r?).map_err(|e| {
-        StripeError::Host(ConnectorError::Bug(format!(
+        StripeError::from(ConnectorError::Bug(format!(
             "record does not serialize: {e}"
         )))
     })
