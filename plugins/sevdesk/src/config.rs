@@ -1,5 +1,6 @@
 //! The connector's configuration, as the pipeline gives it.
 
+use posbridge_plugin_api::rest::schema::HTTP_URL;
 use serde::Deserialize;
 
 /// The production API root (spec `servers[0]`).
@@ -59,6 +60,7 @@ pub enum PaymentRefused {
 pub struct Config {
     /// API root including `/api/v1`.
     #[serde(default = "default_base_url")]
+    #[schemars(regex(pattern = HTTP_URL))]
     pub base_url: String,
     /// The 32-character API token of a sevDesk administrator (sent as `Authorization: <token>`).
     #[schemars(extend("x-secret" = true))]
@@ -144,15 +146,10 @@ impl Config {
             .replace("{register}", register)
     }
 
-    /// Checks what the schema cannot express.
+    /// Checks what the schema cannot express (the host has already checked `base_url` against
+    /// its URL pattern and `page_size` against its range).
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        if !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://")) {
-            p.push(format!(
-                "base_url {:?} must start with http:// or https://",
-                self.base_url
-            ));
-        }
         if self.api_token.trim().is_empty() {
             p.push("api_token is empty".into());
         }

@@ -25,7 +25,7 @@ use posbridge_plugin_api::{
 use serde_json::Value;
 
 pub use config::{Config, PaymentRefused, VoucherPosKey, VoucherStatus};
-pub use error::SevdeskError;
+pub use error::RestError;
 
 use http::Client;
 
@@ -140,5 +140,10 @@ mod tests {
         assert_eq!(m.secrets, vec!["api_token".to_string()]);
         assert_eq!(m.egress_hosts, vec!["my.sevdesk.de".to_string()]);
         assert_eq!(m.egress_config_fields, vec!["base_url".to_string()]);
+        // The host checks the URL before `open` and names it by its JSON path.
+        assert_eq!(
+            m.config_schema["properties"]["base_url"]["pattern"],
+            posbridge_plugin_api::rest::schema::HTTP_URL
+        );
     }
 }

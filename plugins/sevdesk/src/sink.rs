@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::booking::{self, Booking, KEY_MARKER};
 use crate::config::{PaymentRefused, VoucherStatus};
-use crate::error::SevdeskError;
+use crate::error::{bad_field, RestError};
 use crate::http::{encode_query_value, id_of, objects, Client};
 use crate::mapping::Mapping;
 use crate::pending::{payments_covered, PendingVoucher, PendingVouchers};
@@ -161,7 +161,7 @@ impl VoucherWriter<'_> {
 
     /// The voucher an earlier attempt saved: from the pending record (checked against sevDesk:
     /// a voucher deleted there is saved again) or found by its key.
-    fn saved_before(&self, key: &str) -> Result<Option<Saved>, SevdeskError> {
+    fn saved_before(&self, key: &str) -> Result<Option<Saved>, RestError> {
         if let Some(p) = self.pending().get(key) {
             if let Some(stored) = self.stored(p.voucher_id)? {
                 return Ok(Some(Saved {
@@ -195,9 +195,11 @@ impl VoucherWriter<'_> {
             .send_json("POST", "Voucher/Factory/saveVoucher", body)
         {
             Ok(a) => a,
-            Err(SevdeskError::Refused { msg, status, .. }) => {
+            Err(RestError::Permanent {
+                message, status, ..
+            }) => {
                 return Ok(Err(format!(
-                    "sevdesk refused the voucher (HTTP {status}): {msg}"
+                    "sevdesk refused the voucher (HTTP {status}): {message}"
                 )))
             }
             Err(e) => return Err(e.into()),
@@ -205,7 +207,7 @@ impl VoucherWriter<'_> {
         let id = answer
             .pointer("/objects/voucher")
             .and_then(id_of)
-            .ok_or_else(|| SevdeskError::bad_field(endpoint, "objects.voucher.id", "an id"))?;
+            .ok_or_else(|| bad_field(endpoint, "objects.voucher.id", "an id"))?;
         Ok(Ok(id))
     }
 
@@ -276,8 +278,10 @@ impl VoucherWriter<'_> {
             );
             self.client.host().warn(&format!("sevdesk: {what}: {e}"));
             let outcome = match e {
-                SevdeskError::Refused { status, msg, .. } => {
-                    let cause = format!("{what}: sevdesk refused it (HTTP {status}): {msg}");
+                RestError::Permanent {
+                    status, message, ..
+                } => {
+                    let cause = format!("{what}: sevdesk refused it (HTTP {status}): {message}");
                     match self.client.config().payment_refused {
                         PaymentRefused::Retry => RecordOutcome::Retry {
                             reason: format!("{cause}; the next attempt books the missing payments only"),
@@ -316,11 +320,11 @@ impl VoucherWriter<'_> {
     }
 
     /// `GET /Voucher/{id}`: the voucher's status and paid amount; `None` when it does not exist.
-    fn stored(&self, id: u64) -> Result<Option<Stored>, SevdeskError> {
+    fn stored(&self, id: u64) -> Result<Option<Stored>, RestError> {
         let body = match self.client.get(&format!("Voucher/{id}")) {
             Ok(b) => b,
             // sevDesk answers 400 "Voucher was not found" (spec), or maybe 404.
-            Err(SevdeskError::Refused {
+            Err(RestError::Permanent {
                 status: 400 | 404, ..
             }) => return Ok(None),
             Err(e) => return Err(e),
@@ -335,7 +339,7 @@ impl VoucherWriter<'_> {
     }
 
     /// The voucher whose description carries this key, if any.
-    fn find(&self, key: &str) -> Result<Option<Stored>, SevdeskError> {
+    fn find(&self, key: &str) -> Result<Option<Stored>, RestError> {
         let needle = format!("{KEY_MARKER}{key}");
         let path = format!(
             "Voucher?descriptionLike={}&limit=10",
@@ -348,7 +352,7 @@ impl VoucherWriter<'_> {
                 .is_some_and(|d| d.contains(&needle))
         });
         let Some(v) = found else { return Ok(None) };
-        let id = id_of(v).ok_or_else(|| SevdeskError::bad_field("GET Voucher", "id", "an id"))?;
+        let id = id_of(v).ok_or_else(|| bad_field("GET Voucher", "id", "an id"))?;
         Ok(Some(stored_of(v, id)))
     }
 }
