@@ -9,6 +9,13 @@
 //! with sevDesk's error body `{"error": {"message": …, "exceptionUUID": …}}`. Behind that, the
 //! simulator keeps vouchers with their positions and booked payments (readable through
 //! [`SevdeskSimulator::vouchers`]), and serves parts, orders and contacts.
+//!
+//! A [`Variant`] picks the reading of the document the simulator answers: the lenient default,
+//! or a strict sevDesk ([`Variant::strict`]) that refuses keys the spec does not define, `null`
+//! for optional objects, open vouchers without `supplier`/`supplierName` and tax rule /
+//! `creditDebit` combinations the spec's tax-rule tables ([`TAX_RULES`]) do not list, or one that
+//! enforces the spec's `required` list as written ([`Variant::required_as_listed`]).
+//! [`PaymentFaults`] fail `bookAmount` after the voucher was saved.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -90,34 +97,57 @@ pub fn vendor_spec_beside_workspace() -> Option<PathBuf> {
 impl SpecValidator {
     /// The validator of the embedded cut ([`EMBEDDED_SPEC`]).
     pub fn embedded() -> Self {
+        Self::embedded_as(SchemaReading::default())
+    }
+
+    /// The validator of the embedded cut under a [`SchemaReading`].
+    pub fn embedded_as(reading: SchemaReading) -> Self {
         let spec = parse_spec(EMBEDDED_SPEC).expect("the embedded sevDesk spec is valid YAML");
-        Self::from_spec(&spec)
+        Self::from_spec_as(&spec, reading)
     }
 
     /// `data_dir/sevdesk-openapi.yaml` when that file exists, else the embedded cut.
     pub fn for_data_dir(data_dir: Option<&Path>) -> anyhow::Result<Self> {
+        Self::for_data_dir_as(data_dir, SchemaReading::default())
+    }
+
+    /// [`SpecValidator::for_data_dir`] under a [`SchemaReading`].
+    pub fn for_data_dir_as(
+        data_dir: Option<&Path>,
+        reading: SchemaReading,
+    ) -> anyhow::Result<Self> {
         match data_dir.map(|d| d.join(SPEC_OVERRIDE_FILE)) {
-            Some(path) if path.is_file() => Self::load(&path),
-            _ => Ok(Self::embedded()),
+            Some(path) if path.is_file() => Self::load_as(&path, reading),
+            _ => Ok(Self::embedded_as(reading)),
         }
     }
 
     /// Loads and converts a spec file.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
+        Self::load_as(path, SchemaReading::default())
+    }
+
+    /// Loads and converts a spec file under a [`SchemaReading`].
+    pub fn load_as(path: &Path, reading: SchemaReading) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the sevDesk spec {}", path.display()))?;
         let spec =
             parse_spec(&text).with_context(|| format!("{} is not valid YAML", path.display()))?;
-        Ok(Self::from_spec(&spec))
+        Ok(Self::from_spec_as(&spec, reading))
     }
 
     /// Converts a parsed spec.
     pub fn from_spec(spec: &Value) -> Self {
+        Self::from_spec_as(spec, SchemaReading::default())
+    }
+
+    /// Converts a parsed spec under a [`SchemaReading`].
+    pub fn from_spec_as(spec: &Value, reading: SchemaReading) -> Self {
         let mut components = spec
             .pointer("/components/schemas")
             .cloned()
             .unwrap_or_else(|| json!({}));
-        to_json_schema(&mut components);
+        to_json_schema_as(&mut components, reading);
         let mut operations = Vec::new();
         for (template, item) in spec
             .get("paths")
@@ -131,7 +161,7 @@ impl SpecValidator {
                     continue;
                 };
                 let mut schema = schema.clone();
-                to_json_schema(&mut schema);
+                to_json_schema_as(&mut schema, reading);
                 operations.push(Operation {
                     method: method.to_ascii_uppercase(),
                     segments: template
@@ -230,12 +260,30 @@ impl SpecValidator {
     }
 }
 
+/// How the simulator reads the spec's request schemas where a real sevDesk may differ.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchemaReading {
+    /// An object with `properties` takes no other key (`additionalProperties: false`), and an
+    /// optional (not required) object property takes no `null`, whatever `nullable` says.
+    pub closed: bool,
+    /// `required` names that the object's `properties` do not define are enforced as well (the
+    /// spec's `saveVoucher` requires a `voucherPos` it never defines); otherwise they are left
+    /// out, since nothing could satisfy them under `closed`.
+    pub required_as_listed: bool,
+}
+
 /// Converts an OpenAPI 3.0 schema (in place) to JSON Schema as used for request bodies:
 /// `nullable: true` adds `null` to the type (and enum); read-only properties stay allowed but
-/// are no longer required (OpenAPI: "required … on the response only").
+/// are no longer required (OpenAPI: "required … on the response only"). Required names the
+/// properties do not define are dropped (the lenient reading, [`SchemaReading::default`]).
 pub fn to_json_schema(v: &mut Value) {
+    to_json_schema_as(v, SchemaReading::default())
+}
+
+/// [`to_json_schema`] under a [`SchemaReading`].
+pub fn to_json_schema_as(v: &mut Value, reading: SchemaReading) {
     match v {
-        Value::Array(items) => items.iter_mut().for_each(to_json_schema),
+        Value::Array(items) => items.iter_mut().for_each(|i| to_json_schema_as(i, reading)),
         Value::Object(o) => {
             let nullable = o.remove("nullable").and_then(|n| n.as_bool()) == Some(true);
             if nullable {
@@ -255,9 +303,8 @@ pub fn to_json_schema(v: &mut Value) {
                     }
                 }
             }
-            let read_only: Vec<String> = o
-                .get("properties")
-                .and_then(Value::as_object)
+            let props = o.get("properties").and_then(Value::as_object);
+            let read_only: Vec<String> = props
                 .map(|props| {
                     props
                         .iter()
@@ -266,16 +313,215 @@ pub fn to_json_schema(v: &mut Value) {
                         .collect()
                 })
                 .unwrap_or_default();
+            let defined: Option<Vec<String>> = props.map(|p| p.keys().cloned().collect());
             if let Some(Value::Array(req)) = o.get_mut("required") {
                 req.retain(|r| !r.as_str().is_some_and(|r| read_only.iter().any(|x| x == r)));
+                if let (Some(defined), false) = (&defined, reading.required_as_listed) {
+                    req.retain(|r| r.as_str().is_some_and(|r| defined.iter().any(|d| d == r)));
+                }
+            }
+            if reading.closed && defined.is_some() {
+                o.entry("additionalProperties")
+                    .or_insert(Value::Bool(false));
+                let required: Vec<String> = o
+                    .get("required")
+                    .and_then(Value::as_array)
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(Value::Object(props)) = o.get_mut("properties") {
+                    for (name, p) in props.iter_mut() {
+                        if !required.contains(name) && is_object_schema(p) {
+                            if let Some(p) = p.as_object_mut() {
+                                p.remove("nullable");
+                            }
+                        }
+                    }
+                }
             }
             for (k, child) in o.iter_mut() {
-                if k != "example" && k != "examples" && k != "default" && k != "enum" {
-                    to_json_schema(child);
+                if k == "properties" {
+                    // A map of names to schemas, not a schema: convert each schema.
+                    if let Value::Object(props) = child {
+                        props
+                            .values_mut()
+                            .for_each(|p| to_json_schema_as(p, reading));
+                    }
+                } else if k != "example" && k != "examples" && k != "default" && k != "enum" {
+                    to_json_schema_as(child, reading);
                 }
             }
         }
         _ => {}
+    }
+}
+
+/// Whether a property schema describes an object (the spec's `$ref`s all name objects).
+fn is_object_schema(p: &Value) -> bool {
+    p.get("type").and_then(Value::as_str) == Some("object")
+        || p.get("properties").is_some()
+        || p.get("$ref").is_some()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Readings of the document, tax-rule tables, payment faults
+// ---------------------------------------------------------------------------------------------
+
+/// The defensible readings of sevDesk's document one simulator answers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Variant {
+    /// How request schemas are read (closed objects, `required` as listed).
+    pub schema: SchemaReading,
+    /// An open voucher (status 100) needs a `supplier` object or a non-empty `supplierName`
+    /// (Voucher attribute table: "you must provide either the supplier object or a supplierName").
+    pub counterparty_required: bool,
+    /// `creditDebit` and `taxRule` must be a combination of the spec's tax-rule tables
+    /// ([`TAX_RULES`]): `D` (revenue) with a revenue rule usable in vouchers, `C` (expense) with an
+    /// expense rule, and `taxType` as the "old property" its rule replaces (when it has one).
+    pub tax_rule_tables: bool,
+}
+
+impl Variant {
+    /// The lenient default: open objects, the spec's `required` minus names it never defines,
+    /// no counterparty or side check (rates per tax rule are always checked).
+    pub fn lenient() -> Self {
+        Self::default()
+    }
+
+    /// A strict sevDesk: no undefined keys, no `null` for optional objects, a counterparty on
+    /// every open voucher, tax rule and `creditDebit` as the tables list them.
+    pub fn strict() -> Self {
+        Self {
+            schema: SchemaReading {
+                closed: true,
+                required_as_listed: false,
+            },
+            counterparty_required: true,
+            tax_rule_tables: true,
+        }
+    }
+
+    /// A sevDesk that enforces `required` as written: `saveVoucher` must carry `voucherPos`.
+    pub fn required_as_listed() -> Self {
+        Self {
+            schema: SchemaReading {
+                closed: false,
+                required_as_listed: true,
+            },
+            ..Self::default()
+        }
+    }
+}
+
+/// Which side of the books a tax rule belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// Revenue: `creditDebit: D` ("You sold something").
+    Revenue,
+    /// Expense: `creditDebit: C` ("You bought something").
+    Expense,
+}
+
+/// One row of the spec's tax-rule tables ("sevdesk-Update 2.0" → "Tax Rules").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaxRuleRow {
+    pub id: u64,
+    pub side: Side,
+    /// The allowed `taxRate`s of positions; empty: "depending on country".
+    pub rates: &'static [u32],
+    /// The deprecated `taxType` values the rule replaces ("Old property").
+    pub tax_types: &'static [&'static str],
+    /// `false` where the table lists "Usage in vouchers" as unsupported.
+    pub in_vouchers: bool,
+}
+
+const fn rule(
+    id: u64,
+    side: Side,
+    rates: &'static [u32],
+    tax_types: &'static [&'static str],
+    in_vouchers: bool,
+) -> TaxRuleRow {
+    TaxRuleRow {
+        id,
+        side,
+        rates,
+        tax_types,
+        in_vouchers,
+    }
+}
+
+const STANDARD: &[u32] = &[0, 7, 19];
+const ZERO: &[u32] = &[0];
+
+/// The spec's tax-rule tables: Regelbesteuerung revenue and expense, Kleinunternehmer revenue
+/// and expense (rules 10 and 13 appear in both expense tables; 10 replaces `ss` there).
+pub const TAX_RULES: &[TaxRuleRow] = &[
+    rule(1, Side::Revenue, STANDARD, &["default"], true),
+    rule(2, Side::Revenue, ZERO, &[], true),
+    rule(3, Side::Revenue, STANDARD, &["eu"], true),
+    rule(4, Side::Revenue, ZERO, &[], true),
+    rule(5, Side::Revenue, ZERO, &[], true),
+    rule(21, Side::Revenue, ZERO, &[], false),
+    rule(17, Side::Revenue, ZERO, &["noteu"], true),
+    rule(18, Side::Revenue, &[], &[], false),
+    rule(19, Side::Revenue, &[], &[], false),
+    rule(20, Side::Revenue, &[], &[], false),
+    rule(11, Side::Revenue, ZERO, &["ss"], true),
+    rule(8, Side::Expense, STANDARD, &[], true),
+    rule(9, Side::Expense, STANDARD, &["default"], true),
+    rule(10, Side::Expense, ZERO, &["ss"], true),
+    rule(12, Side::Expense, ZERO, &[], true),
+    rule(13, Side::Expense, ZERO, &[], true),
+    rule(14, Side::Expense, ZERO, &[], true),
+];
+
+/// The table row of a tax rule.
+pub fn tax_rule(id: u64) -> Option<&'static TaxRuleRow> {
+    TAX_RULES.iter().find(|r| r.id == id)
+}
+
+/// Failures of `PUT /Voucher/{id}/bookAmount`, injected after the voucher was saved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PaymentFaults {
+    /// The first `failures` booking requests of each voucher fail (0: none, `u32::MAX`: all).
+    pub failures: u32,
+    /// The status they are answered with: 503 (may pass) or 422 (refused).
+    pub status: u16,
+    /// Book the amount before answering the failure: the answer is lost, the booking is not.
+    pub after_booking: bool,
+}
+
+impl PaymentFaults {
+    /// The first booking of each voucher answers 503 without booking.
+    pub fn unavailable_once() -> Self {
+        Self {
+            failures: 1,
+            status: 503,
+            after_booking: false,
+        }
+    }
+
+    /// The first booking of each voucher is booked, but answered 500 (the answer is lost).
+    pub fn answer_lost_once() -> Self {
+        Self {
+            failures: 1,
+            status: 500,
+            after_booking: true,
+        }
+    }
+
+    /// Every booking is refused with 422 until the faults are cleared.
+    pub fn refused() -> Self {
+        Self {
+            failures: u32::MAX,
+            status: 422,
+            after_booking: false,
+        }
     }
 }
 
@@ -397,12 +643,16 @@ pub struct LoggedBody {
 struct Book {
     vouchers: Vec<Voucher>,
     next_id: u64,
+    /// `bookAmount` requests per voucher id, for [`PaymentFaults`].
+    booking_attempts: HashMap<u64, u32>,
 }
 
 /// The sevDesk simulator.
 pub struct SevdeskSimulator {
     token: String,
     spec: SpecValidator,
+    variant: Variant,
+    payment_faults: Mutex<PaymentFaults>,
     book: RwLock<Book>,
     parts: Vec<Value>,
     orders: Vec<Value>,
@@ -418,13 +668,43 @@ pub fn build(opts: &SandboxOptions) -> anyhow::Result<Arc<dyn Simulator>> {
 impl SevdeskSimulator {
     /// A simulator for these options (token, data, `data_dir/sevdesk-openapi.yaml` or the embedded spec).
     pub fn from_options(opts: &SandboxOptions) -> anyhow::Result<Self> {
+        Self::from_options_as(opts, Variant::default())
+    }
+
+    /// [`SevdeskSimulator::from_options`], answering `variant`'s reading of the document.
+    pub fn from_options_as(opts: &SandboxOptions, variant: Variant) -> anyhow::Result<Self> {
         let token = opts
             .api_key
             .clone()
             .unwrap_or_else(|| DEFAULT_TOKEN.to_string());
-        let spec = SpecValidator::for_data_dir(opts.data_dir.as_deref())?;
+        let spec = SpecValidator::for_data_dir_as(opts.data_dir.as_deref(), variant.schema)?;
         let products = opts.dataset(Country::De).products;
-        Ok(Self::new(token, spec, &products))
+        Ok(Self::new(token, spec, &products).with_variant(variant))
+    }
+
+    /// The same simulator answering `variant`'s business rules (the schema reading is the
+    /// validator's, see [`SpecValidator::embedded_as`]).
+    pub fn with_variant(mut self, variant: Variant) -> Self {
+        self.variant = variant;
+        self
+    }
+
+    /// The reading of the document this simulator answers.
+    pub fn variant(&self) -> Variant {
+        self.variant
+    }
+
+    /// Fails `bookAmount` requests from now on as `faults` says (counts start again).
+    pub fn set_payment_faults(&self, faults: PaymentFaults) {
+        *self
+            .payment_faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = faults;
+        self.book
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .booking_attempts
+            .clear();
     }
 
     /// A simulator serving these products as parts, with seeded contacts and orders.
@@ -483,9 +763,12 @@ impl SevdeskSimulator {
         Self {
             token,
             spec,
+            variant: Variant::default(),
+            payment_faults: Mutex::new(PaymentFaults::default()),
             book: RwLock::new(Book {
                 vouchers: Vec::new(),
                 next_id: 1,
+                booking_attempts: HashMap::new(),
             }),
             parts,
             orders,
@@ -608,7 +891,7 @@ impl SevdeskSimulator {
                     .into_response(),
                 Err(msg) => error(StatusCode::UNPROCESSABLE_ENTITY, &msg),
             },
-            ("PUT", ["Voucher", id, "bookAmount"]) => match self.book_amount(id, body) {
+            ("PUT", ["Voucher", id, "bookAmount"]) => match self.faulty_book_amount(id, body) {
                 Ok(v) => Json(json!({
                     "id": v.payments.len().to_string(), "objectName": "VoucherLog",
                     "voucher": {"id": v.id, "objectName": "Voucher"},
@@ -631,11 +914,24 @@ impl SevdeskSimulator {
             ));
         }
         let tax_rule = id(&v["taxRule"]).ok_or("voucher.taxRule.id is missing")?;
-        let allowed: &[u32] = match tax_rule {
-            1 | 3 => &[0, 7, 19],
-            2 | 4 | 5 | 11 => &[0],
-            other => return Err(format!("taxRule {other} does not exist")),
-        };
+        let row =
+            self::tax_rule(tax_rule).ok_or_else(|| format!("taxRule {tax_rule} does not exist"))?;
+        if self.variant.tax_rule_tables {
+            check_tax_rule_tables(v, row)?;
+        }
+        if self.variant.counterparty_required && status == Decimal::from(100) {
+            let supplier = v["supplier"].get("id").is_some_and(|i| !i.is_null());
+            let name = v["supplierName"]
+                .as_str()
+                .is_some_and(|n| !n.trim().is_empty());
+            if !supplier && !name {
+                return Err(
+                    "voucher: an open voucher needs either the supplier object or a supplierName"
+                        .into(),
+                );
+            }
+        }
+        let allowed = row.rates;
         let positions = body["voucherPosSave"]
             .as_array()
             .filter(|p| !p.is_empty())
@@ -644,7 +940,8 @@ impl SevdeskSimulator {
         let mut net_flag = None;
         for (i, p) in positions.iter().enumerate() {
             let rate = decimal_from_json(&p["taxRate"]).unwrap_or_default();
-            if !allowed.iter().any(|r| Decimal::from(*r) == rate) {
+            // An empty list is "depending on country" (One Stop Shop): any rate.
+            if !allowed.is_empty() && !allowed.iter().any(|r| Decimal::from(*r) == rate) {
                 return Err(format!(
                     "voucherPosSave[{i}].taxRate {rate} is not allowed with taxRule {tax_rule}"
                 ));
@@ -692,6 +989,37 @@ impl SevdeskSimulator {
         Ok(voucher)
     }
 
+    /// `bookAmount` under the [`PaymentFaults`]: a failing request answers the fault's status,
+    /// before or after booking.
+    fn faulty_book_amount(
+        &self,
+        id_text: &str,
+        body: &Value,
+    ) -> Result<Voucher, (StatusCode, String)> {
+        let faults = *self
+            .payment_faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let attempt = {
+            let mut book = self.book.write().unwrap_or_else(|e| e.into_inner());
+            let n = book
+                .booking_attempts
+                .entry(id_text.parse().unwrap_or_default())
+                .or_default();
+            *n = n.saturating_add(1);
+            *n
+        };
+        if attempt > faults.failures {
+            return self.book_amount(id_text, body);
+        }
+        let status = StatusCode::from_u16(faults.status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let message = format!("injected payment fault (booking attempt {attempt})");
+        if faults.after_booking {
+            self.book_amount(id_text, body)?;
+        }
+        Err((status, message))
+    }
+
     /// The business rules of `bookAmount`: open vouchers only, never more than the gross.
     fn book_amount(&self, id_text: &str, body: &Value) -> Result<Voucher, (StatusCode, String)> {
         let amount = decimal_from_json(&body["amount"]).unwrap_or_default();
@@ -732,6 +1060,47 @@ impl SevdeskSimulator {
             v.status = 1000;
         }
         Ok(v.clone())
+    }
+}
+
+/// The strict reading of the tax-rule tables: `creditDebit` names the side of the rule, the rule
+/// is usable in vouchers, and `taxType` is one its row replaces (when it replaces any).
+fn check_tax_rule_tables(v: &Value, row: &TaxRuleRow) -> Result<(), String> {
+    let side = match v["creditDebit"].as_str() {
+        Some("D") => Side::Revenue,
+        Some("C") => Side::Expense,
+        other => {
+            return Err(format!(
+                "voucher.creditDebit {other:?}: must be C (expense) or D (revenue)"
+            ))
+        }
+    };
+    if row.side != side {
+        return Err(format!(
+            "taxRule {} is a rule for {}, but creditDebit {} books {}",
+            row.id,
+            side_name(row.side),
+            v["creditDebit"].as_str().unwrap_or_default(),
+            side_name(side)
+        ));
+    }
+    if !row.in_vouchers {
+        return Err(format!("taxRule {} cannot be used in vouchers", row.id));
+    }
+    // Rules that replace no old property take any taxType (the spec still requires one).
+    match v["taxType"].as_str() {
+        Some(t) if !row.tax_types.is_empty() && !row.tax_types.contains(&t) => Err(format!(
+            "taxType {t:?} does not match taxRule {} (it replaces {:?})",
+            row.id, row.tax_types
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Revenue => "revenue",
+        Side::Expense => "expense",
     }
 }
 
@@ -881,12 +1250,22 @@ mod tests {
         assert!(text.contains("/voucher/status"), "{text}");
         assert!(text.contains("/voucher/voucherDate"), "{text}");
         assert!(text.contains("accountDatev"), "{text}");
-        // The spec lists `voucherPos` as required.
+        // The spec lists `voucherPos` as required but never defines it: the lenient reading
+        // takes the body with or without it, the literal reading only with it.
         let mut without = voucher_body();
         without.as_object_mut().unwrap().remove("voucherPos");
-        assert!(s
+        assert_eq!(
+            s.validate("POST", "/Voucher/Factory/saveVoucher", &without),
+            Ok(())
+        );
+        let literal = SpecValidator::embedded_as(Variant::required_as_listed().schema);
+        assert!(literal
             .validate("POST", "/Voucher/Factory/saveVoucher", &without)
             .is_err());
+        assert_eq!(
+            literal.validate("POST", "/Voucher/Factory/saveVoucher", &voucher_body()),
+            Ok(())
+        );
         let booking = json!({"amount": 1.19, "date": "2026-01-05T10:00:00+01:00", "type": "N",
             "checkAccount": {"id": 3, "objectName": "CheckAccount"}});
         assert_eq!(s.validate("PUT", "/Voucher/5/bookAmount", &booking), Ok(()));
@@ -927,6 +1306,179 @@ mod tests {
             .save_voucher(&wrong_rate)
             .unwrap_err()
             .contains("taxRate 10"));
+    }
+
+    /// A body the strict reading accepts: no `voucherPos`, a counterparty, tax rule 1 with D.
+    fn strict_body() -> Value {
+        let mut b = voucher_body();
+        b.as_object_mut().unwrap().remove("voucherPos");
+        b["voucher"]["supplierName"] = json!("Kasse S1/R1");
+        b
+    }
+
+    fn strict_sim() -> SevdeskSimulator {
+        SevdeskSimulator::new(
+            "t".into(),
+            SpecValidator::embedded_as(Variant::strict().schema),
+            &[],
+        )
+        .with_variant(Variant::strict())
+    }
+
+    #[test]
+    fn the_strict_reading_refuses_undefined_keys_and_null_optional_objects() {
+        let strict = SpecValidator::embedded_as(Variant::strict().schema);
+        let save = |b: &Value| strict.validate("POST", "/Voucher/Factory/saveVoucher", b);
+        assert_eq!(save(&strict_body()), Ok(()));
+        let errors = |b: &Value| save(b).unwrap_err().join("\n");
+        // `voucherPos: null` beside `voucherPosSave`: a key the schema does not define.
+        let text = errors(&voucher_body());
+        assert!(text.contains("voucherPos"), "{text}");
+        let mut extra = strict_body();
+        extra["voucher"]["receiptNumber"] = json!("1");
+        assert!(errors(&extra).contains("receiptNumber"));
+        let mut extra_pos = strict_body();
+        extra_pos["voucherPosSave"][0]["vat"] = json!(19);
+        assert!(errors(&extra_pos).contains("vat"));
+        // Optional objects: absent, never null (even where the spec says nullable).
+        for key in ["supplier", "costCentre", "document", "taxSet"] {
+            let mut null = strict_body();
+            null["voucher"][key] = Value::Null;
+            assert!(save(&null).is_err(), "{key}: null is refused");
+        }
+        // taxType is required and not nullable, even in Update 2.0.
+        let mut tax_type = strict_body();
+        tax_type["voucher"]["taxType"] = Value::Null;
+        assert!(errors(&tax_type).contains("taxType"));
+        let mut booking = json!({"amount": 1.19, "date": "2026-01-05T10:00:00+01:00", "type": "N",
+            "checkAccount": {"id": 3, "objectName": "CheckAccount"}});
+        assert_eq!(
+            strict.validate("PUT", "/Voucher/5/bookAmount", &booking),
+            Ok(())
+        );
+        booking["checkAccountTransaction"] = Value::Null;
+        assert!(strict
+            .validate("PUT", "/Voucher/5/bookAmount", &booking)
+            .is_err());
+        // The lenient default takes all of these.
+        let lenient = spec();
+        assert_eq!(
+            lenient.validate("POST", "/Voucher/Factory/saveVoucher", &extra),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_strict_reading_needs_a_counterparty_on_open_vouchers() {
+        let sim = strict_sim();
+        let mut b = strict_body();
+        b["voucher"].as_object_mut().unwrap().remove("supplierName");
+        let err = sim.save_voucher(&b).unwrap_err();
+        assert!(err.contains("supplier object or a supplierName"), "{err}");
+        b["voucher"]["supplierName"] = json!(" ");
+        assert!(sim.save_voucher(&b).is_err());
+        b["voucher"]["supplier"] = json!({"id": 7, "objectName": "Contact"});
+        assert!(sim.save_voucher(&b).is_ok(), "a contact will do");
+        let mut draft = strict_body();
+        draft["voucher"]
+            .as_object_mut()
+            .unwrap()
+            .remove("supplierName");
+        draft["voucher"]["status"] = json!(50);
+        assert!(sim.save_voucher(&draft).is_ok(), "drafts may skip it");
+        let mut lenient = strict_body();
+        lenient["voucher"]
+            .as_object_mut()
+            .unwrap()
+            .remove("supplierName");
+        assert!(SevdeskSimulator::new("t".into(), spec(), &[])
+            .save_voucher(&lenient)
+            .is_ok());
+    }
+
+    /// Every row of the tables against both sides, every standard rate and the taxType it
+    /// replaces: the strict reading accepts exactly what the tables list.
+    #[test]
+    fn the_strict_reading_follows_the_tax_rule_tables() {
+        let sim = strict_sim();
+        for row in TAX_RULES {
+            for (side, cd) in [(Side::Revenue, "D"), (Side::Expense, "C")] {
+                for rate in [0u32, 7, 19] {
+                    let mut b = strict_body();
+                    b["voucher"]["taxRule"]["id"] = json!(row.id);
+                    b["voucher"]["creditDebit"] = json!(cd);
+                    b["voucher"]["taxType"] = json!(row.tax_types.first().unwrap_or(&"default"));
+                    b["voucherPosSave"][0]["taxRate"] = json!(rate);
+                    let rate_ok = row.rates.is_empty() || row.rates.contains(&rate);
+                    let expected = row.side == side && row.in_vouchers && rate_ok;
+                    let got = sim.save_voucher(&b);
+                    assert_eq!(
+                        got.is_ok(),
+                        expected,
+                        "taxRule {} {cd} {rate} %: {got:?}",
+                        row.id
+                    );
+                }
+            }
+        }
+        // A refund booked as "you bought something" under revenue rule 1 is the wrong side.
+        let mut c1 = strict_body();
+        c1["voucher"]["creditDebit"] = json!("C");
+        let err = sim.save_voucher(&c1).unwrap_err();
+        assert!(err.contains("taxRule 1 is a rule for revenue"), "{err}");
+        // A taxType that rule 1 does not replace.
+        let mut eu = strict_body();
+        eu["voucher"]["taxType"] = json!("eu");
+        assert!(sim.save_voucher(&eu).unwrap_err().contains("taxType"));
+        // Negative positions on a revenue voucher (a credit note on the revenue side) pass.
+        let mut refund = strict_body();
+        refund["voucherPosSave"][0]["sumGross"] = json!(-1.19);
+        refund["voucherPosSave"][0]["sumNet"] = json!(-1.00);
+        let v = sim.save_voucher(&refund).unwrap();
+        assert_eq!(v.sum_gross(), Decimal::new(-119, 2));
+        let paid = sim
+            .book_amount(
+                &v.id.to_string(),
+                &json!({"amount": -1.19, "checkAccount": {"id": 1}}),
+            )
+            .unwrap();
+        assert_eq!(paid.status, 1000);
+    }
+
+    #[test]
+    fn payment_faults_strike_before_or_after_booking() {
+        let sim = SevdeskSimulator::new("t".into(), spec(), &[]);
+        let v = sim.save_voucher(&voucher_body()).unwrap();
+        let id = v.id.to_string();
+        let pay = json!({"amount": 1.19, "checkAccount": {"id": 1}});
+        sim.set_payment_faults(PaymentFaults::unavailable_once());
+        let err = sim.faulty_book_amount(&id, &pay).unwrap_err();
+        assert_eq!(err.0, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(sim.vouchers()[0].payments.is_empty(), "not booked");
+        assert!(
+            sim.faulty_book_amount(&id, &pay).is_ok(),
+            "the second attempt passes"
+        );
+
+        let v = sim.save_voucher(&voucher_body()).unwrap();
+        let id = v.id.to_string();
+        sim.set_payment_faults(PaymentFaults::answer_lost_once());
+        assert!(sim.faulty_book_amount(&id, &pay).is_err());
+        assert_eq!(sim.vouchers()[1].paid(), Decimal::new(119, 2), "booked");
+        assert!(
+            sim.faulty_book_amount(&id, &pay).is_err(),
+            "booking it again pays too much"
+        );
+
+        let v = sim.save_voucher(&voucher_body()).unwrap();
+        let id = v.id.to_string();
+        sim.set_payment_faults(PaymentFaults::refused());
+        for _ in 0..3 {
+            let err = sim.faulty_book_amount(&id, &pay).unwrap_err();
+            assert_eq!(err.0, StatusCode::UNPROCESSABLE_ENTITY);
+        }
+        sim.set_payment_faults(PaymentFaults::default());
+        assert!(sim.faulty_book_amount(&id, &pay).is_ok());
     }
 
     #[test]

@@ -1,11 +1,17 @@
 //! What one voucher books: positions per tax rate, payments per check account, built from a
 //! canonical sale (`per_sale`) or a daily closure (`daily_summary`) and the mapping.
+//!
+//! Every voucher is revenue (`creditDebit: D`, "you sold something") under a revenue tax rule.
+//! Refunds and cancellations, and days whose credits outweigh their sales, are credit notes on
+//! the revenue side: the same kind of voucher with negative sums, never an expense voucher
+//! (`C`, "you bought something").
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone};
 use posbridge_plugin_api::model::{Closure, Decimal, Sale, SaleKind};
 
+use crate::config::{Config, VoucherStatus};
 use crate::mapping::{allowed_rates, rate_key, Mapping};
 
 /// The marker before the idempotency key in a voucher's description; the lookup searches it.
@@ -27,6 +33,26 @@ pub struct PaymentBooking {
     pub amount: Decimal,
 }
 
+/// Whom a voucher is addressed to: the spec wants "either the supplier object or a
+/// supplierName" on every voucher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counterparty {
+    /// `supplierName`: the sale's customer, or the configured name of the register.
+    Name(String),
+    /// `supplier`: a sevDesk contact (`counterparty_contact_id`).
+    Contact(u64),
+}
+
+impl Counterparty {
+    /// The configured counterparty of a register's vouchers without a named customer.
+    fn of_register(cfg: &Config, store: &str, register: &str) -> Self {
+        match cfg.counterparty_contact_id {
+            Some(id) => Self::Contact(id),
+            None => Self::Name(cfg.counterparty_name_for(store, register)),
+        }
+    }
+}
+
 /// Everything a voucher and its payments carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Booking {
@@ -34,13 +60,11 @@ pub struct Booking {
     pub description: String,
     pub date: DateTime<FixedOffset>,
     pub currency: String,
-    /// `C` (credit: money paid out, refunds) or `D` (debit: revenue).
-    pub credit: bool,
     pub tax_rule: u64,
     pub accounting_type: u64,
     pub cost_centre: Option<u64>,
-    pub supplier_name: Option<String>,
-    /// Amounts already signed for the voucher's direction (positive for a normal voucher).
+    pub counterparty: Counterparty,
+    /// Signed as revenue: negative for refunds, cancellations and a day of credits.
     pub positions: Vec<Position>,
     pub payments: Vec<PaymentBooking>,
 }
@@ -57,12 +81,17 @@ pub fn description(reference: &str, key: &str) -> String {
     format!("{reference} {KEY_MARKER}{key}")
 }
 
+/// Whether payments are booked: sevDesk books open vouchers only.
+fn books_payments(cfg: &Config) -> bool {
+    cfg.voucher_status == VoucherStatus::Open
+}
+
 /// A booking for one sale; `Ok(None)` for receipts that are no revenue (training, null receipts).
 pub fn from_sale(
     sale: &Sale,
     key: &str,
     mapping: &Mapping,
-    book_payments: bool,
+    cfg: &Config,
 ) -> Result<Option<Booking>, String> {
     if !sale.kind.is_revenue() {
         return Ok(None);
@@ -74,8 +103,6 @@ pub fn from_sale(
         e.0 += t.net;
         e.1 += t.gross;
     }
-    // Refunds carry negative amounts; their credit voucher books them positive.
-    let sign = if refund { -Decimal::ONE } else { Decimal::ONE };
     let mut positions = Vec::new();
     for (rate, (net, gross)) in per_rate {
         let account = if refund {
@@ -83,18 +110,17 @@ pub fn from_sale(
         } else {
             mapping.revenue_account(rate)?
         };
+        // Refunds keep their negative amounts: negative revenue on the refund accounts.
         positions.push(Position {
             account_datev: account,
             rate,
-            net: net * sign,
-            gross: gross * sign,
+            net,
+            gross,
         });
     }
-    let payments = if book_payments {
+    let payments = if books_payments(cfg) {
         payment_bookings(
-            sale.payments
-                .iter()
-                .map(|p| (p.method.as_str(), p.amount * sign)),
+            sale.payments.iter().map(|p| (p.method.as_str(), p.amount)),
             mapping,
         )?
     } else {
@@ -115,43 +141,43 @@ pub fn from_sale(
         description: description(&reference, key),
         date: sale.timestamp,
         currency: sale.currency.clone(),
-        credit: refund,
         tax_rule: mapping.tax_rule()?,
         accounting_type: mapping.accounting_type()?,
         cost_centre: mapping.cost_centre(&sale.store_id, &sale.register_id)?,
-        supplier_name: sale.customer.as_ref().and_then(|c| c.name.clone()),
+        counterparty: match sale.customer.as_ref().and_then(|c| c.name.as_deref()) {
+            Some(name) if !name.trim().is_empty() => Counterparty::Name(name.trim().to_string()),
+            _ => Counterparty::of_register(cfg, &sale.store_id, &sale.register_id),
+        },
         positions,
         payments,
     })
     .map(Some)
 }
 
-/// A booking for one daily closure. A day whose gross total is negative becomes a credit
-/// voucher with every sign flipped; negative parts of any other day stay negative positions or
-/// payment bookings on the same voucher, so the voucher sums exactly what the sales sum.
+/// A booking for one daily closure. Negative parts (a rate or a payment method whose refunds
+/// outweigh the sales, or a whole day of credits) stay negative positions or payment bookings
+/// on a revenue voucher, so the voucher sums exactly what the sales sum.
 pub fn from_closure(
     closure: &Closure,
     key: &str,
     mapping: &Mapping,
-    book_payments: bool,
+    cfg: &Config,
 ) -> Result<Booking, String> {
-    let credit = closure.totals.gross < Decimal::ZERO;
-    let sign = if credit { -Decimal::ONE } else { Decimal::ONE };
     let mut positions = Vec::new();
     for t in &closure.taxes {
         positions.push(Position {
             account_datev: mapping.revenue_account(t.rate)?,
             rate: t.rate.normalize(),
-            net: t.net * sign,
-            gross: t.gross * sign,
+            net: t.net,
+            gross: t.gross,
         });
     }
-    let payments = if book_payments {
+    let payments = if books_payments(cfg) {
         payment_bookings(
             closure
                 .payments
                 .iter()
-                .map(|p| (p.method.as_str(), p.amount * sign)),
+                .map(|p| (p.method.as_str(), p.amount)),
             mapping,
         )?
     } else {
@@ -165,7 +191,7 @@ pub fn from_closure(
         })
         .ok_or_else(|| format!("business day {} has no date-time", closure.business_day))?;
     // A day's refunds and cancellations come as a closure of their own (kind `credits`),
-    // booked as its own credit voucher: say so in the text the accountant sees.
+    // booked as a voucher of their own: say so in the text the accountant sees.
     let title = match closure.kind {
         posbridge_plugin_api::model::ClosureKind::Credits => "Tagesabschluss Gutschriften",
         posbridge_plugin_api::model::ClosureKind::Sales => "Tagesabschluss",
@@ -180,11 +206,10 @@ pub fn from_closure(
         description: description(&reference, key),
         date,
         currency: closure.currency.clone(),
-        credit,
         tax_rule: mapping.tax_rule()?,
         accounting_type: mapping.accounting_type()?,
         cost_centre: mapping.cost_centre(&closure.store_id, &closure.register_id)?,
-        supplier_name: None,
+        counterparty: Counterparty::of_register(cfg, &closure.store_id, &closure.register_id),
         positions,
         payments,
     })
@@ -215,14 +240,10 @@ fn payment_bookings<'a>(
         .collect())
 }
 
-/// Checks what sevDesk would refuse: rates the tax rule does not allow, an empty voucher.
+/// Checks what sevDesk would refuse: a rule that cannot book revenue in a voucher, rates the
+/// tax rule does not allow, an empty voucher.
 fn finish(b: Booking) -> Result<Booking, String> {
-    let allowed = allowed_rates(b.tax_rule).ok_or_else(|| {
-        format!(
-            "taxRule {} is not one sevDesk documents (mapping.tax_rule)",
-            b.tax_rule
-        )
-    })?;
+    let allowed = allowed_rates(b.tax_rule)?;
     for p in &b.positions {
         if !allowed.iter().any(|r| Decimal::from(*r) == p.rate) {
             return Err(format!(
@@ -242,7 +263,7 @@ fn finish(b: Booking) -> Result<Booking, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posbridge_plugin_api::model::{PaymentTotal, TaxLine};
+    use posbridge_plugin_api::model::{Customer, PaymentTotal, TaxLine};
     use rust_decimal_macros::dec;
     use serde_json::json;
 
@@ -255,13 +276,22 @@ mod tests {
         })
     }
 
+    fn config(extra: serde_json::Value) -> Config {
+        let mut c = json!({"api_token": "t"});
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            c[k] = v;
+        }
+        serde_json::from_value(c).unwrap()
+    }
+
     #[test]
     fn a_sale_books_its_rates_and_payments() {
         let raw = mapping();
         let m = Mapping::new(&raw);
         let sale = Sale::example();
-        let b = from_sale(&sale, "k1", &m, true).unwrap().unwrap();
-        assert!(!b.credit);
+        let b = from_sale(&sale, "k1", &m, &config(json!({})))
+            .unwrap()
+            .unwrap();
         assert_eq!(b.gross(), sale.totals.gross);
         assert_eq!(b.positions.len(), 2);
         assert_eq!(b.positions[0].rate, dec!(7));
@@ -277,32 +307,80 @@ mod tests {
     }
 
     #[test]
-    fn a_refund_is_a_credit_voucher_with_positive_amounts() {
+    fn every_voucher_has_a_counterparty() {
         let raw = mapping();
         let m = Mapping::new(&raw);
         let mut sale = Sale::example();
-        sale.kind = SaleKind::Refund;
-        for t in &mut sale.taxes {
-            t.net = -t.net;
-            t.gross = -t.gross;
+        sale.customer = None;
+        let b = |sale: &Sale, cfg: &Config| from_sale(sale, "k", &m, cfg).unwrap().unwrap();
+        let register = Counterparty::Name(format!("Kasse {}/{}", sale.store_id, sale.register_id));
+        assert_eq!(b(&sale, &config(json!({}))).counterparty, register);
+        let fixed = config(json!({"counterparty_name": "Barverkauf"}));
+        assert_eq!(
+            b(&sale, &fixed).counterparty,
+            Counterparty::Name("Barverkauf".into())
+        );
+        let contact = config(json!({"counterparty_contact_id": 77}));
+        assert_eq!(b(&sale, &contact).counterparty, Counterparty::Contact(77));
+        // A customer without a name counts as none; a named one is the counterparty.
+        sale.customer = Some(Customer {
+            id: Some("c1".into()),
+            name: Some(" ".into()),
+            external_id: None,
+            phone: None,
+        });
+        assert_eq!(b(&sale, &config(json!({}))).counterparty, register);
+        sale.customer.as_mut().unwrap().name = Some("Erika Mustermann".into());
+        assert_eq!(
+            b(&sale, &contact).counterparty,
+            Counterparty::Name("Erika Mustermann".into())
+        );
+        let c = Closure::from_sales(&[Sale::example()]).remove(0);
+        let closure = from_closure(&c, "k", &m, &config(json!({}))).unwrap();
+        assert_eq!(
+            closure.counterparty,
+            Counterparty::Name(format!("Kasse {}/{}", c.store_id, c.register_id))
+        );
+        assert_eq!(
+            from_closure(&c, "k", &m, &contact).unwrap().counterparty,
+            Counterparty::Contact(77)
+        );
+    }
+
+    #[test]
+    fn a_refund_is_negative_revenue_on_the_refund_accounts() {
+        let raw = mapping();
+        let m = Mapping::new(&raw);
+        for kind in [SaleKind::Refund, SaleKind::Cancellation] {
+            let mut sale = Sale::example();
+            sale.kind = kind;
+            for t in &mut sale.taxes {
+                t.net = -t.net;
+                t.gross = -t.gross;
+            }
+            for p in &mut sale.payments {
+                p.amount = -p.amount;
+            }
+            let b = from_sale(&sale, "k", &m, &config(json!({})))
+                .unwrap()
+                .unwrap();
+            assert_eq!(b.gross(), dec!(-3.57), "{kind:?}");
+            assert_eq!(b.tax_rule, 1, "a revenue rule");
+            let account = if kind == SaleKind::Refund { 8700 } else { 8400 };
+            assert_eq!(b.positions[1].account_datev, account);
+            assert_eq!(b.payments[0].amount, dec!(-3.57), "money paid out");
+            assert!(b.description.starts_with("Storno/Erstattung"));
         }
-        for p in &mut sale.payments {
-            p.amount = -p.amount;
-        }
-        let b = from_sale(&sale, "k", &m, true).unwrap().unwrap();
-        assert!(b.credit);
-        assert_eq!(b.gross(), dec!(3.57));
-        assert_eq!(b.positions[1].account_datev, 8700);
-        assert_eq!(b.payments[0].amount, dec!(3.57));
     }
 
     #[test]
     fn unmapped_rates_and_rules_are_named() {
         let raw = mapping();
         let m = Mapping::new(&raw);
+        let cfg = config(json!({}));
         let mut sale = Sale::example();
         sale.taxes[1].rate = dec!(13);
-        let err = from_sale(&sale, "k", &m, true).unwrap_err();
+        let err = from_sale(&sale, "k", &m, &cfg).unwrap_err();
         assert_eq!(
             err,
             "no mapping for tax rate 13 % (mapping.tax_rates.\"13\")"
@@ -310,15 +388,20 @@ mod tests {
         let mut raw = mapping();
         raw["tax_rates"]["10"] = json!(8410);
         sale.taxes[1].rate = dec!(10);
-        let err = from_sale(&sale, "k", &Mapping::new(&raw), true).unwrap_err();
+        let err = from_sale(&sale, "k", &Mapping::new(&raw), &cfg).unwrap_err();
         assert!(err.contains("does not allow tax rate 10 %"), "{err}");
+        // An expense rule cannot book revenue, nor refunds of it.
+        let mut expense = mapping();
+        expense["tax_rule"] = json!(9);
+        let err = from_sale(&Sale::example(), "k", &Mapping::new(&expense), &cfg).unwrap_err();
+        assert!(err.contains("taxRule 9 is an expense rule"), "{err}");
         let mut training = Sale::example();
         training.kind = SaleKind::Training;
-        assert_eq!(from_sale(&training, "k", &m, true), Ok(None));
+        assert_eq!(from_sale(&training, "k", &m, &cfg), Ok(None));
     }
 
     #[test]
-    fn a_closure_keeps_negative_parts_and_flips_a_negative_day() {
+    fn a_closure_keeps_negative_parts_and_a_negative_day_stays_revenue() {
         let raw = mapping();
         let m = Mapping::new(&raw);
         let mut c = Closure::from_sales(&[Sale::example()]).remove(0);
@@ -338,8 +421,7 @@ mod tests {
                 amount: dec!(0.62),
             },
         ];
-        let b = from_closure(&c, "k", &m, true).unwrap();
-        assert!(!b.credit);
+        let b = from_closure(&c, "k", &m, &config(json!({}))).unwrap();
         assert_eq!(b.gross(), dec!(0.12));
         assert_eq!(
             b.payments.iter().map(|p| p.amount).sum::<Decimal>(),
@@ -349,9 +431,9 @@ mod tests {
         c.taxes[1].gross = dec!(-1.00);
         c.taxes[1].net = dec!(-0.84);
         c.totals.gross = dec!(-2.07);
-        let flipped = from_closure(&c, "k", &m, false).unwrap();
-        assert!(flipped.credit);
-        assert_eq!(flipped.gross(), dec!(2.07));
-        assert!(flipped.payments.is_empty());
+        let draft = config(json!({"voucher_status": "draft"}));
+        let negative = from_closure(&c, "k", &m, &draft).unwrap();
+        assert_eq!(negative.gross(), dec!(-2.07));
+        assert!(negative.payments.is_empty(), "drafts book no payments");
     }
 }

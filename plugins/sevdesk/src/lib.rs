@@ -13,6 +13,7 @@ mod error;
 mod http;
 mod json_text;
 mod mapping;
+mod pending;
 mod sink;
 mod source;
 mod voucher_body;
@@ -23,8 +24,8 @@ use posbridge_plugin_api::{
 };
 use serde_json::Value;
 
-pub use config::{Config, VoucherStatus};
-pub use error::SevdeskError;
+pub use config::{Config, PaymentRefused, VoucherPosKey, VoucherStatus};
+pub use error::RestError;
 
 use http::Client;
 
@@ -139,5 +140,10 @@ mod tests {
         assert_eq!(m.secrets, vec!["api_token".to_string()]);
         assert_eq!(m.egress_hosts, vec!["my.sevdesk.de".to_string()]);
         assert_eq!(m.egress_config_fields, vec!["base_url".to_string()]);
+        // The host checks the URL before `open` and names it by its JSON path.
+        assert_eq!(
+            m.config_schema["properties"]["base_url"]["pattern"],
+            posbridge_plugin_api::rest::schema::HTTP_URL
+        );
     }
 }

@@ -112,23 +112,88 @@ impl<'a> Mapping<'a> {
     }
 }
 
-/// The tax rates sevDesk allows with a tax rule (spec, `Model_Voucher.taxRule.id`).
-pub fn allowed_rates(tax_rule: u64) -> Option<&'static [u32]> {
-    match tax_rule {
-        1 | 3 => Some(&[0, 7, 19]),
-        2 | 4 | 5 | 11 => Some(&[0]),
-        _ => None,
-    }
+/// A revenue tax rule of the spec's tables ("sevdesk-Update 2.0" → "Tax Rules", the revenue
+/// tables of "Regelbesteuerung" and "Kleinunternehmer"): the rates its positions may carry and
+/// the deprecated `taxType` it replaces.
+struct RevenueRule {
+    id: u64,
+    rates: &'static [u32],
+    tax_type: Option<&'static str>,
 }
 
-/// The legacy `taxType` that matches a tax rule (the spec still requires `taxType`).
-pub fn tax_type(tax_rule: u64) -> &'static str {
-    match tax_rule {
-        2 => "noteu",
-        3 => "eu",
-        11 => "ss",
-        _ => "default",
+/// The revenue rules usable in vouchers. Every voucher of this connector is revenue
+/// (`creditDebit: D`): sales, and refunds and cancellations as negative revenue. Left out:
+/// rule 21 and the One Stop Shop rules 18–20 (the tables list "Usage in vouchers" as
+/// unsupported) and the expense rules 8, 9, 10, 12, 13, 14.
+const REVENUE_RULES: &[RevenueRule] = &[
+    RevenueRule {
+        id: 1,
+        rates: &[0, 7, 19],
+        tax_type: Some("default"),
+    },
+    RevenueRule {
+        id: 2,
+        rates: &[0],
+        tax_type: None,
+    },
+    RevenueRule {
+        id: 3,
+        rates: &[0, 7, 19],
+        tax_type: Some("eu"),
+    },
+    RevenueRule {
+        id: 4,
+        rates: &[0],
+        tax_type: None,
+    },
+    RevenueRule {
+        id: 5,
+        rates: &[0],
+        tax_type: None,
+    },
+    RevenueRule {
+        id: 17,
+        rates: &[0],
+        tax_type: Some("noteu"),
+    },
+    RevenueRule {
+        id: 11,
+        rates: &[0],
+        tax_type: Some("ss"),
+    },
+];
+
+/// The tax rules the tables list for expenses (`creditDebit: C`) only.
+const EXPENSE_RULES: &[u64] = &[8, 9, 10, 12, 13, 14];
+
+/// The tax rates a revenue voucher may carry under a tax rule; `Err` says why the rule cannot
+/// book revenue in a voucher.
+pub fn allowed_rates(tax_rule: u64) -> Result<&'static [u32], String> {
+    if let Some(r) = REVENUE_RULES.iter().find(|r| r.id == tax_rule) {
+        return Ok(r.rates);
     }
+    let usable: Vec<String> = REVENUE_RULES.iter().map(|r| r.id.to_string()).collect();
+    let why = if EXPENSE_RULES.contains(&tax_rule) {
+        "is an expense rule (creditDebit C); sales, refunds and cancellations are revenue"
+    } else if (18..=21).contains(&tax_rule) {
+        "cannot be used in vouchers (spec's tax-rule tables)"
+    } else {
+        "is not in the spec's tax-rule tables"
+    };
+    Err(format!(
+        "taxRule {tax_rule} {why}; revenue vouchers take one of {} (mapping.tax_rule)",
+        usable.join(", ")
+    ))
+}
+
+/// The deprecated `taxType` a tax rule replaces. The spec still requires a non-null `taxType`
+/// string; rules that replace none get `default` (in Update 2.0 the `taxRule` decides).
+pub fn tax_type(tax_rule: u64) -> &'static str {
+    REVENUE_RULES
+        .iter()
+        .find(|r| r.id == tax_rule)
+        .and_then(|r| r.tax_type)
+        .unwrap_or("default")
 }
 
 #[cfg(test)]
@@ -173,10 +238,29 @@ mod tests {
     }
 
     #[test]
-    fn tax_rules_know_their_rates() {
-        assert_eq!(allowed_rates(1), Some(&[0, 7, 19][..]));
-        assert_eq!(allowed_rates(11), Some(&[0][..]));
-        assert_eq!(allowed_rates(99), None);
-        assert_eq!(tax_type(11), "ss");
+    fn tax_rules_follow_the_revenue_tables() {
+        for (rule, rates, tax_type_) in [
+            (1, &[0, 7, 19][..], "default"),
+            (2, &[0][..], "default"),
+            (3, &[0, 7, 19][..], "eu"),
+            (4, &[0][..], "default"),
+            (5, &[0][..], "default"),
+            (17, &[0][..], "noteu"),
+            (11, &[0][..], "ss"),
+        ] {
+            assert_eq!(allowed_rates(rule), Ok(rates), "rule {rule}");
+            assert_eq!(tax_type(rule), tax_type_, "rule {rule}");
+        }
+        for expense in [8, 9, 10, 12, 13, 14] {
+            let err = allowed_rates(expense).unwrap_err();
+            assert!(err.contains("expense rule"), "{err}");
+        }
+        for unusable in [18, 19, 20, 21] {
+            let err = allowed_rates(unusable).unwrap_err();
+            assert!(err.contains("cannot be used in vouchers"), "{err}");
+        }
+        assert!(allowed_rates(99)
+            .unwrap_err()
+            .contains("not in the spec's tax-rule tables"));
     }
 }

@@ -8,7 +8,7 @@ use posbridge_plugin_api::model::{
 use posbridge_plugin_api::{ConnectorError, Page, ReadRequest};
 use serde_json::{json, Value};
 
-use crate::error::SevdeskError;
+use crate::error::{bad_field, RestError};
 use crate::http::{id_of, objects, Client};
 
 /// Reads the catalogue and ERP streams.
@@ -69,7 +69,7 @@ impl ErpReader<'_> {
         })
     }
 
-    fn product(&self, part: &Value, endpoint: &str) -> Result<Product, SevdeskError> {
+    fn product(&self, part: &Value, endpoint: &str) -> Result<Product, RestError> {
         let id = id(part, endpoint)?;
         let tax_rate = number(part, "taxRate", endpoint)?;
         let currency = self.client.config().currency.clone();
@@ -97,7 +97,7 @@ impl ErpReader<'_> {
         })
     }
 
-    fn supplier(&self, contact: &Value, endpoint: &str) -> Result<Option<Supplier>, SevdeskError> {
+    fn supplier(&self, contact: &Value, endpoint: &str) -> Result<Option<Supplier>, RestError> {
         let category = contact.get("category").and_then(id_of);
         if category != Some(self.client.config().supplier_category_id) {
             return Ok(None);
@@ -118,7 +118,7 @@ impl ErpReader<'_> {
     }
 }
 
-fn inventory(part: &Value, endpoint: &str) -> Result<InventoryItem, SevdeskError> {
+fn inventory(part: &Value, endpoint: &str) -> Result<InventoryItem, RestError> {
     let id = id(part, endpoint)?;
     Ok(InventoryItem {
         id: id.clone(),
@@ -136,11 +136,11 @@ fn inventory(part: &Value, endpoint: &str) -> Result<InventoryItem, SevdeskError
     })
 }
 
-fn order(o: &Value, endpoint: &str) -> Result<Order, SevdeskError> {
+fn order(o: &Value, endpoint: &str) -> Result<Order, RestError> {
     let date = text(o, "orderDate")
         .as_deref()
         .and_then(parse_date)
-        .ok_or_else(|| SevdeskError::bad_field(endpoint, "orderDate", "a date"))?;
+        .ok_or_else(|| bad_field(endpoint, "orderDate", "a date"))?;
     Ok(Order {
         id: id(o, endpoint)?,
         number: text(o, "orderNumber").unwrap_or_default(),
@@ -164,16 +164,16 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
         .or_else(|| NaiveDate::parse_from_str(s, "%d.%m.%Y").ok())
 }
 
-fn id(v: &Value, endpoint: &str) -> Result<String, SevdeskError> {
+fn id(v: &Value, endpoint: &str) -> Result<String, RestError> {
     id_of(v)
         .map(|i| i.to_string())
-        .ok_or_else(|| SevdeskError::bad_field(endpoint, "id", "an id"))
+        .ok_or_else(|| bad_field(endpoint, "id", "an id"))
 }
 
-fn number(v: &Value, field: &str, endpoint: &str) -> Result<Decimal, SevdeskError> {
+fn number(v: &Value, field: &str, endpoint: &str) -> Result<Decimal, RestError> {
     v.get(field)
         .and_then(decimal_from_json)
-        .ok_or_else(|| SevdeskError::bad_field(endpoint, field, "a number"))
+        .ok_or_else(|| bad_field(endpoint, field, "a number"))
 }
 
 fn text(v: &Value, field: &str) -> Option<String> {
