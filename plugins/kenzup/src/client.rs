@@ -184,7 +184,7 @@ fn parse_page(body: &Value, q: &ExportQuery<'_>) -> Result<ExportPage, Connector
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posbridge_plugin_api::testing::ScriptedHost;
+    use posbridge_plugin_api::testing::{response, ScriptedHost};
 
     const PRIVATE: &str = include_str!("../tests/fixtures/test-private.pem");
 
@@ -199,13 +199,7 @@ mod tests {
     }
 
     fn answering(status: u16, body: &'static str) -> (ScriptedHost, KenzupClient) {
-        let host = ScriptedHost::new(move |_| {
-            Ok(HttpResponse {
-                status,
-                headers: vec![("Retry-After".into(), "3".into())],
-                body: body.as_bytes().to_vec(),
-            })
-        });
+        let host = ScriptedHost::new(move |_| Ok(response(status, &[("Retry-After", "3")], body)));
         let config: KenzupConfig = serde_json::from_value(serde_json::json!({
             "base_url": "http://127.0.0.1:8123/", "client_id": "POS_1",
             "private_key_pem": PRIVATE, "shop_uuids": ["b5f6e9e3"]
