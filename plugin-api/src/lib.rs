@@ -26,7 +26,7 @@ pub use sdk::{
 };
 
 pub use sdk::rest;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub use sdk::testing;
 pub use sdk::url;
 

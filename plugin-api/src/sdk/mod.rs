@@ -6,7 +6,7 @@ pub mod export;
 mod host;
 mod messages;
 pub mod rest;
-#[cfg(feature = "testing")]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod url;
 

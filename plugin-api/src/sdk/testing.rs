@@ -64,6 +64,18 @@ impl ScriptedHost {
     }
 }
 
+/// An answer with this status, headers and body, as a vendor would send it.
+pub fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
 /// A JSON answer with this status.
 pub fn json_response(status: u16, body: &serde_json::Value) -> HttpResponse {
     HttpResponse {

@@ -4,19 +4,28 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use posbridge_plugin_api::rest::{self, Auth, RestClient, RestError, VendorErrors, Verdict};
+use posbridge_plugin_api::rest::{
+    self, fetch_page, Auth, PageNumber, Position, RestClient, RestError, VendorErrors, Verdict,
+};
 use posbridge_plugin_api::{ConnectorError, Host, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::config::KenzupConfig;
 use crate::signature::{RequestSigner, SignedFields};
 
-/// One page of the export, as Kenzup answers it.
+/// One page of the export: its items and the number of the next page, if any.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportPage {
-    pub total_pages: u64,
-    pub current_page: u64,
     pub items: Vec<Value>,
+    pub next_page: Option<u64>,
+}
+
+/// The export's paging: 1-based `page` and `items_per_page` in the query, the last page by
+/// `total_pages`, or without it a short or empty page.
+pub fn export_pages(items_per_page: u32) -> PageNumber {
+    PageNumber::new("page", 1)
+        .size("items_per_page", u64::from(items_per_page))
+        .total_pages("/total_pages")
 }
 
 /// Which page of which export a request is for, for paths and error messages.
@@ -120,19 +129,31 @@ impl KenzupClient {
         self.api.host()
     }
 
-    /// Fetches one page of a shop's export.
+    /// Fetches one page of a shop's export. `items` may be missing (no items); an `items`
+    /// that is not a list is `Permanent`, naming shop, page and field.
     pub fn export_sales(&self, q: &ExportQuery<'_>) -> Result<ExportPage, ConnectorError> {
-        let body = self
+        let request = self
             .api
             .get(&q.path())
             .query("start", q.start.format("%Y-%m-%d"))
             .query("end", q.end.format("%Y-%m-%d"))
-            .query("page", q.page)
-            .query("items_per_page", q.items_per_page)
-            .endpoint(q.describe())
-            .send_json()
-            .map_err(|e| explain(e, q))?;
-        parse_page(&body, q)
+            .endpoint(q.describe());
+        let pages = export_pages(q.items_per_page);
+        let page = fetch_page(
+            request,
+            &pages,
+            &Position::Page(u64::from(q.page)),
+            "/items",
+        )
+        .map_err(|e| explain(e, q))?;
+        let next_page = match page.next {
+            Some(Position::Page(n)) => Some(n),
+            _ => None,
+        };
+        Ok(ExportPage {
+            items: page.items,
+            next_page,
+        })
     }
 }
 
@@ -156,35 +177,10 @@ fn explain(e: RestError, q: &ExportQuery<'_>) -> ConnectorError {
     }
 }
 
-/// Reads a page; a missing field is `Permanent`, naming shop, page and field.
-fn parse_page(body: &Value, q: &ExportQuery<'_>) -> Result<ExportPage, ConnectorError> {
-    let missing = |field: &str| -> ConnectorError {
-        RestError::bad_field(q.describe(), field, "present and valid").into()
-    };
-    let total_pages = body
-        .get("total_pages")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| missing("total_pages"))?;
-    let current_page = body
-        .get("current_page")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| missing("current_page"))?;
-    let items = body
-        .get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .ok_or_else(|| missing("items"))?;
-    Ok(ExportPage {
-        total_pages,
-        current_page,
-        items,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posbridge_plugin_api::testing::ScriptedHost;
+    use posbridge_plugin_api::testing::{response, ScriptedHost};
 
     const PRIVATE: &str = include_str!("../tests/fixtures/test-private.pem");
 
@@ -199,13 +195,7 @@ mod tests {
     }
 
     fn answering(status: u16, body: &'static str) -> (ScriptedHost, KenzupClient) {
-        let host = ScriptedHost::new(move |_| {
-            Ok(HttpResponse {
-                status,
-                headers: vec![("Retry-After".into(), "3".into())],
-                body: body.as_bytes().to_vec(),
-            })
-        });
+        let host = ScriptedHost::new(move |_| Ok(response(status, &[("Retry-After", "3")], body)));
         let config: KenzupConfig = serde_json::from_value(serde_json::json!({
             "base_url": "http://127.0.0.1:8123/", "client_id": "POS_1",
             "private_key_pem": PRIVATE, "shop_uuids": ["b5f6e9e3"]
@@ -263,19 +253,26 @@ mod tests {
     }
 
     #[test]
-    fn pages_parse_and_bad_pages_name_the_field() {
+    fn pages_are_read_liberally_and_bad_items_name_the_field() {
         let (_, c) = answering(
             200,
             r#"{"total_items":1,"total_pages":1,"current_page":1,"items":[{"a":1}]}"#,
         );
         let p = c.export_sales(&q()).unwrap();
-        assert_eq!((p.total_pages, p.current_page, p.items.len()), (1, 1, 1));
+        assert_eq!((p.next_page, p.items.len()), (None, 1));
+        // Page 2 of 3 has a successor; without `total_pages`, only a full page has one.
+        let (_, c) = answering(200, r#"{"total_pages":3,"items":[{"a":1}]}"#);
+        assert_eq!(c.export_sales(&q()).unwrap().next_page, Some(3));
+        let (_, c) = answering(200, r#"{"items":[{"a":1}]}"#);
+        assert_eq!(c.export_sales(&q()).unwrap().next_page, None);
+        let (_, c) = answering(200, r#"{"total_pages":1,"current_page":1}"#);
+        assert_eq!(c.export_sales(&q()).unwrap().items, Vec::<Value>::new());
         let (_, c) = answering(200, "{\"total");
         assert!(matches!(
             c.export_sales(&q()),
             Err(ConnectorError::Transient(_))
         ));
-        let (_, c) = answering(200, r#"{"total_pages":1,"current_page":1}"#);
+        let (_, c) = answering(200, r#"{"total_pages":1,"items":7}"#);
         let err = c.export_sales(&q()).unwrap_err();
         assert!(
             matches!(&err, ConnectorError::Permanent(m) if m.contains("`items`") && m.contains("page 2")),

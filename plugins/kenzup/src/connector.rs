@@ -87,8 +87,8 @@ impl KenzupConnector {
         };
         let page = self.client.export_sales(&q)?;
         let records = self.map_items(&page.items, &q)?;
-        let has_more = if u64::from(q.page) < page.total_pages && !page.items.is_empty() {
-            pass.at = Position::Page(u64::from(q.page) + 1);
+        let has_more = if let Some(next) = page.next_page {
+            pass.at = Position::Page(next);
             cursor.pass = Some(pass);
             true
         } else {

@@ -2,7 +2,9 @@
 //! request, JSON in and out, lexoffice's error bodies read by [`LexofficeErrors`].
 //! Pacing is the host's job (the manifest declares lexoffice's 2 requests per second).
 
-use posbridge_plugin_api::rest::{Auth, RestClient, RestError};
+use posbridge_plugin_api::rest::{
+    fetch_page, Auth, PageNumber, PageOf, Position, RestClient, RestError,
+};
 use posbridge_plugin_api::Host;
 use serde_json::Value;
 
@@ -33,6 +35,20 @@ impl Client {
         self.api.get(path_and_query).endpoint(endpoint).send_json()
     }
 
+    /// One page of a lexoffice list (`content`, zero-based `page` and `size`, `last`): the page
+    /// at `at` of `GET {base}/v1/{path}?{query}`.
+    pub fn list_page(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        size: u32,
+        at: &Position,
+        endpoint: &str,
+    ) -> Result<PageOf, RestError> {
+        let request = self.api.get(path).query_pairs(query).endpoint(endpoint);
+        fetch_page(request, &list_pages(size), at, "/content")
+    }
+
     /// `POST {base}/v1/{path}` with a JSON body given as text (exact decimals).
     pub fn post_json(&self, path: &str, body: String, endpoint: &str) -> Result<Value, RestError> {
         self.api
@@ -40,6 +56,22 @@ impl Client {
             .body(body.into_bytes(), "application/json")
             .endpoint(endpoint)
             .send_json()
+    }
+}
+
+/// lexoffice's list pager: zero-based `page`, `size`, and `last` on the last page (a short or
+/// empty page ends the list when `last` is missing).
+pub fn list_pages(size: u32) -> PageNumber {
+    PageNumber::new("page", 0)
+        .size("size", u64::from(size))
+        .last_flag("/last")
+}
+
+/// How errors name a list page: `voucherlist (page 2)`.
+pub fn page_endpoint(list: &str, at: &Position) -> String {
+    match at {
+        Position::Page(n) => format!("{list} (page {n})"),
+        _ => list.to_string(),
     }
 }
 
@@ -53,19 +85,13 @@ pub use posbridge_plugin_api::url::percent_encode as encode_query_value;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posbridge_plugin_api::testing::ScriptedHost;
-    use posbridge_plugin_api::{ConnectorError, HttpResponse};
+    use posbridge_plugin_api::testing::{response, ScriptedHost};
+    use posbridge_plugin_api::ConnectorError;
     use serde_json::json;
     use std::time::Duration;
 
     fn answering(status: u16, body: &'static str) -> (ScriptedHost, Client) {
-        let host = ScriptedHost::new(move |_| {
-            Ok(HttpResponse {
-                status,
-                headers: vec![("Retry-After".into(), "1".into())],
-                body: body.as_bytes().to_vec(),
-            })
-        });
+        let host = ScriptedHost::new(move |_| Ok(response(status, &[("Retry-After", "1")], body)));
         let cfg: Config =
             serde_json::from_value(json!({"base_url": "http://127.0.0.1:9/", "api_key": "k"}))
                 .unwrap();

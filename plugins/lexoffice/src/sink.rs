@@ -16,11 +16,11 @@ use posbridge_plugin_api::model::{Closure, Sale};
 use posbridge_plugin_api::{ConnectorError, RecordOutcome, WriteRequest};
 use serde_json::Value;
 
-use crate::client::Client;
+use crate::client::{page_endpoint, Client};
 use crate::config::MAX_PAGE_SIZE;
 use crate::mapping::Mapping;
 use crate::voucher::{plan, Booking, PlannedVoucher, NUMBER_PREFIX};
-use posbridge_plugin_api::rest::RestError;
+use posbridge_plugin_api::rest::{Position, RestError};
 
 /// The voucher types the sink writes, as the `voucherType` filter spells them.
 pub const SALES_TYPES: &str = "salesinvoice,salescreditnote";
@@ -155,18 +155,19 @@ impl VoucherWriter<'_> {
         to: NaiveDate,
     ) -> Result<HashMap<String, String>, ConnectorError> {
         let mut found = HashMap::new();
-        let mut page = 0u32;
-        loop {
-            let q = format!(
-                "voucherlist?voucherType={SALES_TYPES}&voucherStatus=any&voucherDateFrom={from}&voucherDateTo={to}&page={page}&size={MAX_PAGE_SIZE}"
-            );
-            let name = format!("voucherlist (page {page})");
-            let body = self.client.get(&q, &name)?;
-            let content = body
-                .get("content")
-                .and_then(Value::as_array)
-                .ok_or_else(|| crate::client::bad_field(&name, "content", "an array"))?;
-            for v in content {
+        let query = [
+            ("voucherType", SALES_TYPES.to_string()),
+            ("voucherStatus", "any".to_string()),
+            ("voucherDateFrom", from.to_string()),
+            ("voucherDateTo", to.to_string()),
+        ];
+        let mut at = Some(Position::Page(0));
+        while let Some(page) = at {
+            let name = page_endpoint("voucherlist", &page);
+            let list = self
+                .client
+                .list_page("voucherlist", &query, MAX_PAGE_SIZE, &page, &name)?;
+            for v in &list.items {
                 if let (Some(number), Some(id)) = (
                     v.get("voucherNumber").and_then(Value::as_str),
                     v.get("id").and_then(Value::as_str),
@@ -176,12 +177,9 @@ impl VoucherWriter<'_> {
                     }
                 }
             }
-            let last = body.get("last").and_then(Value::as_bool).unwrap_or(true);
-            if last || content.is_empty() {
-                return Ok(found);
-            }
-            page += 1;
+            at = list.next;
         }
+        Ok(found)
     }
 }
 

@@ -12,10 +12,11 @@ use posbridge_plugin_api::model::{
     decimal_from_json, Customer, Decimal, Payment, Sale, SaleKind, SaleLine, Supplier, TaxLine,
     Totals,
 };
+use posbridge_plugin_api::rest::Position;
 use posbridge_plugin_api::{ConnectorError, Page, ReadRequest};
 use serde_json::{json, Value};
 
-use crate::client::{bad_field, encode_query_value, Client};
+use crate::client::{bad_field, encode_query_value, page_endpoint, Client};
 use crate::sink::SALES_TYPES;
 
 /// `source_system` of the sales read from lexoffice.
@@ -69,25 +70,21 @@ impl Reader<'_> {
 
     fn sales(&self, request: &ReadRequest) -> Result<Page, ConnectorError> {
         let cursor = Cursor::parse(request.cursor.as_ref());
+        let mut query = vec![
+            ("voucherType", SALES_TYPES.to_string()),
+            ("voucherStatus", "any".to_string()),
+            ("sort", "createdDate,ASC".to_string()),
+        ];
+        query.extend(request.from.map(|d| ("voucherDateFrom", d.to_string())));
+        query.extend(request.to.map(|d| ("voucherDateTo", d.to_string())));
+        let at = Position::Page(cursor.page);
+        let name = page_endpoint("voucherlist", &at);
         let size = self.client.config().page_size;
-        let mut q = format!(
-            "voucherlist?voucherType={SALES_TYPES}&voucherStatus=any&sort=createdDate,ASC&page={}&size={size}",
-            cursor.page
-        );
-        if let Some(from) = request.from {
-            q.push_str(&format!("&voucherDateFrom={from}"));
-        }
-        if let Some(to) = request.to {
-            q.push_str(&format!("&voucherDateTo={to}"));
-        }
-        let name = format!("voucherlist (page {})", cursor.page);
-        let body = self.client.get(&q, &name)?;
-        let content = body
-            .get("content")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad_field(&name, "content", "an array"))?;
+        let list = self
+            .client
+            .list_page("voucherlist", &query, size, &at, &name)?;
         let mut records = Vec::new();
-        for entry in content.iter().skip(cursor.offset) {
+        for entry in list.items.iter().skip(cursor.offset) {
             if entry.get("voucherStatus").and_then(Value::as_str) == Some("voided") {
                 continue;
             }
@@ -103,49 +100,44 @@ impl Reader<'_> {
                 .map_err(|field| bad_field(&endpoint, field, "present and well-formed"))?;
             records.push(serde_json::to_value(sale)?);
         }
-        let last = body.get("last").and_then(Value::as_bool).unwrap_or(true);
-        let full = content.len() >= size as usize;
-        let next = if full && !last {
-            Cursor {
-                page: cursor.page + 1,
-                offset: 0,
-            }
-        } else {
-            Cursor {
+        // After the last page the cursor stays on it, past what was read: vouchers created
+        // later are listed after them (oldest first).
+        let next = match list.next {
+            Some(Position::Page(page)) => Cursor { page, offset: 0 },
+            _ => Cursor {
                 page: cursor.page,
-                offset: content.len().max(cursor.offset),
-            }
+                offset: list.items.len().max(cursor.offset),
+            },
         };
         Ok(Page {
             records,
             cursor: Some(next.to_json()),
-            has_more: full && !last,
+            has_more: list.next.is_some(),
         })
     }
 
     fn suppliers(&self, request: &ReadRequest) -> Result<Page, ConnectorError> {
-        let page = Cursor::parse(request.cursor.as_ref()).page;
+        let at = Position::Page(Cursor::parse(request.cursor.as_ref()).page);
+        let name = page_endpoint("contacts", &at);
         let size = self.client.config().page_size;
-        let name = format!("contacts (page {page})");
-        let body = self.client.get(
-            &format!("contacts?vendor=true&page={page}&size={size}"),
-            &name,
-        )?;
-        let content = body
-            .get("content")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad_field(&name, "content", "an array"))?;
+        let query = [("vendor", "true".to_string())];
+        let list = self
+            .client
+            .list_page("contacts", &query, size, &at, &name)?;
         let mut records = Vec::new();
-        for c in content {
+        for c in &list.items {
             let s = supplier_from_contact(c).map_err(|field| bad_field(&name, field, "present"))?;
             records.push(serde_json::to_value(s)?);
         }
-        let last = body.get("last").and_then(Value::as_bool).unwrap_or(true);
+        let next = match list.next {
+            Some(Position::Page(page)) => Some(Cursor { page, offset: 0 }),
+            _ => None,
+        };
         Ok(Page {
             records,
             // Contacts are read whole on every run: no cursor is kept past the last page.
-            cursor: (!last).then(|| json!({"page": page + 1, "offset": 0})),
-            has_more: !last,
+            cursor: next.map(Cursor::to_json),
+            has_more: next.is_some(),
         })
     }
 }
@@ -311,7 +303,56 @@ pub fn supplier_from_contact(c: &Value) -> Result<Supplier, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
     use rust_decimal_macros::dec;
+
+    /// Contacts in pages of two: `last` ends the list, and without it a short page does.
+    #[test]
+    fn suppliers_are_paged_until_last_or_a_short_page() {
+        for with_flag in [true, false] {
+            let vendor = ScriptedHost::new(move |req| {
+                let page: usize = req.url.split("page=").nth(1).unwrap()[..1].parse().unwrap();
+                let n = [2, 2, 1][page];
+                let content: Vec<Value> = (0..n)
+                    .map(|i| json!({"id": format!("c{page}{i}"), "company": {"name": "Lieferant"}}))
+                    .collect();
+                let mut body = json!({"content": content});
+                if with_flag {
+                    body["last"] = json!(page == 2);
+                }
+                Ok(json_response(200, &body))
+            });
+            let cfg: crate::config::Config = serde_json::from_value(
+                json!({"base_url": "http://h/", "api_key": "k", "page_size": 2}),
+            )
+            .unwrap();
+            let client = Client::new(vendor.host(), cfg);
+            let reader = Reader { client: &client };
+            let mut request = ReadRequest {
+                stream: "suppliers".into(),
+                cursor: None,
+                page_size: 2,
+                from: None,
+                to: None,
+            };
+            let mut ids = Vec::new();
+            loop {
+                let page = reader.read(&request).unwrap();
+                ids.extend(page.records.iter().map(|r| r["supplier_id"].clone()));
+                if !page.has_more {
+                    assert_eq!(page.cursor, None);
+                    break;
+                }
+                request.cursor = page.cursor;
+            }
+            assert_eq!(ids.len(), 5, "flag {with_flag}: {ids:?}");
+            assert_eq!(
+                vendor.requests()[1].url,
+                "http://h/v1/contacts?vendor=true&page=1&size=2"
+            );
+            assert_eq!(vendor.request_count(), 3);
+        }
+    }
 
     #[test]
     fn a_credit_note_reads_as_a_refund_that_reconciles() {

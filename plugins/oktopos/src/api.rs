@@ -2,7 +2,9 @@
 //! envelope.
 
 use chrono::NaiveDateTime;
-use posbridge_plugin_api::rest::{common_error_message, Auth, RestClient, RestError, VendorErrors};
+use posbridge_plugin_api::rest::{
+    common_error_message, items_at, Auth, PageNumber, RestClient, RestError, VendorErrors,
+};
 use posbridge_plugin_api::{ConnectorError, Host};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -198,43 +200,56 @@ impl Api {
 /// One page of the list endpoint, as far as the connector needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransactionPage {
-    pub actual_page: u64,
-    pub last_page: u64,
+    /// The page object (`actualPage`, `lastPage`, `transactionCount`, `transactions`).
+    pub envelope: Value,
     pub transactions: Vec<Value>,
 }
 
 impl TransactionPage {
-    /// Whether a later page exists.
-    pub fn has_next(&self) -> bool {
-        !self.transactions.is_empty() && self.actual_page < self.last_page
+    /// Whether a page follows page `asked` (of `size` transactions): until `lastPage` (the
+    /// number of the last page), or without it until a short or empty page. The page's own
+    /// `actualPage`, when present, is the page number.
+    pub fn has_next(&self, asked: u64, size: u32) -> bool {
+        let n = self
+            .envelope
+            .get("actualPage")
+            .and_then(Value::as_u64)
+            .unwrap_or(asked);
+        !pages(size).is_last(n, &self.envelope, self.transactions.len())
     }
 }
 
+/// The TransactionAPI's paging: 1-based pages, the last one numbered by `lastPage` (the page
+/// is a path segment, so only the paginator's last-page test is used).
+pub fn pages(size: u32) -> PageNumber {
+    PageNumber::new("page", 1)
+        .size("size", u64::from(size))
+        .total_pages("/lastPage")
+}
+
 /// Reads the page envelope: a JSON array holding one page object (as documented), or a bare
-/// page object. A missing field is a `Permanent` error naming the page and the field.
+/// page object; an empty array is an empty page. Paging fields may be missing (see
+/// [`TransactionPage::has_next`]); `transactions` that is not a list is a `Permanent` error
+/// naming the page.
 pub fn parse_page(body: &Value, url: &str) -> Result<TransactionPage, ConnectorError> {
-    let missing =
-        |f: &str| ConnectorError::Permanent(format!("oktopos: page {url} lacks field `{f}`"));
-    let page = match body {
-        Value::Array(items) => items.first().ok_or_else(|| missing("[0]"))?,
-        other => other,
+    let bad = |f: &str| {
+        ConnectorError::Permanent(format!(
+            "oktopos: page {url}: field `{f}` is not a page object or list"
+        ))
     };
-    if !page.is_object() {
-        return Err(missing("[0]"));
+    let envelope = match body {
+        Value::Array(items) => items
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Default::default())),
+        other => other.clone(),
+    };
+    if !envelope.is_object() {
+        return Err(bad("[0]"));
     }
-    let number = |f: &str| {
-        page.get(f)
-            .and_then(Value::as_u64)
-            .ok_or_else(|| missing(f))
-    };
-    let transactions = page
-        .get("transactions")
-        .and_then(Value::as_array)
-        .cloned()
-        .ok_or_else(|| missing("transactions"))?;
+    let transactions = items_at(&envelope, "/transactions").ok_or_else(|| bad("transactions"))?;
     Ok(TransactionPage {
-        actual_page: number("actualPage")?,
-        last_page: number("lastPage")?,
+        envelope,
         transactions,
     })
 }
@@ -382,27 +397,28 @@ mod tests {
     fn the_page_envelope_is_read_wrapped_or_bare() {
         let page = json!({"actualPage": 1, "lastPage": 3, "transactionCount": 5, "transactions": [{"referenceNumber": "1"}]});
         let wrapped = parse_page(&json!([page.clone()]), "u").unwrap();
-        assert_eq!(
-            (
-                wrapped.actual_page,
-                wrapped.last_page,
-                wrapped.transactions.len()
-            ),
-            (1, 3, 1)
-        );
-        assert!(wrapped.has_next());
+        assert_eq!(wrapped.transactions.len(), 1);
+        assert!(wrapped.has_next(1, 100));
         assert_eq!(parse_page(&page, "u").unwrap(), wrapped);
+        let last = parse_page(
+            &json!([{"actualPage": 3, "lastPage": 3, "transactions": [{}]}]),
+            "u",
+        )
+        .unwrap();
+        assert!(!last.has_next(3, 1));
+        // An empty list is an empty page, the last.
+        let empty = parse_page(&json!([]), "u").unwrap();
+        assert!(empty.transactions.is_empty() && !empty.has_next(1, 100));
     }
 
     #[test]
-    fn a_page_without_last_page_names_page_and_field() {
-        let err = parse_page(
-            &json!([{"actualPage": 1, "transactions": []}]),
-            "http://h/p",
-        )
-        .unwrap_err();
+    fn without_paging_fields_a_full_page_has_a_successor_and_a_short_one_not() {
+        let full = parse_page(&json!([{"transactions": [{}, {}]}]), "u").unwrap();
+        assert!(full.has_next(1, 2));
+        assert!(!full.has_next(1, 3));
+        let err = parse_page(&json!([{"transactions": 5}]), "http://h/p").unwrap_err();
         assert!(
-            matches!(&err, ConnectorError::Permanent(m) if m.contains("http://h/p") && m.contains("lastPage")),
+            matches!(&err, ConnectorError::Permanent(m) if m.contains("http://h/p") && m.contains("transactions")),
             "{err}"
         );
     }

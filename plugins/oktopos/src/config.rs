@@ -67,7 +67,8 @@ pub struct Config {
 #[serde(untagged)]
 pub enum CashRegisters {
     One(u64),
-    Many(Vec<u64>),
+    /// At least one id: the schema refuses `[]`, so the host names it before `open`.
+    Many(#[schemars(length(min = 1))] Vec<u64>),
 }
 
 impl CashRegisters {
@@ -138,6 +139,17 @@ mod tests {
             serde_json::from_value(serde_json::json!({"token": "t", "cash_register": [2, 1]}))
                 .unwrap();
         assert_eq!(many.cash_register.unwrap().ids(), vec![2, 1]);
+    }
+
+    #[test]
+    fn the_schema_refuses_an_empty_cash_register_list() {
+        let schema = serde_json::to_value(schemars::schema_for!(Config)).unwrap();
+        let forms = schema["$defs"]["CashRegisters"]["anyOf"]
+            .as_array()
+            .unwrap();
+        let list = forms.iter().find(|f| f["type"] == "array").unwrap();
+        assert_eq!(list["minItems"], 1, "{schema}");
+        assert!(forms.iter().any(|f| f["type"] == "integer"));
     }
 
     #[test]

@@ -50,15 +50,6 @@ fn validate(cfg: &Config) -> Result<(Tz, Auth), ConnectorError> {
             cfg.timezone
         ))
     })?;
-    if cfg
-        .cash_register
-        .as_ref()
-        .is_some_and(|r| r.ids().is_empty())
-    {
-        return Err(ConnectorError::Config(
-            "oktopos: cash_register must name at least one id".into(),
-        ));
-    }
     let auth = Auth::from_spec(&cfg.auth, &cfg.token)
         .map_err(|e| ConnectorError::Config(format!("oktopos: {e}")))?;
     Ok((tz, auth))
@@ -141,7 +132,6 @@ mod tests {
             serde_json::json!({"token": "t", "timezone": "Mars/Olympus"})
         ))
         .is_err());
-        assert!(validate(&cfg(serde_json::json!({"token": "t", "cash_register": []}))).is_err());
         for auth in ["header:", "cookie:x", "query:"] {
             assert!(
                 matches!(validate(&cfg(serde_json::json!({"token": "t", "auth": auth}))),

@@ -150,7 +150,7 @@ impl SalesSource<'_> {
                 }
                 records.push(serde_json::to_value(&mapped.sale)?);
             }
-            if page.has_next() {
+            if page.has_next(u64::from(page_of(&current)), self.cfg.page_size) {
                 current.at = Position::Page(u64::from(page_of(&current)) + 1);
                 pass = Some(current);
             } else {

@@ -37,6 +37,11 @@ impl Client {
         &self.cfg
     }
 
+    /// The REST client, for list pages read through the toolkit's pager.
+    pub fn api(&self) -> &RestClient {
+        &self.api
+    }
+
     pub fn host(&self) -> &Host {
         self.api.host()
     }
@@ -84,18 +89,11 @@ impl Client {
 mod tests {
     use super::*;
     use posbridge_plugin_api::rest::RestError;
-    use posbridge_plugin_api::testing::ScriptedHost;
-    use posbridge_plugin_api::{ConnectorError, HttpResponse};
+    use posbridge_plugin_api::testing::{response, ScriptedHost};
+    use posbridge_plugin_api::ConnectorError;
 
     fn answering(status: u16, headers: &[(&str, &str)], body: &str) -> (ScriptedHost, Client) {
-        let resp = HttpResponse {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        };
+        let resp = response(status, headers, body);
         let host = ScriptedHost::new(move |_| Ok(resp.clone()));
         let cfg: Config = serde_json::from_value(
             serde_json::json!({"base_url": "http://127.0.0.1:9", "secret_key": "sk_test_1"}),

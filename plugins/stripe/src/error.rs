@@ -122,19 +122,13 @@ impl From<StripeError> for ConnectorError {
 mod tests {
     use super::*;
     use posbridge_plugin_api::rest::read_answer;
+    use posbridge_plugin_api::testing::response;
     use serde_json::json;
 
     fn answer(status: u16, should_retry: Option<&str>, body: &Value) -> ConnectorError {
-        let resp = HttpResponse {
-            status,
-            headers: should_retry
-                .map(|v| vec![("Stripe-Should-Retry".into(), v.into())])
-                .unwrap_or_default()
-                .into_iter()
-                .chain([("Retry-After".to_string(), "2".to_string())])
-                .collect(),
-            body: body.to_string().into_bytes(),
-        };
+        let mut headers = vec![("Retry-After", "2")];
+        headers.extend(should_retry.map(|v| ("Stripe-Should-Retry", v)));
+        let resp = response(status, &headers, &body.to_string());
         read_answer(resp, "stripe: refunds", Default::default(), &StripeErrors)
             .unwrap_err()
             .into()

@@ -1,13 +1,14 @@
 //! The read side: `payments`, `refunds`, `payouts` and `balance_transactions`, each a Stripe
 //! list paged with `limit` + `starting_after` + `has_more` and bounded by `created[gte|lte]`.
 
+use posbridge_plugin_api::rest::{fetch_page, HasMore, Pass};
 use posbridge_plugin_api::{ConnectorError, Page, ReadRequest};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::client::{Client, Form};
+use crate::client::Client;
 use crate::config::PaymentsObject;
-use crate::cursor::{plan, ListCursor};
+use crate::cursor::{self, plan};
 use crate::error::StripeError;
 use crate::records;
 
@@ -58,6 +59,11 @@ fn spec(stream: &str, payments: PaymentsObject) -> Option<ListSpec> {
     })
 }
 
+/// Stripe's pager: `has_more`, and the last object's id sent back as `starting_after`.
+fn pages() -> HasMore {
+    HasMore::new("starting_after", "/has_more", "/id")
+}
+
 /// Reads one page of `request.stream`.
 pub fn read(client: &Client, request: &ReadRequest) -> Result<Page, ConnectorError> {
     let cfg = client.config();
@@ -67,63 +73,47 @@ pub fn read(client: &Client, request: &ReadRequest) -> Result<Page, ConnectorErr
             request.stream
         ))
     })?;
-    let cursor = ListCursor::parse(request.cursor.as_ref())?;
-    let (window, starting_after, mut newest) =
-        plan(cursor, request.from, request.to, cfg.start_date);
+    let mut cursor = cursor::read(request.cursor.as_ref(), spec.path)?;
+    let (mut scan, at) = plan(&cursor, spec.path, request.from, request.to, cfg.start_date);
     let limit = cfg.page_size.min(request.page_size.max(1) as u32).max(1);
 
-    let mut query: Form = vec![("limit".into(), limit.to_string())];
-    if let Some(gte) = window.gte {
-        query.push(("created[gte]".into(), gte.to_string()));
-    }
-    if let Some(lte) = window.lte {
-        query.push(("created[lte]".into(), lte.to_string()));
-    }
-    if let Some(after) = &starting_after {
-        query.push(("starting_after".into(), after.clone()));
-    }
-    if let Some(expand) = spec.expand {
-        query.push(("expand[]".into(), expand.into()));
-    }
-    let body = client.get(spec.path, &query, spec.path)?;
-    let data = body
-        .get("data")
-        .and_then(Value::as_array)
-        .ok_or_else(|| StripeError::bad_field(spec.path, "data", "an array"))?;
-    let has_more = body
-        .get("has_more")
-        .and_then(Value::as_bool)
-        .ok_or_else(|| StripeError::bad_field(spec.path, "has_more", "a boolean"))?;
+    // `limit` first, as the documented examples spell it; `starting_after` comes from the pager.
+    let list = client
+        .api()
+        .get(spec.path)
+        .query("limit", limit)
+        .query_opt("created[gte]", scan.window.gte)
+        .query_opt("created[lte]", scan.window.lte)
+        .query_opt("expand[]", spec.expand)
+        .endpoint(spec.path);
+    let page = fetch_page(list, &pages(), &at, "/data").map_err(StripeError::from)?;
 
-    let mut out = Vec::with_capacity(data.len());
-    for obj in data {
+    let mut out = Vec::with_capacity(page.items.len());
+    for obj in &page.items {
         if let Some(created) = obj.get("created").and_then(Value::as_i64) {
-            newest = Some(newest.map_or(created, |n| n.max(created)));
+            scan.newest = Some(scan.newest.map_or(created, |n| n.max(created)));
         }
         out.push((spec.convert)(obj, spec.path)?);
     }
-    let last_id = data
-        .last()
-        .and_then(|o| o.get("id"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let next = match (has_more, last_id) {
-        (true, Some(starting_after)) => ListCursor::Paging {
-            window,
-            starting_after,
-            newest,
-        },
-        (true, None) => {
-            return Err(StripeError::bad_field(spec.path, "data", "non-empty when has_more").into())
+    let has_more = page.next.is_some();
+    match page.next {
+        Some(at) => {
+            cursor.pass = Some(Pass {
+                partition: 0,
+                key: spec.path.into(),
+                window: scan,
+                at,
+            });
         }
-        (false, _) => ListCursor::Synced {
-            synced_through: newest.or(window.gte).unwrap_or(0),
-        },
-    };
-    let more = matches!(next, ListCursor::Paging { .. });
+        None => {
+            cursor.pass = None;
+            let synced = scan.newest.or(scan.window.gte).unwrap_or(0);
+            cursor.partitions.insert(spec.path.into(), synced);
+        }
+    }
     Ok(Page {
         records: out,
-        cursor: Some(next.to_json()),
-        has_more: more,
+        cursor: Some(cursor.to_json()),
+        has_more,
     })
 }

@@ -295,16 +295,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn resp(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
-        HttpResponse {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }
-    }
+    use crate::testing::response as resp;
 
     fn now() -> DateTime<Utc> {
         "2026-03-01T12:00:00Z".parse().unwrap()
