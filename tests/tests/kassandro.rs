@@ -1044,3 +1044,23 @@ fn the_sink_writes_each_registers_own_payment_names_and_refuses_what_it_cannot_n
         "{o:?}"
     );
 }
+
+/// Every check of the config is in its schema: the host refuses bad values before `open`,
+/// each by its JSON path.
+#[test]
+fn config_values_the_schema_refuses_are_named_by_their_json_path() {
+    posbridge_e2e::assert_config_refused_at(
+        "kassandro",
+        &json!({"api_key": " ", "base_url": "devapi.kassandro.at", "page_size": 1001,
+            "default_store_id": "", "register_stores": {"graz": "s1"},
+            "payment_methods": {"card": " "}}),
+        &[
+            "$.api_key",
+            "$.base_url",
+            "$.page_size",
+            "$.default_store_id",
+            "$.register_stores",
+            "$.payment_methods.card",
+        ],
+    );
+}

@@ -731,3 +731,14 @@ fn parts_orders_and_suppliers_are_read_for_sync_erp() {
     assert_eq!(suppliers.len(), expected);
     assert!(suppliers.iter().any(|s| s["vat_id"] == "DE123456789"));
 }
+
+/// Checks a JSON Schema can express are in the config schema: the host refuses bad values before
+/// `open`, each by its JSON path.
+#[test]
+fn config_values_the_schema_refuses_are_named_by_their_json_path() {
+    posbridge_e2e::assert_config_refused_at(
+        "sevdesk",
+        &json!({"api_token": "  ", "base_url": "my.sevdesk.de", "page_size": 0}),
+        &["$.api_token", "$.base_url", "$.page_size"],
+    );
+}

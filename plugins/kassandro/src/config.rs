@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use posbridge_plugin_api::rest::schema::{HTTP_URL, NOT_BLANK};
 use serde::Deserialize;
 
 /// The production API root (the `/v1.0` prefix is added per call, see [`Config::endpoint`]).
@@ -20,9 +21,10 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 pub struct Config {
     /// API root without the version prefix; the connector appends `/v1.0/<endpoint>`.
     #[serde(default = "default_base_url")]
+    #[schemars(regex(pattern = HTTP_URL))]
     pub base_url: String,
     /// The API key created in my.kassandro.
-    #[schemars(extend("x-secret" = true))]
+    #[schemars(extend("x-secret" = true), regex(pattern = NOT_BLANK))]
     pub api_key: String,
     /// Kassa-ID whose cash-register token writes receipts; reading does not need it.
     #[serde(default)]
@@ -35,19 +37,22 @@ pub struct Config {
     pub start_date: Option<NaiveDate>,
     /// `limit` of the receipts list, 1 to 1000.
     #[serde(default = "default_page_size")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = MAX_PAGE_SIZE))]
     pub page_size: u32,
     /// Store of a register whose `/cashregisters` entry names no `locationId`, by Kassa-ID
     /// (`{"2": "graz"}`); registers not listed go to `default_store_id`.
     #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": "^[0-9]+$"}))]
     pub register_stores: BTreeMap<String, String>,
     /// Store of registers that name no location and are not in `register_stores`.
     #[serde(default = "default_store_id")]
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub default_store_id: String,
     /// Canonical payment method → the Kassandro payment method name to write
     /// (`{"card": "Bankomat"}`). Unlisted methods take the register's name that normalises to
     /// the method, else the German default (`Bar`, `Karte`, `Gutschein`, `Rechnung`).
     #[serde(default)]
+    #[schemars(extend("additionalProperties" = {"type": "string", "pattern": "\\S"}))]
     pub payment_methods: BTreeMap<String, String>,
     /// Rounding of the tax derived per rate when a receipt carries no VAT amounts.
     #[serde(default)]
@@ -113,46 +118,6 @@ impl Config {
             .unwrap_or(&self.default_store_id)
             .clone()
     }
-
-    /// Checks what the schema cannot express.
-    pub fn problems(&self) -> Vec<String> {
-        let mut p = Vec::new();
-        if !(self.base_url.starts_with("https://") || self.base_url.starts_with("http://")) {
-            p.push(format!(
-                "base_url {:?} must start with http:// or https://",
-                self.base_url
-            ));
-        }
-        if self.api_key.trim().is_empty() {
-            p.push("api_key is empty".into());
-        }
-        if self.default_store_id.trim().is_empty() {
-            p.push("default_store_id is empty".into());
-        }
-        if let Some(k) = self
-            .register_stores
-            .keys()
-            .find(|k| k.parse::<u64>().is_err())
-        {
-            p.push(format!(
-                "register_stores key {k:?} is not a Kassa-ID (an integer)"
-            ));
-        }
-        if let Some((m, _)) = self
-            .payment_methods
-            .iter()
-            .find(|(_, n)| n.trim().is_empty())
-        {
-            p.push(format!("payment_methods.{m} is empty"));
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
-            p.push(format!(
-                "page_size {} must be between 1 and {MAX_PAGE_SIZE}",
-                self.page_size
-            ));
-        }
-        p
-    }
 }
 
 #[cfg(test)]
@@ -185,12 +150,10 @@ mod tests {
         assert_eq!(c.tax_rounding, TaxRounding::HalfUp);
         assert_eq!(c.untyped_token, UntypedToken::Account);
         assert!(c.payment_methods.is_empty() && c.register_stores.is_empty());
-        assert!(c.problems().is_empty());
         let c: Config = serde_json::from_value(serde_json::json!({"api_key": "k",
-            "register_stores": {"x": "graz"}, "payment_methods": {"card": " "},
             "tax_rounding": "half_even", "untyped_token": "cash_register"}))
         .unwrap();
-        assert_eq!(c.problems().len(), 2, "{:?}", c.problems());
+        assert_eq!(c.tax_rounding, TaxRounding::HalfEven);
         let bad =
             serde_json::from_value::<Config>(serde_json::json!({"api_key": "k", "apikey": "x"}));
         assert!(bad.is_err());

@@ -1,6 +1,6 @@
 //! The connector's configuration, as the pipeline gives it.
 
-use posbridge_plugin_api::rest::schema::HTTP_URL;
+use posbridge_plugin_api::rest::schema::{HTTP_URL, NOT_BLANK};
 use serde::Deserialize;
 
 /// The production API root (spec `servers[0]`).
@@ -63,7 +63,7 @@ pub struct Config {
     #[schemars(regex(pattern = HTTP_URL))]
     pub base_url: String,
     /// The 32-character API token of a sevDesk administrator (sent as `Authorization: <token>`).
-    #[schemars(extend("x-secret" = true))]
+    #[schemars(extend("x-secret" = true), regex(pattern = NOT_BLANK))]
     pub api_token: String,
     /// Status of new vouchers: `open` (default; payments are booked) or `draft`.
     #[serde(default = "default_status")]
@@ -76,7 +76,7 @@ pub struct Config {
     pub supplier_category_id: u64,
     /// `limit` of list requests, 1 to 1000.
     #[serde(default = "default_page_size")]
-    #[schemars(range(min = 1, max = 1000))]
+    #[schemars(range(min = 1, max = MAX_PAGE_SIZE))]
     pub page_size: u32,
     /// `supplierName` of vouchers without a named customer (every daily closure, and sales
     /// without a customer name): the spec requires "either the supplier object or a
@@ -147,20 +147,11 @@ impl Config {
     }
 
     /// Checks what the schema cannot express (the host has already checked `base_url` against
-    /// its URL pattern and `page_size` against its range).
+    /// its URL pattern, `api_token` against blank and `page_size` against its range).
     pub fn problems(&self) -> Vec<String> {
         let mut p = Vec::new();
-        if self.api_token.trim().is_empty() {
-            p.push("api_token is empty".into());
-        }
         if self.counterparty_contact_id.is_none() && self.counterparty_name.trim().is_empty() {
             p.push("counterparty_name is empty and no counterparty_contact_id is given: open vouchers need a supplier or a supplierName".into());
-        }
-        if !(1..=MAX_PAGE_SIZE).contains(&self.page_size) {
-            p.push(format!(
-                "page_size {} must be between 1 and {MAX_PAGE_SIZE}",
-                self.page_size
-            ));
         }
         p
     }
@@ -191,7 +182,7 @@ mod tests {
             json!({"api_token": " ", "page_size": 0, "counterparty_name": ""}),
         )
         .unwrap();
-        assert_eq!(bad.problems().len(), 3);
+        assert_eq!(bad.problems().len(), 1, "{:?}", bad.problems());
         let named: Config = serde_json::from_value(json!({"api_token": "t",
             "counterparty_name": "Barverkauf", "voucher_pos": "null", "payment_refused": "dead_letter"}))
         .unwrap();

@@ -19,6 +19,10 @@
 /// An absolute `http://` or `https://` URL with a host.
 pub const HTTP_URL: &str = r"^https?://[^\s/?#]+[^\s]*$";
 
+/// Not blank: at least one character that is not white space (a secret or a name of spaces
+/// is refused, where `minLength: 1` would let it through).
+pub const NOT_BLANK: &str = r"\S";
+
 /// An ISO 4217 currency code: three capital letters.
 pub const CURRENCY_CODE: &str = r"^[A-Z]{3}$";
 
@@ -52,6 +56,14 @@ mod tests {
             "http://h x",
         ] {
             assert!(!valid(HTTP_URL, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn not_blank_needs_one_visible_character() {
+        assert!(valid(NOT_BLANK, " k "));
+        for bad in ["", " ", "\t\n"] {
+            assert!(!valid(NOT_BLANK, bad), "{bad:?}");
         }
     }
 
