@@ -1912,6 +1912,19 @@ mod tests {
         )
     }
 
+    /// The cash-register token of register 1, created with the document's `createtoken` call.
+    async fn register_token(sim: &Arc<KassandroSimulator>) -> String {
+        let (_, v) = call(
+            sim,
+            "GET",
+            "/v1.0/createtoken?type=cashregister&cashregisterid=1&key=k",
+            None,
+            "",
+        )
+        .await;
+        v[0]["token"].as_str().unwrap().to_string()
+    }
+
     async fn account_token(sim: &Arc<KassandroSimulator>) -> String {
         let (s, v) = call(sim, "GET", "/v1.0/createtoken?type=account&key=k", None, "").await;
         assert_eq!(s, StatusCode::OK, "{v}");
@@ -2028,15 +2041,7 @@ mod tests {
     #[tokio::test]
     async fn create_and_cancel_receipts_with_a_register_token() {
         let s = sim();
-        let (_, v) = call(
-            &s,
-            "GET",
-            "/v1.0/createtoken?type=cashregister&cashregisterid=1&key=k",
-            None,
-            "",
-        )
-        .await;
-        let t = v[0]["token"].as_str().unwrap().to_string();
+        let t = register_token(&s).await;
         let body = json!({"created": "2026-01-07T09:00:00", "customText": [{"label": "posbridge-key", "value": "x"}],
             "items": [{"itemId": 1, "nameLong": "A", "nameShort": "A", "groupId": 1, "groupName": "G", "amount": 1,
             "discountAbsolute": 0, "discountPercentage": 0, "priceAll": 2.20, "priceOne": 2.20, "vat": 10}],
@@ -2181,15 +2186,7 @@ mod tests {
             assert!(sale.id.starts_with("kassandro:wien:"));
         }
         // The register takes only its own names.
-        let (_, v) = call(
-            &s,
-            "GET",
-            "/v1.0/createtoken?type=cashregister&cashregisterid=1&key=k",
-            None,
-            "",
-        )
-        .await;
-        let rt = v[0]["token"].as_str().unwrap().to_string();
+        let rt = register_token(&s).await;
         let mut body = json!({"items": [], "price": 0, "discountAbsolute": 0, "discountPercentage": 0,
             "given": 0, "paymentMethod": "Bar", "voucher": 0});
         let (st, v) = call(&s, "POST", "/v1.0/receipts", Some(&rt), &body.to_string()).await;
