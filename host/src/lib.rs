@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod http_gateway;
+pub mod jobs;
 pub mod pipeline;
 pub mod plugins;
 pub mod rate_limit;

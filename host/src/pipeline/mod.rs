@@ -24,4 +24,6 @@ pub use keys::{
 pub use pages::{standalone_executor, BlockingPageLoop, PageError, PageLoop, PageSource};
 pub use progress::{ConsoleProgress, NoProgress, ProgressReporter};
 pub use retry::RetryPolicy;
-pub use runner::{check_sale, open_connectors, run_pipeline, Counters, RunOptions, RunReport};
+pub use runner::{
+    check_sale, open_connectors, run_pipeline, Counters, RunOptions, RunReport, StreamCounters,
+};

@@ -9,6 +9,8 @@ use super::runner::Counters;
 
 /// Receives progress after every page.
 pub trait ProgressReporter: Send + Sync {
+    /// The run was recorded under `run_id` (`None` for a dry run); called once, before any page.
+    fn started(&self, _run_id: Option<i64>) {}
     fn update(&self, stream: &str, c: &Counters);
     fn finish(&self);
 }

@@ -13,7 +13,7 @@
 //! - Records failing validation or refused by the sink go to the dead-letter store with the
 //!   reason; the run goes on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,6 +54,39 @@ pub struct Counters {
     pub duplicates: u64,
     pub dead_lettered: u64,
     pub retries: u64,
+    /// The same counts per source stream (what the API's `synced` figures are made of).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_stream: BTreeMap<String, StreamCounters>,
+}
+
+/// The counts of one stream of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StreamCounters {
+    pub read: u64,
+    pub written: u64,
+    pub duplicates: u64,
+    pub dead_lettered: u64,
+}
+
+impl Counters {
+    fn stream_totals(&self) -> StreamCounters {
+        StreamCounters {
+            read: self.read,
+            written: self.written,
+            duplicates: self.duplicates,
+            dead_lettered: self.dead_lettered,
+        }
+    }
+
+    /// Adds what changed since `before` to the counts of `stream`.
+    fn record_stream(&mut self, stream: &str, before: StreamCounters) {
+        let now = self.stream_totals();
+        let e = self.by_stream.entry(stream.to_string()).or_default();
+        e.read += now.read - before.read;
+        e.written += now.written - before.written;
+        e.duplicates += now.duplicates - before.duplicates;
+        e.dead_lettered += now.dead_lettered - before.dead_lettered;
+    }
 }
 
 /// The outcome of a run.
@@ -159,6 +192,7 @@ pub async fn run_pipeline(
             }
         }
     };
+    opts.progress.started(run_id);
     let (source, sink) = match open_connectors(def, reg, state.clone(), opts.cancel.clone()) {
         Ok(x) => x,
         Err(e) => {
@@ -191,7 +225,10 @@ pub async fn run_pipeline(
     }
     if error.is_none() {
         for stream in &def.source.streams {
-            if let Err(e) = run.stream(stream).await {
+            let before = run.c.stream_totals();
+            let outcome = run.stream(stream).await;
+            run.c.record_stream(stream, before);
+            if let Err(e) = outcome {
                 let cancelled = e
                     .downcast_ref::<ConnectorError>()
                     .is_some_and(|c| matches!(c, ConnectorError::Cancelled));
