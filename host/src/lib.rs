@@ -4,7 +4,7 @@
 //! them: plugin loading ([`plugins`]), the capabilities plugins call back into
 //! ([`http_gateway`], [`rate_limit`], [`redact`], [`runtime`]), pipelines and their runner
 //! ([`pipeline`]), state stores ([`state`]), the webhook receiver
-//! ([`webhooks`]) and the CLI ([`cli`]).
+//! ([`webhooks`]), the HTTP API server ([`serve`]) and the CLI ([`cli`]).
 
 pub mod cli;
 pub mod http_gateway;
@@ -14,5 +14,6 @@ pub mod plugins;
 pub mod rate_limit;
 pub mod redact;
 pub mod runtime;
+pub mod serve;
 pub mod state;
 pub mod webhooks;

@@ -1,5 +1,6 @@
 //! The `posbridge` command line: argument definitions and dispatch to one module per command.
 
+mod apikey_cmd;
 mod check;
 #[cfg(feature = "sandbox")]
 mod demo_cmd;
@@ -10,6 +11,7 @@ mod plugins_cmd;
 mod run_cmd;
 #[cfg(feature = "sandbox")]
 mod sandbox_cmd;
+mod serve_cmd;
 mod state_cmds;
 mod webhooks_cmd;
 
@@ -99,6 +101,11 @@ pub enum Command {
     /// Receive vendor webhooks over HTTP, verified by a connector action (e.g. stripe's `verify_webhook`).
     #[command(subcommand)]
     Webhooks(webhooks_cmd::WebhooksCommand),
+    /// The HTTP API: stores, keys, exports, syncs and payments for many merchants on one server.
+    Serve(serve_cmd::ServeArgs),
+    /// API keys of `posbridge serve`: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Apikey(apikey_cmd::ApikeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +137,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
     };
     let default_filter = match cli.command {
         Command::Run(_) => "warn,posbridge::progress=info",
+        Command::Serve(_) => "info",
         _ => "warn",
     };
     output::init_logging(&cli.global, default_filter);
@@ -150,6 +158,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
         #[cfg(feature = "sandbox")]
         Command::Demo(a) => demo_cmd::run(&cli.global, a),
         Command::Webhooks(c) => webhooks_cmd::run(&cli.global, c),
+        Command::Serve(a) => serve_cmd::run(&cli.global, a),
+        Command::Apikey(c) => apikey_cmd::run(c),
     };
     match result {
         Ok(code) => code,
