@@ -3,11 +3,12 @@
 //! The runtime that loads connector plugins from folders and moves retail money data between
 //! them: plugin loading ([`plugins`]), the capabilities plugins call back into
 //! ([`http_gateway`], [`rate_limit`], [`redact`], [`runtime`]), pipelines and their runner
-//! ([`pipeline`]), state stores ([`state`]), the webhook receiver
+//! ([`pipeline`]), state stores ([`state`]), the canonical hub ([`hub`]), the webhook receiver
 //! ([`webhooks`]), the HTTP API server ([`serve`]) and the CLI ([`cli`]).
 
 pub mod cli;
 pub mod http_gateway;
+pub mod hub;
 pub mod jobs;
 pub mod pipeline;
 pub mod plugins;

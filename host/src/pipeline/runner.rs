@@ -123,12 +123,14 @@ pub fn open_connectors(
     state: Arc<dyn StateStore>,
     cancel: CancelFlag,
 ) -> anyhow::Result<(ConnectorHandle, ConnectorHandle)> {
+    let location = state.location();
     let kv: Arc<dyn KvStore> = Arc::new(StateKv(state));
     let base = OpenOptions {
         cancel,
         kv,
         rate_limit: None,
         extra_secrets: def.resolved_secrets.clone(),
+        state: location,
     };
     let source = reg.open(
         &def.source.connector,

@@ -1,5 +1,6 @@
 //! Connector plugins: finding libraries in folders, checking and loading them, and calling them.
 
+mod builtin;
 mod capabilities;
 mod config_schema;
 mod discovery;
@@ -8,6 +9,7 @@ mod handle;
 mod loader;
 mod registry;
 
+pub use builtin::{Builtin, BuiltinConnector, BuiltinFactory, BUILT_IN_FILE};
 pub use capabilities::{KvStore, PluginHost};
 pub use config_schema::{validate_config, ConfigViolation};
 pub use discovery::{default_plugin_dirs, library_candidates, library_files, Candidate};

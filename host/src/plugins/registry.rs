@@ -11,6 +11,7 @@ use posbridge_plugin_api::{ConnectorError, Manifest, RateLimit};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::builtin::{builtins, into_box, BuiltinFactory, BUILT_IN_FILE};
 use super::capabilities::{KvStore, MemoryKv, PluginHost};
 use super::config_schema::{validate_config, ConfigViolation};
 use super::discovery::{library_candidates, Candidate};
@@ -20,6 +21,7 @@ use crate::http_gateway::{EgressPolicy, HttpGateway};
 use crate::rate_limit::limiter_for;
 use crate::redact::Redactor;
 use crate::runtime::CancelFlag;
+use crate::state::StateLocation;
 
 /// A library file that was not loaded, and why.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -34,11 +36,25 @@ impl std::fmt::Display for SkippedLibrary {
     }
 }
 
-/// A loaded connector library.
+/// A loaded connector: a library, or one built into the host.
 pub struct PluginEntry {
+    /// The library file, or [`BUILT_IN_FILE`] for a built-in connector.
     pub file: PathBuf,
     pub manifest: Arc<Manifest>,
-    module: PluginModuleRef,
+    origin: Origin,
+}
+
+/// Where a connector's code comes from.
+enum Origin {
+    Library(PluginModuleRef),
+    BuiltIn(BuiltinFactory),
+}
+
+impl PluginEntry {
+    /// Whether the connector is built into the host (no library).
+    pub fn is_built_in(&self) -> bool {
+        matches!(self.origin, Origin::BuiltIn(_))
+    }
 }
 
 /// Why a connector could not be opened.
@@ -67,6 +83,8 @@ pub struct OpenOptions {
     pub rate_limit: Option<RateLimit>,
     /// More values to redact (e.g. secrets resolved from `${env:…}`).
     pub extra_secrets: Vec<String>,
+    /// The pipeline's state database: where the built-in hub keeps its data by default.
+    pub state: Option<StateLocation>,
 }
 
 impl Default for OpenOptions {
@@ -76,6 +94,7 @@ impl Default for OpenOptions {
             kv: Arc::new(MemoryKv::default()),
             rate_limit: None,
             extra_secrets: Vec::new(),
+            state: None,
         }
     }
 }
@@ -88,10 +107,21 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Tries every library in `dirs`. Libraries that fail a check are skipped with the reason
-    /// (and logged at debug level; the CLI prints them as warnings); the others load.
+    /// The built-in connectors, then every library in `dirs`. Libraries that fail a check are
+    /// skipped with the reason (and logged at debug level; the CLI prints them as warnings); the
+    /// others load. A library named like a built-in connector is skipped.
     pub fn load(dirs: &[PathBuf]) -> Registry {
         let mut reg = Registry::default();
+        for b in builtins() {
+            reg.entries.insert(
+                b.manifest.name.clone(),
+                PluginEntry {
+                    file: PathBuf::from(BUILT_IN_FILE),
+                    manifest: Arc::new(b.manifest),
+                    origin: Origin::BuiltIn(b.factory),
+                },
+            );
+        }
         let mut seen_files = Vec::new();
         for dir in dirs {
             for candidate in library_candidates(dir) {
@@ -139,7 +169,7 @@ impl Registry {
                     PluginEntry {
                         file: lib.file,
                         manifest: Arc::new(lib.manifest),
-                        module: lib.module,
+                        origin: Origin::Library(lib.module),
                     },
                 );
             }
@@ -230,31 +260,34 @@ impl Registry {
         };
         let host_box = HostFfi_TO::from_value(host, TD_Opaque);
         let config_json = config.to_string();
-        let inner = (entry.module.instantiate())(RStr::from(config_json.as_str()), host_box)
-            .into_result()
-            .map_err(|e| {
-                let e: ConnectorError = e.into();
-                OpenError::Plugin(match e {
-                    ConnectorError::Config(m) => {
-                        ConnectorError::Config(format!("connector {name}: {}", redactor.redact(&m)))
-                    }
-                    ConnectorError::Auth(m) => {
-                        ConnectorError::Auth(format!("connector {name}: {}", redactor.redact(&m)))
-                    }
-                    ConnectorError::Transient(m) => ConnectorError::Transient(format!(
-                        "connector {name}: {}",
-                        redactor.redact(&m)
-                    )),
-                    ConnectorError::Permanent(m) => ConnectorError::Permanent(format!(
-                        "connector {name}: {}",
-                        redactor.redact(&m)
-                    )),
-                    other => ConnectorError::Bug(format!(
-                        "connector {name} failed to open: {}",
-                        redactor.redact(&other.to_string())
-                    )),
-                })
-            })?;
+        let opened = match &entry.origin {
+            Origin::Library(module) => {
+                (module.instantiate())(RStr::from(config_json.as_str()), host_box)
+                    .into_result()
+                    .map_err(ConnectorError::from)
+            }
+            Origin::BuiltIn(factory) => factory(config, &opts).map(into_box),
+        };
+        let inner = opened.map_err(|e| {
+            OpenError::Plugin(match e {
+                ConnectorError::Config(m) => {
+                    ConnectorError::Config(format!("connector {name}: {}", redactor.redact(&m)))
+                }
+                ConnectorError::Auth(m) => {
+                    ConnectorError::Auth(format!("connector {name}: {}", redactor.redact(&m)))
+                }
+                ConnectorError::Transient(m) => {
+                    ConnectorError::Transient(format!("connector {name}: {}", redactor.redact(&m)))
+                }
+                ConnectorError::Permanent(m) => {
+                    ConnectorError::Permanent(format!("connector {name}: {}", redactor.redact(&m)))
+                }
+                other => ConnectorError::Bug(format!(
+                    "connector {name} failed to open: {}",
+                    redactor.redact(&other.to_string())
+                )),
+            })
+        })?;
         Ok(ConnectorHandle {
             name: name.to_string(),
             manifest,

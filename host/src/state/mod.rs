@@ -124,6 +124,12 @@ pub trait StateStore: Send + Sync {
 
     /// Stores (or replaces) a plugin's value.
     fn kv_put(&self, namespace: &str, key: &str, value: &str) -> Result<(), StateError>;
+
+    /// Where the store lives, when it is a database another connection can open (the built-in
+    /// hub keeps its tables there); `None` for a store in memory.
+    fn location(&self) -> Option<StateLocation> {
+        None
+    }
 }
 
 /// Opens the state store named by a `--state` value (see [`StateLocation::parse`]):

@@ -32,6 +32,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0002_fingerprints_and_owners.sql"),
     },
     Migration {
+        version: 3,
+        name: "canonical hub",
+        sql: include_str!("migrations/0003_hub.sql"),
+    },
+    Migration {
         version: 4,
         name: "serve: api keys, stores, sealed secrets",
         sql: include_str!("migrations/0004_serve.sql"),

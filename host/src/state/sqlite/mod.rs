@@ -70,6 +70,13 @@ impl SqliteStore {
         self.path.as_deref()
     }
 
+    /// The migrated connection itself, for a store of its own on the same database (the hub).
+    pub fn into_connection(self) -> Connection {
+        self.conn
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// The schema version of the database (the last applied migration).
     pub fn schema_version(&self) -> Result<i64, StateError> {
         migrations::applied_version(&self.conn())
@@ -576,6 +583,10 @@ impl StateStore for SqliteStore {
             )
             .context("writing plugin state")?;
         Ok(())
+    }
+
+    fn location(&self) -> Option<super::StateLocation> {
+        self.path.clone().map(super::StateLocation::Sqlite)
     }
 }
 
