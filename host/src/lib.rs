@@ -3,15 +3,17 @@
 //! The runtime that loads connector plugins from folders and moves retail money data between
 //! them: plugin loading ([`plugins`]), the capabilities plugins call back into
 //! ([`http_gateway`], [`rate_limit`], [`redact`], [`runtime`]), pipelines and their runner
-//! ([`pipeline`]), state stores ([`state`]), the webhook receiver
-//! ([`webhooks`]) and the CLI ([`cli`]).
+//! ([`pipeline`]), schedules ([`schedule`]), PSP payments ([`payments`]), state stores
+//! ([`state`]), the webhook receiver ([`webhooks`]) and the CLI ([`cli`]).
 
 pub mod cli;
 pub mod http_gateway;
+pub mod payments;
 pub mod pipeline;
 pub mod plugins;
 pub mod rate_limit;
 pub mod redact;
 pub mod runtime;
+pub mod schedule;
 pub mod state;
 pub mod webhooks;

@@ -31,6 +31,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "content fingerprints and run owners",
         sql: include_str!("migrations/0002_fingerprints_and_owners.sql"),
     },
+    Migration {
+        version: 5,
+        name: "run triggers, schedule ticks and idempotency keys",
+        sql: include_str!("migrations/0005_ops.sql"),
+    },
 ];
 
 /// Brings the database up to the last of `migrations` (which must be in increasing order).
