@@ -15,8 +15,8 @@ use std::sync::Arc;
 use posbridge::pipeline::{read_pipeline, run_pipeline, NoProgress, RunOptions, RunReport};
 use posbridge::runtime::CancelFlag;
 use posbridge::state::{
-    Checkpoint, DeadLetter, DeadLetterFilter, NewDeadLetter, RunRecord, RunSummary, SqliteStore,
-    StateError, StateStore,
+    Checkpoint, DeadLetter, DeadLetterFilter, IdempotencyClaim, NewDeadLetter, RunRecord,
+    RunSummary, RunTrigger, SqliteStore, StateError, StateStore,
 };
 use posbridge_e2e::*;
 use rust_decimal::Decimal;
@@ -84,8 +84,9 @@ impl StateStore for CrashingStore {
         p: &str,
         at: chrono::DateTime<chrono::Utc>,
         args: &Value,
+        trigger: RunTrigger,
     ) -> Result<i64, StateError> {
-        self.inner.start_run(p, at, args)
+        self.inner.start_run(p, at, args, trigger)
     }
     fn mark_interrupted_runs(&self, p: Option<&str>) -> Result<u64, StateError> {
         self.inner.mark_interrupted_runs(p)
@@ -101,6 +102,38 @@ impl StateStore for CrashingStore {
     }
     fn kv_put(&self, ns: &str, k: &str, v: &str) -> Result<(), StateError> {
         self.inner.kv_put(ns, k, v)
+    }
+    fn schedule_handled_until(
+        &self,
+        p: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StateError> {
+        self.inner.schedule_handled_until(p)
+    }
+    fn set_schedule_handled_until(
+        &self,
+        p: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StateError> {
+        self.inner.set_schedule_handled_until(p, until)
+    }
+    fn claim_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<IdempotencyClaim, StateError> {
+        self.inner.claim_idempotency_key(scope, key, fingerprint)
+    }
+    fn complete_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        answer: &Value,
+    ) -> Result<(), StateError> {
+        self.inner.complete_idempotency_key(scope, key, answer)
+    }
+    fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<(), StateError> {
+        self.inner.release_idempotency_key(scope, key)
     }
 }
 
@@ -121,6 +154,7 @@ fn run_once(pipeline: &Path, store: Arc<CrashingStore>) -> RunReport {
         to: None,
         cancel: CancelFlag::new(),
         progress: Arc::new(NoProgress),
+        trigger: RunTrigger::Cli,
     };
     rt.block_on(run_pipeline(&def, &reg, store, opts))
 }

@@ -1,5 +1,6 @@
 //! The `posbridge` command line: argument definitions and dispatch to one module per command.
 
+mod action_cmd;
 mod apikey_cmd;
 mod check;
 #[cfg(feature = "sandbox")]
@@ -98,6 +99,8 @@ pub enum Command {
     /// Run the whole job on local simulators with no setup, and reconcile source against sink.
     #[cfg(feature = "sandbox")]
     Demo(demo_cmd::DemoArgs),
+    /// Call one action of a connector (e.g. stripe `process_payment`) and print its JSON answer.
+    Action(action_cmd::ActionArgs),
     /// Receive vendor webhooks over HTTP, verified by a connector action (e.g. stripe's `verify_webhook`).
     #[command(subcommand)]
     Webhooks(webhooks_cmd::WebhooksCommand),
@@ -160,6 +163,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
         Command::Webhooks(c) => webhooks_cmd::run(&cli.global, c),
         Command::Serve(a) => serve_cmd::run(&cli.global, a),
         Command::Apikey(c) => apikey_cmd::run(c),
+        Command::Action(a) => action_cmd::run(&cli.global, a),
     };
     match result {
         Ok(code) => code,

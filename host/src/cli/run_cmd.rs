@@ -12,7 +12,7 @@ use crate::pipeline::{run_pipeline, ConsoleProgress, PipelineDef, RunOptions, Ru
 use crate::plugins::Registry;
 use crate::redact::Redactor;
 use crate::runtime::CancelFlag;
-use crate::state::{open_state, RunStatus, StateStore};
+use crate::state::{open_state, RunStatus, RunTrigger, StateStore};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -84,6 +84,7 @@ pub fn execute(
         to,
         cancel: cancel.clone(),
         progress: Arc::new(ConsoleProgress::new()),
+        trigger: RunTrigger::Cli,
     };
     Ok(rt.block_on(async {
         let c = cancel.clone();

@@ -13,7 +13,7 @@ use crate::pipeline::{
 };
 use crate::plugins::Registry;
 use crate::runtime::CancelFlag;
-use crate::state::StateStore;
+use crate::state::{RunTrigger, StateStore};
 
 /// A run in progress, as `GET /api/v1/runs/{id}` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -21,8 +21,8 @@ pub struct LiveRun {
     pub pipeline: String,
     /// `None` until the run is recorded (a moment after it starts).
     pub run_id: Option<i64>,
-    /// Why it started: `api`, `schedule` or `cli`.
-    pub trigger: String,
+    /// Why it started.
+    pub trigger: RunTrigger,
     pub started_at: chrono::DateTime<chrono::Utc>,
     /// The counts so far, updated after every page.
     pub counters: Counters,
@@ -102,7 +102,11 @@ impl JobRunner {
 
     /// Starts a run of `def` unless one of the same pipeline is going on. Returns once the run
     /// is recorded, so the ticket carries its id.
-    pub async fn start(&self, def: PipelineDef, trigger: &str) -> Result<RunTicket, StartError> {
+    pub async fn start(
+        &self,
+        def: PipelineDef,
+        trigger: RunTrigger,
+    ) -> Result<RunTicket, StartError> {
         if self.shutdown.is_cancelled() {
             return Err(StartError::ShuttingDown);
         }
@@ -117,7 +121,7 @@ impl JobRunner {
             let slot = Arc::new(Mutex::new(LiveRun {
                 pipeline: def.name.clone(),
                 run_id: None,
-                trigger: trigger.to_string(),
+                trigger,
                 started_at: chrono::Utc::now(),
                 counters: Counters::default(),
             }));
@@ -137,6 +141,7 @@ impl JobRunner {
             to: None,
             cancel: self.shutdown.child(),
             progress,
+            trigger,
         };
         let pipeline = def.name.clone();
         let this = self.clone();
@@ -249,7 +254,7 @@ mod tests {
     async fn a_run_is_recorded_reported_and_then_no_longer_live() {
         let dir = tempfile::tempdir().unwrap();
         let jobs = runner(&dir);
-        let mut ticket = jobs.start(def(), "api").await.unwrap();
+        let mut ticket = jobs.start(def(), RunTrigger::Api).await.unwrap();
         let id = ticket
             .run_id
             .expect("the run is recorded before start returns");
@@ -273,7 +278,7 @@ mod tests {
         let jobs = runner(&dir);
         jobs.shutdown().await;
         assert!(matches!(
-            jobs.start(def(), "api").await,
+            jobs.start(def(), RunTrigger::Api).await,
             Err(StartError::ShuttingDown)
         ));
     }

@@ -31,7 +31,8 @@ pub struct PipelineDef {
     /// Per-sink mapping of payment methods, tax rates, stores … to the sink's ids.
     #[serde(default)]
     pub mapping: Value,
-    /// Cron expression for `posbridge schedule` (informational for `run`).
+    /// Cron expression (five fields, UTC) on which `posbridge serve` runs the pipeline;
+    /// `posbridge run` ignores it.
     #[serde(default)]
     pub schedule: Option<String>,
     #[serde(default)]
@@ -387,6 +388,11 @@ impl PipelineDef {
         ] {
             if connector.trim().is_empty() {
                 return nonsense(format!("$.{role}.connector"), "must not be empty");
+            }
+        }
+        if let Some(expr) = &self.schedule {
+            if let Err(e) = crate::schedule::CronSchedule::parse(expr) {
+                return nonsense("$.schedule", e.to_string());
             }
         }
         let streams = &self.source.streams;
@@ -824,6 +830,18 @@ mod tests {
                 "{extra}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn a_bad_schedule_is_refused_with_its_path_and_line() {
+        let e = refused("schedule: \"61 * * * *\"\n");
+        assert!(e.starts_with("p.yaml:4:"), "{e}");
+        assert!(
+            e.contains("$.schedule: \"61 * * * *\" is not a valid cron expression"),
+            "{e}"
+        );
+        let def = parse(&format!("{BASE}schedule: \"0 3 * * *\"\n")).unwrap();
+        assert_eq!(def.schedule.as_deref(), Some("0 3 * * *"));
     }
 
     #[test]

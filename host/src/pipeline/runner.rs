@@ -33,7 +33,7 @@ use super::{PipelineDef, SinkMode};
 use crate::plugins::{ConnectorHandle, KvStore, OpenOptions, ReadPage, Registry};
 use crate::runtime::CancelFlag;
 use crate::state::{
-    stage, Checkpoint, Delivered, NewDeadLetter, RunStatus, RunSummary, StateStore,
+    stage, Checkpoint, Delivered, NewDeadLetter, RunStatus, RunSummary, RunTrigger, StateStore,
 };
 
 /// Options of one run.
@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub to: Option<NaiveDate>,
     pub cancel: CancelFlag,
     pub progress: Arc<dyn ProgressReporter>,
+    /// Why the run starts, recorded in the run history.
+    pub trigger: RunTrigger,
 }
 
 /// Counts of a run.
@@ -181,7 +183,7 @@ pub async fn run_pipeline(
             "full_refresh": opts.full_refresh, "from": opts.from, "to": opts.to,
             "source": def.source.connector, "sink": def.sink.connector,
         });
-        match state.start_run(&def.name, chrono::Utc::now(), &args) {
+        match state.start_run(&def.name, chrono::Utc::now(), &args, opts.trigger) {
             Ok(id) => Some(id),
             Err(e) => {
                 return failed(

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 pub use error::StateError;
 pub use location::{StateLocation, DEFAULT_STATE_FILE};
 pub use records::{
-    stage, Checkpoint, DeadLetter, DeadLetterFilter, Delivered, NewDeadLetter, RunRecord,
-    RunStatus, RunSummary, RUN_STATUS_RUNNING,
+    stage, Checkpoint, DeadLetter, DeadLetterFilter, Delivered, IdempotencyClaim, NewDeadLetter,
+    RunRecord, RunStatus, RunSummary, RunTrigger, RUN_STATUS_RUNNING,
 };
 pub use sqlite::{SqliteStore, DEFAULT_BUSY_TIMEOUT};
 
@@ -101,12 +101,13 @@ pub trait StateStore: Send + Sync {
     /// Marks a dead letter resolved with a note. Fails if it does not exist or is already resolved.
     fn resolve_dead_letter(&self, id: i64, note: &str) -> Result<(), StateError>;
 
-    /// Records the start of a run (status `running`); answers its id.
+    /// Records the start of a run (status `running`) and why it started; answers its id.
     fn start_run(
         &self,
         pipeline: &str,
         started_at: DateTime<Utc>,
         args: &serde_json::Value,
+        trigger: RunTrigger,
     ) -> Result<i64, StateError>;
 
     /// Marks the runs still `running` whose process is gone as `interrupted` (of one pipeline,
@@ -130,6 +131,39 @@ pub trait StateStore: Send + Sync {
     fn location(&self) -> Option<StateLocation> {
         None
     }
+
+    /// Until when the scheduler handled the ticks of a pipeline's schedule, if it ever did.
+    fn schedule_handled_until(&self, pipeline: &str) -> Result<Option<DateTime<Utc>>, StateError>;
+
+    /// Records that every tick of a pipeline's schedule up to `until` is handled.
+    fn set_schedule_handled_until(
+        &self,
+        pipeline: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), StateError>;
+
+    /// Claims a client's idempotency key within a scope (a store) for a request with this
+    /// fingerprint, atomically: of two concurrent claims one gets [`IdempotencyClaim::Claimed`].
+    /// A key claimed by a process that is gone is taken over. The fingerprint is not compared
+    /// here; the caller decides what a different one means.
+    fn claim_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<IdempotencyClaim, StateError>;
+
+    /// Stores the answer of a claimed key; later claims get it back.
+    fn complete_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        answer: &serde_json::Value,
+    ) -> Result<(), StateError>;
+
+    /// Gives a claimed key up (the request failed without an answer worth repeating), so the
+    /// client may try again with it.
+    fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<(), StateError>;
 }
 
 /// Opens the state store named by a `--state` value (see [`StateLocation::parse`]):

@@ -155,6 +155,35 @@ impl RunStatus {
     }
 }
 
+/// Why a run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunTrigger {
+    /// `posbridge run` (and the other commands that run a pipeline by hand).
+    Cli,
+    /// A call of the HTTP API (`posbridge serve`).
+    Api,
+    /// A tick of the pipeline's `schedule`.
+    Schedule,
+}
+
+impl RunTrigger {
+    /// The name stored and shown (`cli`, `api`, `schedule`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cli => "cli",
+            Self::Api => "api",
+            Self::Schedule => "schedule",
+        }
+    }
+}
+
+impl std::fmt::Display for RunTrigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The status stored for a run that has started and not finished
 /// (still going, or its process died before finishing it).
 pub const RUN_STATUS_RUNNING: &str = "running";
@@ -195,6 +224,8 @@ pub struct RunRecord {
     pub finished_at: Option<String>,
     /// `running` until it ends, then a [`RunStatus`] name.
     pub status: String,
+    /// Why it started: a [`RunTrigger`] name (`cli`, `api`, `schedule`).
+    pub trigger: String,
     /// Records read from the source.
     pub read: u64,
     /// Records the sink acknowledged.
@@ -207,6 +238,26 @@ pub struct RunRecord {
     pub retries: u64,
     /// The error that stopped it, if any.
     pub error: Option<String>,
+}
+
+/// What the state store knows of a client's idempotency key when a request claims it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyClaim {
+    /// The key was new (or its earlier request died with its process): the caller does the work
+    /// and then completes or releases the key.
+    Claimed,
+    /// Another request with this key is being processed right now.
+    InFlight {
+        /// The fingerprint of that request.
+        fingerprint: String,
+    },
+    /// A request with this key was done: its fingerprint and answer.
+    Completed {
+        /// The fingerprint of the request the key was first used with.
+        fingerprint: String,
+        /// Its answer, to give again.
+        answer: serde_json::Value,
+    },
 }
 
 /// The stored form of a timestamp: RFC 3339, UTC, microseconds, `Z`.

@@ -41,6 +41,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "serve: api keys, stores, sealed secrets",
         sql: include_str!("migrations/0004_serve.sql"),
     },
+    Migration {
+        version: 5,
+        name: "run triggers, schedule ticks and idempotency keys",
+        sql: include_str!("migrations/0005_ops.sql"),
+    },
 ];
 
 /// Brings the database up to the last of `migrations` (which must be in increasing order).

@@ -4,6 +4,7 @@
 
 mod db_error;
 mod migrations;
+mod ops;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,8 +18,8 @@ use self::db_error::DbContext;
 use super::records::format_timestamp;
 use super::run_owner::{current_owner, owner_is_gone};
 use super::{
-    Checkpoint, DeadLetter, DeadLetterFilter, NewDeadLetter, RunRecord, RunStatus, RunSummary,
-    StateError, StateStore, RUN_STATUS_RUNNING,
+    Checkpoint, DeadLetter, DeadLetterFilter, IdempotencyClaim, NewDeadLetter, RunRecord,
+    RunStatus, RunSummary, RunTrigger, StateError, StateStore, RUN_STATUS_RUNNING,
 };
 
 /// How long a write waits for another process's write to finish before failing with
@@ -172,7 +173,7 @@ fn dead_letter_from_row(row: &Row<'_>) -> rusqlite::Result<DeadLetter> {
 }
 
 const RUN_COLUMNS: &str = "id, pipeline, args, started_at, finished_at, status, records_read, \
-                           written, duplicates, dead_lettered, retries, error";
+                           written, duplicates, dead_lettered, retries, error, started_by";
 
 fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     Ok(RunRecord {
@@ -188,6 +189,7 @@ fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         dead_lettered: row.get(9)?,
         retries: row.get(10)?,
         error: row.get(11)?,
+        trigger: row.get(12)?,
     })
 }
 
@@ -440,18 +442,20 @@ impl StateStore for SqliteStore {
         pipeline: &str,
         started_at: DateTime<Utc>,
         args: &serde_json::Value,
+        trigger: RunTrigger,
     ) -> Result<i64, StateError> {
         self.conn()
             .query_row(
-                "INSERT INTO runs (pipeline, args, started_at, status, owner)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO runs (pipeline, args, started_at, status, owner, started_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  RETURNING id",
                 params![
                     pipeline,
                     args.to_string(),
                     format_timestamp(started_at),
                     RUN_STATUS_RUNNING,
-                    current_owner()
+                    current_owner(),
+                    trigger.as_str()
                 ],
                 |row| row.get(0),
             )
@@ -587,6 +591,40 @@ impl StateStore for SqliteStore {
 
     fn location(&self) -> Option<super::StateLocation> {
         self.path.clone().map(super::StateLocation::Sqlite)
+    }
+
+    fn schedule_handled_until(&self, pipeline: &str) -> Result<Option<DateTime<Utc>>, StateError> {
+        ops::schedule_handled_until(&self.conn(), pipeline)
+    }
+
+    fn set_schedule_handled_until(
+        &self,
+        pipeline: &str,
+        until: DateTime<Utc>,
+    ) -> Result<(), StateError> {
+        ops::set_schedule_handled_until(&self.conn(), pipeline, until)
+    }
+
+    fn claim_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+    ) -> Result<IdempotencyClaim, StateError> {
+        ops::claim_idempotency_key(&mut self.conn(), scope, key, fingerprint)
+    }
+
+    fn complete_idempotency_key(
+        &self,
+        scope: &str,
+        key: &str,
+        answer: &serde_json::Value,
+    ) -> Result<(), StateError> {
+        ops::complete_idempotency_key(&self.conn(), scope, key, answer)
+    }
+
+    fn release_idempotency_key(&self, scope: &str, key: &str) -> Result<(), StateError> {
+        ops::release_idempotency_key(&self.conn(), scope, key)
     }
 }
 

@@ -410,11 +410,11 @@ fn runs_history_is_newest_first() {
     let (_dir, store) = temp_store();
     let at = |hour| Utc.with_ymd_and_hms(2024, 5, 1, hour, 0, 0).unwrap();
     let args = json!({ "full_refresh": true, "streams": ["sales"] });
-    let morning = store.start_run("p", at(9), &args).unwrap();
-    let noon = store.start_run("q", at(12), &json!({})).unwrap();
+    let morning = store.start_run("p", at(9), &args, RunTrigger::Cli).unwrap();
+    let noon = store.start_run("q", at(12), &json!({}), RunTrigger::Schedule).unwrap();
     // Started later in id order but earlier in time: time decides.
-    let dawn = store.start_run("p", at(6), &json!({})).unwrap();
-    let evening = store.start_run("p", at(18), &json!({})).unwrap();
+    let dawn = store.start_run("p", at(6), &json!({}), RunTrigger::Cli).unwrap();
+    let evening = store.start_run("p", at(18), &json!({}), RunTrigger::Api).unwrap();
 
     store
         .finish_run(morning, &summary(RunStatus::Succeeded, 10))
@@ -500,7 +500,7 @@ fn runs_history_is_newest_first() {
 fn records_serialize_to_json_for_the_cli() {
     let (_dir, store) = temp_store();
     let id = store
-        .start_run("p", Utc::now(), &json!({ "a": 1 }))
+        .start_run("p", Utc::now(), &json!({ "a": 1 }), RunTrigger::Cli)
         .unwrap();
     let run = &store.runs(None, 1).unwrap()[0];
     let value = serde_json::to_value(run).unwrap();
@@ -546,7 +546,7 @@ fn everything_is_found_again_after_reopening_the_file() {
             )
             .unwrap();
         let dl_id = store.dead_letter(&new_dead_letter("p", 1)).unwrap();
-        let run_id = store.start_run("p", Utc::now(), &json!({})).unwrap();
+        let run_id = store.start_run("p", Utc::now(), &json!({}), RunTrigger::Cli).unwrap();
         store
             .finish_run(run_id, &summary(RunStatus::Succeeded, 4))
             .unwrap();
@@ -756,7 +756,7 @@ fn runs_of_a_killed_process_are_marked_interrupted() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("s.db")).unwrap();
     let mine = store
-        .start_run("p", Utc::now(), &serde_json::json!({}))
+        .start_run("p", Utc::now(), &serde_json::json!({}), RunTrigger::Cli)
         .unwrap();
     // A run written by a process that has ended (on this host), and one of another host.
     let mut child = std::process::Command::new("true").spawn().unwrap();

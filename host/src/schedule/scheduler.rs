@@ -1,0 +1,276 @@
+//! The scheduler: fires pipelines on the ticks of their cron schedules.
+//!
+//! Its progress per pipeline ("every tick up to T is handled") lives in the state store, so a
+//! restart neither repeats a handled tick nor runs once per tick missed while posbridge was down:
+//! all the ticks missed make one run. A tick is marked handled when its run starts (a run that
+//! dies midway is resumed from its checkpoint by the next tick's run).
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::{Clock, CronSchedule, ScheduleError};
+use crate::pipeline::{run_pipeline, NoProgress, PipelineDef, RunOptions};
+use crate::plugins::Registry;
+use crate::runtime::CancelFlag;
+use crate::state::{RunTrigger, StateStore};
+
+/// Starts one run of the named pipeline; the future ends when the run does.
+pub type RunPipeline =
+    Arc<dyn Fn(String) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// A pipeline and its schedule.
+#[derive(Debug, Clone)]
+pub struct ScheduledPipeline {
+    /// The pipeline's name (its run history and scheduler progress are kept under it).
+    pub name: String,
+    /// When it runs.
+    pub schedule: CronSchedule,
+}
+
+impl ScheduledPipeline {
+    /// The scheduled pipeline of a definition: `None` without a `schedule`.
+    pub fn from_def(def: &PipelineDef) -> Result<Option<Self>, ScheduleError> {
+        def.schedule
+            .as_deref()
+            .map(|expr| {
+                Ok(Self {
+                    name: def.name.clone(),
+                    schedule: CronSchedule::parse(expr)?,
+                })
+            })
+            .transpose()
+    }
+}
+
+/// What a look at the clock did for one pipeline (pipelines with nothing due are not listed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TickOutcome {
+    /// First time this pipeline is scheduled: its ticks count from now on.
+    Registered,
+    /// A run started for the tick at `tick` (and any earlier ones missed).
+    Started { tick: DateTime<Utc> },
+    /// The tick came while the pipeline's previous run was still going: skipped, not queued.
+    SkippedRunning { tick: DateTime<Utc> },
+    /// The state store failed; nothing was started. Tried again at the next look.
+    Failed { error: String },
+}
+
+/// Fires each pipeline on its ticks, never two runs of one pipeline at once.
+pub struct Scheduler {
+    pipelines: Vec<ScheduledPipeline>,
+    clock: Arc<dyn Clock>,
+    state: Arc<dyn StateStore>,
+    run: RunPipeline,
+    running: Arc<Mutex<HashSet<String>>>,
+    tasks: Mutex<JoinSet<()>>,
+}
+
+impl Scheduler {
+    /// A scheduler of these pipelines. Two pipelines with one name are refused: their runs and
+    /// progress would mix.
+    pub fn new(
+        pipelines: Vec<ScheduledPipeline>,
+        clock: Arc<dyn Clock>,
+        state: Arc<dyn StateStore>,
+        run: RunPipeline,
+    ) -> anyhow::Result<Self> {
+        let mut seen = HashSet::new();
+        for p in &pipelines {
+            if !seen.insert(p.name.as_str()) {
+                anyhow::bail!("pipeline {:?} is scheduled twice", p.name);
+            }
+        }
+        Ok(Self {
+            pipelines,
+            clock,
+            state,
+            run,
+            running: Arc::default(),
+            tasks: Mutex::new(JoinSet::new()),
+        })
+    }
+
+    /// The pipelines it schedules.
+    pub fn pipelines(&self) -> &[ScheduledPipeline] {
+        &self.pipelines
+    }
+
+    /// Looks at the clock once and starts the runs that are due (on the current tokio runtime).
+    pub fn step(&self) -> HashMap<String, TickOutcome> {
+        let now = self.clock.now();
+        let mut out = HashMap::new();
+        for p in &self.pipelines {
+            if let Some(outcome) = self.step_one(p, now) {
+                out.insert(p.name.clone(), outcome);
+            }
+        }
+        out
+    }
+
+    fn step_one(&self, p: &ScheduledPipeline, now: DateTime<Utc>) -> Option<TickOutcome> {
+        let failed = |doing: &str, e: crate::state::StateError| {
+            tracing::error!(pipeline = %p.name, error = %e, "scheduler: cannot {doing}");
+            Some(TickOutcome::Failed {
+                error: format!("cannot {doing}: {e}"),
+            })
+        };
+        let handled = match self.state.schedule_handled_until(&p.name) {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                return match self.state.set_schedule_handled_until(&p.name, now) {
+                    Ok(()) => {
+                        tracing::info!(pipeline = %p.name, schedule = p.schedule.expression(), "scheduler: pipeline registered");
+                        Some(TickOutcome::Registered)
+                    }
+                    Err(e) => failed("save the schedule's progress", e),
+                };
+            }
+            Err(e) => return failed("read the schedule's progress", e),
+        };
+        let tick = p.schedule.next_after(handled).filter(|t| *t <= now)?;
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let already_running = running.contains(&p.name);
+        // Handled before the run starts: a second look cannot start it again, and a restart
+        // during the run does not repeat it.
+        if let Err(e) = self.state.set_schedule_handled_until(&p.name, now) {
+            return failed("save the schedule's progress", e);
+        }
+        if already_running {
+            tracing::warn!(pipeline = %p.name, %tick, "scheduler: tick skipped, the previous run is still going");
+            return Some(TickOutcome::SkippedRunning { tick });
+        }
+        running.insert(p.name.clone());
+        drop(running);
+        tracing::info!(pipeline = %p.name, %tick, "scheduler: starting a scheduled run");
+        let run = (self.run)(p.name.clone());
+        let name = p.name.clone();
+        let set = self.running.clone();
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .spawn(async move {
+                // Removed also when the run panics: the guard drops during unwinding.
+                let _done = RunningGuard { set, name };
+                run.await;
+            });
+        Some(TickOutcome::Started { tick })
+    }
+
+    /// The next tick of any pipeline, by the progress kept in the state store.
+    pub fn next_tick(&self) -> Option<DateTime<Utc>> {
+        let now = self.clock.now();
+        self.pipelines
+            .iter()
+            .filter_map(|p| {
+                let handled = self
+                    .state
+                    .schedule_handled_until(&p.name)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(now);
+                p.schedule.next_after(handled)
+            })
+            .min()
+    }
+
+    /// Whether a run of the pipeline started by this scheduler is going.
+    pub fn is_running(&self, pipeline: &str) -> bool {
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(pipeline)
+    }
+
+    /// Waits for every run started so far to end.
+    pub async fn wait_for_runs(&self) {
+        let mut tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        while let Some(r) = tasks.join_next().await {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "scheduler: a scheduled run panicked");
+            }
+        }
+    }
+
+    /// Runs the scheduler on the current tokio runtime until `cancel` is set, then waits for
+    /// the runs going (they get the cancel through their own flag, e.g. [`pipeline_runner`]'s)
+    /// and ends.
+    pub fn spawn(self: Arc<Self>, cancel: CancelFlag) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            while !cancel.is_cancelled() {
+                self.step();
+                let next = self.next_tick();
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = wait_until(&*self.clock, next) => {}
+                }
+            }
+            self.wait_for_runs().await;
+        })
+    }
+}
+
+/// Waits for `at`, or forever without a next tick.
+async fn wait_until(clock: &dyn Clock, at: Option<DateTime<Utc>>) {
+    match at {
+        Some(at) => clock.sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Takes a pipeline out of the running set when its run ends.
+struct RunningGuard {
+    set: Arc<Mutex<HashSet<String>>>,
+    name: String,
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.name);
+    }
+}
+
+/// The [`RunPipeline`] that `serve` uses: runs the named definition with
+/// [`RunTrigger::Schedule`], stopping at its next checkpoint when `cancel` is set.
+pub fn pipeline_runner(
+    defs: Vec<PipelineDef>,
+    registry: Arc<Registry>,
+    state: Arc<dyn StateStore>,
+    cancel: CancelFlag,
+) -> RunPipeline {
+    let defs: Arc<HashMap<String, PipelineDef>> =
+        Arc::new(defs.into_iter().map(|d| (d.name.clone(), d)).collect());
+    Arc::new(move |name: String| {
+        let (defs, registry, state, cancel) =
+            (defs.clone(), registry.clone(), state.clone(), cancel.child());
+        Box::pin(async move {
+            let Some(def) = defs.get(&name) else {
+                tracing::error!(pipeline = %name, "scheduler: no such pipeline");
+                return;
+            };
+            let opts = RunOptions {
+                dry_run: false,
+                full_refresh: false,
+                from: None,
+                to: None,
+                cancel,
+                progress: Arc::new(NoProgress),
+                trigger: RunTrigger::Schedule,
+            };
+            let report = run_pipeline(def, &registry, state, opts).await;
+            tracing::info!(pipeline = %name, run_id = ?report.run_id, status = report.status.as_str(),
+                read = report.counters.read, written = report.counters.written,
+                error = report.error.as_deref().unwrap_or(""), "scheduler: scheduled run ended");
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests;
