@@ -35,6 +35,10 @@ pub struct ServeArgs {
     /// Seconds a request may take before it is answered 503 `timeout`.
     #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub request_timeout_secs: u64,
+    /// Seconds a sync call (syncPOS, pushToERP, …) waits for its run before answering 202 with
+    /// the run id to poll (kept below --request-timeout-secs).
+    #[arg(long, default_value_t = 20, value_name = "SECS")]
+    pub job_wait_secs: u64,
 }
 
 /// Runs the server until SIGTERM or Ctrl-C.
@@ -51,6 +55,10 @@ pub fn run(g: &GlobalArgs, a: &ServeArgs) -> anyhow::Result<i32> {
         rate_limit_per_sec: a.rate_limit,
         rate_limit_burst: a.rate_limit_burst.unwrap_or(a.rate_limit),
         request_timeout: Duration::from_secs(a.request_timeout_secs),
+        job_wait: Duration::from_secs(
+            a.job_wait_secs
+                .min(a.request_timeout_secs.saturating_sub(1)),
+        ),
     };
     let app = open_app(
         a.state.as_deref(),

@@ -13,6 +13,9 @@ use super::envelope::ApiError;
 use super::metrics::Metrics;
 use super::rate_limit::KeyRateLimiter;
 use super::vault::{SecretVault, VaultError};
+use crate::hub::HubStore;
+use crate::jobs::JobRunner;
+use crate::payments::Payments;
 use crate::plugins::Registry;
 use crate::runtime::CancelFlag;
 use crate::state::StateStore;
@@ -28,6 +31,9 @@ pub struct ServeSettings {
     pub rate_limit_burst: u32,
     /// A request still running after this long is answered 503 `timeout`.
     pub request_timeout: Duration,
+    /// How long a sync call (`syncPOS`, `pushToERP`, …) waits for its run before answering
+    /// 202 with the run id to poll.
+    pub job_wait: Duration,
 }
 
 impl Default for ServeSettings {
@@ -37,6 +43,7 @@ impl Default for ServeSettings {
             rate_limit_per_sec: 50,
             rate_limit_burst: 50,
             request_timeout: Duration::from_secs(30),
+            job_wait: Duration::from_secs(20),
         }
     }
 }
@@ -56,7 +63,14 @@ pub struct AppInner {
     /// Seals connector credentials and PSP configs.
     pub vault: SecretVault,
     /// The loaded connectors.
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
+    /// The canonical hub: the export endpoints read it, the sync jobs fill it.
+    pub hub: HubStore,
+    /// Runs pipelines in the background: sync jobs, `POST /api/v1/pipelines/{name}/run`,
+    /// schedules.
+    pub jobs: JobRunner,
+    /// PSP configs (sealed) and idempotent payments.
+    pub payments: Payments,
     /// The plugin folders the registry was loaded from.
     pub plugin_dirs: Vec<PathBuf>,
     pub settings: ServeSettings,

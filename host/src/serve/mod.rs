@@ -25,13 +25,16 @@ pub mod auth;
 pub mod connectors;
 pub mod db;
 pub mod envelope;
+pub mod exports;
 pub mod health;
 pub mod master_key;
 pub mod metrics;
 pub mod openapi;
+pub mod psp;
 pub mod rate_limit;
 pub mod server;
 pub mod stores;
+pub mod sync;
 pub mod vault;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -48,7 +51,14 @@ pub type Routes = (Router<AppState>, utoipa::openapi::OpenApi);
 
 /// Every area of the API. Add a line per module.
 pub fn parts() -> Vec<Routes> {
-    vec![health::routes(), stores::routes(), connectors::routes()]
+    vec![
+        health::routes(),
+        stores::routes(),
+        connectors::routes(),
+        exports::routes(),
+        sync::routes(),
+        psp::routes(),
+    ]
 }
 
 /// The OpenAPI document of [`parts`].

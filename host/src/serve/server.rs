@@ -16,6 +16,9 @@ use super::master_key::MasterKey;
 use super::metrics;
 use super::rate_limit::KeyRateLimiter;
 use super::vault::SecretVault;
+use crate::hub::HubStore;
+use crate::jobs::JobRunner;
+use crate::payments::Payments;
 use crate::plugins::Registry;
 use crate::runtime::CancelFlag;
 use crate::webhooks::ConnectionLimits;
@@ -56,16 +59,26 @@ pub fn open_app(
     let vault = SecretVault::new(key);
     check_master_key(&db, &vault)?;
     let state: Arc<dyn crate::state::StateStore> = Arc::from(crate::state::open_state(state_spec)?);
+    let location = crate::state::StateLocation::parse(state_spec)?;
+    let hub = HubStore::open(&location).context("cannot open the hub tables")?;
+    let registry = Arc::new(registry);
+    let shutdown = CancelFlag::new();
+    let jobs = JobRunner::new(registry.clone(), state.clone(), shutdown.clone());
+    let sealed = super::psp::VaultSealedStore::open(state_spec, vault.clone())?;
+    let payments = Payments::new(registry.clone(), Arc::new(sealed), state.clone());
     Ok(AppState::new(AppInner {
         db,
         state,
         state_spec: state_spec.map(str::to_string),
         vault,
         registry,
+        hub,
+        jobs,
+        payments,
         plugin_dirs,
         rate_limiter: KeyRateLimiter::new(settings.rate_limit_per_sec, settings.rate_limit_burst),
         settings,
-        shutdown: CancelFlag::new(),
+        shutdown,
         metrics: metrics::global(),
     }))
 }
@@ -95,9 +108,11 @@ pub async fn termination_signal() {
 }
 
 /// Serves the API on `listener` until `stop` completes; then sets the app's shutdown flag and
-/// lets requests in flight finish.
+/// lets requests in flight finish; running pipelines stop at their next checkpoint, and this
+/// returns once they have.
 pub async fn serve(listener: TcpListener, app: AppState, stop: impl Future<Output = ()>) {
     let shutdown = app.shutdown.clone();
+    let jobs = app.jobs.clone();
     let router = super::router(app);
     crate::webhooks::serve(listener, router, ConnectionLimits::default(), async move {
         stop.await;
@@ -105,4 +120,6 @@ pub async fn serve(listener: TcpListener, app: AppState, stop: impl Future<Outpu
         shutdown.cancel();
     })
     .await;
+    jobs.shutdown().await;
+    tracing::info!("stopped: every run reached a checkpoint");
 }

@@ -411,10 +411,16 @@ fn runs_history_is_newest_first() {
     let at = |hour| Utc.with_ymd_and_hms(2024, 5, 1, hour, 0, 0).unwrap();
     let args = json!({ "full_refresh": true, "streams": ["sales"] });
     let morning = store.start_run("p", at(9), &args, RunTrigger::Cli).unwrap();
-    let noon = store.start_run("q", at(12), &json!({}), RunTrigger::Schedule).unwrap();
+    let noon = store
+        .start_run("q", at(12), &json!({}), RunTrigger::Schedule)
+        .unwrap();
     // Started later in id order but earlier in time: time decides.
-    let dawn = store.start_run("p", at(6), &json!({}), RunTrigger::Cli).unwrap();
-    let evening = store.start_run("p", at(18), &json!({}), RunTrigger::Api).unwrap();
+    let dawn = store
+        .start_run("p", at(6), &json!({}), RunTrigger::Cli)
+        .unwrap();
+    let evening = store
+        .start_run("p", at(18), &json!({}), RunTrigger::Api)
+        .unwrap();
 
     store
         .finish_run(morning, &summary(RunStatus::Succeeded, 10))
@@ -546,7 +552,9 @@ fn everything_is_found_again_after_reopening_the_file() {
             )
             .unwrap();
         let dl_id = store.dead_letter(&new_dead_letter("p", 1)).unwrap();
-        let run_id = store.start_run("p", Utc::now(), &json!({}), RunTrigger::Cli).unwrap();
+        let run_id = store
+            .start_run("p", Utc::now(), &json!({}), RunTrigger::Cli)
+            .unwrap();
         store
             .finish_run(run_id, &summary(RunStatus::Succeeded, 4))
             .unwrap();
