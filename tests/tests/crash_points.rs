@@ -97,6 +97,9 @@ impl StateStore for CrashingStore {
     fn runs(&self, p: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StateError> {
         self.inner.runs(p, limit)
     }
+    fn run_by_id(&self, id: i64) -> Result<Option<RunRecord>, StateError> {
+        self.inner.run_by_id(id)
+    }
     fn kv_get(&self, ns: &str, k: &str) -> Result<Option<String>, StateError> {
         self.inner.kv_get(ns, k)
     }

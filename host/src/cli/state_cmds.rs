@@ -4,15 +4,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
-use posbridge_plugin_api::{RecordOutcome, WriteRequest};
 
 use super::output::table;
 use super::pipeline_cmds::load_valid;
 use super::GlobalArgs;
-use crate::pipeline::{check_sale, closure_key, open_connectors, SinkMode};
+use crate::pipeline::{open_connectors, retry_dead_letter, RetryOutcome};
 use crate::runtime::CancelFlag;
-use crate::state::{open_state, DeadLetterFilter, Delivered, StateStore};
-use posbridge_plugin_api::model::{Closure, Sale};
+use crate::state::{open_state, DeadLetterFilter, StateStore};
 
 #[derive(Debug, Args)]
 pub struct RunsArgs {
@@ -212,85 +210,29 @@ fn retry(
     let (_source, sink) = open_connectors(&def, &reg, st.clone(), CancelFlag::new())?;
     let (mut ok, mut failed) = (0, 0);
     for d in letters {
-        if d.resolved_at.is_some() {
-            continue;
-        }
-        if d.stream == "sales" && def.delivery.validate {
-            if let Err(reason) = check_sale(&d.record) {
-                println!("dead letter {}: still invalid: {reason}", d.id);
-                failed += 1;
-                continue;
+        let outcome = retry_dead_letter(&def, &sink, &*st, &d)?;
+        match &outcome {
+            RetryOutcome::AlreadyResolved => continue,
+            RetryOutcome::Delivered { .. } => println!("dead letter {}: delivered", d.id),
+            RetryOutcome::NothingToBook => {
+                println!("dead letter {}: nothing to book (not revenue)", d.id)
             }
-        }
-        let key = d
-            .record_key
-            .clone()
-            .unwrap_or_else(|| format!("dlq-{}", d.id));
-        // In daily_summary mode the sink takes closures, not sales: a dead-lettered sale goes
-        // as a supplementary closure of its own (its key derived like the runner's).
-        let (record, write_key) = if def.sink.mode == SinkMode::DailySummary && d.stream == "sales"
-        {
-            let sale: Sale = serde_json::from_value(d.record.clone())?;
-            match Closure::from_sales(std::slice::from_ref(&sale)).pop() {
-                Some(c) => (
-                    serde_json::to_value(&c)?,
-                    closure_key(&c.id, std::slice::from_ref(&key)),
-                ),
-                None => {
-                    // Training and null receipts are summed into nothing.
-                    st.resolve_dead_letter(d.id, "nothing to book: not revenue")?;
-                    println!("dead letter {}: nothing to book (not revenue)", d.id);
-                    ok += 1;
-                    continue;
-                }
+            RetryOutcome::StillInvalid { reason } => {
+                println!("dead letter {}: still invalid: {reason}", d.id)
             }
+            RetryOutcome::RefusedAgain { reason } => {
+                println!("dead letter {}: refused again: {reason}", d.id)
+            }
+            RetryOutcome::NotWrittenYet { reason } => println!(
+                "dead letter {}: not written this time (may pass): {reason}",
+                d.id
+            ),
+            RetryOutcome::Failed { reason } => println!("dead letter {}: {reason}", d.id),
+        }
+        if outcome.resolved() {
+            ok += 1;
         } else {
-            (d.record.clone(), key.clone())
-        };
-        let req = WriteRequest {
-            stream: def.sink_stream(&d.stream),
-            mode: Some(def.sink.mode.as_str().into()),
-            mapping: def.mapping.clone(),
-            idempotency_keys: vec![write_key],
-        };
-        match sink
-            .write(&req, std::slice::from_ref(&record))
-            .map(|mut v| v.pop())
-        {
-            Ok(Some(RecordOutcome::Written { external_id }))
-            | Ok(Some(RecordOutcome::Duplicate { external_id })) => {
-                st.commit_batch(
-                    &def.name,
-                    &d.stream,
-                    &[Delivered::new(key, d.stream.clone(), external_id.clone())],
-                    None,
-                )?;
-                st.resolve_dead_letter(
-                    d.id,
-                    &format!(
-                        "delivered by dlq retry{}",
-                        external_id.map(|e| format!(" as {e}")).unwrap_or_default()
-                    ),
-                )?;
-                println!("dead letter {}: delivered", d.id);
-                ok += 1;
-            }
-            Ok(Some(RecordOutcome::Rejected { reason })) => {
-                println!("dead letter {}: refused again: {reason}", d.id);
-                failed += 1;
-            }
-            Ok(Some(RecordOutcome::Retry { reason, .. })) => {
-                println!(
-                    "dead letter {}: not written this time (may pass): {reason}",
-                    d.id
-                );
-                failed += 1;
-            }
-            Ok(None) => anyhow::bail!("the sink answered no outcome"),
-            Err(e) => {
-                println!("dead letter {}: {e}", d.id);
-                failed += 1;
-            }
+            failed += 1;
         }
     }
     println!("retried: {ok} delivered, {failed} still failing");

@@ -1,6 +1,7 @@
 //! Pipelines: their definition files, the runner that moves records from a source to a sink
 //! exactly once, and the pieces it is made of (retries, keys, progress, the page loop).
 
+mod dead_letters;
 mod definition;
 mod executor;
 mod interpolate;
@@ -11,6 +12,7 @@ mod retry;
 mod runner;
 pub mod yaml;
 
+pub use dead_letters::{retry_dead_letter, RetryOutcome};
 pub use definition::{
     load_config_file, parse_pipeline, read_pipeline, Delivery, PipelineDef, PipelineError, SinkDef,
     SinkMode, SourceDef,

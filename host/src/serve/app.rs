@@ -11,7 +11,9 @@ use serde_json::Value;
 use super::db::{ServeDb, ServeDbError};
 use super::envelope::ApiError;
 use super::metrics::Metrics;
+use super::pipeline_catalog::PipelineCatalog;
 use super::rate_limit::KeyRateLimiter;
+use super::schedules::SchedulerSlot;
 use super::vault::{SecretVault, VaultError};
 use crate::hub::HubStore;
 use crate::jobs::JobRunner;
@@ -71,6 +73,10 @@ pub struct AppInner {
     pub jobs: JobRunner,
     /// PSP configs (sealed) and idempotent payments.
     pub payments: Payments,
+    /// The pipelines the server holds (configs sealed).
+    pub catalog: PipelineCatalog,
+    /// The running scheduler's stop flag ([`super::schedules`]).
+    pub scheduler: SchedulerSlot,
     /// The plugin folders the registry was loaded from.
     pub plugin_dirs: Vec<PathBuf>,
     pub settings: ServeSettings,

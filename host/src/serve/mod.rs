@@ -30,8 +30,11 @@ pub mod health;
 pub mod master_key;
 pub mod metrics;
 pub mod openapi;
+pub mod pipeline_catalog;
+pub mod pipelines;
 pub mod psp;
 pub mod rate_limit;
+pub mod schedules;
 pub mod server;
 pub mod stores;
 pub mod sync;
@@ -58,6 +61,7 @@ pub fn parts() -> Vec<Routes> {
         exports::routes(),
         sync::routes(),
         psp::routes(),
+        pipelines::routes(),
     ]
 }
 

@@ -65,7 +65,9 @@ pub fn open_app(
     let shutdown = CancelFlag::new();
     let jobs = JobRunner::new(registry.clone(), state.clone(), shutdown.clone());
     let sealed = super::psp::VaultSealedStore::open(state_spec, vault.clone())?;
-    let payments = Payments::new(registry.clone(), Arc::new(sealed), state.clone());
+    let sealed: Arc<dyn crate::payments::SealedStore> = Arc::new(sealed);
+    let payments = Payments::new(registry.clone(), sealed.clone(), state.clone());
+    let catalog = super::pipeline_catalog::PipelineCatalog::open(db.path(), sealed)?;
     Ok(AppState::new(AppInner {
         db,
         state,
@@ -75,6 +77,8 @@ pub fn open_app(
         hub,
         jobs,
         payments,
+        catalog,
+        scheduler: Default::default(),
         plugin_dirs,
         rate_limiter: KeyRateLimiter::new(settings.rate_limit_per_sec, settings.rate_limit_burst),
         settings,
@@ -113,6 +117,7 @@ pub async fn termination_signal() {
 pub async fn serve(listener: TcpListener, app: AppState, stop: impl Future<Output = ()>) {
     let shutdown = app.shutdown.clone();
     let jobs = app.jobs.clone();
+    super::schedules::reload(&app).await;
     let router = super::router(app);
     crate::webhooks::serve(listener, router, ConnectionLimits::default(), async move {
         stop.await;

@@ -120,6 +120,9 @@ pub trait StateStore: Send + Sync {
     /// The latest runs, newest first, of one pipeline or of all.
     fn runs(&self, pipeline: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StateError>;
 
+    /// One run by its id.
+    fn run_by_id(&self, id: i64) -> Result<Option<RunRecord>, StateError>;
+
     /// A plugin's stored value, namespaced by connector name.
     fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StateError>;
 

@@ -46,6 +46,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "run triggers, schedule ticks and idempotency keys",
         sql: include_str!("migrations/0005_ops.sql"),
     },
+    Migration {
+        version: 6,
+        name: "pipelines held by serve",
+        sql: include_str!("migrations/0006_api_pipelines.sql"),
+    },
 ];
 
 /// Brings the database up to the last of `migrations` (which must be in increasing order).

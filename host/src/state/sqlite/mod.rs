@@ -566,6 +566,14 @@ impl StateStore for SqliteStore {
         rows.collect::<Result<_, _>>().context("reading runs")
     }
 
+    fn run_by_id(&self, id: i64) -> Result<Option<RunRecord>, StateError> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+        self.conn()
+            .query_row(&sql, params![id], run_from_row)
+            .optional()
+            .context("reading a run")
+    }
+
     fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<String>, StateError> {
         self.conn()
             .query_row(
