@@ -5,7 +5,9 @@
 //!
 //! Before the run starts, the credentials are checked against the system's JSON Schema (the
 //! error names the JSON path) and by the connector's own check (a vendor refusing them answers
-//! `422 credentials_refused`). They are used for this run only and not stored.
+//! `422 credentials_refused`). The pipeline is then held with its credentials sealed
+//! (`GET /api/v1/pipelines` lists it, never the credentials), so it can be run again and its
+//! dead letters retried.
 
 use std::collections::HashMap;
 
@@ -22,6 +24,7 @@ use utoipa::{OpenApi, ToSchema};
 use super::app::{AppInner, AppState};
 use super::auth::Caller;
 use super::envelope::{ApiError, ApiJson, Envelope, ErrorEnvelope};
+use super::pipeline_catalog::Origin;
 use super::Routes;
 use crate::jobs::{StartError, SyncError, SyncKind, SyncRequest, SyncedCounts};
 use crate::pipeline::{RunReport, SinkMode};
@@ -35,7 +38,7 @@ pub struct SyncCall {
     /// A loaded connector (`GET /api/v1/connectors`), e.g. `kassandro`, `sevdesk`.
     pub system: String,
     pub store_id: String,
-    /// The system's config, as its JSON Schema says. Used for this run, not stored.
+    /// The system's config, as its JSON Schema says. Kept sealed with the sync's pipeline.
     #[schema(value_type = Object)]
     pub credentials: Value,
     /// Pushes to the books: `per_sale` (default) or `daily_summary` (one closure per business
@@ -189,9 +192,14 @@ async fn sync(
         request.credentials.clone(),
         store.clone(),
     );
+    let held = def.clone();
     let prices_before = app
         .blocking(move |a| {
             check_credentials(a, &system, &creds)?;
+            // Held (configs sealed) so the sync can be run again, and its dead letters retried.
+            a.catalog
+                .put(&store2, &held, Origin::Sync, true)
+                .map_err(ApiError::internal)?;
             if counts_prices {
                 hub_prices(a, &store2)
             } else {
