@@ -238,6 +238,7 @@ mod tests {
             credentials: json!({}),
             mode: SinkMode::PerSale,
             mapping: serde_json::Value::Null,
+            streams: None,
         };
         // The registry is empty, so build the definition by hand the way `pipeline` would.
         crate::pipeline::parse_pipeline(

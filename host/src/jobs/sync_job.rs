@@ -68,6 +68,9 @@ pub struct SyncRequest {
     pub mode: SinkMode,
     /// The sink's mapping (payment methods, tax rates … to the system's ids), as in a pipeline file.
     pub mapping: Value,
+    /// Imports: only these of the job's streams (e.g. `["sales"]` for a `generic` file that
+    /// carries one stream); `None`: every one the system reads.
+    pub streams: Option<Vec<String>>,
 }
 
 /// Why a sync call cannot start.
@@ -115,7 +118,21 @@ impl SyncRequest {
                 able,
             });
         };
-        let streams = streams_for(self.kind, &entry.manifest);
+        let mut streams = streams_for(self.kind, &entry.manifest);
+        if let (Some(wanted), false) = (&self.streams, self.kind.is_push()) {
+            if let Some(bad) = wanted.iter().find(|w| !streams.contains(w)) {
+                return Err(SyncError::NotSupported {
+                    name: self.system.clone(),
+                    job,
+                    why: format!(
+                        "$.streams: {bad:?} is not one it can import here; it can: {}",
+                        streams.join(", ")
+                    ),
+                    able,
+                });
+            }
+            streams.retain(|s| wanted.contains(s));
+        }
         if streams.is_empty() {
             let why = if self.kind.is_push() {
                 "it does not write sales".to_string()
@@ -267,6 +284,7 @@ mod tests {
             credentials: json!({}),
             mode: SinkMode::PerSale,
             mapping: Value::Null,
+            streams: None,
         };
         let names = [
             r(SyncKind::SyncPos, "a", "kassandro").pipeline_name(),

@@ -51,6 +51,10 @@ pub struct SyncCall {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub mapping: Option<Value>,
+    /// Imports only: these of the job's streams (e.g. `["sales"]` for a `generic` file);
+    /// default every one the system reads.
+    #[serde(default)]
+    pub streams: Option<Vec<String>>,
 }
 
 /// The figures of a finished sync.
@@ -184,6 +188,7 @@ async fn sync(
         credentials: body.credentials,
         mode: body.mode.unwrap_or_default(),
         mapping: body.mapping.unwrap_or(Value::Null),
+        streams: body.streams,
     };
     let def = request.pipeline(&app.registry).map_err(sync_error)?;
     let counts_prices = matches!(kind, SyncKind::SyncPos | SyncKind::SyncErp);
