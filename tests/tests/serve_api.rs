@@ -27,7 +27,12 @@ fn kassandro_sandbox() -> RunningSandbox {
         sales_per_day: 20,
         ..SandboxOptions::default()
     };
-    start(build_simulator(&opts).expect("simulator"), 0, Faults::default()).expect("starts")
+    start(
+        build_simulator(&opts).expect("simulator"),
+        0,
+        Faults::default(),
+    )
+    .expect("starts")
 }
 
 fn credential(sb: &RunningSandbox, name: &str) -> String {
@@ -90,7 +95,10 @@ fn sync_pos_fills_the_hub_and_the_exports_match_the_source_to_the_cent() {
     let synced = serve.post("/api/v1/syncPOS", Some(&key), &call);
     assert_eq!(synced.status, 200, "{synced:?}");
     api.assert_valid("post", "/api/v1/syncPOS", 200, &synced.body);
-    assert_eq!(synced.body["system"], "kassandro", "the seed's top-level fields");
+    assert_eq!(
+        synced.body["system"], "kassandro",
+        "the seed's top-level fields"
+    );
     assert_eq!(synced.body["synced"]["sales"], expected.len() as u64);
     assert!(synced.body["synced"]["products"].as_u64().unwrap() > 0);
     assert!(synced.body["synced"]["categories"].as_u64().unwrap() > 0);
@@ -112,7 +120,10 @@ fn sync_pos_fills_the_hub_and_the_exports_match_the_source_to_the_cent() {
         api.assert_valid("post", "/api/v1/exportSalesData", 200, &j.body);
         let data = &j.body["data"];
         assert_eq!(data["period"], json!({"from": day, "to": day}));
-        assert_eq!(data["summary"]["totalTransactions"], want.transactions, "{day}");
+        assert_eq!(
+            data["summary"]["totalTransactions"], want.transactions,
+            "{day}"
+        );
         assert_eq!(
             dec(&data["summary"]["totalRevenueExact"]),
             want.revenue,
@@ -126,17 +137,28 @@ fn sync_pos_fills_the_hub_and_the_exports_match_the_source_to_the_cent() {
         let csv_body = json!({"storeId": "wien-1", "from": day, "to": day, "format": "csv"});
         let c = serve.post("/api/v1/exportSalesData", Some(&key), &csv_body);
         assert_eq!(c.status, 200);
-        assert!(c.content_type.as_deref().unwrap_or("").starts_with("text/csv"));
+        assert!(c
+            .content_type
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("text/csv"));
         let mut reader = csv::Reader::from_reader(c.text.as_bytes());
         let headers = reader.headers().unwrap().clone();
-        let gross_col = headers.iter().position(|h| h == "gross").expect("gross column");
+        let gross_col = headers
+            .iter()
+            .position(|h| h == "gross")
+            .expect("gross column");
         let mut csv_sum = Decimal::ZERO;
         let mut csv_rows = 0;
         for r in reader.records() {
             csv_sum += r.unwrap()[gross_col].parse::<Decimal>().unwrap();
             csv_rows += 1;
         }
-        assert_eq!((csv_rows, csv_sum), (want.transactions, want.revenue), "{day} csv");
+        assert_eq!(
+            (csv_rows, csv_sum),
+            (want.transactions, want.revenue),
+            "{day} csv"
+        );
     }
 
     // One receipt, by canonical id and by receipt number, with its tax breakdown.
@@ -154,15 +176,47 @@ fn sync_pos_fills_the_hub_and_the_exports_match_the_source_to_the_cent() {
 
     // Errors, each in the envelope and as documented.
     let cases = [
-        ("/api/v1/exportSalesData", json!({"storeId": "wien-1", "from": "2026-01-07", "to": "2026-01-05"}), 400),
-        ("/api/v1/exportSalesData", json!({"storeId": "wien-1", "from": "yesterday", "to": "2026-01-05"}), 400),
-        ("/api/v1/exportSalesData", json!({"storeId": "wien-1", "to": "2026-01-05"}), 400),
-        ("/api/v1/exportSalesData", json!({"storeId": "graz-9", "from": "2026-01-05", "to": "2026-01-05"}), 403),
-        ("/api/v1/exportReceiptData", json!({"receiptId": "no-such-receipt"}), 404),
-        ("/api/v1/syncPOS", json!({"system": "korona", "storeId": "wien-1", "credentials": {}}), 400),
-        ("/api/v1/syncPOS", json!({"system": "kassandro", "storeId": "wien-1", "credentials": {"base_url": sb.base_url}}), 400),
-        ("/api/v1/syncPOS", json!({"system": "kassandro", "storeId": "wien-1",
-            "credentials": {"base_url": sb.base_url, "api_key": "wrong", "cash_register_id": 1}}), 422),
+        (
+            "/api/v1/exportSalesData",
+            json!({"storeId": "wien-1", "from": "2026-01-07", "to": "2026-01-05"}),
+            400,
+        ),
+        (
+            "/api/v1/exportSalesData",
+            json!({"storeId": "wien-1", "from": "yesterday", "to": "2026-01-05"}),
+            400,
+        ),
+        (
+            "/api/v1/exportSalesData",
+            json!({"storeId": "wien-1", "to": "2026-01-05"}),
+            400,
+        ),
+        (
+            "/api/v1/exportSalesData",
+            json!({"storeId": "graz-9", "from": "2026-01-05", "to": "2026-01-05"}),
+            403,
+        ),
+        (
+            "/api/v1/exportReceiptData",
+            json!({"receiptId": "no-such-receipt"}),
+            404,
+        ),
+        (
+            "/api/v1/syncPOS",
+            json!({"system": "korona", "storeId": "wien-1", "credentials": {}}),
+            400,
+        ),
+        (
+            "/api/v1/syncPOS",
+            json!({"system": "kassandro", "storeId": "wien-1", "credentials": {"base_url": sb.base_url}}),
+            400,
+        ),
+        (
+            "/api/v1/syncPOS",
+            json!({"system": "kassandro", "storeId": "wien-1",
+            "credentials": {"base_url": sb.base_url, "api_key": "wrong", "cash_register_id": 1}}),
+            422,
+        ),
     ];
     for (path, body, status) in cases {
         let a = serve.post(path, Some(&key), &body);
@@ -170,33 +224,57 @@ fn sync_pos_fills_the_hub_and_the_exports_match_the_source_to_the_cent() {
         assert_eq!(a.body["success"], false);
         api.assert_valid("post", path, status, &a.body);
     }
-    let unknown = serve.post("/api/v1/syncPOS", Some(&key), &json!({"system": "korona", "storeId": "wien-1", "credentials": {}}));
+    let unknown = serve.post(
+        "/api/v1/syncPOS",
+        Some(&key),
+        &json!({"system": "korona", "storeId": "wien-1", "credentials": {}}),
+    );
     assert_eq!(unknown.body["error"]["code"], "unknown_system");
-    assert!(unknown.text.contains("kassandro"), "lists what can: {unknown:?}");
+    assert!(
+        unknown.text.contains("kassandro"),
+        "lists what can: {unknown:?}"
+    );
     let schema = serve.post("/api/v1/syncPOS", Some(&key), &json!({"system": "kassandro", "storeId": "wien-1", "credentials": {"base_url": sb.base_url}}));
-    assert!(schema.text.contains("api_key"), "names the missing field: {schema:?}");
+    assert!(
+        schema.text.contains("api_key"),
+        "names the missing field: {schema:?}"
+    );
     let refused = serve.post("/api/v1/syncPOS", Some(&key), &json!({"system": "kassandro", "storeId": "wien-1",
             "credentials": {"base_url": sb.base_url, "api_key": "wrong-key", "cash_register_id": 1}}));
-    assert!(!refused.text.contains("wrong-key"), "the credential is not echoed: {refused:?}");
+    assert!(
+        !refused.text.contains("wrong-key"),
+        "the credential is not echoed: {refused:?}"
+    );
 
     // The sync is a held pipeline: listed (never its credentials), with its runs.
     let pipelines = serve.get("/api/v1/pipelines", Some(&key));
     api.assert_valid("get", "/api/v1/pipelines", 200, &pipelines.body);
-    assert_eq!(pipelines.body["data"][0]["name"], "syncPOS:wien-1:kassandro");
+    assert_eq!(
+        pipelines.body["data"][0]["name"],
+        "syncPOS:wien-1:kassandro"
+    );
     assert!(!pipelines.text.contains(&credential(&sb, "api_key")));
     let runs = serve.get("/api/v1/runs", Some(&key));
     api.assert_valid("get", "/api/v1/runs", 200, &runs.body);
     let runs = runs.body["data"].as_array().unwrap().clone();
     assert_eq!(runs.len(), 2, "two sync runs: {runs:?}");
-    assert!(runs.iter().all(|r| r["trigger"] == "api" && r["status"] == "succeeded"));
+    assert!(runs
+        .iter()
+        .all(|r| r["trigger"] == "api" && r["status"] == "succeeded"));
     let one = serve.get(&format!("/api/v1/runs/{}", runs[0]["id"]), Some(&key));
     assert_eq!(one.status, 200);
     api.assert_valid("get", "/api/v1/runs/{id}", 200, &one.body);
     // Another store's key sees none of it.
     serve.create_store("graz-1", "Graz 1");
     let other = serve.store_key("graz-1");
-    assert_eq!(serve.get("/api/v1/runs", Some(&other)).body["data"], json!([]));
-    assert_eq!(serve.get("/api/v1/pipelines", Some(&other)).body["data"], json!([]));
+    assert_eq!(
+        serve.get("/api/v1/runs", Some(&other)).body["data"],
+        json!([])
+    );
+    assert_eq!(
+        serve.get("/api/v1/pipelines", Some(&other)).body["data"],
+        json!([])
+    );
     let hidden = serve.get(&format!("/api/v1/runs/{}", runs[0]["id"]), Some(&other));
     assert_eq!(hidden.status, 404);
     let theirs = serve.post(
@@ -204,7 +282,10 @@ fn sync_pos_fills_the_hub_and_the_exports_match_the_source_to_the_cent() {
         Some(&other),
         &json!({"receiptId": sale.id}),
     );
-    assert_eq!(theirs.status, 404, "a receipt of another store does not exist for it");
+    assert_eq!(
+        theirs.status, 404,
+        "a receipt of another store does not exist for it"
+    );
 }
 
 #[test]
@@ -281,7 +362,10 @@ fn process_payment_twice_with_one_key_charges_once() {
     );
     assert_eq!(configured.status, 200, "{configured:?}");
     api.assert_valid("post", "/api/v1/configurePSP", 200, &configured.body);
-    assert!(!configured.text.contains(&sim.secret_key()), "never the secret");
+    assert!(
+        !configured.text.contains(&sim.secret_key()),
+        "never the secret"
+    );
 
     let pay = |idem: &str| {
         let req = serve
@@ -375,5 +459,9 @@ fn a_pipeline_created_over_the_api_runs_and_its_dead_letters_are_listed_and_retr
     assert_eq!(retried.status, 200, "{retried:?}");
     api.assert_valid("post", "/api/v1/deadletters/{id}/retry", 200, &retried.body);
     assert_eq!(retried.body["data"]["outcome"], "still_invalid");
-    assert_eq!(posbridge_e2e::read_ndjson(&output).len(), 29, "nothing twice");
+    assert_eq!(
+        posbridge_e2e::read_ndjson(&output).len(),
+        29,
+        "nothing twice"
+    );
 }
