@@ -10,6 +10,11 @@ use std::sync::OnceLock;
 
 use posbridge::plugins::Registry;
 
+pub mod openapi_check;
+pub mod serve_process;
+pub use openapi_check::OpenApiChecker;
+pub use serve_process::{Answer, ServeProcess, TEST_MASTER_KEY};
+
 /// The workspace root (one level above this crate).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
