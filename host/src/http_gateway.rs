@@ -172,7 +172,11 @@ impl HttpGateway {
                 "http request aborted: the plugin call was cancelled");
             return Err(ConnectorError::Cancelled);
         };
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_millis() as u64;
+        // Status 0: no answer (timeout, refused connection).
+        let status = result.as_ref().map_or(0, |r| r.status);
+        crate::serve::metrics::record_vendor_http(&self.connector, status, elapsed);
         match result {
             Ok(resp) => {
                 tracing::debug!(connector = %self.connector, method = %req.method, url = %shown_url,
