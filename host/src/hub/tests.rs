@@ -87,7 +87,7 @@ fn the_same_key_or_the_same_sale_twice_is_stored_once() {
     let out = put_sales(&hub, None, &[a.clone(), b.clone()], &["ka", "kb"]);
     assert!(out.iter().all(duplicate), "{out:?}");
     // Another key (another pipeline) with the same content: still one row.
-    let out = put_sales(&hub, None, &[a.clone()], &["other"]);
+    let out = put_sales(&hub, None, std::slice::from_ref(&a), &["other"]);
     assert!(duplicate(&out[0]), "{out:?}");
     assert_eq!(hub.count("sales", "S1").unwrap(), 2);
     // A changed sale under a new key replaces the row and is read again (higher seq).
@@ -110,7 +110,7 @@ fn the_same_key_or_the_same_sale_twice_is_stored_once() {
 fn a_store_override_files_records_under_that_store() {
     let hub = HubStore::open_in_memory().unwrap();
     let a = sale("1", 1, SaleKind::Sale, 1);
-    put_sales(&hub, Some("shop-7"), &[a.clone()], &["k"]);
+    put_sales(&hub, Some("shop-7"), std::slice::from_ref(&a), &["k"]);
     assert_eq!(hub.count("sales", "S1").unwrap(), 0);
     assert_eq!(hub.count("sales", "shop-7").unwrap(), 1);
     // The canonical record itself is unchanged.
@@ -135,7 +135,9 @@ fn records_that_cannot_be_stored_are_rejected_with_the_reason() {
     assert!(written(&out[1]));
     // A product names no store: it needs the sink's store_id.
     let product = json!({"id": "P1", "name": "Milch", "price": "1.19"});
-    let out = hub.put("products", None, &[product.clone()], &[]).unwrap();
+    let out = hub
+        .put("products", None, std::slice::from_ref(&product), &[])
+        .unwrap();
     assert!(
         matches!(&out[0], RecordOutcome::Rejected { reason } if reason.contains("store_id")),
         "{out:?}"
