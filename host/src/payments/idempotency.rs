@@ -143,7 +143,10 @@ mod tests {
             let n = calls.fetch_add(1, Ordering::SeqCst);
             Ok(json!({"id": format!("pi_{n}")}))
         };
-        let f = fingerprint("process_payment", &json!({"amount": "4.50", "currency": "EUR"}));
+        let f = fingerprint(
+            "process_payment",
+            &json!({"amount": "4.50", "currency": "EUR"}),
+        );
         let first = once(&state, "s1", "k1", &f, work).unwrap();
         let second = once(&state, "s1", "k1", &f, work).unwrap();
         assert_eq!(calls.load(Ordering::SeqCst), 1);

@@ -165,12 +165,12 @@ impl Payments {
                 op.action()
             )));
         }
-        let sealed = self
-            .sealed
-            .get(store_id, PSP_PURPOSE)?
-            .ok_or_else(|| PaymentError::NotConfigured {
-                store_id: store_id.to_string(),
-            })?;
+        let sealed =
+            self.sealed
+                .get(store_id, PSP_PURPOSE)?
+                .ok_or_else(|| PaymentError::NotConfigured {
+                    store_id: store_id.to_string(),
+                })?;
         let print = fingerprint(op.action(), input);
         idempotency::once(&*self.state, store_id, key, &print, || {
             let connector = sealed["provider"].as_str().unwrap_or_default();

@@ -6,8 +6,9 @@ use super::PaymentError;
 pub const SUPPORTED_PROVIDERS: &[&str] = &["stripe"];
 
 /// Providers the BEEP! sync API names that have no connector yet.
-pub const UNSUPPORTED_PROVIDERS: &[&str] =
-    &["payabl", "adyen", "mollie", "sumup", "payone", "unzer", "custom"];
+pub const UNSUPPORTED_PROVIDERS: &[&str] = &[
+    "payabl", "adyen", "mollie", "sumup", "payone", "unzer", "custom",
+];
 
 /// The connector behind a provider name (any case), or why there is none.
 pub fn connector_of(provider: &str) -> Result<&'static str, PaymentError> {

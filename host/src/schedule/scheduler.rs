@@ -248,8 +248,12 @@ pub fn pipeline_runner(
     let defs: Arc<HashMap<String, PipelineDef>> =
         Arc::new(defs.into_iter().map(|d| (d.name.clone(), d)).collect());
     Arc::new(move |name: String| {
-        let (defs, registry, state, cancel) =
-            (defs.clone(), registry.clone(), state.clone(), cancel.child());
+        let (defs, registry, state, cancel) = (
+            defs.clone(),
+            registry.clone(),
+            state.clone(),
+            cancel.child(),
+        );
         Box::pin(async move {
             let Some(def) = defs.get(&name) else {
                 tracing::error!(pipeline = %name, "scheduler: no such pipeline");

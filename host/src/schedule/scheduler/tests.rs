@@ -76,7 +76,11 @@ async fn each_pipeline_fires_on_its_ticks_and_not_between() {
 
     clock.set(at(11, 0, 1));
     let out = s.step();
-    assert_eq!(started(&out, "p"), Some(at(10, 10, 0)), "the first tick missed");
+    assert_eq!(
+        started(&out, "p"),
+        Some(at(10, 10, 0)),
+        "the first tick missed"
+    );
     assert_eq!(started(&out, "hourly"), Some(at(11, 0, 0)));
     s.wait_for_runs().await;
     let mut names = vec![starts.recv().await.unwrap(), starts.recv().await.unwrap()];

@@ -118,12 +118,7 @@ pub(super) fn complete_idempotency_key(
     conn.execute(
         "UPDATE idempotency_keys SET answer = ?1, completed_at = ?2
          WHERE scope = ?3 AND idem_key = ?4 AND answer IS NULL",
-        params![
-            answer.to_string(),
-            format_timestamp(Utc::now()),
-            scope,
-            key
-        ],
+        params![answer.to_string(), format_timestamp(Utc::now()), scope, key],
     )
     .context("storing the answer of an idempotency key")?;
     Ok(())
