@@ -226,7 +226,10 @@ impl Scheduler {
         tokio::spawn(async move {
             while !cancel.is_cancelled() {
                 self.step();
-                let next = self.next_tick();
+                // A tick still due after a step (the state store failed) is tried again in a
+                // second, not in a busy loop.
+                let soonest = self.clock.now() + chrono::Duration::seconds(1);
+                let next = self.next_tick().map(|t| t.max(soonest));
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     _ = wait_until(&*self.clock, next) => {}
