@@ -95,6 +95,29 @@ impl Scheduler {
         })
     }
 
+    /// The scheduler `serve` starts: the definitions with a `schedule`, each run through
+    /// [`pipeline_runner`] (trigger `schedule`, stopped at its next checkpoint by `cancel`).
+    /// Start it with [`Scheduler::spawn`] and the same `cancel`.
+    pub fn for_definitions(
+        defs: Vec<PipelineDef>,
+        registry: Arc<Registry>,
+        state: Arc<dyn StateStore>,
+        clock: Arc<dyn Clock>,
+        cancel: CancelFlag,
+    ) -> anyhow::Result<Self> {
+        let mut scheduled = Vec::new();
+        for d in &defs {
+            if let Some(p) = ScheduledPipeline::from_def(d)
+                .map_err(|e| anyhow::anyhow!("pipeline {}: $.schedule: {e}", d.name))?
+            {
+                scheduled.push(p);
+            }
+        }
+        let defs = defs.into_iter().filter(|d| d.schedule.is_some()).collect();
+        let run = pipeline_runner(defs, registry, state.clone(), cancel);
+        Self::new(scheduled, clock, state, run)
+    }
+
     /// The pipelines it schedules.
     pub fn pipelines(&self) -> &[ScheduledPipeline] {
         &self.pipelines
@@ -203,7 +226,10 @@ impl Scheduler {
         tokio::spawn(async move {
             while !cancel.is_cancelled() {
                 self.step();
-                let next = self.next_tick();
+                // A tick still due after a step (the state store failed) is tried again in a
+                // second, not in a busy loop.
+                let soonest = self.clock.now() + chrono::Duration::seconds(1);
+                let next = self.next_tick().map(|t| t.max(soonest));
                 tokio::select! {
                     _ = cancel.cancelled() => break,
                     _ = wait_until(&*self.clock, next) => {}

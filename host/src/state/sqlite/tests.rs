@@ -810,3 +810,111 @@ fn runs_of_a_killed_process_are_marked_interrupted() {
         .unwrap();
     assert_eq!(other.status, "running", "another host's run is left alone");
 }
+
+#[test]
+fn each_run_keeps_why_it_started() {
+    let (_dir, store) = temp_store();
+    let t = Utc.with_ymd_and_hms(2024, 5, 1, 9, 0, 0).unwrap();
+    for (i, trigger) in [RunTrigger::Cli, RunTrigger::Api, RunTrigger::Schedule]
+        .into_iter()
+        .enumerate()
+    {
+        store
+            .start_run(
+                "p",
+                t + chrono::Duration::minutes(i as i64),
+                &json!({}),
+                trigger,
+            )
+            .unwrap();
+    }
+    let triggers: Vec<String> = store
+        .runs(Some("p"), 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.trigger)
+        .collect();
+    assert_eq!(triggers, vec!["schedule", "api", "cli"]);
+    let json = serde_json::to_value(&store.runs(None, 1).unwrap()[0]).unwrap();
+    assert_eq!(json["trigger"], "schedule");
+}
+
+#[test]
+fn schedule_progress_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let t = Utc.with_ymd_and_hms(2024, 5, 1, 9, 30, 15).unwrap();
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.schedule_handled_until("p").unwrap(), None);
+        store
+            .set_schedule_handled_until("p", t - chrono::Duration::hours(1))
+            .unwrap();
+        store.set_schedule_handled_until("p", t).unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schedule_handled_until("p").unwrap(), Some(t));
+    assert_eq!(store.schedule_handled_until("q").unwrap(), None);
+}
+
+#[test]
+fn an_idempotency_key_is_claimed_once_completed_once_and_released_only_unanswered() {
+    let (_dir, store) = temp_store();
+    assert_eq!(
+        store.claim_idempotency_key("s", "k", "f1").unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    // Held by this (live) process: in flight for anyone else.
+    assert_eq!(
+        store.claim_idempotency_key("s", "k", "f1").unwrap(),
+        IdempotencyClaim::InFlight {
+            fingerprint: "f1".into()
+        }
+    );
+    store
+        .complete_idempotency_key("s", "k", &json!({"id": "pi_1"}))
+        .unwrap();
+    // A second answer does not replace the first; releasing an answered key does nothing.
+    store
+        .complete_idempotency_key("s", "k", &json!({"id": "pi_2"}))
+        .unwrap();
+    store.release_idempotency_key("s", "k").unwrap();
+    assert_eq!(
+        store.claim_idempotency_key("s", "k", "f2").unwrap(),
+        IdempotencyClaim::Completed {
+            fingerprint: "f1".into(),
+            answer: json!({"id": "pi_1"})
+        }
+    );
+    assert_eq!(
+        store.claim_idempotency_key("s", "k2", "f").unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    store.release_idempotency_key("s", "k2").unwrap();
+    assert_eq!(
+        store.claim_idempotency_key("s", "k2", "f").unwrap(),
+        IdempotencyClaim::Claimed
+    );
+}
+
+#[test]
+fn a_key_left_in_flight_by_a_dead_process_is_taken_over() {
+    let (_dir, store) = temp_store();
+    store.claim_idempotency_key("s", "k", "f").unwrap();
+    // As if a killed process had claimed it: an owner on this host whose process is gone.
+    let dead = format!(
+        "{}:999999999:1",
+        current_owner().rsplitn(3, ':').nth(2).unwrap()
+    );
+    store
+        .conn()
+        .execute("UPDATE idempotency_keys SET owner = ?1", [&dead])
+        .unwrap();
+    if !crate::state::run_owner::owner_is_gone(&dead) {
+        return; // No /proc here: liveness cannot be told, and the key stays in flight.
+    }
+    assert_eq!(
+        store.claim_idempotency_key("s", "k", "f").unwrap(),
+        IdempotencyClaim::Claimed
+    );
+}
