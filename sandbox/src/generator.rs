@@ -798,6 +798,7 @@ impl Dataset {
             amount,
             currency: currency.to_string(),
             psp_reference,
+            method_raw: None,
         }
     }
 

@@ -309,19 +309,24 @@ fn method_of(name: &str) -> String {
 }
 
 /// The canonical payments of a receipt: the voucher part, then the rest in `paymentMethod`.
+/// The `paymentMethod` name is kept as `method_raw` (stored in German; `project_variant`
+/// turns it into the variant's name).
 fn payments_of(price: Decimal, voucher: Decimal, method: &str) -> Vec<Payment> {
-    let pay = |method: String, amount| Payment {
+    let pay = |method: String, amount, method_raw| Payment {
         method,
         amount,
         currency: "EUR".into(),
         psp_reference: None,
+        method_raw,
     };
     let mut p = Vec::new();
     if !voucher.is_zero() {
-        p.push(pay("voucher".into(), voucher));
+        p.push(pay("voucher".into(), voucher, None));
     }
     if !(price - voucher).is_zero() {
-        p.push(pay(method_of(method), price - voucher));
+        let canonical = method_of(method);
+        let raw = (method != canonical).then(|| method.to_string());
+        p.push(pay(canonical, price - voucher, raw));
     }
     p
 }
@@ -1371,6 +1376,12 @@ impl KassandroSimulator {
     /// The canonical record of a stored receipt as this variant's answers let it be read.
     fn project_variant(&self, mut sale: Sale) -> Sale {
         let v = &self.variant;
+        for p in &mut sale.payments {
+            if let Some(german) = p.method_raw.take() {
+                let name = v.payment_names.name_of_german(&german);
+                p.method_raw = (name != p.method).then_some(name);
+            }
+        }
         if v.without_vat_amounts {
             derive_vat(&mut sale);
         }

@@ -296,6 +296,7 @@ impl Book {
                 amount: gross,
                 currency: self.currency.clone(),
                 psp_reference: None,
+                method_raw: None,
             }],
             taxes: vec![],
             totals: Totals {

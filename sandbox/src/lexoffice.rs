@@ -1011,6 +1011,7 @@ fn voucher_as_sale(v: &StoredVoucher) -> Option<Sale> {
             amount: totals.gross,
             currency: "EUR".into(),
             psp_reference: None,
+            method_raw: None,
         }],
         taxes,
         totals,

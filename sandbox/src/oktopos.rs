@@ -99,6 +99,8 @@ impl Book {
             .into_iter()
             .map(|mut p| {
                 p.psp_reference = None;
+                // The connector keeps the vendor's token beside the canonical method.
+                p.method_raw = Some(method(&p.method).0.to_string());
                 p
             })
             .collect();

@@ -117,7 +117,10 @@ fn the_whole_data_set_reads_as_the_simulators_canonical_sales() {
         let handle = open(&config(&sb, page_size as u32));
         let (sales, pages, cursor) = read_all(&handle, None, "2026-01-07");
         assert_eq!(pages, pages_wanted, "page size {page_size}");
-        assert_eq!(cursor, Some(json!({"synced_through": "2026-01-07"})));
+        assert_eq!(
+            cursor,
+            Some(json!({"version": 2, "partitions": {"receipts": {"synced_through": "2026-01-07"}}}))
+        );
         assert_same_sales(sales, expected.clone());
     }
     // The kinds the vendor format carries all come through.

@@ -18,7 +18,7 @@ pub use closure::{Closure, ClosureKind, ClosureStatus, PaymentTotal};
 pub use money::{
     currency_minor_units, decimal_from_json, decimal_from_minor_units, round_money, Money,
 };
-pub use payment_method::{normalise_payment_method, CanonicalMethod};
+pub use payment_method::{normalise_payment_method, payment_method_fields, CanonicalMethod};
 pub use psp::{BalanceTransaction, PspPayment, PspPayout, PspRefund};
 pub use sale::{
     Attachment, Customer, FiscalSignature, Loyalty, Party, Payment, RksvSignature, Sale, SaleKind,

@@ -131,6 +131,22 @@ pub fn normalise_payment_method(raw: &str) -> (CanonicalMethod, String) {
     (method, raw.to_string())
 }
 
+/// The canonical method of a vendor's payment method name as [`Payment::method`] and
+/// [`Payment::method_raw`](super::Payment::method_raw) carry it: the method's text, and the
+/// vendor's name only when it differs from that text.
+///
+/// ```
+/// use posbridge_plugin_api::model::payment_method_fields;
+/// assert_eq!(payment_method_fields("EC_CARD"), ("card".into(), Some("EC_CARD".into())));
+/// assert_eq!(payment_method_fields("cash"), ("cash".into(), None));
+/// ```
+pub fn payment_method_fields(raw: &str) -> (String, Option<String>) {
+    let (method, raw) = normalise_payment_method(raw);
+    let method = method.as_str().to_string();
+    let raw = (raw != method).then_some(raw);
+    (method, raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +199,23 @@ mod tests {
         let (m, raw) = normalise_payment_method("EC_CARD");
         assert_eq!((m, raw.as_str()), (CanonicalMethod::Card, "EC_CARD"));
         assert!(CanonicalMethod::Card.is_known());
+    }
+
+    #[test]
+    fn payment_fields_keep_the_vendor_name_only_when_it_differs() {
+        assert_eq!(
+            payment_method_fields(" Karte "),
+            ("card".to_string(), Some("Karte".to_string()))
+        );
+        assert_eq!(
+            payment_method_fields("Apple Pay"),
+            ("apple pay".to_string(), Some("Apple Pay".to_string()))
+        );
+        assert_eq!(
+            payment_method_fields("voucher"),
+            ("voucher".to_string(), None)
+        );
+        assert_eq!(payment_method_fields("twint"), ("twint".to_string(), None));
     }
 
     #[test]

@@ -78,6 +78,10 @@ pub struct Payment {
     pub currency: String,
     #[serde(default)]
     pub psp_reference: Option<String>,
+    /// The vendor's own name of the method (`EC_CARD`, `Karte`) when it differs from `method`,
+    /// so a record can be traced back to the register's wording; sinks ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method_raw: Option<String>,
 }
 
 /// Net, tax and gross for one tax rate.
@@ -416,6 +420,7 @@ impl Sale {
                 amount: d("3.57"),
                 currency: "EUR".into(),
                 psp_reference: None,
+                method_raw: None,
             }],
             taxes: vec![
                 TaxLine {

@@ -6,13 +6,14 @@
 //! token in the state other than the one refused takes that one (another call renewed it), and
 //! a token `gettoken` still lists after the API refused it is deleted before a new one is made.
 
-use posbridge_plugin_api::{ConnectorError, Host, HttpRequest};
+use posbridge_plugin_api::rest::RestClient;
+use posbridge_plugin_api::{ConnectorError, Host};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Config, UntypedToken};
 use crate::error::KassandroError;
-use crate::http::{call_json, encode_query_value, TOKEN_HEADER};
+use crate::http::{send, TOKEN_HEADER};
 
 /// Which token a call needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +26,8 @@ pub enum TokenKind {
 
 /// Acquires and caches tokens for one API key.
 pub struct Tokens {
-    host: Host,
+    /// The API without credentials: the token endpoints take the key in the query.
+    api: RestClient,
     cfg: Config,
 }
 
@@ -40,13 +42,17 @@ struct ExistingTokens {
 }
 
 impl Tokens {
-    pub fn new(host: Host, cfg: Config) -> Self {
-        Self { host, cfg }
+    pub fn new(api: RestClient, cfg: Config) -> Self {
+        Self { api, cfg }
+    }
+
+    fn host(&self) -> &Host {
+        self.api.host()
     }
 
     /// A token of this kind: the cached one, else an existing or new one from the API.
     pub fn get(&self, kind: TokenKind) -> Result<String, ConnectorError> {
-        match self.host.state_get(&self.state_key(kind)) {
+        match self.host().state_get(&self.state_key(kind)) {
             Some(t) if !t.is_empty() => Ok(t),
             _ => self.acquire(kind, None),
         }
@@ -58,13 +64,13 @@ impl Tokens {
     pub fn renew(&self, kind: TokenKind, refused: &str) -> Result<String, ConnectorError> {
         let key = self.state_key(kind);
         if let Some(t) = self
-            .host
+            .host()
             .state_get(&key)
             .filter(|t| !t.is_empty() && t != refused)
         {
             return Ok(t);
         }
-        self.host.state_put(&key, "");
+        self.host().state_put(&key, "");
         self.acquire(kind, Some(refused))
     }
 
@@ -88,19 +94,22 @@ impl Tokens {
                     self.delete(&stale)?;
                 }
                 let params = match kind {
-                    TokenKind::Account => "type=account".to_string(),
+                    TokenKind::Account => vec![("type", "account".to_string())],
                     TokenKind::CashRegister(id) => {
                         if let Some(other) = existing.other_register_token(id) {
                             // Only one cash-register token per key: log the other register out.
                             self.delete(&other)?;
                         }
-                        format!("type=cashregister&cashregisterid={id}")
+                        vec![
+                            ("type", "cashregister".to_string()),
+                            ("cashregisterid", id.to_string()),
+                        ]
                     }
                 };
                 self.create_or_take(kind, &params, refused)?
             }
         };
-        self.host.state_put(&self.state_key(kind), &token);
+        self.host().state_put(&self.state_key(kind), &token);
         Ok(token)
     }
 
@@ -112,7 +121,7 @@ impl Tokens {
     fn create_or_take(
         &self,
         kind: TokenKind,
-        params: &str,
+        params: &[(&str, String)],
         refused: Option<&str>,
     ) -> Result<String, ConnectorError> {
         match self.create(params) {
@@ -131,18 +140,14 @@ impl Tokens {
         }
     }
 
-    fn key_param(&self) -> String {
-        encode_query_value(&self.cfg.api_key)
-    }
-
     /// The key's tokens. An error answer other than 401/403 (a refused key) means the key has
     /// none yet: the document leaves `gettoken`'s answer without a token open.
     fn existing(&self) -> Result<ExistingTokens, ConnectorError> {
-        let url = format!("{}?key={}", self.cfg.endpoint("gettoken"), self.key_param());
-        match call_json(&self.host, HttpRequest::get(url), "gettoken") {
+        let req = self.api.get("gettoken").query("key", &self.cfg.api_key);
+        match send(req, "gettoken") {
             Ok(body) => Ok(parse_existing(&body)),
             Err(KassandroError::Refused { msg, .. }) => {
-                self.host
+                self.host()
                     .debug(&format!("kassandro: gettoken lists no token ({msg})"));
                 Ok(ExistingTokens::default())
             }
@@ -150,13 +155,13 @@ impl Tokens {
         }
     }
 
-    fn create(&self, params: &str) -> Result<String, KassandroError> {
-        let url = format!(
-            "{}?{params}&key={}",
-            self.cfg.endpoint("createtoken"),
-            self.key_param()
-        );
-        let body = call_json(&self.host, HttpRequest::get(url), "createtoken")?;
+    fn create(&self, params: &[(&str, String)]) -> Result<String, KassandroError> {
+        let req = self
+            .api
+            .get("createtoken")
+            .query_pairs(params)
+            .query("key", &self.cfg.api_key);
+        let body = send(req, "createtoken")?;
         token_objects(&body)
             .into_iter()
             .find_map(|o| text(o, "token"))
@@ -164,8 +169,8 @@ impl Tokens {
     }
 
     fn delete(&self, token: &str) -> Result<(), ConnectorError> {
-        let req = HttpRequest::get(self.cfg.endpoint("deletetoken")).header(TOKEN_HEADER, token);
-        match call_json(&self.host, req, "deletetoken") {
+        let req = self.api.get("deletetoken").header(TOKEN_HEADER, token);
+        match send(req, "deletetoken") {
             Ok(_) => Ok(()),
             // Another client deleted it first, or the API no longer knows it: gone either way.
             Err(KassandroError::Unauthorized { .. } | KassandroError::Refused { .. }) => Ok(()),

@@ -1,25 +1,54 @@
-//! Authenticated calls: the right token in the `kassandro-token` header, renewed once when the
+//! Authenticated calls on the REST toolkit: the right token in the `kassandro-token` header,
+//! put there by a [`RequestSigner`] that reads the current token, and renewed once when the
 //! API refuses it.
 
-use posbridge_plugin_api::{Host, HttpRequest};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use posbridge_plugin_api::rest::{Auth, RequestBuilder, RequestSigner, RestClient};
+use posbridge_plugin_api::{ConnectorError, Host, HttpRequest};
 use serde_json::Value;
 
 use crate::auth::{TokenKind, Tokens};
 use crate::config::Config;
 use crate::error::KassandroError;
-use crate::http::{call_json, TOKEN_HEADER};
+use crate::http::{api, send, TOKEN_HEADER};
 
 /// A Kassandro API client for one configuration.
 pub struct Client {
-    host: Host,
     cfg: Config,
-    tokens: Tokens,
+    api: RestClient,
+    tokens: Arc<Tokens>,
+}
+
+/// The toolkit's credentials for one call: the current token of `kind` (cached in the host's
+/// state, else acquired), remembering which one went out so a refusal renews that one.
+struct TokenHeader {
+    tokens: Arc<Tokens>,
+    kind: TokenKind,
+    sent: Mutex<Option<String>>,
+}
+
+impl TokenHeader {
+    fn sent(&self) -> Option<String> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl RequestSigner for TokenHeader {
+    fn sign(&self, request: &mut HttpRequest, _now: DateTime<Utc>) -> Result<(), ConnectorError> {
+        let token = self.tokens.get(self.kind)?;
+        request.headers.push((TOKEN_HEADER.into(), token.clone()));
+        *self.sent.lock().unwrap_or_else(|p| p.into_inner()) = Some(token);
+        Ok(())
+    }
 }
 
 impl Client {
     pub fn new(host: Host, cfg: Config) -> Self {
-        let tokens = Tokens::new(host.clone(), cfg.clone());
-        Self { host, cfg, tokens }
+        let api = api(host, &cfg);
+        let tokens = Arc::new(Tokens::new(api.clone(), cfg.clone()));
+        Self { cfg, api, tokens }
     }
 
     pub fn config(&self) -> &Config {
@@ -27,33 +56,40 @@ impl Client {
     }
 
     pub fn host(&self) -> &Host {
-        &self.host
+        self.api.host()
     }
 
-    /// `GET {base}/v1.0/{path_and_query}` with a token of `kind`; `endpoint` names it in errors.
+    /// `GET {base}/v1.0/{path}?{query}` with a token of `kind`; `endpoint` names it in errors.
     pub fn get(
         &self,
         kind: TokenKind,
-        path_and_query: &str,
+        path: &str,
+        query: &[(&str, String)],
         endpoint: &str,
     ) -> Result<Value, KassandroError> {
-        let url = self.cfg.endpoint(path_and_query);
-        self.send(kind, endpoint, || HttpRequest::get(url.clone()))
+        self.send(kind, endpoint, |api| api.get(path).query_pairs(query))
     }
 
-    /// Sends the request `build` makes, with a token of `kind`. A refused token (expired or
-    /// deleted) is renewed once for this refusal; a second refusal is returned.
+    /// Sends the request `build` makes on the API, with a token of `kind`. A refused token
+    /// (expired or deleted) is renewed once for this refusal; a second refusal is returned.
     pub fn send(
         &self,
         kind: TokenKind,
         endpoint: &str,
-        build: impl Fn() -> HttpRequest,
+        build: impl Fn(&RestClient) -> RequestBuilder<'_>,
     ) -> Result<Value, KassandroError> {
-        let token = self.tokens.get(kind)?;
-        match call_json(&self.host, build().header(TOKEN_HEADER, &token), endpoint) {
+        let signer = Arc::new(TokenHeader {
+            tokens: self.tokens.clone(),
+            kind,
+            sent: Mutex::new(None),
+        });
+        let api = self.api.clone().auth(Auth::Signed(signer.clone()));
+        match send(build(&api), endpoint) {
             Err(KassandroError::Unauthorized { .. }) => {
-                let token = self.tokens.renew(kind, &token)?;
-                call_json(&self.host, build().header(TOKEN_HEADER, token), endpoint)
+                let refused = signer.sent().unwrap_or_default();
+                // The renewed token is in the state, where the signer reads it.
+                self.tokens.renew(kind, &refused)?;
+                send(build(&api), endpoint)
             }
             other => other,
         }
@@ -162,7 +198,7 @@ mod tests {
     }
 
     fn registers(c: &Client) -> Result<Value, KassandroError> {
-        c.get(TokenKind::Account, "cashregisters", "cashregisters")
+        c.get(TokenKind::Account, "cashregisters", &[], "cashregisters")
     }
 
     #[test]

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use posbridge_plugin_api::rest::schema::{HTTP_URL, NOT_BLANK};
 use serde::Deserialize;
 
-/// The production API root (the `/v1.0` prefix is added per call, see [`Config::endpoint`]).
+/// The production API root (the `/v1.0` prefix is added, see [`Config::api_root`]).
 pub const PRODUCTION_BASE_URL: &str = "https://devapi.kassandro.at";
 /// The host of [`PRODUCTION_BASE_URL`], for the egress allow-list.
 pub const PRODUCTION_HOST: &str = "devapi.kassandro.at";
@@ -101,13 +101,10 @@ fn default_page_size() -> u32 {
 }
 
 impl Config {
-    /// The full URL of an endpoint path such as `receipts/count`.
-    pub fn endpoint(&self, path: &str) -> String {
-        format!(
-            "{}/{API_PREFIX}/{}",
-            self.base_url.trim_end_matches('/'),
-            path.trim_start_matches('/')
-        )
+    /// The root every endpoint path (`receipts/count`) is joined to: `base_url` with the
+    /// version prefix.
+    pub fn api_root(&self) -> String {
+        format!("{}/{API_PREFIX}", self.base_url.trim_end_matches('/'))
     }
 
     /// The store of a register whose entry names no location: `register_stores`, else
@@ -129,14 +126,14 @@ mod tests {
     }
 
     #[test]
-    fn endpoint_composes_base_url_and_version_prefix() {
+    fn the_api_root_is_base_url_and_version_prefix() {
         assert_eq!(
-            cfg("https://devapi.kassandro.at/").endpoint("receipts/count"),
-            "https://devapi.kassandro.at/v1.0/receipts/count"
+            cfg("https://devapi.kassandro.at/").api_root(),
+            "https://devapi.kassandro.at/v1.0"
         );
         assert_eq!(
-            cfg("http://127.0.0.1:9000/kassandro").endpoint("/cashregisters"),
-            "http://127.0.0.1:9000/kassandro/v1.0/cashregisters"
+            cfg("http://127.0.0.1:9000/kassandro").api_root(),
+            "http://127.0.0.1:9000/kassandro/v1.0"
         );
     }
 

@@ -1,11 +1,13 @@
-//! Sending one request through the host and reading Kassandro's answer with the REST
-//! toolkit's answer handler; only what is Kassandro's own — the `{"error": true, "msg"}` body,
-//! also inside a one-element array and also on a 2xx — is the vendor hook here.
+//! Kassandro on the REST toolkit: the [`RestClient`] of a configuration (base URL with the
+//! `/v1.0` prefix, Kassandro's error bodies), and sending one of its requests. Only what is
+//! Kassandro's own — the `{"error": true, "msg"}` body, also inside a one-element array and
+//! also on a 2xx — is the vendor hook here.
 
-use posbridge_plugin_api::rest::{self, VendorErrors, Verdict};
-use posbridge_plugin_api::{Host, HttpRequest, HttpResponse};
+use posbridge_plugin_api::rest::{RequestBuilder, RestClient, VendorErrors, Verdict};
+use posbridge_plugin_api::{Host, HttpResponse};
 use serde_json::Value;
 
+use crate::config::Config;
 use crate::error::{error_message, KassandroError};
 
 /// The header the API reads its tokens from (document: Header-Key "kassandro-token").
@@ -29,37 +31,29 @@ impl VendorErrors for KassandroErrors {
     }
 }
 
-/// Sends a request and returns the JSON body of a successful answer.
+/// The API of a configuration, without credentials (the token endpoints take the key in the
+/// query; the other calls add a token, see [`crate::client::Client`]).
+pub fn api(host: Host, cfg: &Config) -> RestClient {
+    RestClient::new(host, "kassandro", &cfg.api_root()).vendor_errors(KassandroErrors)
+}
+
+/// Sends a request and returns the JSON body of a successful answer; `endpoint` names the call
+/// in errors.
 ///
 /// 401/403 become [`KassandroError::Unauthorized`]; the vendor's error body (any other 4xx, or
 /// a 2xx saying `"error": true`) becomes [`KassandroError::Refused`]; 429, 408 and 5xx get the
 /// toolkit's typed errors (`Retry-After` as seconds or an HTTP date).
-pub fn call_json(host: &Host, req: HttpRequest, endpoint: &str) -> Result<Value, KassandroError> {
-    let resp = host.http(req)?;
-    read_answer(resp, endpoint, host.now())
+pub fn send(request: RequestBuilder<'_>, endpoint: &str) -> Result<Value, KassandroError> {
+    request
+        .endpoint(endpoint)
+        .send_json()
+        .map_err(|e| KassandroError::from_rest(e, endpoint))
 }
-
-/// Reads an answer (see [`call_json`]).
-pub fn read_answer(
-    resp: HttpResponse,
-    endpoint: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Value, KassandroError> {
-    rest::read_answer(
-        resp,
-        &format!("kassandro: {endpoint}"),
-        now,
-        &KassandroErrors,
-    )
-    .map(|a| a.body)
-    .map_err(|e| KassandroError::from_rest(e, endpoint))
-}
-
-pub use posbridge_plugin_api::url::percent_encode as encode_query_value;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use posbridge_plugin_api::testing::ScriptedHost;
     use posbridge_plugin_api::ConnectorError;
 
     fn resp(status: u16, body: &str) -> HttpResponse {
@@ -71,7 +65,17 @@ mod tests {
     }
 
     fn read(r: HttpResponse, endpoint: &str) -> Result<Value, KassandroError> {
-        read_answer(r, endpoint, chrono::Utc::now())
+        let host = ScriptedHost::new(move |_| Ok(r.clone()));
+        let cfg: Config = serde_json::from_value(
+            serde_json::json!({"base_url": "http://127.0.0.1:9/k/", "api_key": "key"}),
+        )
+        .unwrap();
+        let got = send(api(host.host(), &cfg).get(endpoint), endpoint);
+        assert_eq!(
+            host.requests()[0].url,
+            format!("http://127.0.0.1:9/k/v1.0/{endpoint}")
+        );
+        got
     }
 
     #[test]
@@ -111,11 +115,5 @@ mod tests {
             read(resp(200, r#"[{"error":true,"msg":"Token already exists."}]"#), "createtoken"),
             Err(KassandroError::Refused { status: 200, msg, .. }) if msg == "Token already exists."
         ));
-    }
-
-    #[test]
-    fn encodes_query_values() {
-        assert_eq!(encode_query_value("a b+c/=&"), "a%20b%2Bc%2F%3D%26");
-        assert_eq!(encode_query_value("Key-1_2.3~"), "Key-1_2.3~");
     }
 }

@@ -93,7 +93,7 @@ impl Connector for Kassandro {
     fn check(&self) -> Result<CheckReport, ConnectorError> {
         let body = self
             .client
-            .get(TokenKind::Account, "cashregisters", "cashregisters")?;
+            .get(TokenKind::Account, "cashregisters", &[], "cashregisters")?;
         let registers = catalog::registers(&body, self.client.config())?;
         if let Some(id) = self.client.config().cash_register_id {
             if !registers.iter().any(|r| r.id == id.to_string()) {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use posbridge_plugin_api::model::{
-    normalise_payment_method, round_money, Attachment, Decimal, FiscalSignature, Payment, Sale,
+    payment_method_fields, round_money, Attachment, Decimal, FiscalSignature, Payment, Sale,
     SaleKind, SaleLine, TaxLine, Totals,
 };
 use serde_json::Value;
@@ -155,22 +155,20 @@ pub fn sale_from_receipt(
         discount: cents_scale(line_discounts + r.money_or_zero("discountAbsolute")?),
     };
 
-    let payment = |method: String, amount: Decimal| Payment {
+    let payment = |(method, method_raw): (String, Option<String>), amount: Decimal| Payment {
         method,
         amount,
         currency: CURRENCY.into(),
         psp_reference: None,
+        method_raw,
     };
     let mut payments = Vec::new();
     if !voucher.is_zero() {
-        payments.push(payment("voucher".into(), voucher));
+        payments.push(payment(("voucher".into(), None), voucher));
     }
     let rest = price - voucher;
     if !rest.is_zero() {
-        payments.push(payment(
-            normalise_payment_method(&method).0.to_string(),
-            rest,
-        ));
+        payments.push(payment(payment_method_fields(&method), rest));
     }
 
     let register_id = register.to_string();
@@ -430,14 +428,24 @@ pub(crate) mod tests {
     #[test]
     fn payment_names_go_through_the_shared_table() {
         let mut r = receipt();
-        for (name, method) in [
-            ("creditcard", "card"),
-            ("Bar", "cash"),
-            ("EC_CARD", "card"),
-            ("Twint", "twint"),
+        for (name, method, raw) in [
+            ("creditcard", "card", Some("creditcard")),
+            ("Bar", "cash", Some("Bar")),
+            ("EC_CARD", "card", Some("EC_CARD")),
+            ("Karte", "card", Some("Karte")),
+            ("Twint", "twint", Some("Twint")),
+            ("cash", "cash", None),
         ] {
             r["paymentMethod"] = json!(name);
-            assert_eq!(map(&r).unwrap().payments[1].method, method, "{name}");
+            let sale = map(&r).unwrap();
+            let p = &sale.payments[1];
+            assert_eq!(
+                (p.method.as_str(), p.method_raw.as_deref()),
+                (method, raw),
+                "{name}"
+            );
+            // The voucher part has no vendor name of its own.
+            assert_eq!(sale.payments[0].method_raw, None);
         }
     }
 

@@ -194,12 +194,14 @@ mod tests {
                 amount: dec!(1.00),
                 currency: "EUR".into(),
                 psp_reference: None,
+                method_raw: None,
             },
             Payment {
                 method: "card".into(),
                 amount: dec!(2.57),
                 currency: "EUR".into(),
                 psp_reference: None,
+                method_raw: None,
             },
         ];
         let text = created(&sale, "key-1").to_text();

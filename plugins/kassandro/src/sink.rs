@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{Days, NaiveDate};
 use posbridge_plugin_api::model::Sale;
-use posbridge_plugin_api::{ConnectorError, HttpRequest, RecordOutcome, WriteRequest};
+use posbridge_plugin_api::{ConnectorError, RecordOutcome, WriteRequest};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -258,11 +258,9 @@ impl ReceiptWriter<'_> {
                 }
             }
         };
-        let url = self.client.config().endpoint("receipts");
-        let answer = self.client.send(kind, "POST receipts", || {
-            HttpRequest::post(url.clone())
-                .header("Content-Type", "application/json")
-                .body(body.clone().into_bytes())
+        let answer = self.client.send(kind, "POST receipts", |api| {
+            api.post("receipts")
+                .body(body.clone().into_bytes(), "application/json")
         });
         let receipt = match answer {
             Ok(body) => body.get("receipt").cloned().unwrap_or(Value::Null),
@@ -302,7 +300,10 @@ impl ReceiptWriter<'_> {
     /// names, with a warning; a failed call fails the batch, to be retried.
     fn payment_names(&self, kind: TokenKind) -> Result<PaymentNames, ConnectorError> {
         let configured = self.client.config().payment_methods.clone();
-        let offered = match self.client.get(kind, "paymentmethods", "paymentmethods") {
+        let offered = match self
+            .client
+            .get(kind, "paymentmethods", &[], "paymentmethods")
+        {
             Ok(body) => Some(offered_names(&body)).filter(|names| !names.is_empty()),
             Err(KassandroError::Refused { msg, .. }) => {
                 self.client.host().warn(&format!(
@@ -343,11 +344,15 @@ impl ReceiptWriter<'_> {
         let mut offset = 0usize;
         loop {
             // The cash-register endpoint spells its parameters in camel case (document).
-            let q = format!(
-                "receipts?dateFrom={from}T00:00:00&dateTo={to}T23:59:59&limit={MAX_PAGE_SIZE}&offset={offset}&withItems=false"
-            );
+            let q = [
+                ("dateFrom", format!("{from}T00:00:00")),
+                ("dateTo", format!("{to}T23:59:59")),
+                ("limit", MAX_PAGE_SIZE.to_string()),
+                ("offset", offset.to_string()),
+                ("withItems", "false".to_string()),
+            ];
             let page_name = format!("receipts?dateFrom={from}&dateTo={to}&offset={offset}");
-            let body = self.client.get(kind, &q, &page_name)?;
+            let body = self.client.get(kind, "receipts", &q, &page_name)?;
             let receipts = array_answer(&body, &page_name)?;
             receipts.iter().for_each(|r| into.add_listed(r));
             offset += receipts.len();
@@ -390,11 +395,9 @@ impl ReceiptWriter<'_> {
             ))[..24]
         );
         let (body, content_type) = file.multipart(receipt_id, &boundary);
-        let url = self.client.config().endpoint("receiptattachment");
-        self.client.send(kind, "POST receiptattachment", || {
-            HttpRequest::post(url.clone())
-                .header("Content-Type", content_type.clone())
-                .body(body.clone())
+        self.client.send(kind, "POST receiptattachment", |api| {
+            api.post("receiptattachment")
+                .body(body.clone(), &content_type)
         })
     }
 }

@@ -12,7 +12,7 @@ use crate::auth::TokenKind;
 use crate::catalog;
 use crate::client::Client;
 use crate::config::MAX_PAGE_SIZE;
-use crate::cursor::{next_window, Bounds, SalesCursor, Window};
+use crate::cursor::{next_window, read_cursor, Bounds, SalesCursor, Window};
 use crate::error::KassandroError;
 use crate::fields::array_answer;
 use crate::receipt::{sale_from_receipt, StoreOfRegister};
@@ -85,20 +85,24 @@ impl SalesReader<'_> {
         match request.stream.as_str() {
             "sales" => self.read_sales(request),
             "registers" => {
-                let body = self.client.get(acc, "cashregisters", "cashregisters")?;
+                let body = self
+                    .client
+                    .get(acc, "cashregisters", &[], "cashregisters")?;
                 let cfg = self.client.config();
                 Ok(single_page(to_values(catalog::registers(&body, cfg)?)?))
             }
             "products" => {
-                let body = self.client.get(acc, "articles", "articles")?;
+                let body = self.client.get(acc, "articles", &[], "articles")?;
                 Ok(single_page(to_values(catalog::products(&body)?)?))
             }
             "categories" => {
-                let body = self.client.get(acc, "articles", "articles")?;
+                let body = self.client.get(acc, "articles", &[], "articles")?;
                 Ok(single_page(to_values(catalog::categories(&body)?)?))
             }
             "payment_methods" => {
-                let body = self.client.get(acc, "paymentmethods", "paymentmethods")?;
+                let body = self
+                    .client
+                    .get(acc, "paymentmethods", &[], "paymentmethods")?;
                 Ok(single_page(to_values(catalog::payment_methods(&body)?)?))
             }
             other => Err(ConnectorError::Config(format!(
@@ -110,7 +114,7 @@ impl SalesReader<'_> {
     fn load_stores(&self) -> Result<StoreOfRegister, KassandroError> {
         let body = self
             .client
-            .get(TokenKind::Account, "cashregisters", "cashregisters")?;
+            .get(TokenKind::Account, "cashregisters", &[], "cashregisters")?;
         let registers = catalog::registers(&body, self.client.config())?;
         let stores = catalog::store_of_register(&registers);
         *self.stores.lock().unwrap_or_else(|p| p.into_inner()) = Some(stores.clone());
@@ -140,11 +144,13 @@ impl SalesReader<'_> {
 
     fn count(&self, w: &Window) -> Result<u64, KassandroError> {
         // The count endpoint spells its parameters in camel case with ISO date-times (document).
-        let q = format!(
-            "receipts/count?dateFrom={}T00:00:00&dateTo={}T23:59:59",
-            w.from, w.to
-        );
-        let body = self.client.get(TokenKind::Account, &q, "receipts/count")?;
+        let q = [
+            ("dateFrom", format!("{}T00:00:00", w.from)),
+            ("dateTo", format!("{}T23:59:59", w.to)),
+        ];
+        let body = self
+            .client
+            .get(TokenKind::Account, "receipts/count", &q, "receipts/count")?;
         body.get("count")
             .and_then(Value::as_u64)
             .or_else(|| body.as_u64())
@@ -155,14 +161,14 @@ impl SalesReader<'_> {
         let cfg = self.client.config();
         let now = self.client.host().now();
         let today = vienna::today(&now);
-        let cursor = SalesCursor::parse(request.cursor.as_ref())?;
+        let mut cursor = read_cursor(request.cursor.as_ref())?;
         let bounds = Bounds {
             from: request.from,
             to: request.to.unwrap_or(today),
             default_start: cfg.start_date.unwrap_or(today - Duration::days(30)),
             overlap_days: cfg.overlap_days,
         };
-        let Some(mut window) = next_window(cursor, bounds) else {
+        let Some(mut window) = next_window(&cursor, bounds) else {
             // Nothing new to ask for: keep the cursor as it was.
             return Ok(Page {
                 records: vec![],
@@ -180,14 +186,12 @@ impl SalesReader<'_> {
                 }
             };
         }
-        let synced = SalesCursor::Synced {
-            synced_through: window.to,
-        };
         if window.offset >= window.total {
             self.fetched.forget();
+            cursor.set_synced(window.to);
             return Ok(Page {
                 records: vec![],
-                cursor: Some(synced.to_json()),
+                cursor: Some(cursor.to_json()),
                 has_more: false,
             });
         }
@@ -196,19 +200,26 @@ impl SalesReader<'_> {
             .min(request.page_size.max(1))
             .min(MAX_PAGE_SIZE as usize);
         // The account endpoint spells its parameters in lower case with plain dates (document).
-        let q = format!(
-            "receipts?datefrom={}&dateto={}&limit={limit}&offset={}&withitems=true",
-            window.from, window.to, window.offset
-        );
+        let q = [
+            ("datefrom", window.from.to_string()),
+            ("dateto", window.to.to_string()),
+            ("limit", limit.to_string()),
+            ("offset", window.offset.to_string()),
+            ("withitems", "true".to_string()),
+        ];
         let page_name = format!(
             "receipts?datefrom={}&dateto={}&offset={}",
             window.from, window.to, window.offset
         );
-        let body = match self.fetched.page(&q) {
+        // The page as asked (the name leaves out `limit`, which may change with the request).
+        let asked = format!("{page_name}&limit={limit}");
+        let body = match self.fetched.page(&asked) {
             Some(body) => body,
             None => {
-                let body = self.client.get(TokenKind::Account, &q, &page_name)?;
-                self.fetched.keep_page(&q, &body);
+                let body = self
+                    .client
+                    .get(TokenKind::Account, "receipts", &q, &page_name)?;
+                self.fetched.keep_page(&asked, &body);
                 body
             }
         };
@@ -231,11 +242,11 @@ impl SalesReader<'_> {
         self.fetched.forget();
         window.offset += receipts.len() as u64;
         let done = receipts.len() < limit || window.offset >= window.total;
-        let cursor = if done {
-            synced
+        if done {
+            cursor.set_synced(window.to);
         } else {
-            SalesCursor::Paging { window }
-        };
+            cursor.set_window(window);
+        }
         Ok(Page {
             records,
             cursor: Some(cursor.to_json()),

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, FixedOffset, Utc};
 use posbridge_plugin_api::model::{
-    decimal_from_json, normalise_payment_method, Customer, Loyalty, Party, Payment, Sale, SaleKind,
+    decimal_from_json, payment_method_fields, Customer, Loyalty, Party, Payment, Sale, SaleKind,
     Totals,
 };
 use rust_decimal::Decimal;
@@ -160,9 +160,9 @@ pub fn sale_from_row(row: &Value, currency: &str) -> Result<MappedSale, RowError
             None
         }
     };
-    let method = opt_text(row, "payment_type")
-        .map(|raw| normalise_payment_method(&raw).0.to_string())
-        .unwrap_or_else(|| "unknown".to_string());
+    let (method, method_raw) = opt_text(row, "payment_type")
+        .map(|raw| payment_method_fields(&raw))
+        .unwrap_or_else(|| ("unknown".to_string(), None));
 
     let sale = Sale {
         id: Sale::make_id(SOURCE_SYSTEM, &store_id, &register_id, &receipt_number),
@@ -196,6 +196,7 @@ pub fn sale_from_row(row: &Value, currency: &str) -> Result<MappedSale, RowError
             amount: sale_amount,
             currency: currency.to_string(),
             psp_reference: None,
+            method_raw,
         }],
         // No tax information exists in the export: gross only, so the sale still reconciles.
         taxes: vec![],
@@ -250,10 +251,21 @@ mod tests {
     #[test]
     fn payment_types_go_through_the_shared_table() {
         let mut row = seed_item();
-        for (raw, method) in [("CASH", "cash"), ("Karte", "card"), ("creditcard", "card")] {
+        for (raw, method, kept) in [
+            ("CASH", "cash", Some("CASH")),
+            ("Karte", "card", Some("Karte")),
+            ("EC_CARD", "card", Some("EC_CARD")),
+            ("creditcard", "card", Some("creditcard")),
+            ("cash", "cash", None),
+        ] {
             row["payment_type"] = json!(raw);
             let s = sale_from_row(&row, DEFAULT_CURRENCY).unwrap().sale;
-            assert_eq!(s.payments[0].method, method, "{raw}");
+            let p = &s.payments[0];
+            assert_eq!(
+                (p.method.as_str(), p.method_raw.as_deref()),
+                (method, kept),
+                "{raw}"
+            );
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod client;
 mod config;
+mod cursor;
 mod error;
 mod json_text;
 mod mapping;

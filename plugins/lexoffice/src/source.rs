@@ -3,7 +3,7 @@
 //!
 //! Both lists are paged with a zero-based `page` and `size` (at most 250). Sales are listed
 //! oldest first (`sort=createdDate,ASC`), so new vouchers come at the end and the cursor
-//! `{"page", "offset"}` resumes where the last run stopped.
+//! (page and offset of the list, see [`crate::cursor`]) resumes where the last run stopped.
 
 use std::collections::BTreeMap;
 
@@ -14,9 +14,10 @@ use posbridge_plugin_api::model::{
 };
 use posbridge_plugin_api::rest::Position;
 use posbridge_plugin_api::{ConnectorError, Page, ReadRequest};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::client::{bad_field, encode_query_value, page_endpoint, Client};
+use crate::cursor::{cursor_at, list_at, read_cursor, ListAt};
 use crate::sink::SALES_TYPES;
 
 /// `source_system` of the sales read from lexoffice.
@@ -26,31 +27,6 @@ pub const STORE: &str = "lexoffice";
 pub const REGISTER: &str = "vouchers";
 /// The payment method of a voucher: lexoffice books it as an open item.
 pub const PAYMENT_METHOD: &str = "invoice";
-
-/// Where a read resumes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Cursor {
-    page: u64,
-    offset: usize,
-}
-
-impl Cursor {
-    fn parse(v: Option<&Value>) -> Self {
-        let n = |k: &str| {
-            v.and_then(|c| c.get(k))
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-        };
-        Cursor {
-            page: n("page"),
-            offset: n("offset") as usize,
-        }
-    }
-
-    fn to_json(self) -> Value {
-        json!({"page": self.page, "offset": self.offset})
-    }
-}
 
 /// Reads the source streams.
 pub struct Reader<'a> {
@@ -69,7 +45,10 @@ impl Reader<'_> {
     }
 
     fn sales(&self, request: &ReadRequest) -> Result<Page, ConnectorError> {
-        let cursor = Cursor::parse(request.cursor.as_ref());
+        let cursor = list_at(
+            &read_cursor(request.cursor.as_ref(), "voucherlist")?,
+            "voucherlist",
+        );
         let mut query = vec![
             ("voucherType", SALES_TYPES.to_string()),
             ("voucherStatus", "any".to_string()),
@@ -103,21 +82,22 @@ impl Reader<'_> {
         // After the last page the cursor stays on it, past what was read: vouchers created
         // later are listed after them (oldest first).
         let next = match list.next {
-            Some(Position::Page(page)) => Cursor { page, offset: 0 },
-            _ => Cursor {
+            Some(Position::Page(page)) => ListAt { page, offset: 0 },
+            _ => ListAt {
                 page: cursor.page,
                 offset: list.items.len().max(cursor.offset),
             },
         };
         Ok(Page {
             records,
-            cursor: Some(next.to_json()),
+            cursor: Some(cursor_at("voucherlist", next).to_json()),
             has_more: list.next.is_some(),
         })
     }
 
     fn suppliers(&self, request: &ReadRequest) -> Result<Page, ConnectorError> {
-        let at = Position::Page(Cursor::parse(request.cursor.as_ref()).page);
+        let cursor = read_cursor(request.cursor.as_ref(), "contacts")?;
+        let at = Position::Page(list_at(&cursor, "contacts").page);
         let name = page_endpoint("contacts", &at);
         let size = self.client.config().page_size;
         let query = [("vendor", "true".to_string())];
@@ -130,13 +110,13 @@ impl Reader<'_> {
             records.push(serde_json::to_value(s)?);
         }
         let next = match list.next {
-            Some(Position::Page(page)) => Some(Cursor { page, offset: 0 }),
+            Some(Position::Page(page)) => Some(cursor_at("contacts", ListAt { page, offset: 0 })),
             _ => None,
         };
         Ok(Page {
             records,
             // Contacts are read whole on every run: no cursor is kept past the last page.
-            cursor: next.map(Cursor::to_json),
+            cursor: next.as_ref().map(|c| c.to_json()),
             has_more: next.is_some(),
         })
     }
@@ -256,6 +236,7 @@ pub fn sale_from_voucher(v: &Value) -> Result<Sale, String> {
             amount: totals.gross,
             currency: "EUR".into(),
             psp_reference: None,
+            method_raw: None,
         }],
         taxes,
         totals,
@@ -305,6 +286,7 @@ mod tests {
     use super::*;
     use posbridge_plugin_api::testing::{json_response, ScriptedHost};
     use rust_decimal_macros::dec;
+    use serde_json::json;
 
     /// Contacts in pages of two: `last` ends the list, and without it a short page does.
     #[test]
@@ -397,12 +379,5 @@ mod tests {
         let p = json!({"id": "c2", "person": {"firstName": "Eva", "lastName": "Gruber"}});
         assert_eq!(supplier_from_contact(&p).unwrap().name, "Eva Gruber");
         assert!(supplier_from_contact(&json!({"id": "c3"})).is_err());
-    }
-
-    #[test]
-    fn cursors_round_trip() {
-        let c = Cursor { page: 3, offset: 7 };
-        assert_eq!(Cursor::parse(Some(&c.to_json())), c);
-        assert_eq!(Cursor::parse(None), Cursor { page: 0, offset: 0 });
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, FixedOffset, NaiveDate};
 use chrono_tz::Tz;
 use posbridge_plugin_api::model::{
-    decimal_from_json, normalise_payment_method, round_money, Customer, Party, Payment, Sale,
+    decimal_from_json, payment_method_fields, round_money, Customer, Party, Payment, Sale,
     SaleKind, SaleLine, TaxLine, Totals,
 };
 use rust_decimal::Decimal;
@@ -114,9 +114,9 @@ pub fn sale_kind(vendor_type: &str) -> Result<SaleKind> {
 }
 
 /// The canonical payment method of a vendor method token (or name when the token is missing),
-/// through the plugin API's shared table.
-pub fn payment_method(token: &str) -> String {
-    normalise_payment_method(token).0.to_string()
+/// through the plugin API's shared table, and the token itself when it differs from the method.
+pub fn payment_method(token: &str) -> (String, Option<String>) {
+    payment_method_fields(token)
 }
 
 /// Whether a transaction is flagged as training.
@@ -218,11 +218,13 @@ fn payments(tx: &Value) -> Result<Vec<Payment>> {
                 .and_then(Value::as_str)
                 .or_else(|| method.and_then(|m| m.get("name")).and_then(Value::as_str))
                 .ok_or_else(|| MappingError::Field(format!("{path}.method.token")))?;
+            let (method, method_raw) = payment_method(token);
             Ok(Payment {
-                method: payment_method(token),
+                method,
                 amount,
                 currency,
                 psp_reference: None,
+                method_raw,
             })
         })
         .collect()
@@ -478,10 +480,37 @@ mod tests {
 
     #[test]
     fn payment_tokens_map_to_canonical_methods() {
-        assert_eq!(payment_method("INVOICE"), "invoice");
-        assert_eq!(payment_method("GIROCARD"), "card");
-        assert_eq!(payment_method("GIFT_CARD"), "voucher");
-        assert_eq!(payment_method("PAYPAL"), "paypal");
+        for (token, method) in [
+            ("INVOICE", "invoice"),
+            ("GIROCARD", "card"),
+            ("EC_CARD", "card"),
+            ("GIFT_CARD", "voucher"),
+            ("PAYPAL", "paypal"),
+        ] {
+            assert_eq!(
+                payment_method(token),
+                (method.to_string(), Some(token.to_string()))
+            );
+        }
+        assert_eq!(payment_method("card"), ("card".to_string(), None));
+    }
+
+    #[test]
+    fn a_payment_keeps_the_vendor_token_beside_the_method() {
+        let mut tx = transaction();
+        tx["payments"][0]["method"] = json!({"name": "Karte", "token": "EC_CARD"});
+        let p = &map_transaction(&tx, &origin()).unwrap().sale.payments[0];
+        assert_eq!(
+            (p.method.as_str(), p.method_raw.as_deref()),
+            ("card", Some("EC_CARD"))
+        );
+        // Without a token the name is the vendor's word.
+        tx["payments"][0]["method"] = json!({"name": "Karte"});
+        let p = &map_transaction(&tx, &origin()).unwrap().sale.payments[0];
+        assert_eq!(
+            (p.method.as_str(), p.method_raw.as_deref()),
+            ("card", Some("Karte"))
+        );
     }
 
     #[test]
