@@ -245,9 +245,9 @@ async fn export_sales(
             }
         }
     });
-    match first_rx.await {
-        Ok(Err(e)) => return Err(hub_error(e)),
-        Ok(Ok(())) | Err(_) => {}
+    // Ok(Ok): the export started; Err: it ended without writing (nothing to wait for).
+    if let Ok(Err(e)) = first_rx.await {
+        return Err(hub_error(e));
     }
     let stream = tokio_stream_from(chunks_rx);
     Ok((
