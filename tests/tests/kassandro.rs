@@ -119,7 +119,9 @@ fn the_whole_data_set_reads_as_the_simulators_canonical_sales() {
         assert_eq!(pages, pages_wanted, "page size {page_size}");
         assert_eq!(
             cursor,
-            Some(json!({"version": 2, "partitions": {"receipts": {"synced_through": "2026-01-07"}}}))
+            Some(
+                json!({"version": 2, "partitions": {"receipts": {"synced_through": "2026-01-07"}}})
+            )
         );
         assert_same_sales(sales, expected.clone());
     }

@@ -264,6 +264,18 @@ fn sync_pos_fills_the_hub_and_the_exports_match_the_source_to_the_cent() {
     let one = serve.get(&format!("/api/v1/runs/{}", runs[0]["id"]), Some(&key));
     assert_eq!(one.status, 200);
     api.assert_valid("get", "/api/v1/runs/{id}", 200, &one.body);
+    // The runs and the vendor calls are counted.
+    let metrics = serve.get("/metrics", None).text;
+    assert!(
+        metrics.contains(
+            "posbridge_runs_total{pipeline=\"syncPOS:wien-1:kassandro\",status=\"succeeded\"} 2"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("posbridge_vendor_http_requests_total{connector=\"kassandro\""),
+        "{metrics}"
+    );
     // Another store's key sees none of it.
     serve.create_store("graz-1", "Graz 1");
     let other = serve.store_key("graz-1");

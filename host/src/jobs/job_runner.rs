@@ -147,6 +147,17 @@ impl JobRunner {
         let this = self.clone();
         tokio::spawn(async move {
             let report = run_pipeline(&def, &this.reg, this.state.clone(), opts).await;
+            let c = &report.counters;
+            crate::serve::metrics::record_run(
+                &report.pipeline,
+                report.status.as_str(),
+                crate::serve::metrics::RunCounts {
+                    read: c.read,
+                    written: c.written,
+                    dead_lettered: c.dead_lettered,
+                    retries: c.retries,
+                },
+            );
             this.live.lock().expect("live runs lock").remove(&def.name);
             this.ended.notify_waiters();
             let _ = done_tx.send(report);
