@@ -5,7 +5,7 @@
 //! again is a duplicate, a changed one replaces the row and gets a new `seq`). Amounts stay
 //! exact decimal text; every sum is done in Rust by the callers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 
@@ -57,8 +57,13 @@ pub struct LineFigures {
 }
 
 /// The hub's tables on one database connection.
+///
+/// Calls on one `HubStore` take turns (one connection behind a mutex), and an export holds it
+/// until its last byte is written: give each concurrent reader its own
+/// ([`HubStore::try_clone`]; SQLite's WAL lets readers run beside a writer).
 pub struct HubStore {
     conn: Mutex<Connection>,
+    path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for HubStore {
@@ -86,7 +91,20 @@ impl HubStore {
             .into_connection();
         Ok(Self {
             conn: Mutex::new(conn),
+            path: Some(path.to_path_buf()),
         })
+    }
+
+    /// Another connection to the same database, for a reader of its own. A hub in memory has
+    /// no second connection: that is an error.
+    pub fn try_clone(&self) -> Result<Self, HubError> {
+        match &self.path {
+            Some(path) => Self::open_sqlite(path),
+            None => Err(HubError::invalid(
+                "database",
+                "a hub in memory cannot be opened twice",
+            )),
+        }
     }
 
     /// A hub in memory, gone when dropped (tests).
@@ -96,6 +114,7 @@ impl HubStore {
             .into_connection();
         Ok(Self {
             conn: Mutex::new(conn),
+            path: None,
         })
     }
 
