@@ -21,6 +21,16 @@ pub enum StoreScope {
     Stores(Vec<String>),
 }
 
+impl StoreScope {
+    /// Whether the caller may see `store`.
+    pub fn contains(&self, store: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Stores(stores) => stores.iter().any(|s| s == store),
+        }
+    }
+}
+
 /// Finds the receipt `receipt_id` in `scope` and answers it as the `data` of the response.
 pub fn export_receipt_data(
     hub: &HubStore,
@@ -40,50 +50,42 @@ pub fn find_receipt(
     if receipt_id.trim().is_empty() {
         return Err(HubError::invalid("receiptId", "is empty"));
     }
-    let stores = match scope {
-        StoreScope::All => hub.stores()?,
-        StoreScope::Stores(s) => s.clone(),
-    };
-    let mut by_id = Vec::new();
-    for store in &stores {
-        if let Some(sale) = hub.sale_by_id(store, receipt_id)? {
-            by_id.push((store.clone(), sale));
-        }
-    }
-    if by_id.len() == 1 {
-        return Ok(by_id.remove(0));
-    }
-    let mut by_number = Vec::new();
-    if by_id.is_empty() {
-        for store in &stores {
-            for id in hub.sale_ids_by_receipt_number(store, receipt_id)? {
-                by_number.push((store.clone(), id));
-            }
-        }
+    let by_id: Vec<(String, String)> = hub
+        .stores_with_sale(receipt_id)?
+        .into_iter()
+        .filter(|s| scope.contains(s))
+        .map(|s| (s, receipt_id.to_string()))
+        .collect();
+    let mut found = if by_id.is_empty() {
+        hub.sales_with_receipt_number(receipt_id)?
+            .into_iter()
+            .filter(|(s, _)| scope.contains(s))
+            .collect()
     } else {
-        by_number = by_id.into_iter().map(|(s, sale)| (s, sale.id)).collect();
-    }
-    match by_number.len() {
+        by_id
+    };
+    match found.len() {
         0 => Err(HubError::NotFound(format!(
             "no receipt {receipt_id:?} (neither a sale id nor a receipt number)"
         ))),
         1 => {
-            let (store, id) = by_number.remove(0);
+            let (store, id) = found.remove(0);
             let sale = hub.sale_by_id(&store, &id)?.ok_or_else(|| {
                 HubError::NotFound(format!("receipt {receipt_id:?} was removed meanwhile"))
             })?;
             Ok((store, sale))
         }
         _ => {
-            let mut stores: Vec<String> = by_number.iter().map(|(s, _)| s.clone()).collect();
+            let mut stores: Vec<String> = found.iter().map(|(s, _)| s.clone()).collect();
             stores.dedup();
+            let several = stores.len() > 1;
             Err(HubError::Ambiguous {
                 store: stores.join(", "),
                 receipt: receipt_id.to_string(),
-                ids: by_number
+                ids: found
                     .into_iter()
                     .map(|(s, id)| {
-                        if stores.len() > 1 {
+                        if several {
                             format!("{id} (store {s})")
                         } else {
                             id

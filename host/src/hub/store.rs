@@ -5,7 +5,7 @@
 //! again is a duplicate, a changed one replaces the row and gets a new `seq`). Amounts stay
 //! exact decimal text; every sum is done in Rust by the callers.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 
@@ -57,8 +57,13 @@ pub struct LineFigures {
 }
 
 /// The hub's tables on one database connection.
+///
+/// Calls on one `HubStore` take turns (one connection behind a mutex), and an export holds it
+/// until its last byte is written: give each concurrent reader its own
+/// ([`HubStore::try_clone`]; SQLite's WAL lets readers run beside a writer).
 pub struct HubStore {
     conn: Mutex<Connection>,
+    path: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for HubStore {
@@ -86,7 +91,20 @@ impl HubStore {
             .into_connection();
         Ok(Self {
             conn: Mutex::new(conn),
+            path: Some(path.to_path_buf()),
         })
+    }
+
+    /// Another connection to the same database, for a reader of its own. A hub in memory has
+    /// no second connection: that is an error.
+    pub fn try_clone(&self) -> Result<Self, HubError> {
+        match &self.path {
+            Some(path) => Self::open_sqlite(path),
+            None => Err(HubError::invalid(
+                "database",
+                "a hub in memory cannot be opened twice",
+            )),
+        }
     }
 
     /// A hub in memory, gone when dropped (tests).
@@ -96,6 +114,7 @@ impl HubStore {
             .into_connection();
         Ok(Self {
             conn: Mutex::new(conn),
+            path: None,
         })
     }
 
@@ -335,38 +354,42 @@ impl HubStore {
             .transpose()
     }
 
-    /// The canonical ids of the sales of `store` with the vendor receipt number `number`.
-    pub fn sale_ids_by_receipt_number(
+    /// The stores holding a sale with the canonical id `id` (usually one).
+    pub fn stores_with_sale(&self, id: &str) -> Result<Vec<String>, HubError> {
+        self.strings(
+            "SELECT store_id FROM hub_sales WHERE id = ?1 ORDER BY store_id",
+            id,
+        )
+    }
+
+    /// The (store, canonical id) of every sale with the vendor receipt number `number`.
+    pub fn sales_with_receipt_number(
         &self,
-        store: &str,
         number: &str,
-    ) -> Result<Vec<String>, HubError> {
+    ) -> Result<Vec<(String, String)>, HubError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT id FROM hub_sales WHERE store_id = ?1 AND receipt_number = ?2 ORDER BY id",
+                "SELECT store_id, id FROM hub_sales WHERE receipt_number = ?1 ORDER BY store_id, id",
             )
             .doing("looking up a receipt number")?;
-        let ids = stmt
-            .query_map(params![store, number], |r| r.get(0))
+        let rows = stmt
+            .query_map([number], |r| Ok((r.get(0)?, r.get(1)?)))
             .doing("looking up a receipt number")?
-            .collect::<Result<Vec<String>, _>>()
+            .collect::<Result<Vec<(String, String)>, _>>()
             .doing("looking up a receipt number")?;
-        Ok(ids)
+        Ok(rows)
     }
 
-    /// Every store that has sales in the hub.
-    pub fn stores(&self) -> Result<Vec<String>, HubError> {
+    fn strings(&self, sql: &str, arg: &str) -> Result<Vec<String>, HubError> {
         let conn = self.conn();
-        let mut stmt = conn
-            .prepare_cached("SELECT DISTINCT store_id FROM hub_sales ORDER BY store_id")
-            .doing("listing stores")?;
-        let stores = stmt
-            .query_map([], |r| r.get(0))
-            .doing("listing stores")?
+        let mut stmt = conn.prepare_cached(sql).doing("looking up a receipt")?;
+        let rows = stmt
+            .query_map([arg], |r| r.get(0))
+            .doing("looking up a receipt")?
             .collect::<Result<Vec<String>, _>>()
-            .doing("listing stores")?;
-        Ok(stores)
+            .doing("looking up a receipt")?;
+        Ok(rows)
     }
 
     /// How many records of `stream` the hub holds for `store`.

@@ -388,3 +388,106 @@ fn receipts_are_found_by_id_or_unique_number_with_their_tse_block() {
         Err(HubError::Invalid { .. })
     ));
 }
+
+#[test]
+fn a_second_connection_reads_while_the_first_is_busy_exporting() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubStore::open_sqlite(&dir.path().join("s.db")).unwrap();
+    day_of_receipts(&hub);
+    let other = hub.try_clone().unwrap();
+    let period = Period::days(day(1), day(2));
+    // While the first connection streams the transactions, the second one answers.
+    let mut seen = 0;
+    hub.for_each_sale("S1", &period, COUNTED_KINDS, |_| {
+        seen += 1;
+        assert_eq!(other.count("sales", "S1").unwrap(), 7);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, 5);
+    assert!(HubStore::open_in_memory().unwrap().try_clone().is_err());
+}
+
+#[test]
+fn the_registry_opens_the_built_in_hub_on_the_state_database() {
+    use crate::plugins::{OpenError, OpenOptions, Registry};
+    use crate::state::StateLocation;
+    use posbridge_plugin_api::{ReadRequest, WriteRequest};
+
+    let reg = Registry::load(&[]);
+    let entry = reg.entry("hub").unwrap();
+    assert!(entry.is_built_in());
+    assert_eq!(entry.manifest.kinds(), vec!["source", "sink"]);
+    // The config is checked by its schema, with JSON paths.
+    match reg.open(
+        "hub",
+        &json!({"store_id": 7, "colour": "red"}),
+        OpenOptions::default(),
+    ) {
+        Err(OpenError::InvalidConfig { violations, .. }) => {
+            let paths: Vec<&str> = violations.iter().map(|v| v.path.as_str()).collect();
+            assert!(paths.contains(&"$.store_id"), "{paths:?}");
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("a bad config opened"),
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let opts = OpenOptions {
+        state: Some(StateLocation::Sqlite(db.clone())),
+        ..OpenOptions::default()
+    };
+    let sink = reg
+        .open("hub", &json!({"store_id": "berlin"}), opts.clone())
+        .unwrap();
+    let records = vec![
+        serde_json::to_value(sale("1", 1, SaleKind::Sale, 1)).unwrap(),
+        serde_json::to_value(sale("2", 1, SaleKind::Refund, -1)).unwrap(),
+    ];
+    let req = WriteRequest {
+        stream: "sales".into(),
+        idempotency_keys: vec!["k1".into(), "k2".into()],
+        ..WriteRequest::default()
+    };
+    let out = sink.write(&req, &records).unwrap();
+    assert!(out.iter().all(written), "{out:?}");
+    assert!(sink.write(&req, &records).unwrap().iter().all(duplicate));
+    assert!(sink.check().unwrap().message.contains("2 sales"));
+
+    // Read back page by page from the same database file.
+    let source = reg
+        .open("hub", &json!({"store_id": "berlin"}), opts.clone())
+        .unwrap();
+    let read = |cursor| {
+        source
+            .read(&ReadRequest {
+                stream: "sales".into(),
+                cursor,
+                page_size: 1,
+                from: None,
+                to: None,
+            })
+            .unwrap()
+    };
+    let p1 = read(None);
+    assert!(p1.has_more);
+    let p2 = read(p1.cursor.clone());
+    let p3 = read(p2.cursor.clone());
+    assert_eq!(p1.records[0], records[0]);
+    assert_eq!(p2.records[0], records[1]);
+    assert!(p3.records.is_empty() && !p3.has_more);
+    assert_eq!(p3.cursor, p2.cursor);
+    // Reading needs a store.
+    let no_store = reg.open("hub", &json!({}), opts).unwrap();
+    let err = no_store.read(&ReadRequest::default()).unwrap_err();
+    assert!(err.to_string().contains("store_id"), "{err}");
+    // The rows are in the database file.
+    assert_eq!(
+        HubStore::open_sqlite(&db)
+            .unwrap()
+            .count("sales", "berlin")
+            .unwrap(),
+        2
+    );
+}

@@ -21,7 +21,9 @@ CREATE TABLE hub_sales (
     UNIQUE (store_id, id)
 );
 CREATE INDEX hub_sales_by_day ON hub_sales (store_id, business_day, ts_utc, id);
-CREATE INDEX hub_sales_by_receipt ON hub_sales (store_id, receipt_number);
+-- Receipt lookups by canonical id or vendor number, in any of the caller's stores.
+CREATE INDEX hub_sales_by_id ON hub_sales (id, store_id);
+CREATE INDEX hub_sales_by_receipt ON hub_sales (receipt_number, store_id);
 CREATE INDEX hub_sales_by_seq ON hub_sales (store_id, seq);
 
 -- The lines of each sale, for product figures (top products) without parsing every record.
