@@ -70,27 +70,37 @@ pub fn open_app(
     }))
 }
 
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn termination_signal() {
+/// A future that completes on SIGTERM or Ctrl-C. The handlers are installed when this is
+/// called (inside a tokio runtime), not when the future is first polled: call it before
+/// announcing the server, so that a signal sent right after `listening on …` is not lost to
+/// the default action (which would kill the process without a graceful stop).
+pub fn termination_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(e) => {
-                tracing::warn!("cannot watch SIGTERM ({e}); stopping on Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
+                (term, int) => {
+                    let e = term.err().or(int.err()).map(|e| e.to_string());
+                    tracing::warn!("cannot watch SIGTERM/SIGINT ({e:?}); stopping on Ctrl-C only");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
