@@ -219,4 +219,55 @@ mod tests {
         assert!(!p.allows("evil.com"));
         assert!(!p.allows("example.com"));
     }
+
+    #[test]
+    fn every_vendor_request_is_counted_by_connector_and_status() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        });
+        let gateway = HttpGateway::new(
+            "metrics-test",
+            EgressPolicy::new(vec!["127.0.0.1".into()]),
+            None,
+            Redactor::default(),
+        );
+        let request = |url: String| GatewayRequest {
+            method: "GET".into(),
+            url,
+            headers: vec![],
+            body: vec![],
+            timeout: Some(Duration::from_secs(5)),
+        };
+        let answer = gateway
+            .execute(request(format!("http://{addr}/x")))
+            .unwrap();
+        assert_eq!(answer.status, 418);
+        // Nothing listens on the port any more: no answer, counted as status 0.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed_addr = closed.local_addr().unwrap();
+        drop(closed);
+        assert!(gateway
+            .execute(request(format!("http://{closed_addr}/x")))
+            .is_err());
+
+        let text = crate::serve::metrics::global().render();
+        for line in [
+            "posbridge_vendor_http_requests_total{connector=\"metrics-test\",status=\"418\"} 1",
+            "posbridge_vendor_http_requests_total{connector=\"metrics-test\",status=\"0\"} 1",
+            "posbridge_vendor_http_request_duration_seconds_count{connector=\"metrics-test\"} 2",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
+    }
 }

@@ -73,13 +73,15 @@ pub fn run(g: &GlobalArgs, a: &ServeArgs) -> anyhow::Result<i32> {
         .enable_all()
         .build()?;
     rt.block_on(async {
+        // Before the announcement: a SIGTERM right after it must stop gracefully.
+        let stop = termination_signal();
         let listener = tokio::net::TcpListener::bind(&a.listen)
             .await
             .with_context(|| format!("cannot listen on {}", a.listen))?;
         let addr = listener.local_addr()?;
         println!("listening on http://{addr}");
         std::io::stdout().flush()?;
-        serve(listener, app, termination_signal()).await;
+        serve(listener, app, stop).await;
         Ok::<_, anyhow::Error>(())
     })?;
     eprintln!("posbridge serve stopped");

@@ -72,9 +72,14 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 
 /// The whole application: every part, `/api/v1/openapi.json`, the 404 fallback and the layers.
 pub fn router(app: AppState) -> Router {
+    router_of(app, parts())
+}
+
+/// [`router`] over the given parts (tests add routes of their own).
+pub(crate) fn router_of(app: AppState, parts: Vec<Routes>) -> Router {
     let mut router = Router::new();
     let mut docs = Vec::new();
-    for (r, doc) in parts() {
+    for (r, doc) in parts {
         router = router.merge(r);
         docs.push(doc);
     }

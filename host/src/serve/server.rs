@@ -87,27 +87,37 @@ pub fn open_app(
     }))
 }
 
-/// Completes on SIGTERM or Ctrl-C.
-pub async fn termination_signal() {
+/// A future that completes on SIGTERM or Ctrl-C. The handlers are installed when this is
+/// called (inside a tokio runtime), not when the future is first polled: call it before
+/// announcing the server, so that a signal sent right after `listening on …` is not lost to
+/// the default action (which would kill the process without a graceful stop).
+pub fn termination_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(e) => {
-                tracing::warn!("cannot watch SIGTERM ({e}); stopping on Ctrl-C only");
-                let _ = tokio::signal::ctrl_c().await;
+                (term, int) => {
+                    let e = term.err().or(int.err()).map(|e| e.to_string());
+                    tracing::warn!("cannot watch SIGTERM/SIGINT ({e:?}); stopping on Ctrl-C only");
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -118,13 +128,108 @@ pub async fn serve(listener: TcpListener, app: AppState, stop: impl Future<Outpu
     let shutdown = app.shutdown.clone();
     let jobs = app.jobs.clone();
     super::schedules::reload(&app).await;
-    let router = super::router(app);
+    serve_router(listener, super::router(app), shutdown, stop).await;
+    jobs.shutdown().await;
+    tracing::info!("stopped: every run reached a checkpoint");
+}
+
+/// [`serve`] of a given router; `shutdown` is set when `stop` completes.
+async fn serve_router(
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: CancelFlag,
+    stop: impl Future<Output = ()>,
+) {
     crate::webhooks::serve(listener, router, ConnectionLimits::default(), async move {
         stop.await;
         tracing::info!("stopping: no new connections; finishing requests in flight");
         shutdown.cancel();
     })
     .await;
-    jobs.shutdown().await;
-    tracing::info!("stopped: every run reached a checkpoint");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::envelope::{ApiResult, Envelope};
+    use axum::routing::get;
+    use tokio::sync::{oneshot, Notify};
+
+    fn test_app(dir: &std::path::Path) -> AppState {
+        let spec = format!("sqlite:{}", dir.join("s.db").display());
+        let key = MasterKey::from_hex(&"42".repeat(32), "test").unwrap();
+        open_app(
+            Some(&spec),
+            &key,
+            vec![],
+            Registry::default(),
+            ServeSettings::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn another_master_key_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(test_app(dir.path()));
+        let spec = format!("sqlite:{}", dir.path().join("s.db").display());
+        let other = MasterKey::from_hex(&"43".repeat(32), "test").unwrap();
+        let err = open_app(
+            Some(&spec),
+            &other,
+            vec![],
+            Registry::default(),
+            ServeSettings::default(),
+        )
+        .err()
+        .expect("refused");
+        assert!(err.to_string().contains("another key"), "{err}");
+    }
+
+    /// A request in flight when the stop comes is answered; the shutdown flag is set at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stop_lets_requests_in_flight_finish_and_sets_the_shutdown_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = test_app(dir.path());
+        let shutdown = app.shutdown.clone();
+        let (entered_tx, entered_rx) = oneshot::channel::<()>();
+        let entered_tx = std::sync::Arc::new(std::sync::Mutex::new(Some(entered_tx)));
+        let release = std::sync::Arc::new(Notify::new());
+        let release_in_handler = release.clone();
+        let slow = axum::Router::new().route(
+            "/slow",
+            get(move || {
+                if let Some(tx) = entered_tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                }
+                let release = release_in_handler.clone();
+                async move {
+                    release.notified().await;
+                    let answer: ApiResult<&str> = Ok(Envelope::ok("done"));
+                    answer
+                }
+            }),
+        );
+        let router = crate::serve::router_of(app, vec![(slow, Default::default())]);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/slow", listener.local_addr().unwrap());
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve_router(listener, router, shutdown.clone(), async {
+            let _ = stop_rx.await;
+        }));
+
+        let request = tokio::spawn(async move { reqwest::get(url).await?.text().await });
+        entered_rx.await.unwrap();
+        stop_tx.send(()).unwrap();
+        // The flag that running pipelines watch is set while the request is still in flight.
+        shutdown.cancelled().await;
+        assert!(
+            !server.is_finished(),
+            "the server waits for the request in flight"
+        );
+        release.notify_one();
+        let body = request.await.unwrap().unwrap();
+        assert_eq!(body, r#"{"success":true,"data":"done"}"#);
+        server.await.unwrap();
+    }
 }
