@@ -375,7 +375,7 @@ fn process_payment_twice_with_one_key_charges_once() {
     assert_eq!(configured.status, 200, "{configured:?}");
     api.assert_valid("post", "/api/v1/configurePSP", 200, &configured.body);
     assert!(
-        !configured.text.contains(&sim.secret_key()),
+        !configured.text.contains(sim.secret_key()),
         "never the secret"
     );
 
