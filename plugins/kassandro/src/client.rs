@@ -70,9 +70,10 @@ impl Client {
         endpoint: &str,
     ) -> Result<Value, KassandroError> {
         let pairs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let path = match pairs.is_empty() {
-            true => path.to_string(),
-            false => format!("{path}?{}", pairs.join("&")),
+        let path = if pairs.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{}", pairs.join("&"))
         };
         self.send(kind, endpoint, |api| api.get(&path))
     }
