@@ -136,6 +136,10 @@ pub struct Variant {
     pub bare_token_answers: bool,
     /// The status of `createtoken`'s refusal when the token exists (default 400).
     pub create_refusal_status: u16,
+    /// Another client of the same key creates the account token just before the connector's
+    /// first `createtoken`, which is then refused as the token exists: the connector must take
+    /// that token from `gettoken`.
+    pub another_client_creates_first: bool,
     /// An expired token stays on the key (listed by `gettoken`, refused by `createtoken`) until
     /// it is deleted, instead of being removed.
     pub expired_tokens_stay: bool,
@@ -161,6 +165,7 @@ impl Default for Variant {
             gettoken_error_when_none: false,
             bare_token_answers: false,
             create_refusal_status: 400,
+            another_client_creates_first: false,
             expired_tokens_stay: false,
             expire_first_token_after: None,
             without_vat_amounts: false,
@@ -920,6 +925,10 @@ impl KassandroSimulator {
         let mut book = self.write();
         match p.get("type").map(String::as_str) {
             Some("account") => {
+                if self.variant.another_client_creates_first && book.token_counter == 0 {
+                    let theirs = self.new_token(&mut book, ctx, "acc");
+                    book.account_token = Some(theirs);
+                }
                 if book.account_token.is_some() {
                     return Ok(self.token_error(self.refusal_status(), "Token already exists."));
                 }

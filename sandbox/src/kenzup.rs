@@ -334,7 +334,17 @@ impl Book {
 }
 
 /// The Kenzup simulator: one client (id + public key), its shops and their export rows.
+/// The defensible readings of the document the simulator answers; [`Variant::default`] is this
+/// repository's first reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Variant {
+    /// Export pages carry no `current_page` and `total_pages` (only `total_items` and `items`):
+    /// the connector must page on until a short or empty page.
+    pub without_page_numbers: bool,
+}
+
 pub struct KenzupSimulator {
+    variant: Variant,
     client_id: String,
     public_key: VerifyingKey<Sha256>,
     book: RwLock<Book>,
@@ -352,6 +362,15 @@ pub fn build_in_currency(
     opts: &SandboxOptions,
     currency: &str,
 ) -> anyhow::Result<Arc<dyn Simulator>> {
+    build_variant(opts, currency, Variant::default())
+}
+
+/// [`build_in_currency`], answering `variant`'s reading of the document.
+pub fn build_variant(
+    opts: &SandboxOptions,
+    currency: &str,
+    variant: Variant,
+) -> anyhow::Result<Arc<dyn Simulator>> {
     let dir = opts
         .data_dir
         .clone()
@@ -368,6 +387,7 @@ pub fn build_in_currency(
         currency,
     )?;
     sim.key_files = Some(key_files);
+    sim.variant = variant;
     Ok(Arc::new(sim))
 }
 
@@ -414,6 +434,7 @@ impl KenzupSimulator {
         }
         book.add(dataset.sales);
         Ok(Self {
+            variant: Variant::default(),
             client_id,
             public_key: VerifyingKey::new(key),
             book: RwLock::new(book),
@@ -541,13 +562,19 @@ impl KenzupSimulator {
             .min(total_items);
         let to = from.saturating_add(q.items_per_page).min(total_items);
         let items: Vec<&Value> = matching[from..to].iter().map(|r| &r.item).collect();
-        Json(json!({
+        let mut page = json!({
             "total_items": total_items,
             "total_pages": total_pages,
             "current_page": q.page,
             "items": items,
-        }))
-        .into_response()
+        });
+        if self.variant.without_page_numbers {
+            if let Some(o) = page.as_object_mut() {
+                o.remove("total_pages");
+                o.remove("current_page");
+            }
+        }
+        Json(page).into_response()
     }
 }
 

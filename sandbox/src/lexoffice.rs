@@ -214,6 +214,9 @@ impl Pacer {
 
 /// The simulator: vouchers, contacts, the key and the pacer.
 pub struct LexofficeSimulator {
+    /// List pages carry no `last` (variant): the connector must page on by `totalPages` or
+    /// until a short page.
+    without_last: bool,
     api_key: String,
     vouchers: RwLock<Vec<StoredVoucher>>,
     contacts: Vec<StoredContact>,
@@ -235,11 +238,18 @@ impl LexofficeSimulator {
     /// An empty account (no vouchers) behind this key.
     pub fn new(api_key: String) -> Self {
         Self {
+            without_last: false,
             api_key,
             vouchers: RwLock::new(Vec::new()),
             contacts: seed_contacts(),
             pacer: Pacer::default(),
         }
+    }
+
+    /// This simulator answering list pages without `last`.
+    pub fn without_last(mut self) -> Self {
+        self.without_last = true;
+        self
     }
 
     /// Every voucher booked so far, oldest first.
@@ -570,7 +580,10 @@ impl LexofficeSimulator {
                 ])
             })
             .collect();
-        json_response(StatusCode::OK, page_body(content, hits.len(), page, size))
+        json_response(
+            StatusCode::OK,
+            page_body(content, hits.len(), page, size, !self.without_last),
+        )
     }
 
     fn contacts(&self, headers: &HeaderMap, q: &HashMap<String, String>) -> Response {
@@ -596,7 +609,10 @@ impl LexofficeSimulator {
             .take(size)
             .map(|c| J::Raw(c.body.to_string()))
             .collect();
-        json_response(StatusCode::OK, page_body(content, hits.len(), page, size))
+        json_response(
+            StatusCode::OK,
+            page_body(content, hits.len(), page, size, !self.without_last),
+        )
     }
 }
 
@@ -660,20 +676,26 @@ fn page_params(q: &HashMap<String, String>) -> Result<(usize, usize), String> {
     Ok((page, size))
 }
 
-/// The paging envelope of the list endpoints.
-fn page_body(content: Vec<J>, total: usize, page: usize, size: usize) -> J {
+/// The paging envelope of the list endpoints; `with_last: false` leaves out `last` (variant).
+fn page_body(content: Vec<J>, total: usize, page: usize, size: usize, with_last: bool) -> J {
     let pages = total.div_ceil(size);
     let n = content.len();
-    J::obj(vec![
+    let mut fields = vec![
         ("content", J::A(content)),
         ("first", J::B(page == 0)),
         ("last", J::B(page + 1 >= pages)),
+    ];
+    if !with_last {
+        fields.pop();
+    }
+    fields.extend([
         ("totalPages", J::N(Decimal::from(pages))),
         ("totalElements", J::N(Decimal::from(total))),
         ("numberOfElements", J::N(Decimal::from(n))),
         ("size", J::N(Decimal::from(size))),
         ("number", J::N(Decimal::from(page))),
-    ])
+    ]);
+    J::obj(fields)
 }
 
 fn render_voucher(v: &StoredVoucher) -> J {

@@ -173,6 +173,9 @@ pub struct Variant {
     pub layout: PathLayout,
     /// The path before `transactions` / `transaction`, e.g. `/api` or `/manager/api/v1`.
     pub api_prefix: String,
+    /// Pages carry no `lastPage` (the document shows it, an instance may leave it out): the
+    /// connector must page on until a short or empty page.
+    pub without_last_page: bool,
 }
 
 impl Default for Variant {
@@ -182,6 +185,7 @@ impl Default for Variant {
             auth: TokenPlacement::Header(AUTH_HEADER.into()),
             layout: PathLayout::Positional,
             api_prefix: DEFAULT_API_PREFIX.into(),
+            without_last_page: false,
         }
     }
 }
@@ -510,7 +514,7 @@ impl OktoposSimulator {
         let start = ((f.page - 1).saturating_mul(size)).min(count) as usize;
         let end = (start as u64 + size).min(count) as usize;
         let fmt = |d: Option<NaiveDateTime>| d.map(|d| d.format(SEGMENT_DATE_TIME).to_string());
-        Json(json!([{
+        let mut page = json!({
             "fromDate": fmt(f.from),
             "untilDate": fmt(f.until),
             "cashRegisterId": f.cash_register,
@@ -519,8 +523,13 @@ impl OktoposSimulator {
             "lastPage": last_page,
             "transactionCount": count,
             "transactions": matching[start..end].iter().map(|s| render(s)).collect::<Vec<_>>(),
-        }]))
-        .into_response()
+        });
+        if self.variant.without_last_page {
+            if let Some(o) = page.as_object_mut() {
+                o.remove("lastPage");
+            }
+        }
+        Json(json!([page])).into_response()
     }
 
     fn one(&self, req: &Call, identifier: &str) -> Response {

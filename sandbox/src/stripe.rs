@@ -564,6 +564,8 @@ impl ObjectKind {
 
 /// The Stripe simulator.
 pub struct StripeSimulator {
+    /// Lists carry no `has_more` (variant): the connector must page on until a short page.
+    without_has_more: bool,
     secret_key: String,
     webhook_secret: String,
     account: Mutex<Account>,
@@ -580,10 +582,17 @@ impl StripeSimulator {
         let mut account = Account::default();
         account.add_sales(sales);
         Self {
+            without_has_more: false,
             secret_key: secret_key.into(),
             webhook_secret: webhook_secret.into(),
             account: Mutex::new(account),
         }
+    }
+
+    /// This simulator answering lists without `has_more`.
+    pub fn without_has_more(mut self) -> Self {
+        self.without_has_more = true;
+        self
     }
 
     /// The simulator the registry builds for these options.
@@ -878,9 +887,15 @@ impl StripeSimulator {
             .into_iter()
             .map(|(_, o)| Self::expand(&acc, kind, (*o).clone(), &expand, "data."))
             .collect();
-        Ok(Answer::ok(json!({
+        let mut body = json!({
             "object": "list", "url": format!("/v1/{}s", kind.name()), "has_more": has_more, "data": data,
-        })))
+        });
+        if self.without_has_more {
+            if let Some(o) = body.as_object_mut() {
+                o.remove("has_more");
+            }
+        }
+        Ok(Answer::ok(body))
     }
 
     /// A POST with Stripe's idempotency semantics around [`Self::execute`].

@@ -1069,3 +1069,24 @@ fn config_values_the_schema_refuses_are_named_by_their_json_path() {
         ],
     );
 }
+
+#[test]
+fn a_refused_createtoken_is_recovered_by_taking_the_existing_token_from_gettoken() {
+    // Another client of the key creates the account token just before this connector's first
+    // `createtoken`, which is refused (409): the connector must take that token via `gettoken`.
+    let (sim, sb) = variant_sandbox(Variant {
+        another_client_creates_first: true,
+        gettoken_error_when_none: true,
+        create_refusal_status: 409,
+        ..Variant::default()
+    });
+    let (sales, _, _) = read_all(&open(&config(&sb, 7)), None, "2026-01-07");
+    let generated = small_options().dataset(Country::At).sales;
+    assert_eq!(money(&sales), money(&generated), "to the cent");
+    assert_same_sales(sales, sim.canonical_sales());
+    // None listed, creation refused, the existing one listed and used: no second creation.
+    assert_eq!(requests_to(&sb, "gettoken"), vec![404, 200]);
+    assert_eq!(requests_to(&sb, "createtoken"), vec![409]);
+    assert!(requests_to(&sb, "deletetoken").is_empty());
+    assert!(sb.requests().iter().all(|r| r.status != 401));
+}

@@ -399,3 +399,33 @@ fn config_values_the_schema_refuses_are_named_by_their_json_path() {
         ],
     );
 }
+
+#[test]
+fn pages_without_page_numbers_are_read_to_the_end() {
+    // ~100 sales in 2 shops; without `current_page`/`total_pages` the connector pages on to a
+    // short page.
+    let dir = tempfile::tempdir().unwrap();
+    let opts = SandboxOptions {
+        stores: 2,
+        registers_per_store: 1,
+        days: 2,
+        ..options(dir.path())
+    };
+    let variant = posbridge_sandbox::kenzup::Variant {
+        without_page_numbers: true,
+    };
+    let sim = posbridge_sandbox::kenzup::build_variant(&opts, "MAD", variant).expect("simulator");
+    let sb = start(sim, 0, Faults::default()).expect("sandbox starts");
+    let expected = sb.sim.canonical_sales();
+    assert!(expected.len() >= 50, "{}", expected.len());
+    let (sales, pages, _) = read_all(&open(&config(&sb, 15)), None);
+    assert!(pages > 2, "{pages} pages");
+    let gross = |sales: &[Sale]| {
+        sales
+            .iter()
+            .map(|s| s.totals.gross)
+            .sum::<rust_decimal::Decimal>()
+    };
+    assert_eq!(gross(&sales), gross(&expected), "totals to the cent");
+    assert_same_sales(sales, expected);
+}

@@ -520,3 +520,55 @@ fn config_values_the_schema_refuses_are_named_by_their_json_path() {
         &["$.api_key", "$.base_url", "$.page_size"],
     );
 }
+
+#[test]
+fn list_pages_without_last_are_read_to_the_end() {
+    // Few vouchers: lexoffice allows two requests a second, one per voucher. Without `last` the
+    // connector pages on until a short or empty page.
+    let key = "lexoffice-no-last-key";
+    let sim = Arc::new(LexofficeSimulator::new(key.to_string()).without_last());
+    let sb = start(sim.clone(), 0, Faults::default()).expect("sandbox starts");
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("sales.ndjson");
+    generate_sales_file(&input, 6, 22);
+    posbridge_sandbox::Simulator::add_sales(sim.as_ref(), read_sales(&input));
+    let expected = posbridge_sandbox::Simulator::canonical_sales(sim.as_ref());
+    assert!(expected.len() >= 4, "{}", expected.len());
+
+    let handle = registry()
+        .open("lexoffice", &config(&sb, key), OpenOptions::default())
+        .expect("opens");
+    let (mut read, mut cursor, mut pages) = (Vec::new(), None, 0);
+    loop {
+        let page = handle
+            .read(&ReadRequest {
+                stream: "sales".into(),
+                cursor: cursor.clone(),
+                page_size: 100,
+                from: None,
+                to: None,
+            })
+            .expect("page reads");
+        pages += 1;
+        read.extend(
+            page.records
+                .into_iter()
+                .map(|r| serde_json::from_value::<Sale>(r).unwrap()),
+        );
+        cursor = page.cursor;
+        if !page.has_more {
+            break;
+        }
+        assert!(pages < 100, "the connector never finishes");
+    }
+    // Pages of 3, and after a full last page one empty page.
+    assert_eq!(pages, expected.len() / 3 + 1);
+    let gross = |s: &[Sale]| {
+        s.iter()
+            .map(|s| s.totals.gross)
+            .sum::<rust_decimal::Decimal>()
+    };
+    assert_eq!(gross(&read), gross(&expected), "to the cent");
+    assert_eq!(read, expected);
+    assert_eq!(sim.rate_limited(), 0);
+}

@@ -406,3 +406,25 @@ fn config_values_the_schema_refuses_are_named_by_their_json_path() {
         &["$.token", "$.base_url", "$.auth", "$.page_size"],
     );
 }
+
+#[test]
+fn pages_without_last_page_are_read_to_the_end() {
+    // ~100 sales on 2 registers; without `lastPage` the connector pages on to a short page.
+    let opts = SandboxOptions {
+        stores: 2,
+        registers_per_store: 1,
+        days: 2,
+        sales_per_day: 25,
+        ..options()
+    };
+    let sb = variant_sandbox(
+        &opts,
+        Variant {
+            without_last_page: true,
+            ..Variant::default()
+        },
+    );
+    assert_reads_everything(&sb, &config(&sb, 10));
+    let pages = sb.requests();
+    assert!(pages.len() > 10 && pages.iter().all(|r| r.status == 200));
+}

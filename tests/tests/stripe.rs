@@ -571,3 +571,23 @@ fn config_values_the_schema_refuses_are_named_by_their_json_path() {
         &["$.secret_key", "$.base_url", "$.page_size"],
     );
 }
+
+#[test]
+fn lists_without_has_more_are_read_to_the_end() {
+    // Without `has_more` the connector pages on until a short page.
+    let sim = Arc::new(StripeSimulator::from_options(&options()).without_has_more());
+    let sb = start(sim.clone(), 0, Faults::default()).expect("sandbox starts");
+    let handle = open(&config(&sb, &sim, 3));
+    let objects = sim.payment_intents();
+    assert!(objects.len() > 6, "several pages");
+    let (records, pages) = read_all(&handle, "payments");
+    assert!(pages >= objects.len().div_ceil(3), "{pages} pages");
+    assert_eq!(records.len(), objects.len(), "nothing twice");
+    assert_eq!(ids(&records), ids(&objects));
+    assert_eq!(
+        canonical_sums(&records, "amount"),
+        stripe_sums(&objects, "amount"),
+        "to the cent"
+    );
+    assert!(sb.requests().iter().all(|r| r.status == 200));
+}

@@ -60,6 +60,8 @@ impl Client {
     }
 
     /// `GET {base}/v1.0/{path}?{query}` with a token of `kind`; `endpoint` names it in errors.
+    /// The values are dates, date-times, numbers and flags, sent as the document spells them
+    /// (`T00:00:00`, not the `%3A` a generic encoder writes).
     pub fn get(
         &self,
         kind: TokenKind,
@@ -67,7 +69,13 @@ impl Client {
         query: &[(&str, String)],
         endpoint: &str,
     ) -> Result<Value, KassandroError> {
-        self.send(kind, endpoint, |api| api.get(path).query_pairs(query))
+        let pairs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let path = if pairs.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}?{}", pairs.join("&"))
+        };
+        self.send(kind, endpoint, |api| api.get(&path))
     }
 
     /// Sends the request `build` makes on the API, with a token of `kind`. A refused token
