@@ -14,7 +14,12 @@
 //! - answer `ApiResult<T>` = `Result<Envelope<T>, ApiError>`; in `#[utoipa::path]` declare
 //!   `body = Envelope<T>` for success and `body = ErrorEnvelope` for errors, and
 //!   `security(("bearer" = []))` when a key is needed;
-//! - run blocking work (SQLite, plugin calls) with `app.blocking(|a| …)`.
+//! - run blocking work (SQLite, plugin calls) with `app.blocking(|a| …)`;
+//! - keep connector credentials and PSP configs sealed: `a.put_secret(store, purpose, &json)`
+//!   and `a.secret(store, purpose)` (purpose e.g. `credentials:kassandro`, `psp:stripe`; see
+//!   [`vault`]), never in an answer or a log line;
+//! - stop long work when `app.shutdown` (a [`crate::runtime::CancelFlag`]) is set: SIGTERM;
+//! - count things with [`metrics::global`] (`record_run` for finished runs).
 //!
 //! [`router`] wraps every route with the limits (body size, request timeout), the envelope for
 //! the framework's own errors, and the request metrics.

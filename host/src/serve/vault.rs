@@ -16,8 +16,8 @@
 //! ```
 //!
 //! Persisting sealed values is [`crate::serve::db::ServeDb::put_secret`] /
-//! [`crate::serve::db::ServeDb::secret`]; [`crate::serve::app::AppState::put_secret`] and
-//! [`crate::serve::app::AppState::secret`] do both steps.
+//! [`crate::serve::db::ServeDb::secret`]; [`crate::serve::app::AppInner::put_secret`] and
+//! [`crate::serve::app::AppInner::secret`] do both steps.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
