@@ -153,32 +153,19 @@ fn booked_gross(sim: &SevdeskSimulator) -> Decimal {
 #[test]
 fn push_to_erp_books_the_hubs_sales_in_sevdesk_to_the_cent_and_only_once() {
     let dir = tempfile::tempdir().unwrap();
+    let sales = german_sales(dir.path(), 90, 17);
+    assert!(sales.len() >= 20, "enough German sales ({})", sales.len());
+    let (count, gross) = revenue(&sales);
+    let file = dir.path().join("sales.ndjson");
+    write_ndjson(&file, &sales);
+    let mapping = sevdesk_mapping(&sales);
     let serve = ServeProcess::start(dir.path(), &[]);
     let api = checker(&serve);
     let admin = serve.admin_key.clone();
 
-    // Daily closures from one store, each sale from another, into a simulator each. The stores
-    // get sales of their own (ids too: the hub stores a source's sale id once, whatever the
-    // store).
+    // The same sales in two stores (the hub keeps them apart): daily closures from one, each
+    // sale from the other, into a simulator each.
     for (store, mode) in [("koeln-1", "daily_summary"), ("koeln-2", "per_sale")] {
-        let sales: Vec<Sale> = german_sales(dir.path(), 90, 17)
-            .into_iter()
-            .map(|mut s| {
-                s.store_id = format!("{store}-{}", s.store_id);
-                s.id = Sale::make_id(
-                    &s.source_system,
-                    &s.store_id,
-                    &s.register_id,
-                    &s.receipt_number,
-                );
-                s
-            })
-            .collect();
-        assert!(sales.len() >= 20, "enough German sales ({})", sales.len());
-        let (count, gross) = revenue(&sales);
-        let file = dir.path().join(format!("{store}.ndjson"));
-        write_ndjson(&file, &sales);
-        let mapping = sevdesk_mapping(&sales);
         serve.create_store(store, store);
         let key = serve.store_key(store);
         fill_hub(&serve, &api, &key, store, &file);
@@ -350,6 +337,16 @@ fn sync_erp_imports_what_the_sevdesk_simulator_serves() {
     ] {
         assert_eq!(again.body["synced"][kind], 0, "{kind}: {again:?}");
     }
+
+    // The same books for another store fill that store's hub too.
+    serve.create_store("bonn-2", "Bonn 2");
+    let other = serve.post(
+        "/api/v1/syncERP",
+        Some(&serve.admin_key),
+        &json!({"system": "sevdesk", "storeId": "bonn-2", "credentials": sevdesk_credentials(&sb)}),
+    );
+    assert_eq!(other.status, 200, "{other:?}");
+    assert_eq!(other.body["synced"], synced.body["synced"], "{other:?}");
 }
 
 #[test]

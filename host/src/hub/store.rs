@@ -156,7 +156,8 @@ impl HubStore {
         let mut next_seq = table.next_seq(&tx)?;
         let mut outcomes = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
-            let key = keys.get(i).map(String::as_str);
+            let key = keys.get(i).map(|k| store_scoped_key(store, k));
+            let key = key.as_deref();
             if let Some(key) = key {
                 if let Some(id) = known_key(&tx, key)? {
                     outcomes.push(RecordOutcome::Duplicate {
@@ -669,6 +670,17 @@ impl Row {
         }
         .doing(ctx)?;
         Ok(())
+    }
+}
+
+/// The key recorded in `hub_keys`: the runner's key names the source record, not the store,
+/// so a record filed under a store of the config is keyed per store (one source, e.g. the same
+/// books, may fill several stores). Records filed under their own `store_id` keep the key as
+/// is (their ids carry the store).
+fn store_scoped_key(store: Option<&str>, key: &str) -> String {
+    match store {
+        Some(store) => format!("{store}\u{1f}{key}"),
+        None => key.to_string(),
     }
 }
 

@@ -115,6 +115,14 @@ fn a_store_override_files_records_under_that_store() {
     assert_eq!(hub.count("sales", "shop-7").unwrap(), 1);
     // The canonical record itself is unchanged.
     assert_eq!(hub.sale_by_id("shop-7", &a.id).unwrap().unwrap(), a);
+    // The same source record, under the same key, filed under another store is stored there
+    // too; again under the first store it is a duplicate.
+    let out = put_sales(&hub, Some("shop-8"), std::slice::from_ref(&a), &["k"]);
+    assert!(written(&out[0]), "{out:?}");
+    assert_eq!(hub.count("sales", "shop-8").unwrap(), 1);
+    let out = put_sales(&hub, Some("shop-7"), std::slice::from_ref(&a), &["k"]);
+    assert!(duplicate(&out[0]), "{out:?}");
+    assert_eq!(hub.count("sales", "shop-7").unwrap(), 1);
 }
 
 #[test]
