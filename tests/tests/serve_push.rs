@@ -5,7 +5,7 @@
 //! simulators over HTTP; every live answer is checked against the served OpenAPI document.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -73,7 +73,7 @@ fn revenue(sales: &[Sale]) -> (u64, Decimal) {
 }
 
 /// Fills `store`'s hub with `sales` through `syncPOS` from a `generic` NDJSON file.
-fn fill_hub(serve: &ServeProcess, api: &OpenApiChecker, key: &str, store: &str, file: &PathBuf) {
+fn fill_hub(serve: &ServeProcess, api: &OpenApiChecker, key: &str, store: &str, file: &Path) {
     let call = json!({"system": "generic", "storeId": store, "streams": ["sales"],
         "credentials": {"path": file, "format": "ndjson"}});
     let synced = serve.post("/api/v1/syncPOS", Some(key), &call);
