@@ -10,7 +10,8 @@ use posbridge_plugin_api::model::Sale;
 
 use super::error::HubError;
 use super::money::{money_fields, plain_number};
-use super::store::{kind_text, HubStore};
+use super::sales_export::{payments_json, receipt_fields};
+use super::store::HubStore;
 
 /// The stores a caller may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,20 +103,8 @@ pub fn receipt_json(store: &str, sale: &Sale) -> Json {
     let mut f: Vec<(String, Json)> = vec![
         ("receiptId".into(), Json::str(&sale.id)),
         ("storeId".into(), Json::str(store)),
-        ("receiptNumber".into(), Json::str(&sale.receipt_number)),
-        ("registerId".into(), Json::str(&sale.register_id)),
-        (
-            "businessDay".into(),
-            Json::Str(sale.business_day.to_string()),
-        ),
-        ("timestamp".into(), Json::Str(sale.timestamp.to_rfc3339())),
-        ("kind".into(), Json::str(kind_text(sale.kind))),
-        (
-            "cancels".into(),
-            sale.cancels.clone().map(Json::Str).unwrap_or(Json::Null),
-        ),
-        ("currency".into(), Json::str(&sale.currency)),
     ];
+    f.extend(receipt_fields(sale));
     let lines = sale
         .lines
         .iter()
@@ -138,16 +127,7 @@ pub fn receipt_json(store: &str, sale: &Sale) -> Json {
         })
         .collect();
     f.push(("lines".into(), Json::Arr(lines)));
-    let payments = sale
-        .payments
-        .iter()
-        .map(|p| {
-            let mut pf = vec![("method".to_string(), Json::str(&p.method))];
-            pf.extend(money_fields("amount", p.amount));
-            Json::Obj(pf)
-        })
-        .collect();
-    f.push(("payments".into(), Json::Arr(payments)));
+    f.push(("payments".into(), payments_json(sale)));
     let mut totals = Vec::new();
     totals.extend(money_fields("net", sale.totals.net));
     totals.extend(money_fields("tax", sale.totals.tax));

@@ -114,8 +114,20 @@ pub fn summary_json(s: &SalesSummary) -> Json {
 
 /// One entry of `transactions`.
 pub fn transaction_json(sale: &Sale) -> Json {
-    let mut f: Vec<(String, Json)> = vec![
-        ("id".into(), Json::str(&sale.id)),
+    let mut f: Vec<(String, Json)> = vec![("id".into(), Json::str(&sale.id))];
+    f.extend(receipt_fields(sale));
+    f.push(("items".into(), plain_number(items(sale))));
+    f.extend(money_fields("net", sale.totals.net));
+    f.extend(money_fields("tax", sale.totals.tax));
+    f.extend(money_fields("total", sale.totals.gross));
+    f.push(("payments".into(), payments_json(sale)));
+    Json::Obj(f)
+}
+
+/// The fields that say which receipt a sale is, shared by the transaction list and the
+/// receipt export: number, register, business day, time, kind, what it cancels, currency.
+pub(super) fn receipt_fields(sale: &Sale) -> Vec<(String, Json)> {
+    vec![
         ("receiptNumber".into(), Json::str(&sale.receipt_number)),
         ("registerId".into(), Json::str(&sale.register_id)),
         (
@@ -129,22 +141,21 @@ pub fn transaction_json(sale: &Sale) -> Json {
             sale.cancels.clone().map(Json::Str).unwrap_or(Json::Null),
         ),
         ("currency".into(), Json::str(&sale.currency)),
-        ("items".into(), plain_number(items(sale))),
-    ];
-    f.extend(money_fields("net", sale.totals.net));
-    f.extend(money_fields("tax", sale.totals.tax));
-    f.extend(money_fields("total", sale.totals.gross));
-    let payments = sale
-        .payments
-        .iter()
-        .map(|p| {
-            let mut pf = vec![("method".to_string(), Json::str(&p.method))];
-            pf.extend(money_fields("amount", p.amount));
-            Json::Obj(pf)
-        })
-        .collect();
-    f.push(("payments".into(), Json::Arr(payments)));
-    Json::Obj(f)
+    ]
+}
+
+/// The payments of a sale: method and amount (two decimals and exact).
+pub(super) fn payments_json(sale: &Sale) -> Json {
+    Json::Arr(
+        sale.payments
+            .iter()
+            .map(|p| {
+                let mut pf = vec![("method".to_string(), Json::str(&p.method))];
+                pf.extend(money_fields("amount", p.amount));
+                Json::Obj(pf)
+            })
+            .collect(),
+    )
 }
 
 /// The items of a sale: the sum of its line quantities.
