@@ -265,19 +265,31 @@ impl HubStore {
     ) -> Result<(), HubError> {
         let (filter, args) = period_filter("s", store, period);
         let sql = format!("SELECT kind, currency, gross, items FROM hub_sales s WHERE {filter}");
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&sql).doing("reading sale figures")?;
-        let mut rows = stmt
-            .query(params_from_iter(args.iter()))
-            .doing("reading sale figures")?;
-        while let Some(row) = rows.next().doing("reading sale figures")? {
+        self.for_each_row(&sql, &args, "reading sale figures", |row| {
             let kind: String = row.get(0).doing("reading sale figures")?;
             f(SaleFigures {
                 kind: parse_kind(&kind)?,
                 currency: row.get(1).doing("reading sale figures")?,
                 gross: decimal_column(row, 2)?,
                 items: decimal_column(row, 3)?,
-            })?;
+            })
+        })
+    }
+
+    /// Runs a query over the hub's rows and calls `f` with each row as it is read, so a
+    /// period of any size is streamed, not collected.
+    fn for_each_row(
+        &self,
+        sql: &str,
+        args: &[String],
+        doing: &str,
+        mut f: impl FnMut(&rusqlite::Row<'_>) -> Result<(), HubError>,
+    ) -> Result<(), HubError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(sql).doing(doing)?;
+        let mut rows = stmt.query(params_from_iter(args.iter())).doing(doing)?;
+        while let Some(row) = rows.next().doing(doing)? {
+            f(row)?;
         }
         Ok(())
     }
@@ -298,19 +310,13 @@ impl HubStore {
              WHERE {filter} AND s.kind IN ({})",
             kind_list(kinds)
         );
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&sql).doing("reading sale lines")?;
-        let mut rows = stmt
-            .query(params_from_iter(args.iter()))
-            .doing("reading sale lines")?;
-        while let Some(row) = rows.next().doing("reading sale lines")? {
+        self.for_each_row(&sql, &args, "reading sale lines", |row| {
             f(LineFigures {
                 name: row.get(0).doing("reading sale lines")?,
                 quantity: decimal_column(row, 1)?,
                 gross: decimal_column(row, 2)?,
-            })?;
-        }
-        Ok(())
+            })
+        })
     }
 
     /// Calls `f` with every sale of `store` in `period` whose kind is one of `kinds`, ordered by
@@ -328,16 +334,10 @@ impl HubStore {
              ORDER BY s.business_day, s.ts_utc, s.id",
             kind_list(kinds)
         );
-        let conn = self.conn();
-        let mut stmt = conn.prepare(&sql).doing("reading sales")?;
-        let mut rows = stmt
-            .query(params_from_iter(args.iter()))
-            .doing("reading sales")?;
-        while let Some(row) = rows.next().doing("reading sales")? {
+        self.for_each_row(&sql, &args, "reading sales", |row| {
             let text: String = row.get(0).doing("reading sales")?;
-            f(serde_json::from_str(&text).doing("reading a stored sale")?)?;
-        }
-        Ok(())
+            f(serde_json::from_str(&text).doing("reading a stored sale")?)
+        })
     }
 
     /// The sale of `store` with the canonical id `id`.
