@@ -194,8 +194,9 @@ fn push_to_erp_books_the_hubs_sales_in_sevdesk_to_the_cent_and_only_once() {
             let closures = Closure::from_sales(&sales);
             assert!(closures.len() >= 2, "several days and registers");
             assert_eq!(vouchers.len(), closures.len(), "one voucher per closure");
-            // In this mode the run writes closures, and `sales` counts what it wrote.
-            assert_eq!(pushed.body["synced"]["sales"], closures.len() as u64);
+            // In this mode the run books closures; `sales` counts the sales summed into them.
+            assert_eq!(pushed.body["synced"]["closures"], closures.len() as u64);
+            assert_eq!(pushed.body["synced"]["sales"], count);
         }
 
         // The same push again books nothing more.
@@ -203,6 +204,7 @@ fn push_to_erp_books_the_hubs_sales_in_sevdesk_to_the_cent_and_only_once() {
         assert_eq!(again.status, 200, "{mode}: {again:?}");
         api.assert_valid("post", "/api/v1/pushToERP", 200, &again.body);
         assert_eq!(again.body["synced"]["sales"], 0, "{mode}: {again:?}");
+        assert_eq!(again.body["synced"]["closures"], 0, "{mode}: {again:?}");
         assert_eq!(sim.vouchers(), vouchers, "{mode}: nothing booked twice");
     }
     let runs = serve.get(

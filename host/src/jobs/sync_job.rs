@@ -229,7 +229,8 @@ fn able_systems(reg: &Registry, kind: SyncKind) -> Vec<String> {
 ///
 /// Records count when the run wrote them (new or changed since the last sync; a record the hub
 /// already had unchanged is not synced again). `priceUpdates` counts products the hub already
-/// knew at another price.
+/// knew at another price. A push in `daily_summary` mode books `closures`; `sales` then counts
+/// the sales summed into them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SyncedCounts {
@@ -237,6 +238,8 @@ pub struct SyncedCounts {
     pub categories: u64,
     pub price_updates: u64,
     pub sales: u64,
+    /// Daily closures booked (pushes in `daily_summary` mode).
+    pub closures: u64,
     pub inventory: u64,
     pub orders: u64,
     pub suppliers: u64,
@@ -248,6 +251,7 @@ impl SyncedCounts {
     /// The figures of a run, with the product prices the hub held before and after it.
     pub fn from_run(
         c: &Counters,
+        mode: SinkMode,
         prices_before: &HashMap<String, Decimal>,
         prices_after: &HashMap<String, Decimal>,
     ) -> Self {
@@ -256,11 +260,25 @@ impl SyncedCounts {
             .iter()
             .filter(|(id, price)| prices_before.get(*id).is_some_and(|old| old != *price))
             .count() as u64;
+        let sales = c.by_stream.get("sales").copied().unwrap_or_default();
+        let (sales, closures) = match mode {
+            // The run read sales and wrote closures; the sales summed are the ones neither
+            // booked before nor refused.
+            SinkMode::DailySummary => (
+                sales
+                    .read
+                    .saturating_sub(sales.duplicates)
+                    .saturating_sub(sales.dead_lettered),
+                sales.written,
+            ),
+            SinkMode::PerSale => (sales.written, 0),
+        };
         Self {
             products: written("products"),
             categories: written("categories"),
             price_updates,
-            sales: written("sales"),
+            sales,
+            closures,
             inventory: written("inventory"),
             orders: written("orders"),
             suppliers: written("suppliers"),
@@ -313,7 +331,7 @@ mod tests {
             ("p2".into(), dec!(2.75)),
             ("p3".into(), dec!(9.99)),
         ]);
-        let s = SyncedCounts::from_run(&c, &before, &after);
+        let s = SyncedCounts::from_run(&c, SinkMode::PerSale, &before, &after);
         assert_eq!((s.products, s.categories, s.sales), (3, 2, 7));
         assert_eq!(s.price_updates, 1, "only p2 changed price; p3 is new");
         let v = serde_json::to_value(&s).unwrap();

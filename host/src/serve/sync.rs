@@ -78,6 +78,8 @@ pub struct SyncedCountsDoc {
     /// Products the hub already had at another price.
     pub price_updates: u64,
     pub sales: u64,
+    /// Daily closures booked (`pushToERP` in `daily_summary` mode).
+    pub closures: u64,
     pub inventory: u64,
     pub orders: u64,
     pub suppliers: u64,
@@ -91,6 +93,7 @@ impl From<SyncedCounts> for SyncedCountsDoc {
             categories: c.categories,
             price_updates: c.price_updates,
             sales: c.sales,
+            closures: c.closures,
             inventory: c.inventory,
             orders: c.orders,
             suppliers: c.suppliers,
@@ -264,7 +267,17 @@ async fn finished(
     } else {
         HashMap::new()
     };
-    let counts = SyncedCounts::from_run(&report.counters, &prices_before, &prices_after);
+    // Imports always write record by record; only pushes take the call's mode.
+    let mode = match kind {
+        SyncKind::PushPos | SyncKind::PushErp => request.mode,
+        SyncKind::SyncPos | SyncKind::SyncErp => SinkMode::PerSale,
+    };
+    let counts = SyncedCounts::from_run(
+        &report.counters,
+        mode,
+        &prices_before,
+        &prices_after,
+    );
     let answer = SyncAnswer {
         success: true,
         system: request.system.clone(),
