@@ -272,12 +272,7 @@ async fn finished(
         SyncKind::PushPos | SyncKind::PushErp => request.mode,
         SyncKind::SyncPos | SyncKind::SyncErp => SinkMode::PerSale,
     };
-    let counts = SyncedCounts::from_run(
-        &report.counters,
-        mode,
-        &prices_before,
-        &prices_after,
-    );
+    let counts = SyncedCounts::from_run(&report.counters, mode, &prices_before, &prices_after);
     let answer = SyncAnswer {
         success: true,
         system: request.system.clone(),
