@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
+use posbridge::jobs::JobRunner;
 use posbridge::pipeline::parse_pipeline;
 use posbridge::runtime::CancelFlag;
 use posbridge::schedule::{ManualClock, Scheduler, TickOutcome};
@@ -36,14 +37,10 @@ async fn a_scheduled_pipeline_runs_on_its_ticks_with_the_schedule_trigger() {
     let clock = Arc::new(ManualClock::new(
         Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).unwrap(),
     ));
-    let scheduler = Scheduler::for_definitions(
-        vec![def, unscheduled],
-        Arc::new(registry()),
-        state.clone(),
-        clock.clone(),
-        CancelFlag::new(),
-    )
-    .unwrap();
+    // The server's own path: runs go through its JobRunner.
+    let jobs = JobRunner::new(Arc::new(registry()), state.clone(), CancelFlag::new());
+    let scheduler =
+        Scheduler::for_definitions(vec![def, unscheduled], &jobs, clock.clone()).unwrap();
     let names: Vec<&str> = scheduler
         .pipelines()
         .iter()

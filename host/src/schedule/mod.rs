@@ -13,4 +13,6 @@ mod scheduler;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use cron::{CronSchedule, ScheduleError};
-pub use scheduler::{pipeline_runner, RunPipeline, ScheduledPipeline, Scheduler, TickOutcome};
+pub use scheduler::{
+    jobs_runner, PipelineLookup, RunPipeline, ScheduledPipeline, Scheduler, TickOutcome,
+};

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{Clock, CronSchedule, ScheduleError};
-use crate::pipeline::{run_pipeline, NoProgress, PipelineDef, RunOptions};
-use crate::plugins::Registry;
+use crate::jobs::JobRunner;
+use crate::pipeline::PipelineDef;
 use crate::runtime::CancelFlag;
 use crate::state::{RunTrigger, StateStore};
 
@@ -95,15 +95,12 @@ impl Scheduler {
         })
     }
 
-    /// The scheduler `serve` starts: the definitions with a `schedule`, each run through
-    /// [`pipeline_runner`] (trigger `schedule`, stopped at its next checkpoint by `cancel`).
-    /// Start it with [`Scheduler::spawn`] and the same `cancel`.
+    /// A scheduler of the definitions that have a `schedule`, each run through
+    /// [`jobs_runner`] (trigger `schedule`). Start it with [`Scheduler::spawn`].
     pub fn for_definitions(
         defs: Vec<PipelineDef>,
-        registry: Arc<Registry>,
-        state: Arc<dyn StateStore>,
+        jobs: &JobRunner,
         clock: Arc<dyn Clock>,
-        cancel: CancelFlag,
     ) -> anyhow::Result<Self> {
         let mut scheduled = Vec::new();
         for d in &defs {
@@ -113,9 +110,14 @@ impl Scheduler {
                 scheduled.push(p);
             }
         }
-        let defs = defs.into_iter().filter(|d| d.schedule.is_some()).collect();
-        let run = pipeline_runner(defs, registry, state.clone(), cancel);
-        Self::new(scheduled, clock, state, run)
+        let defs: HashMap<String, PipelineDef> = defs
+            .into_iter()
+            .filter(|d| d.schedule.is_some())
+            .map(|d| (d.name.clone(), d))
+            .collect();
+        let lookup: PipelineLookup = Arc::new(move |name: &str| defs.get(name).cloned());
+        let run = jobs_runner(jobs.clone(), lookup);
+        Self::new(scheduled, clock, jobs.state().clone(), run)
     }
 
     /// The pipelines it schedules.
@@ -220,7 +222,7 @@ impl Scheduler {
     }
 
     /// Runs the scheduler on the current tokio runtime until `cancel` is set, then waits for
-    /// the runs going (they get the cancel through their own flag, e.g. [`pipeline_runner`]'s)
+    /// the runs going (the server's [`JobRunner`] stops them at a checkpoint on shutdown)
     /// and ends.
     pub fn spawn(self: Arc<Self>, cancel: CancelFlag) -> JoinHandle<()> {
         tokio::spawn(async move {
@@ -263,38 +265,38 @@ impl Drop for RunningGuard {
     }
 }
 
-/// The [`RunPipeline`] that `serve` uses: runs the named definition with
-/// [`RunTrigger::Schedule`], stopping at its next checkpoint when `cancel` is set.
-pub fn pipeline_runner(
-    defs: Vec<PipelineDef>,
-    registry: Arc<Registry>,
-    state: Arc<dyn StateStore>,
-    cancel: CancelFlag,
-) -> RunPipeline {
-    let defs: Arc<HashMap<String, PipelineDef>> =
-        Arc::new(defs.into_iter().map(|d| (d.name.clone(), d)).collect());
+/// Finds the definition of a scheduled pipeline by name (it may read a database: it is called
+/// on a blocking thread).
+pub type PipelineLookup = Arc<dyn Fn(&str) -> Option<PipelineDef> + Send + Sync>;
+
+/// The [`RunPipeline`] of `serve`: each tick starts the pipeline `lookup` names through `jobs`
+/// with [`RunTrigger::Schedule`], so a scheduled run is one of the server's runs (live counts,
+/// never alongside a run started over the API, stopped at a checkpoint on shutdown), and waits
+/// for it to end.
+pub fn jobs_runner(jobs: JobRunner, lookup: PipelineLookup) -> RunPipeline {
     Arc::new(move |name: String| {
-        let (defs, registry, state, cancel) = (
-            defs.clone(),
-            registry.clone(),
-            state.clone(),
-            cancel.child(),
-        );
+        let (jobs, lookup) = (jobs.clone(), lookup.clone());
         Box::pin(async move {
-            let Some(def) = defs.get(&name) else {
-                tracing::error!(pipeline = %name, "scheduler: no such pipeline");
-                return;
+            let n = name.clone();
+            let def = match tokio::task::spawn_blocking(move || lookup(&n)).await {
+                Ok(Some(def)) => def,
+                _ => {
+                    tracing::error!(pipeline = %name, "scheduler: no such pipeline");
+                    return;
+                }
             };
-            let opts = RunOptions {
-                dry_run: false,
-                full_refresh: false,
-                from: None,
-                to: None,
-                cancel,
-                progress: Arc::new(NoProgress),
-                trigger: RunTrigger::Schedule,
+            let mut ticket = match jobs.start(def, RunTrigger::Schedule).await {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(pipeline = %name, error = %e, "scheduler: tick skipped");
+                    return;
+                }
             };
-            let report = run_pipeline(def, &registry, state, opts).await;
+            let report = loop {
+                if let Some(r) = ticket.wait(std::time::Duration::from_secs(3600)).await {
+                    break r;
+                }
+            };
             tracing::info!(pipeline = %name, run_id = ?report.run_id, status = report.status.as_str(),
                 read = report.counters.read, written = report.counters.written,
                 error = report.error.as_deref().unwrap_or(""), "scheduler: scheduled run ended");

@@ -10,8 +10,7 @@ use std::sync::Arc;
 
 use super::app::AppState;
 use crate::runtime::CancelFlag;
-use crate::schedule::{RunPipeline, ScheduledPipeline, Scheduler, SystemClock};
-use crate::state::RunTrigger;
+use crate::schedule::{jobs_runner, PipelineLookup, ScheduledPipeline, Scheduler, SystemClock};
 
 /// Starts (or restarts) the scheduler over the held pipelines that have a schedule.
 pub async fn reload(app: &AppState) {
@@ -44,39 +43,17 @@ pub async fn reload(app: &AppState) {
     if scheduled.is_empty() {
         return;
     }
-    let run: RunPipeline = {
+    let lookup: PipelineLookup = {
         let app = app.clone();
-        Arc::new(move |name: String| {
-            let app = app.clone();
-            Box::pin(async move {
-                let app2 = app.clone();
-                let n = name.clone();
-                let def = match tokio::task::spawn_blocking(move || app2.catalog.runnable(&n)).await
-                {
-                    Ok(Ok(Some((_, def)))) => def,
-                    _ => {
-                        tracing::error!(pipeline = %name, "scheduler: the pipeline is gone");
-                        return;
-                    }
-                };
-                match app.jobs.start(def, RunTrigger::Schedule).await {
-                    Ok(mut ticket) => {
-                        let report = loop {
-                            if let Some(r) = ticket.wait(std::time::Duration::from_secs(3600)).await
-                            {
-                                break r;
-                            }
-                        };
-                        tracing::info!(pipeline = %name, run_id = ?report.run_id,
-                            status = report.status.as_str(), "scheduler: scheduled run ended");
-                    }
-                    Err(e) => {
-                        tracing::warn!(pipeline = %name, error = %e, "scheduler: tick skipped")
-                    }
-                }
-            })
+        Arc::new(move |name: &str| match app.catalog.runnable(name) {
+            Ok(found) => found.map(|(_, def)| def),
+            Err(e) => {
+                tracing::error!(pipeline = name, error = %e, "scheduler: cannot read the pipeline");
+                None
+            }
         })
     };
+    let run = jobs_runner(app.jobs.clone(), lookup);
     let scheduler = match Scheduler::new(scheduled, Arc::new(SystemClock), app.state.clone(), run) {
         Ok(s) => Arc::new(s),
         Err(e) => {
