@@ -82,10 +82,26 @@ pub fn parse_spec(text: &str) -> Result<Value, serde_saphyr::Error> {
 }
 
 /// The vendor's full OpenAPI file when it lies beside the workspace (`../shared/specs/…`), for
-/// the checks that additionally validate against it; `None` on a clean clone. Only tests call
-/// this (and print `skipped: …` on `None`); the simulator itself validates with the embedded cut
-/// and never reads beside the repository.
-pub fn vendor_spec_beside_workspace() -> Option<PathBuf> {
+/// the checks that additionally validate against it; on a clean clone `None`, after saying on
+/// stderr `skipped: …` and what (`skipped_check`) is not done. Only tests call this; the
+/// simulator itself validates with the embedded cut and never reads beside the repository.
+///
+/// The line goes to the process's stderr directly, not through `eprintln!`, so the test harness
+/// does not swallow it with the output of a passing test: a clean-clone run shows the skip.
+pub fn vendor_spec_or_report_skip(skipped_check: &str) -> Option<PathBuf> {
+    let found = vendor_spec_beside_workspace();
+    if found.is_none() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "skipped: the vendor's full sevDesk spec is not beside the repository \
+             ({VENDOR_SPEC_BESIDE_WORKSPACE}); {skipped_check}"
+        );
+    }
+    found
+}
+
+fn vendor_spec_beside_workspace() -> Option<PathBuf> {
     // The sandbox crate sits one level below the workspace root.
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("..")

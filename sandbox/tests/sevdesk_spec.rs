@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use posbridge_sandbox::sevdesk::{
-    parse_spec, vendor_spec_beside_workspace, SpecValidator, EMBEDDED_SPEC, VALIDATED_OPERATIONS,
+    parse_spec, vendor_spec_or_report_skip, SpecValidator, EMBEDDED_SPEC, VALIDATED_OPERATIONS,
 };
 use serde_json::{json, Map, Value};
 
@@ -136,11 +136,9 @@ fn the_embedded_spec_holds_exactly_the_operations_the_simulator_serves() {
 
 #[test]
 fn the_embedded_spec_is_the_described_cut_of_the_vendor_file() {
-    let Some(path) = vendor_spec_beside_workspace() else {
-        eprintln!(
-            "skipped: the vendor's full sevDesk spec is not beside the repository \
-             (../shared/specs/sevdesk-openapi.yaml), so the embedded cut is not compared with it"
-        );
+    let Some(path) =
+        vendor_spec_or_report_skip("the embedded cut is not compared with the vendor's file")
+    else {
         return;
     };
     let text = std::fs::read_to_string(&path).expect("the full spec is readable");

@@ -16,7 +16,7 @@ use posbridge_e2e::{generate_sales_file, posbridge, read_ndjson, run};
 use posbridge_plugin_api::model::{Closure, ClosureKind, Decimal, Sale, SaleKind};
 use posbridge_plugin_api::{ConnectorError, ReadRequest};
 use posbridge_sandbox::sevdesk::{
-    vendor_spec_beside_workspace, PaymentFaults, SevdeskSimulator, SpecValidator, Variant, Voucher,
+    vendor_spec_or_report_skip, PaymentFaults, SevdeskSimulator, SpecValidator, Variant, Voucher,
 };
 use posbridge_sandbox::{start, Faults, RunningSandbox, SandboxOptions};
 use serde_json::{json, Value};
@@ -192,19 +192,12 @@ fn booked_sums(vouchers: &[Voucher]) -> (BTreeMap<Decimal, Decimal>, BTreeMap<u6
 fn assert_requests_follow_the_spec(sim: &SevdeskSimulator) {
     let bodies = sim.request_bodies();
     assert!(!bodies.is_empty(), "bodies were sent");
-    let full = match vendor_spec_beside_workspace() {
-        Some(path) => Some(
+    let full = vendor_spec_or_report_skip("bodies are checked against the embedded cut only").map(
+        |path| {
             SpecValidator::load_as(&path, sim.variant().schema)
-                .expect("the vendor's full spec loads"),
-        ),
-        None => {
-            eprintln!(
-                "skipped: the vendor's full sevDesk spec is not beside the repository \
-                 (../shared/specs/sevdesk-openapi.yaml); bodies checked against the embedded cut only"
-            );
-            None
-        }
-    };
+                .expect("the vendor's full spec loads")
+        },
+    );
     for b in &bodies {
         for spec in std::iter::once(sim.spec()).chain(full.as_ref()) {
             assert!(
