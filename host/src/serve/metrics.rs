@@ -24,9 +24,10 @@ type Labels = Vec<(String, String)>;
 #[derive(Debug)]
 enum Series {
     Counter(f64),
+    /// Observed durations in seconds (never money: amounts are counted, not summed, here).
     Histogram {
         counts: Vec<u64>,
-        sum: f64,
+        seconds_sum: f64,
         count: u64,
     },
 }
@@ -96,7 +97,7 @@ impl Metrics {
         );
     }
 
-    /// Records one observation (seconds, or any unit the name says) in the histogram `name`.
+    /// Records one duration in seconds in the histogram `name` (buckets: [`DURATION_BUCKETS`]).
     pub fn observe(&self, name: &str, help: &str, pairs: &[(&str, &str)], value: f64) {
         self.with_series(
             name,
@@ -105,17 +106,22 @@ impl Metrics {
             pairs,
             || Series::Histogram {
                 counts: vec![0; DURATION_BUCKETS.len()],
-                sum: 0.0,
+                seconds_sum: 0.0,
                 count: 0,
             },
             |s| {
-                if let Series::Histogram { counts, sum, count } = s {
+                if let Series::Histogram {
+                    counts,
+                    seconds_sum,
+                    count,
+                } = s
+                {
                     for (i, bound) in DURATION_BUCKETS.iter().enumerate() {
                         if value <= *bound {
                             counts[i] += 1;
                         }
                     }
-                    *sum += value;
+                    *seconds_sum += value;
                     *count += 1;
                 }
             },
@@ -134,7 +140,11 @@ impl Metrics {
                     Series::Counter(v) => {
                         let _ = writeln!(out, "{name}{} {v}", label_text(labels, None));
                     }
-                    Series::Histogram { counts, sum, count } => {
+                    Series::Histogram {
+                        counts,
+                        seconds_sum,
+                        count,
+                    } => {
                         for (bound, c) in DURATION_BUCKETS.iter().zip(counts) {
                             let le = bound.to_string();
                             let _ =
@@ -145,7 +155,8 @@ impl Metrics {
                             "{name}_bucket{} {count}",
                             label_text(labels, Some("+Inf"))
                         );
-                        let _ = writeln!(out, "{name}_sum{} {sum}", label_text(labels, None));
+                        let _ =
+                            writeln!(out, "{name}_sum{} {seconds_sum}", label_text(labels, None));
                         let _ = writeln!(out, "{name}_count{} {count}", label_text(labels, None));
                     }
                 }
