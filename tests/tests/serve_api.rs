@@ -170,6 +170,9 @@ fn sync_pos_fills_the_hub_and_the_exports_match_the_source_to_the_cent() {
     );
     assert_eq!(r.status, 200, "{r:?}");
     api.assert_valid("post", "/api/v1/exportReceiptData", 200, &r.body);
+    // As in the BEEP! sample, `tse` and `taxBreakdown` are at the top too.
+    assert_eq!(r.body["taxBreakdown"], r.body["data"]["taxBreakdown"]);
+    assert_eq!(r.body["tse"], r.body["data"]["tse"]);
     let breakdown = r.body["data"]["taxBreakdown"].as_array().unwrap();
     let gross: Decimal = breakdown.iter().map(|t| dec(&t["grossExact"])).sum();
     assert_eq!(gross, sale.totals.gross);

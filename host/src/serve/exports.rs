@@ -185,6 +185,17 @@ struct ReceiptDoc {
     tse: Option<TseDoc>,
 }
 
+/// The answer of `exportReceiptData`: the envelope, plus `tse` and `taxBreakdown` at the top as
+/// in the BEEP! sample.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct ReceiptAnswerDoc {
+    success: bool,
+    tse: Option<TseDoc>,
+    tax_breakdown: Vec<TaxBreakdownDoc>,
+    data: ReceiptDoc,
+}
+
 /// Maps the hub's errors onto HTTP answers.
 pub fn hub_error(e: HubError) -> ApiError {
     match e {
@@ -295,7 +306,7 @@ impl Write for ChunkWriter {
 #[utoipa::path(post, path = "/api/v1/exportReceiptData", tag = "export",
     request_body = ExportReceiptRequest, security(("bearer" = [])),
     responses(
-        (status = 200, description = "The receipt", body = Envelope<ReceiptDoc>),
+        (status = 200, description = "The receipt", body = ReceiptAnswerDoc),
         (status = 400, description = "Missing or empty receiptId", body = ErrorEnvelope),
         (status = 401, description = "No or bad key", body = ErrorEnvelope),
         (status = 403, description = "Another store's key", body = ErrorEnvelope),
@@ -315,8 +326,22 @@ async fn export_receipt(
     let data = app
         .blocking(move |a| export_receipt_data(&a.hub, &scope, &receipt_id).map_err(hub_error))
         .await?;
-    // The hub writes the JSON from decimal text; wrap it in the envelope as text too.
-    let text = format!("{{\"success\":true,\"data\":{}}}", data.to_text());
+    // The hub writes the JSON from decimal text; wrap it in the envelope as text too. The BEEP!
+    // sample answers `tse` and `taxBreakdown` at the top, so they are there too, beside `data`.
+    let top = |name: &str| match &data {
+        posbridge_plugin_api::json_text::Json::Obj(fields) => fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.to_text())
+            .unwrap_or_else(|| "null".into()),
+        _ => "null".into(),
+    };
+    let text = format!(
+        "{{\"success\":true,\"tse\":{},\"taxBreakdown\":{},\"data\":{}}}",
+        top("tse"),
+        top("taxBreakdown"),
+        data.to_text()
+    );
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
