@@ -3,23 +3,32 @@
 # - exportSalesData of a store's whole period (JSON and CSV): time to first byte, total time,
 #   response size, and the server's peak RSS, for growing hub sizes (memory must stay flat:
 #   the export is streamed);
-# - exportReceiptData with 16 concurrent clients: sustained requests per second.
+# - exportReceiptData with 16 concurrent connections: sustained requests per second and latency
+#   percentiles, measured by the HTTP load generator `oha` (installed from crates.io into
+#   bench/.tools when missing), each request a POST with a JSON body and the Bearer key.
 # The hub is filled by a pipeline run (generic NDJSON -> hub) on the server's state file.
 #
 # Usage: bench/export_api.sh [SIZES...]   (default: 100000 1000000)
-#        RECEIPT_REQUESTS=4000 to change the receipt load.
+#        RECEIPT_REQUESTS=50000 to change the receipt load (default 20000 requests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --quiet
+OHA="$PWD/bench/.tools/bin/oha"
+if [ ! -x "$OHA" ]; then
+  echo "installing the load generator oha into bench/.tools (once) ..." >&2
+  # native-tls: the system's OpenSSL, quicker to build than rustls' aws-lc; only plain HTTP is used.
+  cargo install --locked --quiet oha --no-default-features --features native-tls --root "$PWD/bench/.tools"
+fi
 BIN="$PWD/target/release/posbridge"
 PLUGINS="$PWD/target/release"
 WORK=$(mktemp -d)
 SERVER=
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"' EXIT
 SIZES=("${@:-100000 1000000}")
-REQUESTS=${RECEIPT_REQUESTS:-2000}
+REQUESTS=${RECEIPT_REQUESTS:-20000}
+CONNECTIONS=16
 export POSBRIDGE_MASTER_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-printf "%-9s %-6s %-10s %-10s %-10s %-12s %-14s\n" sales format ttfb_s total_s mib_out server_rss receipts_per_s
+printf "%-9s %-6s %-10s %-10s %-10s %-12s %-14s %s\n" sales format ttfb_s total_s mib_out server_rss receipts_per_s "receipt_latency_ms(p50/p95/p99/max)"
 for n in ${SIZES[@]}; do
   rm -f "$WORK"/s.db*
   "$BIN" sandbox generate --sales "$n" --seed 7 --out "$WORK/in.ndjson" 2>/dev/null
@@ -45,18 +54,21 @@ YAML
       -d "{\"storeId\": \"bench\", \"from\": \"2000-01-01\", \"to\": \"2100-12-31\", \"format\": \"$format\"}")
     rss=$(awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$SERVER/status")
     mib=$(awk -v b="$size" 'BEGIN { printf "%.1f", b / 1048576 }')
-    rps=-
+    rps=- lat=-
     if [ "$format" = csv ]; then
-      # Receipt ids of the generated file, cycled to $REQUESTS requests.
-      head -n 2000 "$WORK/in.ndjson" | grep -o '^{"id":"[^"]*"' | cut -d'"' -f4 \
-        | awk -v n="$REQUESTS" '{ id[NR] = $0 } END { for (i = 0; i < n; i++) print id[i % NR + 1] }' > "$WORK/ids"
-      start=$(date +%s.%N)
-      xargs < "$WORK/ids" -P 16 -I{} curl -sf -o /dev/null -X POST "$URL/api/v1/exportReceiptData" \
-          -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' -d '{"receiptId": "{}"}'
-      end=$(date +%s.%N)
-      rps=$(awk -v n="$REQUESTS" -v a="$start" -v b="$end" 'BEGIN { printf "%.0f", n / (b - a) }')
+      # One receipt of the middle of the file (oha sends one body), $REQUESTS times over 16
+      # connections; every answer must be 200.
+      id=$(sed -n "$((n / 2))p" "$WORK/in.ndjson" | grep -o '^{"id":"[^"]*"' | cut -d'"' -f4)
+      "$OHA" --no-tui --output-format json -n "$REQUESTS" -c "$CONNECTIONS" -m POST \
+        -H "Authorization: Bearer $KEY" -T application/json -d "{\"receiptId\": \"$id\"}" \
+        "$URL/api/v1/exportReceiptData" > "$WORK/oha.json"
+      jq -e --argjson n "$REQUESTS" '.statusCodeDistribution["200"] == $n' "$WORK/oha.json" >/dev/null \
+        || { echo "exportReceiptData: not every answer was 200:" >&2; jq '.statusCodeDistribution, .errorDistribution' "$WORK/oha.json" >&2; exit 1; }
+      rps=$(jq '.summary.requestsPerSec | floor' "$WORK/oha.json")
+      lat=$(jq -r '[.latencyPercentiles.p50, .latencyPercentiles.p95, .latencyPercentiles.p99, .summary.slowest]
+        | map(. * 1000 * 100 | round / 100 | tostring) | join("/")' "$WORK/oha.json")
     fi
-    printf "%-9s %-6s %-10s %-10s %-10s %-12s %-14s\n" "$n" "$format" "$ttfb" "$total" "$mib" "$rss" "$rps"
+    printf "%-9s %-6s %-10s %-10s %-10s %-12s %-14s %s\n" "$n" "$format" "$ttfb" "$total" "$mib" "$rss" "$rps" "$lat"
   done
   kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=
 done

@@ -47,12 +47,23 @@ impl ServeProcess {
 
     /// [`ServeProcess::start`] with another master key.
     pub fn start_with_key(state_dir: &Path, master_key: &str, extra_args: &[&str]) -> Self {
+        Self::start_with_env(state_dir, master_key, extra_args, &[])
+    }
+
+    /// [`ServeProcess::start_with_key`] with more environment variables for the server (e.g. a
+    /// test clock).
+    pub fn start_with_env(
+        state_dir: &Path,
+        master_key: &str,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let state_spec = format!("sqlite:{}", state_dir.join("posbridge.db").display());
         let created =
             run(posbridge().args(["apikey", "create", "--admin", "--state", &state_spec]));
         assert_eq!(created.code, 0, "apikey create --admin: {created:?}");
         let admin_key = created.stdout.trim().to_string();
-        match Self::spawn(state_dir, &state_spec, master_key, extra_args) {
+        match Self::spawn_with_env(state_dir, &state_spec, master_key, extra_args, env) {
             Ok((child, base_url, stderr_file)) => Self {
                 child: Some(child),
                 base_url,
@@ -74,10 +85,22 @@ impl ServeProcess {
         master_key: &str,
         extra_args: &[&str],
     ) -> Result<(Child, String, PathBuf), Ran> {
+        Self::spawn_with_env(state_dir, state_spec, master_key, extra_args, &[])
+    }
+
+    /// [`ServeProcess::spawn`] with more environment variables.
+    pub fn spawn_with_env(
+        state_dir: &Path,
+        state_spec: &str,
+        master_key: &str,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<(Child, String, PathBuf), Ran> {
         let stderr_file = state_dir.join(format!("serve-{}.stderr", rand::random::<u32>()));
         let mut cmd = posbridge();
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--state", state_spec])
             .args(extra_args)
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .env("POSBRIDGE_MASTER_KEY", master_key)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&stderr_file).expect("stderr file"));
@@ -177,6 +200,21 @@ impl ServeProcess {
             .header("content-type", "application/json")
             .body(body.to_string());
         self.send(req, key)
+    }
+
+    /// `PUT path` with a JSON body.
+    pub fn put(&self, path: &str, key: Option<&str>, body: &Value) -> Answer {
+        let req = self
+            .client
+            .put(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        self.send(req, key)
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str, key: Option<&str>) -> Answer {
+        self.send(self.client.delete(self.url(path)), key)
     }
 
     /// The blocking HTTP client, for other requests.

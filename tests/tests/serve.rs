@@ -365,3 +365,67 @@ fn health_metrics_connectors_and_answers_match_the_openapi_document() {
     // SIGTERM: the server stops accepting and exits cleanly.
     assert_eq!(serve.terminate(), 0);
 }
+
+/// A real slow path: `syncPOS` first has the vendor check the credentials, and the simulator
+/// answers every request after 3 s. With `--request-timeout-secs 1` the call is answered 503
+/// `timeout` in the envelope after 1 s (not when the vendor answers), and the server goes on.
+#[test]
+fn a_request_that_outlasts_the_request_timeout_answers_503_in_the_envelope() {
+    use posbridge_sandbox::{build_simulator, start, Faults, SandboxOptions};
+    let latency = std::time::Duration::from_secs(3);
+    let opts = SandboxOptions {
+        vendor: "kassandro".into(),
+        stores: 1,
+        registers_per_store: 1,
+        days: 1,
+        sales_per_day: 2,
+        ..SandboxOptions::default()
+    };
+    let faults = Faults {
+        latency_ms: latency.as_millis() as u64,
+        ..Faults::default()
+    };
+    let sb = start(build_simulator(&opts).expect("simulator"), 0, faults).expect("starts");
+    let api_key = sb
+        .credentials
+        .iter()
+        .find(|(k, _)| k == "api_key")
+        .expect("simulator api_key")
+        .1
+        .clone();
+    let dir = tempfile::tempdir().unwrap();
+    let serve = ServeProcess::start(
+        dir.path(),
+        &["--request-timeout-secs", "1", "--job-wait-secs", "20"],
+    );
+    let api = OpenApiChecker::new(serve.get("/api/v1/openapi.json", None).body);
+    serve.create_store("slow-1", "Slow 1");
+    let key = serve.store_key("slow-1");
+    let call = json!({"system": "kassandro", "storeId": "slow-1", "credentials": {
+        "base_url": sb.base_url, "api_key": api_key, "cash_register_id": 1,
+        "start_date": "2026-01-05"}});
+
+    let asked = std::time::Instant::now();
+    let slow = serve.post("/api/v1/syncPOS", Some(&key), &call);
+    let took = asked.elapsed();
+    assert_eq!(slow.status, 503, "{slow:?}");
+    assert_eq!(error_code(&slow.body), "timeout");
+    assert_eq!(
+        slow.body["error"]["message"],
+        "the request took longer than 1 s"
+    );
+    api.assert_valid("post", "/api/v1/syncPOS", 503, &slow.body);
+    assert!(
+        took < latency,
+        "answered by the timeout, not by the vendor's answer: {took:?}"
+    );
+    // The server goes on answering, and counts the 503.
+    assert_eq!(serve.get("/healthz", None).status, 200);
+    let metrics = serve.get("/metrics", None).text;
+    assert!(
+        metrics.contains(
+            r#"posbridge_http_requests_total{method="POST",route="/api/v1/syncPOS",status="503"} 1"#
+        ),
+        "{metrics}"
+    );
+}

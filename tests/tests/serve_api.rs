@@ -480,3 +480,244 @@ fn a_pipeline_created_over_the_api_runs_and_its_dead_letters_are_listed_and_retr
         "nothing twice"
     );
 }
+
+#[test]
+fn pipelines_are_read_replaced_and_deleted_by_name_within_their_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    posbridge_e2e::generate_sales_file(&input, 20, 3);
+    let (first_out, second_out) = (dir.path().join("out1.ndjson"), dir.path().join("out2.ndjson"));
+    let serve = ServeProcess::start(dir.path(), &[]);
+    let api = checker(&serve);
+    serve.create_store("s1", "Store 1");
+    serve.create_store("s2", "Store 2");
+    let admin = serve.admin_key.clone();
+    let (own, other) = (serve.store_key("s1"), serve.store_key("s2"));
+    let files = |out: &std::path::Path| {
+        json!({
+            "source": {"connector": "generic", "config": {"path": input, "format": "ndjson"}},
+            "sink": {"connector": "generic", "config": {"path": out, "format": "ndjson"}},
+        })
+    };
+    let mut first = files(&first_out);
+    first["name"] = json!("files");
+    let created = serve.post(
+        "/api/v1/pipelines",
+        Some(&admin),
+        &json!({"storeId": "s1", "pipeline": first}),
+    );
+    assert_eq!(created.status, 201, "{created:?}");
+
+    // Read: its store's key and admins; never the configs.
+    let got = serve.get("/api/v1/pipelines/files", Some(&own));
+    assert_eq!(got.status, 200, "{got:?}");
+    api.assert_valid("get", "/api/v1/pipelines/{name}", 200, &got.body);
+    let data = &got.body["data"];
+    assert_eq!(
+        (&data["name"], &data["storeId"], &data["sourceConnector"]),
+        (&json!("files"), &json!("s1"), &json!("generic"))
+    );
+    assert_eq!(data["configsSealed"], true);
+    assert_eq!(data["schedule"], Value::Null);
+    assert!(!got.text.contains("out1.ndjson"), "configs are never answered: {got:?}");
+    // Another store's key: one 403, the same whether the pipeline exists or not.
+    let theirs = serve.get("/api/v1/pipelines/files", Some(&other));
+    let missing = serve.get("/api/v1/pipelines/no-such", Some(&other));
+    assert_eq!(theirs.status, 403, "{theirs:?}");
+    api.assert_valid("get", "/api/v1/pipelines/{name}", 403, &theirs.body);
+    assert_eq!(theirs.body, missing.body, "learns nothing about other stores");
+    assert_eq!(
+        theirs.body["error"]["message"],
+        "this API key has no access to that store"
+    );
+    let unknown = serve.get("/api/v1/pipelines/no-such", Some(&admin));
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    api.assert_valid("get", "/api/v1/pipelines/{name}", 404, &unknown.body);
+
+    // Replace: the new definition (name from the path) with a schedule and another sink.
+    let mut second = files(&second_out);
+    second["schedule"] = json!("0 3 * * *");
+    let put = |key: &str, body: &Value| serve.put("/api/v1/pipelines/files", Some(key), body);
+    let replaced = put(&own, &json!({"pipeline": second}));
+    assert_eq!(replaced.status, 200, "{replaced:?}");
+    api.assert_valid("put", "/api/v1/pipelines/{name}", 200, &replaced.body);
+    assert_eq!(replaced.body["data"]["schedule"], "0 3 * * *");
+    assert_eq!(
+        serve.get("/api/v1/pipelines/files", Some(&admin)).body["data"]["schedule"],
+        "0 3 * * *"
+    );
+    // The re-sealed configs are the ones a run uses.
+    let ran = serve.post("/api/v1/pipelines/files/run", Some(&own), &json!({}));
+    assert_eq!(ran.body["data"]["status"], "succeeded", "{ran:?}");
+    assert_eq!(posbridge_e2e::read_ndjson(&second_out).len(), 20);
+    assert!(!first_out.exists(), "the old sink is not used");
+
+    let mut renamed = second.clone();
+    renamed["name"] = json!("other-name");
+    let cases = [
+        (&own, json!({"pipeline": renamed}), 400, "$.pipeline.name"),
+        (
+            &own,
+            json!({"pipeline": {"source": {"connector": "generic", "streams": 5}}}),
+            400,
+            "$.pipeline.source.streams",
+        ),
+        (&own, json!({"storeId": "s2", "pipeline": second}), 403, "no access"),
+        (&other, json!({"pipeline": second}), 403, "no access"),
+        (&admin, json!({"storeId": "s9", "pipeline": second}), 404, "s9"),
+    ];
+    for (key, body, status, says) in cases {
+        let a = put(key, &body);
+        assert_eq!(a.status, status, "{body}: {a:?}");
+        api.assert_valid("put", "/api/v1/pipelines/{name}", status, &a.body);
+        assert!(a.text.contains(says), "{body}: {a:?}");
+    }
+    let nothing = serve.put(
+        "/api/v1/pipelines/no-such",
+        Some(&admin),
+        &json!({"pipeline": second}),
+    );
+    assert_eq!(nothing.status, 404, "a PUT does not create: {nothing:?}");
+    assert_eq!(
+        serve.get("/api/v1/pipelines/files", Some(&own)).body["data"]["storeId"],
+        "s1",
+        "refused replacements changed nothing"
+    );
+
+    // Delete: another store's key cannot; its own can; the run history stays.
+    let refused = serve.delete("/api/v1/pipelines/files", Some(&other));
+    assert_eq!(refused.status, 403, "{refused:?}");
+    api.assert_valid("delete", "/api/v1/pipelines/{name}", 403, &refused.body);
+    let deleted = serve.delete("/api/v1/pipelines/files", Some(&own));
+    assert_eq!(deleted.status, 200, "{deleted:?}");
+    api.assert_valid("delete", "/api/v1/pipelines/{name}", 200, &deleted.body);
+    assert_eq!(deleted.body["data"]["name"], "files");
+    assert_eq!(deleted.body["data"]["schedule"], "0 3 * * *");
+    let gone = serve.get("/api/v1/pipelines/files", Some(&admin));
+    assert_eq!(gone.status, 404, "{gone:?}");
+    let again = serve.delete("/api/v1/pipelines/files", Some(&admin));
+    assert_eq!(again.status, 404, "{again:?}");
+    api.assert_valid("delete", "/api/v1/pipelines/{name}", 404, &again.body);
+    assert_eq!(
+        serve.get("/api/v1/pipelines", Some(&admin)).body["data"],
+        json!([])
+    );
+    let runs = serve.get("/api/v1/runs?pipeline=files", Some(&admin));
+    assert_eq!(runs.body["data"].as_array().map(Vec::len), Some(1), "{runs:?}");
+    // Its sealed configs went with it.
+    let sealed = serve.get("/api/v1/stores/s1/credentials", Some(&admin));
+    assert_eq!(sealed.body["data"], json!([]), "{sealed:?}");
+}
+
+#[test]
+fn a_stores_sealed_credentials_are_listed_without_values_and_deleted() {
+    let sim = Arc::new(StripeSimulator::from_options(&SandboxOptions {
+        vendor: "stripe".into(),
+        stores: 1,
+        registers_per_store: 1,
+        days: 1,
+        sales_per_day: 2,
+        ..SandboxOptions::default()
+    }));
+    let sb = start(sim.clone(), 0, Faults::default()).expect("sandbox starts");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("sales.ndjson");
+    posbridge_e2e::generate_sales_file(&file, 10, 4);
+    let serve = ServeProcess::start(dir.path(), &[]);
+    let api = checker(&serve);
+    serve.create_store("shop-1", "Shop 1");
+    serve.create_store("shop-2", "Shop 2");
+    let (key, other) = (serve.store_key("shop-1"), serve.store_key("shop-2"));
+    let sync = json!({"system": "generic", "storeId": "shop-1", "streams": ["sales"],
+        "credentials": {"path": file, "format": "ndjson"}});
+    let synced = serve.post("/api/v1/syncPOS", Some(&key), &sync);
+    assert_eq!(synced.status, 200, "{synced:?}");
+    let configured = serve.post(
+        "/api/v1/configurePSP",
+        Some(&key),
+        &json!({"provider": "stripe", "storeId": "shop-1", "config": {"base_url": sb.base_url,
+            "secret_key": sim.secret_key(), "default_payment_method": "pm_card_visa"}}),
+    );
+    assert_eq!(configured.status, 200, "{configured:?}");
+
+    let path = "/api/v1/stores/shop-1/credentials";
+    let listed = serve.get(path, Some(&key));
+    assert_eq!(listed.status, 200, "{listed:?}");
+    api.assert_valid("get", "/api/v1/stores/{storeId}/credentials", 200, &listed.body);
+    let pipeline = "syncPOS:shop-1:generic";
+    let purpose = format!("pipeline:{pipeline}");
+    let rows = listed.body["data"].as_array().unwrap();
+    let kinds: Vec<(&str, &str, &Value)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["purpose"].as_str().unwrap(),
+                r["kind"].as_str().unwrap(),
+                &r["pipeline"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (purpose.as_str(), "pipeline", &json!(pipeline)),
+            ("psp", "psp", &Value::Null)
+        ]
+    );
+    assert!(rows.iter().all(|r| r["createdAt"].is_string()));
+    assert!(!listed.text.contains(sim.secret_key()), "never a secret");
+    assert!(!listed.text.contains("sales.ndjson"), "never a config value");
+    let theirs = serve.get(path, Some(&other));
+    assert_eq!(theirs.status, 403, "{theirs:?}");
+    api.assert_valid("get", "/api/v1/stores/{storeId}/credentials", 403, &theirs.body);
+    let unknown = serve.get("/api/v1/stores/nowhere/credentials", Some(&serve.admin_key));
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    let refused = serve.delete(path, Some(&other));
+    assert_eq!(refused.status, 403, "{refused:?}");
+    api.assert_valid("delete", "/api/v1/stores/{storeId}/credentials", 403, &refused.body);
+
+    // One purpose: the sync's pipeline stays held but cannot run, and says why.
+    let one = format!("{path}/{purpose}");
+    let deleted = serve.delete(&one, Some(&key));
+    assert_eq!(deleted.status, 200, "{deleted:?}");
+    let one_template = "/api/v1/stores/{storeId}/credentials/{purpose}";
+    api.assert_valid("delete", one_template, 200, &deleted.body);
+    assert_eq!(deleted.body["data"]["deleted"], json!([purpose]));
+    let held = serve.get(&format!("/api/v1/pipelines/{pipeline}"), Some(&key));
+    assert_eq!(held.body["data"]["configsSealed"], false, "{held:?}");
+    let run_path = format!("/api/v1/pipelines/{pipeline}/run");
+    let cannot = serve.post(&run_path, Some(&key), &json!({}));
+    assert_eq!(cannot.status, 409, "{cannot:?}");
+    api.assert_valid("post", "/api/v1/pipelines/{name}/run", 409, &cannot.body);
+    assert_eq!(cannot.body["error"]["code"], "credentials_missing");
+    assert!(cannot.text.contains("were deleted"), "{cannot:?}");
+    assert!(cannot.text.contains("PUT /api/v1/pipelines/"), "{cannot:?}");
+    // Another store's key learns nothing about it: 404 as for any pipeline not its own.
+    assert_eq!(serve.post(&run_path, Some(&other), &json!({})).status, 404);
+    assert_eq!(serve.get("/healthz", None).status, 200);
+    let twice = serve.delete(&one, Some(&key));
+    assert_eq!(twice.status, 404, "{twice:?}");
+    api.assert_valid("delete", one_template, 404, &twice.body);
+    // The same sync call seals them again, and the pipeline runs.
+    assert_eq!(serve.post("/api/v1/syncPOS", Some(&key), &sync).status, 200);
+    let ran = serve.post(&run_path, Some(&key), &json!({}));
+    assert_eq!(ran.status, 200, "{ran:?}");
+
+    // All of them: payments then need a PSP again.
+    let all = serve.delete(path, Some(&key));
+    assert_eq!(all.status, 200, "{all:?}");
+    api.assert_valid("delete", "/api/v1/stores/{storeId}/credentials", 200, &all.body);
+    assert_eq!(all.body["data"]["deleted"], json!([purpose, "psp"]));
+    assert_eq!(serve.get(path, Some(&key)).body["data"], json!([]));
+    let pay = serve.send(
+        serve
+            .client()
+            .post(serve.url("/api/v1/processPayment"))
+            .header("content-type", "application/json")
+            .header("Idempotency-Key", "after-delete")
+            .body(json!({"storeId": "shop-1", "amount": "5.00", "currency": "EUR"}).to_string()),
+        Some(&key),
+    );
+    assert_eq!(pay.status, 409, "{pay:?}");
+    assert_eq!(pay.body["error"]["code"], "psp_not_configured");
+}

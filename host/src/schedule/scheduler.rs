@@ -115,7 +115,7 @@ impl Scheduler {
             .filter(|d| d.schedule.is_some())
             .map(|d| (d.name.clone(), d))
             .collect();
-        let lookup: PipelineLookup = Arc::new(move |name: &str| defs.get(name).cloned());
+        let lookup: PipelineLookup = Arc::new(move |name: &str| Ok(defs.get(name).cloned()));
         let run = jobs_runner(jobs.clone(), lookup);
         Self::new(scheduled, clock, jobs.state().clone(), run)
     }
@@ -266,22 +266,34 @@ impl Drop for RunningGuard {
 }
 
 /// Finds the definition of a scheduled pipeline by name (it may read a database: it is called
-/// on a blocking thread).
-pub type PipelineLookup = Arc<dyn Fn(&str) -> Option<PipelineDef> + Send + Sync>;
+/// on a blocking thread): `Ok(None)` when it is gone, `Err` with the reason when it is held
+/// but cannot run (e.g. its credentials were deleted).
+pub type PipelineLookup = Arc<dyn Fn(&str) -> Result<Option<PipelineDef>, String> + Send + Sync>;
 
 /// The [`RunPipeline`] of `serve`: each tick starts the pipeline `lookup` names through `jobs`
 /// with [`RunTrigger::Schedule`], so a scheduled run is one of the server's runs (live counts,
 /// never alongside a run started over the API, stopped at a checkpoint on shutdown), and waits
-/// for it to end.
+/// for it to end. A pipeline that cannot run gets a failed run with the reason, so the run
+/// history says why its tick did nothing.
 pub fn jobs_runner(jobs: JobRunner, lookup: PipelineLookup) -> RunPipeline {
     Arc::new(move |name: String| {
         let (jobs, lookup) = (jobs.clone(), lookup.clone());
         Box::pin(async move {
             let n = name.clone();
-            let def = match tokio::task::spawn_blocking(move || lookup(&n)).await {
+            let found = tokio::task::spawn_blocking(move || lookup(&n))
+                .await
+                .unwrap_or_else(|e| Err(format!("looking the pipeline up failed: {e}")));
+            let def = match found {
                 Ok(Some(def)) => def,
-                _ => {
-                    tracing::error!(pipeline = %name, "scheduler: no such pipeline");
+                Ok(None) => {
+                    tracing::warn!(pipeline = %name, "scheduler: the pipeline is no longer held; tick skipped");
+                    return;
+                }
+                Err(reason) => {
+                    let state = jobs.state().clone();
+                    let n = name.clone();
+                    let _ = tokio::task::spawn_blocking(move || record_failed_start(&*state, &n, &reason))
+                        .await;
                     return;
                 }
             };
@@ -302,6 +314,42 @@ pub fn jobs_runner(jobs: JobRunner, lookup: PipelineLookup) -> RunPipeline {
                 error = report.error.as_deref().unwrap_or(""), "scheduler: scheduled run ended");
         })
     })
+}
+
+/// Records a scheduled run that could not start, with its reason, as a failed run.
+fn record_failed_start(state: &dyn StateStore, pipeline: &str, reason: &str) {
+    tracing::error!(pipeline, error = reason, "scheduler: the scheduled run cannot start");
+    let now = Utc::now();
+    let recorded = state
+        .start_run(pipeline, now, &serde_json::json!({}), RunTrigger::Schedule)
+        .and_then(|id| {
+            state.finish_run(
+                id,
+                &crate::state::RunSummary {
+                    status: crate::state::RunStatus::Failed,
+                    read: 0,
+                    written: 0,
+                    duplicates: 0,
+                    dead_lettered: 0,
+                    retries: 0,
+                    error: Some(reason.to_string()),
+                    finished_at: Utc::now(),
+                },
+            )
+        });
+    if let Err(e) = recorded {
+        tracing::error!(pipeline, error = %e, "scheduler: cannot record the failed start");
+    }
+    crate::serve::metrics::record_run(
+        pipeline,
+        crate::state::RunStatus::Failed.as_str(),
+        crate::serve::metrics::RunCounts {
+            read: 0,
+            written: 0,
+            dead_lettered: 0,
+            retries: 0,
+        },
+    );
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::jobs::JobRunner;
 use crate::payments::Payments;
 use crate::plugins::Registry;
 use crate::runtime::CancelFlag;
+use crate::schedule::Clock;
 use crate::state::StateStore;
 
 /// Limits of the HTTP server.
@@ -77,6 +78,9 @@ pub struct AppInner {
     pub catalog: PipelineCatalog,
     /// The running scheduler's stop flag ([`super::schedules`]).
     pub scheduler: SchedulerSlot,
+    /// The scheduler's time: the system clock, or a test clock in `sandbox` builds
+    /// ([`crate::schedule::serve_clock`]).
+    pub scheduler_clock: Arc<dyn Clock>,
     /// The plugin folders the registry was loaded from.
     pub plugin_dirs: Vec<PathBuf>,
     pub settings: ServeSettings,

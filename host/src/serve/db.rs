@@ -314,8 +314,9 @@ impl ServeDb {
     ) -> Result<(), ServeDbError> {
         self.conn()
             .execute(
-                "INSERT INTO sealed_secrets (store_id, purpose, nonce, ciphertext, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO sealed_secrets
+                 (store_id, purpose, nonce, ciphertext, updated_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
                  ON CONFLICT (store_id, purpose) DO UPDATE SET
                    nonce = excluded.nonce, ciphertext = excluded.ciphertext,
                    updated_at = excluded.updated_at",
@@ -348,6 +349,51 @@ impl ServeDb {
             ciphertext: hex::decode(c).unwrap_or_default(),
         }))
     }
+
+    /// What is sealed for `store` (never the values), by purpose.
+    pub fn secrets_of(&self, store: &str) -> Result<Vec<SealedInfo>, ServeDbError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT purpose, COALESCE(created_at, updated_at), updated_at
+                 FROM sealed_secrets WHERE store_id = ?1 ORDER BY purpose",
+            )
+            .ctx("listing sealed secrets")?;
+        let rows = stmt
+            .query_map([store], |r| {
+                Ok(SealedInfo {
+                    purpose: r.get(0)?,
+                    created_at: r.get(1)?,
+                    updated_at: r.get(2)?,
+                })
+            })
+            .ctx("listing sealed secrets")?;
+        rows.collect::<rusqlite::Result<_>>()
+            .ctx("listing sealed secrets")
+    }
+
+    /// Deletes the sealed value of `store` and `purpose`; answers whether there was one.
+    pub fn delete_secret(&self, store: &str, purpose: &str) -> Result<bool, ServeDbError> {
+        let n = self
+            .conn()
+            .execute(
+                "DELETE FROM sealed_secrets WHERE store_id = ?1 AND purpose = ?2",
+                [store, purpose],
+            )
+            .ctx("deleting a sealed secret")?;
+        Ok(n > 0)
+    }
+}
+
+/// A sealed value as listed: where it belongs and when it was sealed, never what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedInfo {
+    /// E.g. `pipeline:syncPOS:berlin-01:kassandro`, `psp`.
+    pub purpose: String,
+    /// When it was first sealed (RFC 3339, UTC).
+    pub created_at: String,
+    /// When it was last replaced.
+    pub updated_at: String,
 }
 
 #[cfg(test)]
@@ -418,5 +464,31 @@ mod tests {
         db.put_secret("s", "p", &a).unwrap();
         db.put_secret("s", "p", &b).unwrap();
         assert_eq!(db.secret("s", "p").unwrap(), Some(b));
+    }
+
+    #[test]
+    fn sealed_secrets_are_listed_without_values_keep_their_creation_and_are_deleted() {
+        let (_d, db) = db();
+        let v = |n: u8| Sealed {
+            nonce: vec![n; 12],
+            ciphertext: vec![n; 20],
+        };
+        db.put_secret("s", "psp", &v(1)).unwrap();
+        db.put_secret("s", "pipeline:p1", &v(2)).unwrap();
+        db.put_secret("other", "psp", &v(3)).unwrap();
+        let before = db.secrets_of("s").unwrap();
+        let purposes: Vec<&str> = before.iter().map(|i| i.purpose.as_str()).collect();
+        assert_eq!(purposes, ["pipeline:p1", "psp"]);
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        db.put_secret("s", "psp", &v(4)).unwrap();
+        let after = db.secrets_of("s").unwrap();
+        assert_eq!(after[1].created_at, before[1].created_at, "kept on replace");
+        assert!(after[1].updated_at > before[1].updated_at);
+
+        assert!(db.delete_secret("s", "psp").unwrap());
+        assert!(!db.delete_secret("s", "psp").unwrap(), "gone already");
+        assert_eq!(db.secret("s", "psp").unwrap(), None);
+        assert_eq!(db.secret("other", "psp").unwrap(), Some(v(3)), "other stores keep theirs");
+        assert_eq!(db.secrets_of("s").unwrap().len(), 1);
     }
 }

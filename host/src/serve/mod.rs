@@ -28,6 +28,7 @@ pub mod api_key;
 pub mod app;
 pub mod auth;
 pub mod connectors;
+pub mod credentials;
 pub mod db;
 pub mod envelope;
 pub mod exports;
@@ -62,6 +63,7 @@ pub fn parts() -> Vec<Routes> {
     vec![
         health::routes(),
         stores::routes(),
+        credentials::routes(),
         connectors::routes(),
         exports::routes(),
         sync::routes(),

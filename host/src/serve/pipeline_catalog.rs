@@ -3,7 +3,9 @@
 //! again, scheduled and its dead letters retried).
 //!
 //! A definition is kept as JSON with both connector configs blanked; the configs (credentials)
-//! are sealed in the vault under the store and `pipeline:<name>`, and never answered.
+//! are sealed in the vault under the store and `pipeline:<name>`, and never answered. Deleting
+//! those (`DELETE /api/v1/stores/{storeId}/credentials/…`) leaves the pipeline held but not
+//! runnable: [`CatalogError::ConfigsMissing`] says how to seal new ones.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -13,6 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::psp::VaultSealedStore;
 use crate::payments::SealedStore;
 use crate::pipeline::PipelineDef;
 
@@ -44,6 +47,8 @@ pub struct HeldPipeline {
     pub blank: PipelineDef,
     pub created_at: String,
     pub updated_at: String,
+    /// Whether its connector configs are sealed (they were not deleted).
+    pub configs_sealed: bool,
 }
 
 /// Why the catalogue failed (no SQL, no secret in the message).
@@ -53,6 +58,9 @@ pub enum CatalogError {
     Storage(String),
     #[error("a pipeline named {0:?} exists already")]
     Exists(String),
+    #[error("the connector configs (credentials) of pipeline {0:?} were deleted, so it cannot run; \
+             seal new ones with PUT /api/v1/pipelines/{0} (or by repeating its sync call)")]
+    ConfigsMissing(String),
 }
 
 fn storage(doing: &str) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
@@ -62,14 +70,41 @@ fn storage(doing: &str) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
     }
 }
 
-/// The pipelines held, over their own connection to the state database.
+/// The pipelines held, over their own connection to the state database. The configs are
+/// sealed by the vault in the same database, so that deleting a pipeline removes its row, its
+/// sealed configs and its schedule's progress in one transaction.
 pub struct PipelineCatalog {
     conn: Mutex<Connection>,
-    sealed: Arc<dyn SealedStore>,
+    sealed: Arc<VaultSealedStore>,
 }
 
-fn purpose(name: &str) -> String {
+/// The purpose the configs of pipeline `name` are sealed under.
+pub fn purpose(name: &str) -> String {
     format!("pipeline:{name}")
+}
+
+/// The pipeline whose configs a sealed purpose holds, if it is one.
+pub fn pipeline_of_purpose(purpose: &str) -> Option<&str> {
+    purpose.strip_prefix("pipeline:")
+}
+
+/// The columns [`held`] reads, with whether the configs are sealed.
+const HELD_COLUMNS: &str = "p.store_id, p.origin, p.definition, p.created_at, p.updated_at,
+     CASE WHEN s.purpose IS NULL THEN 0 ELSE 1 END
+     FROM api_pipelines p LEFT JOIN sealed_secrets s
+       ON s.store_id = p.store_id AND s.purpose = 'pipeline:' || p.name";
+
+type HeldRow = (String, String, String, String, String, bool);
+
+fn held_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HeldRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get::<_, i64>(5)? != 0,
+    ))
 }
 
 fn blanked(def: &PipelineDef) -> PipelineDef {
@@ -81,8 +116,9 @@ fn blanked(def: &PipelineDef) -> PipelineDef {
 }
 
 impl PipelineCatalog {
-    /// Opens the catalogue in the (already migrated) SQLite file at `path`.
-    pub fn open(path: &Path, sealed: Arc<dyn SealedStore>) -> Result<Self, CatalogError> {
+    /// Opens the catalogue in the (already migrated) SQLite file at `path`, where `sealed`
+    /// keeps its values too.
+    pub fn open(path: &Path, sealed: Arc<VaultSealedStore>) -> Result<Self, CatalogError> {
         let conn = Connection::open(path).map_err(storage("open the state database"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(storage("set the busy timeout"))?;
@@ -96,8 +132,9 @@ impl PipelineCatalog {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps `def` for `store`. `replace`: a sync call updates its pipeline; an API create of a
-    /// name that exists is refused.
+    /// Keeps `def` for `store`. `replace`: a sync call or a `PUT` updates its pipeline; an API
+    /// create of a name that exists is refused. A pipeline moved to another store takes its
+    /// sealed configs along (none stay behind under the old store).
     pub fn put(
         &self,
         store: &str,
@@ -108,8 +145,11 @@ impl PipelineCatalog {
         let text = serde_json::to_string(&blanked(def))
             .map_err(|e| CatalogError::Storage(format!("cannot encode the pipeline: {e}")))?;
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
-        let conn = self.conn();
-        let exists: Option<String> = conn
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction()
+            .map_err(storage("start a transaction"))?;
+        let exists: Option<String> = tx
             .query_row(
                 "SELECT store_id FROM api_pipelines WHERE name = ?1",
                 params![def.name],
@@ -119,16 +159,23 @@ impl PipelineCatalog {
             .map_err(storage("look a pipeline up"))?;
         match exists {
             Some(_) if !replace => return Err(CatalogError::Exists(def.name.clone())),
-            Some(_) => {
-                conn.execute(
+            Some(old_store) => {
+                tx.execute(
                     "UPDATE api_pipelines SET store_id = ?2, origin = ?3, definition = ?4,
                      schedule = ?5, updated_at = ?6 WHERE name = ?1",
                     params![def.name, store, origin.as_str(), text, def.schedule, now],
                 )
                 .map_err(storage("update a pipeline"))?;
+                if old_store != store {
+                    tx.execute(
+                        "DELETE FROM sealed_secrets WHERE store_id = ?1 AND purpose = ?2",
+                        params![old_store, purpose(&def.name)],
+                    )
+                    .map_err(storage("delete the configs under the old store"))?;
+                }
             }
             None => {
-                conn.execute(
+                tx.execute(
                     "INSERT INTO api_pipelines
                      (name, store_id, origin, definition, schedule, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
@@ -137,6 +184,7 @@ impl PipelineCatalog {
                 .map_err(storage("save a pipeline"))?;
             }
         }
+        tx.commit().map_err(storage("save a pipeline"))?;
         drop(conn);
         self.sealed
             .put(
@@ -152,25 +200,17 @@ impl PipelineCatalog {
         let conn = self.conn();
         let row = conn
             .query_row(
-                "SELECT store_id, origin, definition, created_at, updated_at
-                 FROM api_pipelines WHERE name = ?1",
+                &format!("SELECT {HELD_COLUMNS} WHERE p.name = ?1"),
                 params![name],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                },
+                held_row,
             )
             .optional()
             .map_err(storage("read a pipeline"))?;
         row.map(held).transpose()
     }
 
-    /// The pipeline with its configs opened, ready to run.
+    /// The pipeline with its configs opened, ready to run; [`CatalogError::ConfigsMissing`]
+    /// when they were deleted.
     pub fn runnable(&self, name: &str) -> Result<Option<(String, PipelineDef)>, CatalogError> {
         let Some(h) = self.get(name)? else {
             return Ok(None);
@@ -179,7 +219,7 @@ impl PipelineCatalog {
             .sealed
             .get(&h.store_id, &purpose(name))
             .map_err(|e| CatalogError::Storage(e.to_string()))?
-            .unwrap_or(Value::Null);
+            .ok_or_else(|| CatalogError::ConfigsMissing(name.to_string()))?;
         let mut def = h.blank;
         def.source.config = configs.get("source").cloned().unwrap_or(json!({}));
         def.sink.config = configs.get("sink").cloned().unwrap_or(json!({}));
@@ -190,21 +230,10 @@ impl PipelineCatalog {
     pub fn list(&self) -> Result<Vec<HeldPipeline>, CatalogError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare(
-                "SELECT store_id, origin, definition, created_at, updated_at
-                 FROM api_pipelines ORDER BY name",
-            )
+            .prepare(&format!("SELECT {HELD_COLUMNS} ORDER BY p.name"))
             .map_err(storage("list pipelines"))?;
         let rows = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            })
+            .query_map([], held_row)
             .map_err(storage("list pipelines"))?;
         let mut out = Vec::new();
         for row in rows {
@@ -224,10 +253,37 @@ impl PipelineCatalog {
             .optional()
             .map_err(storage("look a pipeline up"))
     }
+
+    /// Stops holding a pipeline: its definition, its sealed configs and its schedule's progress
+    /// go in one transaction. Its runs, dead letters, cursors and delivery ledger stay (a
+    /// pipeline made again under the name carries on from them). Answers what was deleted.
+    pub fn delete(&self, name: &str) -> Result<Option<HeldPipeline>, CatalogError> {
+        let Some(h) = self.get(name)? else {
+            return Ok(None);
+        };
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction()
+            .map_err(storage("start a transaction"))?;
+        tx.execute("DELETE FROM api_pipelines WHERE name = ?1", params![name])
+            .map_err(storage("delete a pipeline"))?;
+        tx.execute(
+            "DELETE FROM sealed_secrets WHERE store_id = ?1 AND purpose = ?2",
+            params![h.store_id, purpose(name)],
+        )
+        .map_err(storage("delete a pipeline's configs"))?;
+        tx.execute(
+            "DELETE FROM schedule_ticks WHERE pipeline = ?1",
+            params![name],
+        )
+        .map_err(storage("delete a pipeline's schedule progress"))?;
+        tx.commit().map_err(storage("delete a pipeline"))?;
+        Ok(Some(h))
+    }
 }
 
 fn held(
-    (store_id, origin, text, created_at, updated_at): (String, String, String, String, String),
+    (store_id, origin, text, created_at, updated_at, configs_sealed): HeldRow,
 ) -> Result<HeldPipeline, CatalogError> {
     let blank: PipelineDef = serde_json::from_str(&text)
         .map_err(|e| CatalogError::Storage(format!("a held pipeline does not read back: {e}")))?;
@@ -241,18 +297,34 @@ fn held(
         blank,
         created_at,
         updated_at,
+        configs_sealed,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::payments::MemorySealedStore;
+    use crate::serve::master_key::MasterKey;
+    use crate::serve::vault::SecretVault;
+    use crate::state::StateStore;
 
     fn catalog(dir: &tempfile::TempDir) -> PipelineCatalog {
         let path = dir.path().join("state.db");
-        drop(crate::state::open_state(Some(&format!("sqlite:{}", path.display()))).unwrap());
-        PipelineCatalog::open(&path, Arc::new(MemorySealedStore::default())).unwrap()
+        let spec = format!("sqlite:{}", path.display());
+        let key = MasterKey::from_hex(&"42".repeat(32), "test").unwrap();
+        let sealed = VaultSealedStore::open(Some(&spec), SecretVault::new(&key)).unwrap();
+        PipelineCatalog::open(&path, Arc::new(sealed)).unwrap()
+    }
+
+    fn sealed_rows(c: &PipelineCatalog) -> Vec<(String, String)> {
+        let conn = c.conn();
+        let mut stmt = conn
+            .prepare("SELECT store_id, purpose FROM sealed_secrets ORDER BY store_id")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
     }
 
     fn def(name: &str) -> PipelineDef {
@@ -298,5 +370,52 @@ mod tests {
         assert_eq!(c.store_of("p1").unwrap().as_deref(), Some("b"));
         assert_eq!(c.list().unwrap().len(), 1);
         assert!(c.get("nope").unwrap().is_none());
+        // Moved to store b: its configs moved along, none stay under a.
+        assert_eq!(sealed_rows(&c), [("b".to_string(), "pipeline:p1".to_string())]);
+    }
+
+    #[test]
+    fn a_pipeline_whose_configs_were_deleted_is_held_but_says_it_cannot_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = catalog(&dir);
+        c.put("a", &def("p1"), Origin::Api, false).unwrap();
+        assert!(c.get("p1").unwrap().unwrap().configs_sealed);
+        c.conn()
+            .execute("DELETE FROM sealed_secrets WHERE purpose = 'pipeline:p1'", [])
+            .unwrap();
+        let held = c.get("p1").unwrap().unwrap();
+        assert!(!held.configs_sealed);
+        assert!(!c.list().unwrap()[0].configs_sealed);
+        let err = c.runnable("p1").unwrap_err();
+        assert!(matches!(err, CatalogError::ConfigsMissing(_)), "{err:?}");
+        assert!(err.to_string().contains("PUT /api/v1/pipelines/p1"), "{err}");
+        // Sealing again makes it runnable.
+        c.put("a", &def("p1"), Origin::Api, true).unwrap();
+        assert!(c.runnable("p1").unwrap().is_some());
+    }
+
+    #[test]
+    fn deleting_a_pipeline_removes_its_configs_and_schedule_progress_and_keeps_its_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = catalog(&dir);
+        let state =
+            crate::state::SqliteStore::open(&dir.path().join("state.db")).unwrap();
+        c.put("a", &def("p1"), Origin::Api, false).unwrap();
+        c.put("a", &def("p2"), Origin::Api, false).unwrap();
+        let t = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 2, 12, 0, 0).unwrap();
+        state.set_schedule_handled_until("p1", t).unwrap();
+        state.set_schedule_handled_until("p2", t).unwrap();
+        let run = state
+            .start_run("p1", t, &json!({}), crate::state::RunTrigger::Api)
+            .unwrap();
+
+        let gone = c.delete("p1").unwrap().expect("it was held");
+        assert_eq!(gone.blank.name, "p1");
+        assert!(c.get("p1").unwrap().is_none());
+        assert!(c.delete("p1").unwrap().is_none(), "nothing the second time");
+        assert_eq!(sealed_rows(&c), [("a".to_string(), "pipeline:p2".to_string())]);
+        assert_eq!(state.schedule_handled_until("p1").unwrap(), None);
+        assert_eq!(state.schedule_handled_until("p2").unwrap(), Some(t));
+        assert!(state.run_by_id(run).unwrap().is_some(), "its runs stay");
     }
 }

@@ -1,11 +1,13 @@
 //! Management of pipelines, runs and dead letters:
-//! `POST/GET /api/v1/pipelines`, `POST /api/v1/pipelines/{name}/run`, `GET /api/v1/runs`,
-//! `GET /api/v1/runs/{id}` (live counts while running), `GET /api/v1/deadletters`,
-//! `POST /api/v1/deadletters/{id}/retry`.
+//! `POST/GET /api/v1/pipelines`, `GET/PUT/DELETE /api/v1/pipelines/{name}`,
+//! `POST /api/v1/pipelines/{name}/run`, `GET /api/v1/runs`, `GET /api/v1/runs/{id}` (live
+//! counts while running), `GET /api/v1/deadletters`, `POST /api/v1/deadletters/{id}/retry`.
 //!
 //! Pipelines belong to a store; a store key sees its store's pipelines, their runs and dead
-//! letters only (anything else is 404 to it, as if it did not exist). Admin keys create
-//! pipelines. Connector configs are sealed and never answered.
+//! letters only: in lists and runs anything else is 404 to it, as if it did not exist; asking
+//! for a pipeline by name that is not its store's is 403 with the one store-scoping message,
+//! whether the pipeline exists or not. Admin keys create pipelines; a store key may read,
+//! replace and delete its store's. Connector configs are sealed and never answered.
 
 use std::path::Path as FsPath;
 
@@ -19,7 +21,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::app::{AppInner, AppState};
-use super::auth::Caller;
+use super::auth::{Caller, NO_ACCESS_TO_STORE};
 use super::envelope::{with_status, ApiError, ApiJson, ApiResult, Envelope, ErrorEnvelope};
 use super::pipeline_catalog::{CatalogError, HeldPipeline, Origin};
 use super::Routes;
@@ -32,6 +34,9 @@ use crate::state::{DeadLetterFilter, RunTrigger};
 fn catalog_error(e: CatalogError) -> ApiError {
     match e {
         CatalogError::Exists(_) => ApiError::conflict(e.to_string()),
+        CatalogError::ConfigsMissing(_) => {
+            ApiError::new(StatusCode::CONFLICT, "credentials_missing", e.to_string())
+        }
         CatalogError::Storage(_) => ApiError::internal(e),
     }
 }
@@ -64,6 +69,10 @@ pub struct PipelineView {
     pub schedule: Option<String>,
     /// Whether a run is going on now.
     pub running: bool,
+    /// Whether its connector configs (credentials) are sealed; `false` after they were
+    /// deleted (`DELETE /api/v1/stores/{storeId}/credentials/…`): it cannot run until a `PUT`
+    /// (or its sync call) seals new ones.
+    pub configs_sealed: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -82,6 +91,7 @@ fn view(a: &AppInner, h: HeldPipeline) -> PipelineView {
         sink_connector: h.blank.sink.connector,
         sink_mode: h.blank.sink.mode.as_str().into(),
         schedule: h.blank.schedule,
+        configs_sealed: h.configs_sealed,
         created_at: h.created_at,
         updated_at: h.updated_at,
     }
@@ -174,17 +184,171 @@ async fn list_pipelines(
     Ok(Envelope::ok(all))
 }
 
-/// The pipeline `name` if this key may see it; 404 otherwise (other stores' pipelines do not
-/// exist for a store key).
+/// The pipeline `name`, ready to run, if this key may see it; 404 otherwise (other stores'
+/// pipelines do not exist for a store key). The store is checked before the configs are
+/// opened, so a missing config tells nothing about another store's pipeline.
 fn visible_pipeline(
     a: &AppInner,
     caller: &Caller,
     name: &str,
 ) -> Result<(String, PipelineDef), ApiError> {
-    match a.catalog.runnable(name).map_err(catalog_error)? {
-        Some((store, def)) if caller.may_see(&store) => Ok((store, def)),
+    let not_found = || ApiError::not_found(format!("no pipeline {name:?}"));
+    match a.catalog.store_of(name).map_err(catalog_error)? {
+        Some(store) if caller.may_see(&store) => {}
+        _ => return Err(not_found()),
+    }
+    a.catalog
+        .runnable(name)
+        .map_err(catalog_error)?
+        .ok_or_else(not_found)
+}
+
+/// The held pipeline `name` for the by-name endpoints: an admin key gets 404 for a name not
+/// held; a store key gets 403 [`NO_ACCESS_TO_STORE`] for any pipeline not of its store, held
+/// or not, so it learns nothing about other stores.
+fn pipeline_for(a: &AppInner, caller: &Caller, name: &str) -> Result<HeldPipeline, ApiError> {
+    match a.catalog.get(name).map_err(catalog_error)? {
+        Some(h) if caller.may_see(&h.store_id) => Ok(h),
+        _ if !caller.is_admin() => Err(ApiError::forbidden(NO_ACCESS_TO_STORE)),
         _ => Err(ApiError::not_found(format!("no pipeline {name:?}"))),
     }
+}
+
+/// One pipeline (never its configs).
+#[utoipa::path(get, path = "/api/v1/pipelines/{name}", tag = "pipelines", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Pipeline name")),
+    responses(
+        (status = 200, description = "The pipeline", body = Envelope<PipelineView>),
+        (status = 401, description = "No or bad key", body = ErrorEnvelope),
+        (status = 403, description = "A store key asking for a pipeline not of its store (held or not)", body = ErrorEnvelope),
+        (status = 404, description = "No such pipeline (admin key)", body = ErrorEnvelope)))]
+async fn get_pipeline(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<PipelineView> {
+    let found = app
+        .blocking(move |a| pipeline_for(a, &caller, &name).map(|h| view(a, h)))
+        .await?;
+    Ok(Envelope::ok(found))
+}
+
+/// A new definition for a held pipeline.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplacePipeline {
+    /// Its store; default the store it has. Moving it to another store takes an admin key
+    /// (a store key naming another store gets 403).
+    #[serde(default)]
+    pub store_id: Option<String>,
+    /// The whole definition, as for `POST /api/v1/pipelines`; `name` may be left out, and
+    /// must be the name in the path if given.
+    #[schema(value_type = Object)]
+    pub pipeline: Value,
+}
+
+/// Replace a pipeline's definition (admin, or a store key of its store): checked like a new
+/// one, its configs sealed anew, its schedule reloaded. Its cursors, ledger and runs stay (as
+/// when a pipeline file is edited); a run going on ends with the definition it started with.
+#[utoipa::path(put, path = "/api/v1/pipelines/{name}", tag = "pipelines", request_body = ReplacePipeline,
+    security(("bearer" = [])),
+    params(("name" = String, Path, description = "Pipeline name")),
+    responses(
+        (status = 200, description = "Replaced", body = Envelope<PipelineView>),
+        (status = 400, description = "Invalid definition (JSON path, connector, stream, config, schedule), or another name", body = ErrorEnvelope),
+        (status = 401, description = "No or bad key", body = ErrorEnvelope),
+        (status = 403, description = "A store key asking for a pipeline or a store not its own", body = ErrorEnvelope),
+        (status = 404, description = "No such pipeline or store (admin key)", body = ErrorEnvelope)))]
+async fn replace_pipeline(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<ReplacePipeline>,
+) -> ApiResult<PipelineView> {
+    let (c, n) = (caller.clone(), name.clone());
+    let held = app.blocking(move |a| pipeline_for(a, &c, &n)).await?;
+    let store = match body.store_id {
+        Some(s) if s != held.store_id => caller.store(&app, &s).await?.store_id,
+        _ => held.store_id.clone(),
+    };
+    let mut pipeline = body.pipeline;
+    match pipeline.get("name") {
+        None => {
+            if let Some(obj) = pipeline.as_object_mut() {
+                obj.insert("name".into(), Value::String(name.clone()));
+            }
+        }
+        Some(Value::String(given)) if *given == name => {}
+        Some(given) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid pipeline at $.pipeline.name: {given} is not the name in the path ({name:?}); a pipeline is not renamed: create one under the new name"
+            )))
+        }
+    }
+    let replaced = app
+        .blocking(move |a| {
+            let def = definition(a, pipeline)?;
+            a.catalog
+                .put(&store, &def, held.origin, true)
+                .map_err(catalog_error)?;
+            let h = a.catalog.get(&def.name).map_err(catalog_error)?;
+            h.map(|h| view(a, h))
+                .ok_or_else(|| ApiError::internal("the pipeline vanished after saving"))
+        })
+        .await?;
+    super::schedules::reload(&app).await;
+    Ok(Envelope::ok(replaced))
+}
+
+/// A deleted pipeline.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PipelineDeleted {
+    pub name: String,
+    pub store_id: String,
+    /// The cron expression it ran on, if any (no longer).
+    pub schedule: Option<String>,
+}
+
+/// Delete a pipeline (admin, or a store key of its store): its definition, its sealed configs
+/// and its schedule go; its run history, dead letters, cursors and ledger stay (a pipeline made
+/// again under the name carries on from them). 409 while it runs.
+#[utoipa::path(delete, path = "/api/v1/pipelines/{name}", tag = "pipelines", security(("bearer" = [])),
+    params(("name" = String, Path, description = "Pipeline name")),
+    responses(
+        (status = 200, description = "Deleted", body = Envelope<PipelineDeleted>),
+        (status = 401, description = "No or bad key", body = ErrorEnvelope),
+        (status = 403, description = "A store key asking for a pipeline not of its store (held or not)", body = ErrorEnvelope),
+        (status = 404, description = "No such pipeline (admin key)", body = ErrorEnvelope),
+        (status = 409, description = "It is running: wait for the run to end", body = ErrorEnvelope)))]
+async fn delete_pipeline(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<PipelineDeleted> {
+    let deleted = app
+        .blocking(move |a| {
+            let held = pipeline_for(a, &caller, &name)?;
+            if let Some(run) = a.jobs.live_runs().into_iter().find(|r| r.pipeline == name) {
+                return Err(ApiError::conflict(format!(
+                    "pipeline {name:?} is running (run {}); delete it once the run has ended",
+                    run.run_id
+                        .map_or("not yet recorded".to_string(), |id| id.to_string())
+                )));
+            }
+            a.catalog.delete(&name).map_err(catalog_error)?;
+            tracing::info!(pipeline = %name, store = %held.store_id, key = %caller.key_id, "pipeline deleted");
+            Ok(PipelineDeleted {
+                name: held.blank.name,
+                store_id: held.store_id,
+                schedule: held.blank.schedule,
+            })
+        })
+        .await?;
+    if deleted.schedule.is_some() {
+        super::schedules::reload(&app).await;
+    }
+    Ok(Envelope::ok(deleted))
 }
 
 /// A finished run.
@@ -228,7 +392,7 @@ pub struct RunStarted {
         (status = 202, description = "Still running", body = Envelope<RunStarted>),
         (status = 401, description = "No or bad key", body = ErrorEnvelope),
         (status = 404, description = "No such pipeline for this key", body = ErrorEnvelope),
-        (status = 409, description = "It is running already", body = ErrorEnvelope)))]
+        (status = 409, description = "It is running already, or `credentials_missing`: its configs were deleted", body = ErrorEnvelope)))]
 async fn run_pipeline_now(
     State(app): State<AppState>,
     caller: Caller,
@@ -460,7 +624,8 @@ async fn list_dead_letters(
     responses(
         (status = 200, description = "What the retry did (`outcome`: delivered, refused_again, …)", body = Envelope<Object>),
         (status = 401, description = "No or bad key", body = ErrorEnvelope),
-        (status = 404, description = "No such dead letter for this key, or its pipeline is not held by the server", body = ErrorEnvelope)))]
+        (status = 404, description = "No such dead letter for this key, or its pipeline is not held by the server", body = ErrorEnvelope),
+        (status = 409, description = "`credentials_missing`: its pipeline's configs were deleted", body = ErrorEnvelope)))]
 async fn retry_dead_letter_now(
     State(app): State<AppState>,
     caller: Caller,
@@ -474,9 +639,14 @@ async fn retry_dead_letter_now(
                 .dead_letter_by_id(id)
                 .map_err(ApiError::internal)?
                 .ok_or_else(not_found)?;
-            let (_, def) = match a.catalog.runnable(&d.pipeline).map_err(catalog_error)? {
-                Some((store, def)) if caller.may_see(&store) => (store, def),
+            // The store first: a missing config must tell nothing about another store's.
+            let held = match a.catalog.store_of(&d.pipeline).map_err(catalog_error)? {
+                Some(store) if caller.may_see(&store) => a.catalog.runnable(&d.pipeline).map_err(catalog_error)?,
                 Some(_) => return Err(not_found()),
+                None => None,
+            };
+            let (_, def) = match held {
+                Some(found) => found,
                 None if caller.is_admin() => {
                     return Err(ApiError::not_found(format!(
                         "dead letter {id} is of pipeline {:?}, which this server does not hold; retry it with `posbridge dlq retry`",
@@ -499,13 +669,24 @@ async fn retry_dead_letter_now(
     paths(
         create_pipeline,
         list_pipelines,
+        get_pipeline,
+        replace_pipeline,
+        delete_pipeline,
         run_pipeline_now,
         list_runs,
         get_run,
         list_dead_letters,
         retry_dead_letter_now
     ),
-    components(schemas(CreatePipeline, PipelineView, RunView, RunStarted, DeadLetterView))
+    components(schemas(
+        CreatePipeline,
+        ReplacePipeline,
+        PipelineView,
+        PipelineDeleted,
+        RunView,
+        RunStarted,
+        DeadLetterView
+    ))
 )]
 struct Doc;
 
@@ -515,6 +696,12 @@ pub fn routes() -> Routes {
         .route(
             "/api/v1/pipelines",
             get(list_pipelines).post(create_pipeline),
+        )
+        .route(
+            "/api/v1/pipelines/{name}",
+            get(get_pipeline)
+                .put(replace_pipeline)
+                .delete(delete_pipeline),
         )
         .route("/api/v1/pipelines/{name}/run", post(run_pipeline_now))
         .route("/api/v1/runs", get(list_runs))

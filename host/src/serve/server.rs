@@ -64,10 +64,13 @@ pub fn open_app(
     let registry = Arc::new(registry);
     let shutdown = CancelFlag::new();
     let jobs = JobRunner::new(registry.clone(), state.clone(), shutdown.clone());
-    let sealed = super::psp::VaultSealedStore::open(state_spec, vault.clone())?;
-    let sealed: Arc<dyn crate::payments::SealedStore> = Arc::new(sealed);
+    let sealed = Arc::new(super::psp::VaultSealedStore::open(
+        state_spec,
+        vault.clone(),
+    )?);
     let payments = Payments::new(registry.clone(), sealed.clone(), state.clone());
     let catalog = super::pipeline_catalog::PipelineCatalog::open(db.path(), sealed)?;
+    let scheduler_clock = crate::schedule::serve_clock()?;
     Ok(AppState::new(AppInner {
         db,
         state,
@@ -79,6 +82,7 @@ pub fn open_app(
         payments,
         catalog,
         scheduler: Default::default(),
+        scheduler_clock,
         plugin_dirs,
         rate_limiter: KeyRateLimiter::new(settings.rate_limit_per_sec, settings.rate_limit_burst),
         settings,

@@ -302,7 +302,8 @@ macro_rules! sync_endpoint {
                 (status = 404, description = "No such store (admin key)", body = ErrorEnvelope),
                 (status = 409, description = "The same sync is already running", body = ErrorEnvelope),
                 (status = 422, description = "The system refused the credentials", body = ErrorEnvelope),
-                (status = 502, description = "The run failed", body = ErrorEnvelope)))]
+                (status = 502, description = "The run failed", body = ErrorEnvelope),
+                (status = 503, description = "`timeout`: the call (e.g. the vendor's check of the credentials) took longer than --request-timeout-secs; `shutting_down`", body = ErrorEnvelope)))]
         async fn $fn(
             State(app): State<AppState>,
             caller: Caller,

@@ -51,6 +51,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "pipelines held by serve",
         sql: include_str!("migrations/0006_api_pipelines.sql"),
     },
+    Migration {
+        version: 7,
+        name: "creation time of sealed secrets",
+        sql: include_str!("migrations/0007_sealed_created.sql"),
+    },
 ];
 
 /// Brings the database up to the last of `migrations` (which must be in increasing order).
