@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{SecondsFormat, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::psp::VaultSealedStore;
 use crate::payments::SealedStore;
