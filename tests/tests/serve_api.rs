@@ -486,7 +486,10 @@ fn pipelines_are_read_replaced_and_deleted_by_name_within_their_store() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.ndjson");
     posbridge_e2e::generate_sales_file(&input, 20, 3);
-    let (first_out, second_out) = (dir.path().join("out1.ndjson"), dir.path().join("out2.ndjson"));
+    let (first_out, second_out) = (
+        dir.path().join("out1.ndjson"),
+        dir.path().join("out2.ndjson"),
+    );
     let serve = ServeProcess::start(dir.path(), &[]);
     let api = checker(&serve);
     serve.create_store("s1", "Store 1");
@@ -519,13 +522,19 @@ fn pipelines_are_read_replaced_and_deleted_by_name_within_their_store() {
     );
     assert_eq!(data["configsSealed"], true);
     assert_eq!(data["schedule"], Value::Null);
-    assert!(!got.text.contains("out1.ndjson"), "configs are never answered: {got:?}");
+    assert!(
+        !got.text.contains("out1.ndjson"),
+        "configs are never answered: {got:?}"
+    );
     // Another store's key: one 403, the same whether the pipeline exists or not.
     let theirs = serve.get("/api/v1/pipelines/files", Some(&other));
     let missing = serve.get("/api/v1/pipelines/no-such", Some(&other));
     assert_eq!(theirs.status, 403, "{theirs:?}");
     api.assert_valid("get", "/api/v1/pipelines/{name}", 403, &theirs.body);
-    assert_eq!(theirs.body, missing.body, "learns nothing about other stores");
+    assert_eq!(
+        theirs.body, missing.body,
+        "learns nothing about other stores"
+    );
     assert_eq!(
         theirs.body["error"]["message"],
         "this API key has no access to that store"
@@ -562,9 +571,19 @@ fn pipelines_are_read_replaced_and_deleted_by_name_within_their_store() {
             400,
             "$.pipeline.source.streams",
         ),
-        (&own, json!({"storeId": "s2", "pipeline": second}), 403, "no access"),
+        (
+            &own,
+            json!({"storeId": "s2", "pipeline": second}),
+            403,
+            "no access",
+        ),
         (&other, json!({"pipeline": second}), 403, "no access"),
-        (&admin, json!({"storeId": "s9", "pipeline": second}), 404, "s9"),
+        (
+            &admin,
+            json!({"storeId": "s9", "pipeline": second}),
+            404,
+            "s9",
+        ),
     ];
     for (key, body, status, says) in cases {
         let a = put(key, &body);
@@ -603,7 +622,11 @@ fn pipelines_are_read_replaced_and_deleted_by_name_within_their_store() {
         json!([])
     );
     let runs = serve.get("/api/v1/runs?pipeline=files", Some(&admin));
-    assert_eq!(runs.body["data"].as_array().map(Vec::len), Some(1), "{runs:?}");
+    assert_eq!(
+        runs.body["data"].as_array().map(Vec::len),
+        Some(1),
+        "{runs:?}"
+    );
     // Its sealed configs went with it.
     let sealed = serve.get("/api/v1/stores/s1/credentials", Some(&admin));
     assert_eq!(sealed.body["data"], json!([]), "{sealed:?}");
@@ -643,7 +666,12 @@ fn a_stores_sealed_credentials_are_listed_without_values_and_deleted() {
     let path = "/api/v1/stores/shop-1/credentials";
     let listed = serve.get(path, Some(&key));
     assert_eq!(listed.status, 200, "{listed:?}");
-    api.assert_valid("get", "/api/v1/stores/{storeId}/credentials", 200, &listed.body);
+    api.assert_valid(
+        "get",
+        "/api/v1/stores/{storeId}/credentials",
+        200,
+        &listed.body,
+    );
     let pipeline = "syncPOS:shop-1:generic";
     let purpose = format!("pipeline:{pipeline}");
     let rows = listed.body["data"].as_array().unwrap();
@@ -666,15 +694,28 @@ fn a_stores_sealed_credentials_are_listed_without_values_and_deleted() {
     );
     assert!(rows.iter().all(|r| r["createdAt"].is_string()));
     assert!(!listed.text.contains(sim.secret_key()), "never a secret");
-    assert!(!listed.text.contains("sales.ndjson"), "never a config value");
+    assert!(
+        !listed.text.contains("sales.ndjson"),
+        "never a config value"
+    );
     let theirs = serve.get(path, Some(&other));
     assert_eq!(theirs.status, 403, "{theirs:?}");
-    api.assert_valid("get", "/api/v1/stores/{storeId}/credentials", 403, &theirs.body);
+    api.assert_valid(
+        "get",
+        "/api/v1/stores/{storeId}/credentials",
+        403,
+        &theirs.body,
+    );
     let unknown = serve.get("/api/v1/stores/nowhere/credentials", Some(&serve.admin_key));
     assert_eq!(unknown.status, 404, "{unknown:?}");
     let refused = serve.delete(path, Some(&other));
     assert_eq!(refused.status, 403, "{refused:?}");
-    api.assert_valid("delete", "/api/v1/stores/{storeId}/credentials", 403, &refused.body);
+    api.assert_valid(
+        "delete",
+        "/api/v1/stores/{storeId}/credentials",
+        403,
+        &refused.body,
+    );
 
     // One purpose: the sync's pipeline stays held but cannot run, and says why.
     let one = format!("{path}/{purpose}");
@@ -706,7 +747,12 @@ fn a_stores_sealed_credentials_are_listed_without_values_and_deleted() {
     // All of them: payments then need a PSP again.
     let all = serve.delete(path, Some(&key));
     assert_eq!(all.status, 200, "{all:?}");
-    api.assert_valid("delete", "/api/v1/stores/{storeId}/credentials", 200, &all.body);
+    api.assert_valid(
+        "delete",
+        "/api/v1/stores/{storeId}/credentials",
+        200,
+        &all.body,
+    );
     assert_eq!(all.body["data"]["deleted"], json!([purpose, "psp"]));
     assert_eq!(serve.get(path, Some(&key)).body["data"], json!([]));
     let pay = serve.send(

@@ -171,10 +171,7 @@ pub fn serve_clock() -> Result<Arc<dyn Clock>, FileClockError> {
     choose_clock(std::env::var_os(CLOCK_FILE_VAR), cfg!(feature = "sandbox"))
 }
 
-fn choose_clock(
-    file: Option<OsString>,
-    honoured: bool,
-) -> Result<Arc<dyn Clock>, FileClockError> {
+fn choose_clock(file: Option<OsString>, honoured: bool) -> Result<Arc<dyn Clock>, FileClockError> {
     match file {
         None => Ok(Arc::new(SystemClock)),
         Some(_) if !honoured => {
@@ -215,7 +212,8 @@ mod tests {
         let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 12, 0, 0).unwrap();
         assert_eq!(clock.now(), t0);
         let c = clock.clone();
-        let waiter = tokio::spawn(async move { c.sleep_until(t0 + chrono::Duration::minutes(5)).await });
+        let waiter =
+            tokio::spawn(async move { c.sleep_until(t0 + chrono::Duration::minutes(5)).await });
         write_time(&path, "2026-03-02T13:04:00+01:00");
         tokio::time::sleep(FILE_CLOCK_POLL * 3).await;
         assert!(!waiter.is_finished(), "woke before its time");
@@ -243,10 +241,14 @@ mod tests {
         assert!(ignored.now() > pinned + chrono::Duration::days(365 * 20));
         assert!(choose_clock(None, true).unwrap().now() > pinned);
         // A file that is missing or holds no time refuses the start.
-        let missing = choose_clock(Some(dir.path().join("nope").into()), true).err().unwrap();
+        let missing = choose_clock(Some(dir.path().join("nope").into()), true)
+            .err()
+            .unwrap();
         assert!(missing.to_string().contains(CLOCK_FILE_VAR), "{missing}");
         write_time(&dir.path().join("bad"), "noon");
-        let bad = choose_clock(Some(dir.path().join("bad").into()), true).err().unwrap();
+        let bad = choose_clock(Some(dir.path().join("bad").into()), true)
+            .err()
+            .unwrap();
         assert!(bad.to_string().contains("RFC 3339"), "{bad}");
     }
 

@@ -12,7 +12,9 @@ mod clock;
 mod cron;
 mod scheduler;
 
-pub use clock::{serve_clock, Clock, FileClock, FileClockError, ManualClock, SystemClock, CLOCK_FILE_VAR};
+pub use clock::{
+    serve_clock, Clock, FileClock, FileClockError, ManualClock, SystemClock, CLOCK_FILE_VAR,
+};
 pub use cron::{CronSchedule, ScheduleError};
 pub use scheduler::{
     jobs_runner, PipelineLookup, RunPipeline, ScheduledPipeline, Scheduler, TickOutcome,

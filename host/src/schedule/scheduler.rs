@@ -292,8 +292,10 @@ pub fn jobs_runner(jobs: JobRunner, lookup: PipelineLookup) -> RunPipeline {
                 Err(reason) => {
                     let state = jobs.state().clone();
                     let n = name.clone();
-                    let _ = tokio::task::spawn_blocking(move || record_failed_start(&*state, &n, &reason))
-                        .await;
+                    let _ = tokio::task::spawn_blocking(move || {
+                        record_failed_start(&*state, &n, &reason)
+                    })
+                    .await;
                     return;
                 }
             };
@@ -318,7 +320,11 @@ pub fn jobs_runner(jobs: JobRunner, lookup: PipelineLookup) -> RunPipeline {
 
 /// Records a scheduled run that could not start, with its reason, as a failed run.
 fn record_failed_start(state: &dyn StateStore, pipeline: &str, reason: &str) {
-    tracing::error!(pipeline, error = reason, "scheduler: the scheduled run cannot start");
+    tracing::error!(
+        pipeline,
+        error = reason,
+        "scheduler: the scheduled run cannot start"
+    );
     let now = Utc::now();
     let recorded = state
         .start_run(pipeline, now, &serde_json::json!({}), RunTrigger::Schedule)

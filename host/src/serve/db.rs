@@ -488,7 +488,11 @@ mod tests {
         assert!(db.delete_secret("s", "psp").unwrap());
         assert!(!db.delete_secret("s", "psp").unwrap(), "gone already");
         assert_eq!(db.secret("s", "psp").unwrap(), None);
-        assert_eq!(db.secret("other", "psp").unwrap(), Some(v(3)), "other stores keep theirs");
+        assert_eq!(
+            db.secret("other", "psp").unwrap(),
+            Some(v(3)),
+            "other stores keep theirs"
+        );
         assert_eq!(db.secrets_of("s").unwrap().len(), 1);
     }
 }

@@ -58,8 +58,10 @@ pub enum CatalogError {
     Storage(String),
     #[error("a pipeline named {0:?} exists already")]
     Exists(String),
-    #[error("the connector configs (credentials) of pipeline {0:?} were deleted, so it cannot run; \
-             seal new ones with PUT /api/v1/pipelines/{0} (or by repeating its sync call)")]
+    #[error(
+        "the connector configs (credentials) of pipeline {0:?} were deleted, so it cannot run; \
+             seal new ones with PUT /api/v1/pipelines/{0} (or by repeating its sync call)"
+    )]
     ConfigsMissing(String),
 }
 
@@ -146,9 +148,7 @@ impl PipelineCatalog {
             .map_err(|e| CatalogError::Storage(format!("cannot encode the pipeline: {e}")))?;
         let now = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
         let mut conn = self.conn();
-        let tx = conn
-            .transaction()
-            .map_err(storage("start a transaction"))?;
+        let tx = conn.transaction().map_err(storage("start a transaction"))?;
         let exists: Option<String> = tx
             .query_row(
                 "SELECT store_id FROM api_pipelines WHERE name = ?1",
@@ -262,9 +262,7 @@ impl PipelineCatalog {
             return Ok(None);
         };
         let mut conn = self.conn();
-        let tx = conn
-            .transaction()
-            .map_err(storage("start a transaction"))?;
+        let tx = conn.transaction().map_err(storage("start a transaction"))?;
         tx.execute("DELETE FROM api_pipelines WHERE name = ?1", params![name])
             .map_err(storage("delete a pipeline"))?;
         tx.execute(
@@ -321,9 +319,7 @@ mod tests {
         let mut stmt = conn
             .prepare("SELECT store_id, purpose FROM sealed_secrets ORDER BY store_id")
             .unwrap();
-        let rows = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap();
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
         rows.map(Result::unwrap).collect()
     }
 
@@ -371,7 +367,10 @@ mod tests {
         assert_eq!(c.list().unwrap().len(), 1);
         assert!(c.get("nope").unwrap().is_none());
         // Moved to store b: its configs moved along, none stay under a.
-        assert_eq!(sealed_rows(&c), [("b".to_string(), "pipeline:p1".to_string())]);
+        assert_eq!(
+            sealed_rows(&c),
+            [("b".to_string(), "pipeline:p1".to_string())]
+        );
     }
 
     #[test]
@@ -381,14 +380,20 @@ mod tests {
         c.put("a", &def("p1"), Origin::Api, false).unwrap();
         assert!(c.get("p1").unwrap().unwrap().configs_sealed);
         c.conn()
-            .execute("DELETE FROM sealed_secrets WHERE purpose = 'pipeline:p1'", [])
+            .execute(
+                "DELETE FROM sealed_secrets WHERE purpose = 'pipeline:p1'",
+                [],
+            )
             .unwrap();
         let held = c.get("p1").unwrap().unwrap();
         assert!(!held.configs_sealed);
         assert!(!c.list().unwrap()[0].configs_sealed);
         let err = c.runnable("p1").unwrap_err();
         assert!(matches!(err, CatalogError::ConfigsMissing(_)), "{err:?}");
-        assert!(err.to_string().contains("PUT /api/v1/pipelines/p1"), "{err}");
+        assert!(
+            err.to_string().contains("PUT /api/v1/pipelines/p1"),
+            "{err}"
+        );
         // Sealing again makes it runnable.
         c.put("a", &def("p1"), Origin::Api, true).unwrap();
         assert!(c.runnable("p1").unwrap().is_some());
@@ -398,8 +403,7 @@ mod tests {
     fn deleting_a_pipeline_removes_its_configs_and_schedule_progress_and_keeps_its_runs() {
         let dir = tempfile::tempdir().unwrap();
         let c = catalog(&dir);
-        let state =
-            crate::state::SqliteStore::open(&dir.path().join("state.db")).unwrap();
+        let state = crate::state::SqliteStore::open(&dir.path().join("state.db")).unwrap();
         c.put("a", &def("p1"), Origin::Api, false).unwrap();
         c.put("a", &def("p2"), Origin::Api, false).unwrap();
         let t = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 3, 2, 12, 0, 0).unwrap();
@@ -413,7 +417,10 @@ mod tests {
         assert_eq!(gone.blank.name, "p1");
         assert!(c.get("p1").unwrap().is_none());
         assert!(c.delete("p1").unwrap().is_none(), "nothing the second time");
-        assert_eq!(sealed_rows(&c), [("a".to_string(), "pipeline:p2".to_string())]);
+        assert_eq!(
+            sealed_rows(&c),
+            [("a".to_string(), "pipeline:p2".to_string())]
+        );
         assert_eq!(state.schedule_handled_until("p1").unwrap(), None);
         assert_eq!(state.schedule_handled_until("p2").unwrap(), Some(t));
         assert!(state.run_by_id(run).unwrap().is_some(), "its runs stay");
