@@ -216,7 +216,7 @@ fn serve_runs_a_scheduled_pipeline_on_its_ticks_never_twice_at_once_and_once_aft
     let serve = ServeProcess::start_with_env(dir.path(), TEST_MASTER_KEY, &[], &clock_env);
     let caught_up = wait_for("the catch-up run ends", || {
         let runs = runs_of(&serve, &api, "every-5");
-        (runs.len() >= 2 && runs[0]["status"] != "running").then(|| runs)
+        (runs.len() >= 2 && runs[0]["status"] != "running").then_some(runs)
     });
     settle();
     let runs = runs_of(&serve, &api, "every-5");
