@@ -23,7 +23,10 @@ use abi_stable::{
 };
 
 /// The plugin interface version this crate implements. Libraries carry it in their header.
-pub const INTERFACE_VERSION: &str = "1.0.0";
+///
+/// History: 1.0.0 the first; 1.1.0 appended [`PluginModule::migrate`] (config and cursor
+/// migrations), which a 1.0 library lacks.
+pub const INTERFACE_VERSION: &str = "1.1.0";
 
 /// The exported symbol name of the library header (abi_stable's mangled root-module loader name).
 /// A unit test checks it against `abi_stable::library::ROOT_MODULE_LOADER_NAME`.
@@ -38,6 +41,14 @@ pub mod error_kind {
     pub const PERMANENT: u8 = 5;
     pub const BUG: u8 = 6;
     pub const CANCELLED: u8 = 7;
+}
+
+/// What [`PluginModule::migrate`] is asked to migrate.
+pub mod migration_kind {
+    /// The connector's configuration (the `config` of a pipeline's source or sink).
+    pub const CONFIG: u8 = 1;
+    /// A stream cursor the source emitted.
+    pub const CURSOR: u8 = 2;
 }
 
 /// An error crossing the boundary. `kind` is one of [`error_kind`]; unknown kinds read as `Bug`.
@@ -145,6 +156,14 @@ pub struct PluginModule {
     #[sabi(last_prefix_field)]
     pub instantiate:
         extern "C" fn(config: RStr<'_>, host: HostBox) -> RResult<ConnectorBox, FfiError>,
+
+    /// Interface 1.1: migrates a JSON config or cursor (`kind`, one of [`migration_kind`]) written
+    /// for version `from_version` to the version the library's manifest declares
+    /// (`config_version` / `cursor_version`). Missing in a 1.0 library: the accessor answers
+    /// `None`, and such a library declares version 1 of both, so there is nothing to migrate.
+    #[sabi(missing_field(option))]
+    pub migrate:
+        extern "C" fn(kind: u8, from_version: u32, value: RStr<'_>) -> RResult<RString, FfiError>,
 }
 
 impl RootModule for PluginModuleRef {

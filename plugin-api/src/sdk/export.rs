@@ -14,8 +14,8 @@ use abi_stable::{
 
 use super::{Connector, Host, ReadRequest, WriteRequest};
 use crate::abi::{
-    ConnectorBox, ConnectorFfi, ConnectorFfi_TO, FfiError, FfiPage, HostBox, PluginModule,
-    PluginModuleRef, INTERFACE_VERSION,
+    migration_kind, ConnectorBox, ConnectorFfi, ConnectorFfi_TO, FfiError, FfiPage, HostBox,
+    PluginModule, PluginModuleRef, INTERFACE_VERSION,
 };
 use crate::manifest::secret_paths;
 use crate::{ConnectorError, Manifest};
@@ -40,6 +40,8 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, ConnectorError>) -> RR
 pub fn full_manifest<C: Connector>() -> Manifest {
     let mut m = C::manifest();
     m.interface_version = INTERFACE_VERSION.to_string();
+    m.config_version = C::CONFIG_VERSION;
+    m.cursor_version = C::CURSOR_VERSION;
     let schema = schemars::schema_for!(C::Config);
     m.config_schema = serde_json::to_value(&schema).unwrap_or_default();
     for s in secret_paths(&m.config_schema) {
@@ -73,11 +75,62 @@ extern "C" fn instantiate_fn<C: Connector>(
     })
 }
 
+/// Migrates `value` of version `from` step by step to `to` with `step` (one version per call).
+/// A value newer than the library understands is refused: that is a downgrade.
+pub fn migrate_steps(
+    what: &str,
+    from: u32,
+    to: u32,
+    mut value: serde_json::Value,
+    step: impl Fn(u32, serde_json::Value) -> Result<serde_json::Value, ConnectorError>,
+) -> Result<serde_json::Value, ConnectorError> {
+    if from > to {
+        return Err(ConnectorError::Config(format!(
+            "the {what} is version {from}, newer than this connector's {to}: \
+             install the connector version it was written with, or a newer one"
+        )));
+    }
+    for v in from..to {
+        value = step(v, value)?;
+    }
+    Ok(value)
+}
+
+extern "C" fn migrate_fn<C: Connector>(
+    kind: u8,
+    from_version: u32,
+    value: RStr<'_>,
+) -> RResult<RString, FfiError> {
+    guard("migrate", || {
+        let value: serde_json::Value = serde_json::from_str(value.as_str())
+            .map_err(|e| ConnectorError::Bug(format!("migration input is not JSON: {e}")))?;
+        let out = match kind {
+            migration_kind::CONFIG => migrate_steps(
+                "config",
+                from_version,
+                C::CONFIG_VERSION,
+                value,
+                C::migrate_config,
+            )?,
+            migration_kind::CURSOR => migrate_steps(
+                "cursor",
+                from_version,
+                C::CURSOR_VERSION,
+                value,
+                C::migrate_cursor,
+            )?,
+            other => return Err(ConnectorError::Bug(format!("unknown migration kind {other}"))),
+        };
+        Ok(RString::from(out.to_string()))
+    })
+}
+
 /// Builds the root module of a connector library. Called by [`crate::export_connector!`].
 pub fn root_module<C: Connector>() -> PluginModuleRef {
     PluginModule {
         manifest: manifest_fn::<C>,
         instantiate: instantiate_fn::<C>,
+        migrate: migrate_fn::<C>,
     }
     .leak_into_prefix()
 }
