@@ -20,6 +20,7 @@ use crate::abi::{
 use crate::manifest::secret_paths;
 use crate::{ConnectorError, Manifest};
 
+#[doc(hidden)]
 /// Runs plugin code, turning a panic into a `Bug` error that names the panic message.
 pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, ConnectorError>) -> RResult<T, FfiError> {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -125,6 +126,7 @@ extern "C" fn migrate_fn<C: Connector>(
     })
 }
 
+#[doc(hidden)]
 /// Builds the root module of a connector library. Called by [`crate::export_connector!`].
 pub fn root_module<C: Connector>() -> PluginModuleRef {
     PluginModule {
