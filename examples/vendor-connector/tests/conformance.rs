@@ -54,8 +54,7 @@ fn read(c: &Tillbox, cursor: Option<Value>) -> Page {
         stream: "products".into(),
         cursor,
         page_size: 2,
-        from: None,
-        to: None,
+        ..Default::default()
     })
     .unwrap()
 }

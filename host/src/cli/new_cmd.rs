@@ -102,9 +102,9 @@ impl Scaffold {
 
     fn render(&self, template: &str) -> String {
         let stream = match (self.source, self.sink) {
-            (true, true) => ".stream(StreamDecl::read_write(\"products\"))",
-            (true, false) => ".stream(StreamDecl::read(\"products\"))",
-            (false, true) => ".stream(StreamDecl::write(\"products\"))",
+            (true, true) => ".stream(posbridge_plugin_api::StreamDecl::read_write(\"products\"))",
+            (true, false) => ".stream(posbridge_plugin_api::StreamDecl::read(\"products\"))",
+            (false, true) => ".stream(posbridge_plugin_api::StreamDecl::write(\"products\"))",
             (false, false) => "",
         };
         let mut decls = stream.to_string();
@@ -267,11 +267,8 @@ fn sdk_dependency(project: &Path, sdk: Option<&Path>) -> anyhow::Result<String> 
         None => {
             let parent = project.parent().unwrap_or(project);
             let parent = parent.canonicalize().unwrap_or_else(|_| parent.to_path_buf());
+            // Relative inside the checkout: the project moves with it.
             enclosing_checkout(&parent).map(|c| relative(project, &c.join("plugin-api")))
-                .map(|rel| {
-                    // Relative inside the checkout: the project moves with it.
-                    PathBuf::from(rel)
-                })
         }
     };
     Ok(match local {
@@ -381,6 +378,7 @@ mod tests {
         assert!(!lib.contains("fn source(&self)"), "{lib}");
         assert!(lib.contains("pub struct AcmePos"), "{lib}");
         assert!(lib.contains("StreamDecl::write(\"products\")"), "{lib}");
+        assert!(lib.contains(".action(\"get_product\""), "{lib}");
         let cargo = &files[0].1;
         assert!(cargo.contains("name = \"posbridge_acme_pos\""), "{cargo}");
         assert!(cargo.contains("crate-type = [\"cdylib\", \"rlib\"]"), "{cargo}");

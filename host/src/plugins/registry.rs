@@ -232,9 +232,14 @@ impl Registry {
             Origin::BuiltIn(_) => None,
         };
         let Some(migrate) = migrate else {
+            let why = if entry.is_built_in() {
+                "a built-in connector has no migrations"
+            } else {
+                "it predates plugin interface 1.1"
+            };
             return Err(ConnectorError::Config(format!(
                 "connector {name} {} declares {what} version {current} and cannot migrate \
-                 version {from_version} (it predates plugin interface 1.1)",
+                 version {from_version} ({why})",
                 entry.manifest.version
             )));
         };
