@@ -1,8 +1,9 @@
 //! Interface evolution: a library built against the previous interface minor (1.0, from a frozen
 //! copy of its ABI) loads and runs in this host; one needing a newer interface is refused with
-//! both versions named. Fixtures: `tests/fixtures/interface-prev-minor`, `interface-newer`.
+//! both versions named. Fixtures: `tests/standalone/interface-prev-minor` (a Cargo project of
+//! its own, built here: see its Cargo.toml) and `tests/fixtures/interface-newer`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use posbridge::plugins::Registry;
@@ -11,6 +12,20 @@ use posbridge_plugin_api::abi::{migration_kind, INTERFACE_VERSION};
 use serde_json::{json, Value};
 
 const PREV_MINOR: &str = "posbridge_fixture_interface_prev_minor";
+
+/// Builds the previous-minor fixture into the shared out-of-tree target folder (the one
+/// `vendor_path.rs` uses too, so its registry crates are compiled once); answers the library.
+fn build_prev_minor() -> PathBuf {
+    let project = workspace_root().join("tests/standalone/interface-prev-minor");
+    let target = target_dir().join("out-of-tree");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let r = run(Command::new(cargo)
+        .current_dir(&project)
+        .env("CARGO_TARGET_DIR", &target)
+        .args(["build", "--quiet"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    target.join("debug").join(dylib_file_name(PREV_MINOR))
+}
 const NEWER: &str = "posbridge_fixture_interface_newer";
 
 fn posbridge_in(dir: &Path) -> Command {
@@ -30,7 +45,9 @@ fn this_host_is_interface_1_1() {
 
 #[test]
 fn a_library_built_against_the_previous_minor_loads_and_runs_a_pipeline() {
-    let dir = plugin_dir_with(&["posbridge_generic", PREV_MINOR]);
+    let dir = plugin_dir_with(&["posbridge_generic"]);
+    let lib = build_prev_minor();
+    std::fs::copy(&lib, dir.path().join(lib.file_name().unwrap())).unwrap();
     let r = run(posbridge_in(dir.path()).args(["plugins", "list", "--json"]));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(!r.stderr.contains(PREV_MINOR), "not skipped: {r:?}");

@@ -4,7 +4,7 @@
 //! a pipeline from it to the generic sink. And the same for `examples/vendor-connector`, the
 //! out-of-tree connector written from its `API.md` and the scaffold.
 //!
-//! The projects are built with `CARGO_TARGET_DIR=target/vendor-path` (under this workspace's
+//! The projects are built with `CARGO_TARGET_DIR=target/out-of-tree` (under this workspace's
 //! target folder) and this workspace's `Cargo.lock`, so the registry crates are compiled once
 //! and reused by every later run, and nothing is fetched.
 
@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 /// The shared target folder of the out-of-tree builds.
 fn vendor_target() -> PathBuf {
-    target_dir().join("vendor-path")
+    target_dir().join("out-of-tree")
 }
 
 /// `cargo test` in `project`, which builds its cdylib too; answers the library file.

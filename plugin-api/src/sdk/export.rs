@@ -259,3 +259,45 @@ macro_rules! export_connector {
         };
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn migrations_run_one_step_per_version_in_order() {
+        let step = |v: u32, mut x: Value| {
+            x["steps"].as_array_mut().unwrap().push(json!(v));
+            Ok(x)
+        };
+        let out = migrate_steps("cursor", 1, 4, json!({"steps": []}), step).unwrap();
+        assert_eq!(out, json!({"steps": [1, 2, 3]}));
+        let same = migrate_steps("cursor", 4, 4, json!({"steps": []}), step).unwrap();
+        assert_eq!(same, json!({"steps": []}));
+    }
+
+    #[test]
+    fn a_value_newer_than_the_connector_is_refused_naming_both_versions() {
+        let err = migrate_steps("config", 3, 2, json!({}), |_, x| Ok(x)).unwrap_err();
+        assert!(matches!(err, ConnectorError::Config(_)), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("the config is version 3, newer than this connector's 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_failing_step_stops_the_migration_with_its_error() {
+        let err = migrate_steps("cursor", 1, 3, json!(1), |v, x| {
+            if v == 2 {
+                Err(ConnectorError::Permanent("step 2 fails".into()))
+            } else {
+                Ok(x)
+            }
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("step 2 fails"), "{err}");
+    }
+}
