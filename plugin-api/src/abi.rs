@@ -173,6 +173,35 @@ impl RootModule for PluginModuleRef {
     const VERSION_STRINGS: VersionStrings = VersionStrings::new(INTERFACE_VERSION);
 }
 
+/// The root module as interface 1.0 laid it out (no `migrate`). abi_stable's layout check
+/// refuses a library whose prefix type has fewer fields than the loader's, so the host reads a
+/// 1.0 library through this type: same name and package, the 1.0 fields. Every later minor that
+/// appends to a layout-checked type needs such a frozen copy (see decision 009).
+pub mod v1_0 {
+    use super::*;
+
+    /// The root module of interface 1.0.
+    #[repr(C)]
+    #[derive(StableAbi)]
+    #[sabi(kind(Prefix(prefix_ref = PluginModuleRef)))]
+    #[sabi(missing_field(panic))]
+    pub struct PluginModule {
+        /// Returns the JSON [`crate::Manifest`].
+        pub manifest: extern "C" fn() -> RResult<RString, FfiError>,
+        /// Builds a connector from its JSON configuration and the host's capabilities.
+        #[sabi(last_prefix_field)]
+        pub instantiate:
+            extern "C" fn(config: RStr<'_>, host: HostBox) -> RResult<ConnectorBox, FfiError>,
+    }
+
+    impl RootModule for PluginModuleRef {
+        declare_root_module_statics! {PluginModuleRef}
+        const BASE_NAME: &'static str = "posbridge_connector";
+        const NAME: &'static str = "posbridge_connector";
+        const VERSION_STRINGS: VersionStrings = VersionStrings::new("1.0.0");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::RStr;
-use posbridge_plugin_api::abi::{migration_kind, HostFfi_TO, PluginModuleRef};
+use posbridge_plugin_api::abi::{migration_kind, HostFfi_TO};
 use posbridge_plugin_api::{ConnectorError, Manifest, RateLimit};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -16,7 +16,7 @@ use super::capabilities::{KvStore, MemoryKv, PluginHost};
 use super::config_schema::{validate_config, ConfigViolation};
 use super::discovery::{library_candidates, Candidate};
 use super::handle::ConnectorHandle;
-use super::loader::load_library;
+use super::loader::{load_library, LibraryModule};
 use crate::http_gateway::{EgressPolicy, HttpGateway};
 use crate::rate_limit::limiter_for;
 use crate::redact::Redactor;
@@ -46,7 +46,7 @@ pub struct PluginEntry {
 
 /// Where a connector's code comes from.
 enum Origin {
-    Library(PluginModuleRef),
+    Library(LibraryModule),
     BuiltIn(BuiltinFactory),
 }
 
