@@ -159,8 +159,8 @@ pub struct PluginModule {
 
     /// Interface 1.1: migrates a JSON config or cursor (`kind`, one of [`migration_kind`]) written
     /// for version `from_version` to the version the library's manifest declares
-    /// (`config_version` / `cursor_version`). Missing in a 1.0 library: the accessor answers
-    /// `None`, and such a library declares version 1 of both, so there is nothing to migrate.
+    /// (`config_version` / `cursor_version`). A 1.0 library lacks it; the host reads such a
+    /// library through [`v1_0::PluginModule`], and it declares version 1 of both shapes.
     #[sabi(missing_field(option))]
     pub migrate:
         extern "C" fn(kind: u8, from_version: u32, value: RStr<'_>) -> RResult<RString, FfiError>,
