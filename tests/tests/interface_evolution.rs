@@ -105,7 +105,12 @@ fn a_library_built_against_the_previous_minor_loads_and_runs_a_pipeline() {
     let ids: Vec<String> = std::fs::read_to_string(&out)
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(ids, ["old-1", "old-2", "old-3"]);
 }

@@ -20,14 +20,20 @@ fn vendor_target() -> PathBuf {
     target_dir().join("out-of-tree")
 }
 
-/// `cargo test` in `project`, which builds its cdylib too; answers the library file.
+/// `cargo test`, then `cargo build` (`cargo test` leaves the cdylib in `deps/` only) in
+/// `project`; answers the library file.
 fn cargo_test(project: &Path, lib: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let started = Instant::now();
-    let r = run(Command::new(cargo)
+    let r = run(Command::new(&cargo)
         .current_dir(project)
         .env("CARGO_TARGET_DIR", vendor_target())
         .args(["test", "--quiet"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = run(Command::new(&cargo)
+        .current_dir(project)
+        .env("CARGO_TARGET_DIR", vendor_target())
+        .args(["build", "--quiet"]));
     eprintln!(
         "cargo test of {} took {:.1} s",
         project.display(),
@@ -114,7 +120,14 @@ fn scaffold_build_conformance_install_and_run() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("vendor-path-demo");
     let r = run(Command::new(posbridge_bin())
-        .args(["new", "connector", "vendor-path-demo", "--source", "--sink", "--path"])
+        .args([
+            "new",
+            "connector",
+            "vendor-path-demo",
+            "--source",
+            "--sink",
+            "--path",
+        ])
         .arg(&project)
         .arg("--sdk")
         .arg(workspace_root().join("plugin-api")));
@@ -153,7 +166,10 @@ fn scaffold_build_conformance_install_and_run() {
         .collect();
     assert_eq!(
         got,
-        [("vendor-path-demo:1", "2.50"), ("vendor-path-demo:2", "1.90")]
+        [
+            ("vendor-path-demo:1", "2.50"),
+            ("vendor-path-demo:2", "1.90")
+        ]
     );
     eprintln!(
         "the vendor path took {:.1} s",

@@ -31,7 +31,10 @@ fn tillbox() -> ScriptedHost {
             .iter()
             .any(|(k, v)| k.eq_ignore_ascii_case("x-tillbox-token") && v == TOKEN);
         if !token_ok {
-            return Ok(json_response(401, &json!({"error": {"text": "unknown token"}})));
+            return Ok(json_response(
+                401,
+                &json!({"error": {"text": "unknown token"}}),
+            ));
         }
         if req.url.contains("/ping") {
             return Ok(json_response(200, &json!({"pong": true})));
@@ -45,7 +48,10 @@ fn tillbox() -> ScriptedHost {
         let offset = query(&req.url, "offset").unwrap_or(0) as usize;
         let limit = query(&req.url, "limit").unwrap_or(50) as usize;
         let page: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
-        Ok(json_response(200, &json!({"articles": page, "total": all.len()})))
+        Ok(json_response(
+            200,
+            &json!({"articles": page, "total": all.len()}),
+        ))
     })
 }
 
@@ -64,7 +70,11 @@ fn read_all(c: &Tillbox, mut cursor: Option<Value>) -> (Vec<String>, Vec<Value>)
     let (mut ids, mut cursors) = (Vec::new(), Vec::new());
     loop {
         let page = read(c, cursor);
-        ids.extend(page.records.iter().map(|r| r["id"].as_str().unwrap().to_string()));
+        ids.extend(
+            page.records
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string()),
+        );
         cursor = page.cursor;
         if !page.has_more {
             return (ids, cursors);
@@ -100,7 +110,10 @@ fn a_read_resumed_from_every_cursor_has_no_gap_and_no_duplicate() {
     assert_eq!(ids, expected);
     assert_eq!(cursors.len(), 2);
     for (i, cursor) in cursors.iter().enumerate() {
-        assert_eq!(read_all(&c, Some(cursor.clone())).0, expected[(i + 1) * 2..]);
+        assert_eq!(
+            read_all(&c, Some(cursor.clone())).0,
+            expected[(i + 1) * 2..]
+        );
     }
     // The last cursor points past the end: the next run reads only what is new.
     let last = read(&c, Some(json!({"offset": 4}))).cursor.unwrap();

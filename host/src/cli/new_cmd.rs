@@ -121,7 +121,12 @@ impl Scaffold {
         let mut parts = String::new();
         let mut tests = String::new();
         let mut flags = String::new();
-        let kind = |on: bool, module: &str, method: &str, tr: &str, mods: &mut String, fns: &mut String| {
+        let kind = |on: bool,
+                    module: &str,
+                    method: &str,
+                    tr: &str,
+                    mods: &mut String,
+                    fns: &mut String| {
             if on {
                 mods.push_str(&format!("\nmod {module};"));
                 fns.push_str(&format!(
@@ -129,13 +134,29 @@ impl Scaffold {
                 ));
             }
         };
-        kind(self.source, "source", "source", "Source", &mut mods, &mut fns);
+        kind(
+            self.source,
+            "source",
+            "source",
+            "Source",
+            &mut mods,
+            &mut fns,
+        );
         kind(self.sink, "sink", "sink", "Sink", &mut mods, &mut fns);
-        kind(self.actions, "actions", "actions", "Actions", &mut mods, &mut fns);
+        kind(
+            self.actions,
+            "actions",
+            "actions",
+            "Actions",
+            &mut mods,
+            &mut fns,
+        );
         if self.source {
             mods.push_str("\npub use source::to_product;");
             parts.push_str("- `src/source.rs`: `GET /v1/products` page by page, mapped to canonical products.\n");
-            tests.push_str(", a read resumed from every cursor with no gap and no duplicate, exact money");
+            tests.push_str(
+                ", a read resumed from every cursor with no gap and no duplicate, exact money",
+            );
             flags.push_str(" --source");
         }
         if self.sink {
@@ -158,7 +179,10 @@ impl Scaffold {
             std::env::consts::DLL_SUFFIX
         );
         let pairs = [
-            ("{{crate_name}}", format!("posbridge-connector-{}", self.name)),
+            (
+                "{{crate_name}}",
+                format!("posbridge-connector-{}", self.name),
+            ),
             ("{{lib_name}}", self.lib_name()),
             ("{{lib_file}}", lib_file),
             ("{{type_name}}", type_name(&self.name)),
@@ -266,7 +290,9 @@ fn sdk_dependency(project: &Path, sdk: Option<&Path>) -> anyhow::Result<String> 
         }
         None => {
             let parent = project.parent().unwrap_or(project);
-            let parent = parent.canonicalize().unwrap_or_else(|_| parent.to_path_buf());
+            let parent = parent
+                .canonicalize()
+                .unwrap_or_else(|_| parent.to_path_buf());
             // Relative inside the checkout: the project moves with it.
             enclosing_checkout(&parent).map(|c| relative(project, &c.join("plugin-api")))
         }
@@ -366,22 +392,25 @@ mod tests {
     fn the_parts_asked_for_are_generated_and_wired() {
         let s = scaffold(false, true, true);
         let files = s.files();
-        let names: Vec<String> = files
-            .iter()
-            .map(|(p, _)| p.display().to_string())
-            .collect();
+        let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
         assert!(names.contains(&"src/sink.rs".to_string()), "{names:?}");
         assert!(names.contains(&"src/actions.rs".to_string()), "{names:?}");
         assert!(!names.contains(&"src/source.rs".to_string()), "{names:?}");
         let lib = &files.iter().find(|(p, _)| p.ends_with("lib.rs")).unwrap().1;
-        assert!(lib.contains("mod sink;") && lib.contains("fn sink(&self)"), "{lib}");
+        assert!(
+            lib.contains("mod sink;") && lib.contains("fn sink(&self)"),
+            "{lib}"
+        );
         assert!(!lib.contains("fn source(&self)"), "{lib}");
         assert!(lib.contains("pub struct AcmePos"), "{lib}");
         assert!(lib.contains("StreamDecl::write(\"products\")"), "{lib}");
         assert!(lib.contains(".action(\"get_product\""), "{lib}");
         let cargo = &files[0].1;
         assert!(cargo.contains("name = \"posbridge_acme_pos\""), "{cargo}");
-        assert!(cargo.contains("crate-type = [\"cdylib\", \"rlib\"]"), "{cargo}");
+        assert!(
+            cargo.contains("crate-type = [\"cdylib\", \"rlib\"]"),
+            "{cargo}"
+        );
     }
 
     #[test]

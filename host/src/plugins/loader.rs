@@ -120,17 +120,17 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, LoadError> {
             .map(LibraryModule::Current)
     };
     let module = module.map_err(|e| match e {
-            LibraryError::RootModule { err, .. } => LoadError::Failed(err.to_string()),
-            LibraryError::IncompatibleVersionNumber {
-                expected_version,
-                actual_version,
-                ..
-            } => LoadError::IncompatibleInterface {
-                found: actual_version.to_string(),
-                supported: expected_version.to_string(),
-            },
-            other => LoadError::AbiMismatch(first_lines(&other.to_string(), 6)),
-        })?;
+        LibraryError::RootModule { err, .. } => LoadError::Failed(err.to_string()),
+        LibraryError::IncompatibleVersionNumber {
+            expected_version,
+            actual_version,
+            ..
+        } => LoadError::IncompatibleInterface {
+            found: actual_version.to_string(),
+            supported: expected_version.to_string(),
+        },
+        other => LoadError::AbiMismatch(first_lines(&other.to_string(), 6)),
+    })?;
     let manifest_json = (module.manifest())()
         .into_result()
         .map_err(|e| LoadError::InvalidManifest(ConnectorError::from(e).to_string()))?;

@@ -120,7 +120,11 @@ extern "C" fn migrate_fn<C: Connector>(
                 value,
                 C::migrate_cursor,
             )?,
-            other => return Err(ConnectorError::Bug(format!("unknown migration kind {other}"))),
+            other => {
+                return Err(ConnectorError::Bug(format!(
+                    "unknown migration kind {other}"
+                )))
+            }
         };
         Ok(RString::from(out.to_string()))
     })
