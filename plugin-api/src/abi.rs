@@ -23,7 +23,10 @@ use abi_stable::{
 };
 
 /// The plugin interface version this crate implements. Libraries carry it in their header.
-pub const INTERFACE_VERSION: &str = "1.0.0";
+///
+/// History: 1.0.0 the first; 1.1.0 appended [`PluginModule::migrate`] (config and cursor
+/// migrations), which a 1.0 library lacks.
+pub const INTERFACE_VERSION: &str = "1.1.0";
 
 /// The exported symbol name of the library header (abi_stable's mangled root-module loader name).
 /// A unit test checks it against `abi_stable::library::ROOT_MODULE_LOADER_NAME`.
@@ -38,6 +41,14 @@ pub mod error_kind {
     pub const PERMANENT: u8 = 5;
     pub const BUG: u8 = 6;
     pub const CANCELLED: u8 = 7;
+}
+
+/// What [`PluginModule::migrate`] is asked to migrate.
+pub mod migration_kind {
+    /// The connector's configuration (the `config` of a pipeline's source or sink).
+    pub const CONFIG: u8 = 1;
+    /// A stream cursor the source emitted.
+    pub const CURSOR: u8 = 2;
 }
 
 /// An error crossing the boundary. `kind` is one of [`error_kind`]; unknown kinds read as `Bug`.
@@ -145,6 +156,14 @@ pub struct PluginModule {
     #[sabi(last_prefix_field)]
     pub instantiate:
         extern "C" fn(config: RStr<'_>, host: HostBox) -> RResult<ConnectorBox, FfiError>,
+
+    /// Interface 1.1: migrates a JSON config or cursor (`kind`, one of [`migration_kind`]) written
+    /// for version `from_version` to the version the library's manifest declares
+    /// (`config_version` / `cursor_version`). A 1.0 library lacks it; the host reads such a
+    /// library through [`v1_0::PluginModule`], and it declares version 1 of both shapes.
+    #[sabi(missing_field(option))]
+    pub migrate:
+        extern "C" fn(kind: u8, from_version: u32, value: RStr<'_>) -> RResult<RString, FfiError>,
 }
 
 impl RootModule for PluginModuleRef {
@@ -152,6 +171,35 @@ impl RootModule for PluginModuleRef {
     const BASE_NAME: &'static str = "posbridge_connector";
     const NAME: &'static str = "posbridge_connector";
     const VERSION_STRINGS: VersionStrings = VersionStrings::new(INTERFACE_VERSION);
+}
+
+/// The root module as interface 1.0 laid it out (no `migrate`). abi_stable's layout check
+/// refuses a library whose prefix type has fewer fields than the loader's, so the host reads a
+/// 1.0 library through this type: same name and package, the 1.0 fields. Every later minor that
+/// appends to a layout-checked type needs such a frozen copy (see decision 009).
+pub mod v1_0 {
+    use super::*;
+
+    /// The root module of interface 1.0.
+    #[repr(C)]
+    #[derive(StableAbi)]
+    #[sabi(kind(Prefix(prefix_ref = PluginModuleRef)))]
+    #[sabi(missing_field(panic))]
+    pub struct PluginModule {
+        /// Returns the JSON [`crate::Manifest`].
+        pub manifest: extern "C" fn() -> RResult<RString, FfiError>,
+        /// Builds a connector from its JSON configuration and the host's capabilities.
+        #[sabi(last_prefix_field)]
+        pub instantiate:
+            extern "C" fn(config: RStr<'_>, host: HostBox) -> RResult<ConnectorBox, FfiError>,
+    }
+
+    impl RootModule for PluginModuleRef {
+        declare_root_module_statics! {PluginModuleRef}
+        const BASE_NAME: &'static str = "posbridge_connector";
+        const NAME: &'static str = "posbridge_connector";
+        const VERSION_STRINGS: VersionStrings = VersionStrings::new("1.0.0");
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@
 //!
 //! Plugins do no I/O of their own: they call the host for HTTP, logging, the clock and state.
 
+/// The binary interface (the host's side of it; connector authors never use it directly).
+#[doc(hidden)]
 pub mod abi;
 mod error;
 pub mod json_text;

@@ -42,6 +42,18 @@ pub struct Manifest {
     /// The vendor's documented rate limit per account, if any.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// The version of the config's shape (filled by the SDK from `Connector::CONFIG_VERSION`);
+    /// 1 when absent (a library older than interface 1.1).
+    #[serde(default = "first_version")]
+    pub config_version: u32,
+    /// The version of the cursors' shape (filled by the SDK from `Connector::CURSOR_VERSION`);
+    /// 1 when absent.
+    #[serde(default = "first_version")]
+    pub cursor_version: u32,
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 impl Manifest {
@@ -60,6 +72,8 @@ impl Manifest {
             egress_hosts: Vec::new(),
             egress_config_fields: Vec::new(),
             rate_limit: None,
+            config_version: 1,
+            cursor_version: 1,
         }
     }
 
@@ -135,6 +149,9 @@ impl Manifest {
         }
         if !self.config_schema.is_object() {
             p.push("config_schema is not a JSON Schema object".into());
+        }
+        if self.config_version == 0 || self.cursor_version == 0 {
+            p.push("config_version and cursor_version start at 1".into());
         }
         if let Some(r) = &self.rate_limit {
             if r.requests == 0 || r.per_seconds == 0 {

@@ -6,6 +6,7 @@ mod check;
 #[cfg(feature = "sandbox")]
 mod demo_cmd;
 mod export_cmd;
+mod new_cmd;
 mod output;
 mod pipeline_cmds;
 mod plugins_cmd;
@@ -109,6 +110,9 @@ pub enum Command {
     /// API keys of `posbridge serve`: create (shown once), list, revoke.
     #[command(subcommand)]
     Apikey(apikey_cmd::ApikeyCommand),
+    /// Start something new: `new connector NAME` creates a connector project.
+    #[command(subcommand)]
+    New(new_cmd::NewCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +168,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
         Command::Serve(a) => serve_cmd::run(&cli.global, a),
         Command::Apikey(c) => apikey_cmd::run(c),
         Command::Action(a) => action_cmd::run(&cli.global, a),
+        Command::New(c) => new_cmd::run(c),
     };
     match result {
         Ok(code) => code,

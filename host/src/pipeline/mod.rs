@@ -6,6 +6,7 @@ mod definition;
 mod executor;
 mod interpolate;
 mod keys;
+mod migrations;
 mod pages;
 mod progress;
 mod retry;
@@ -22,6 +23,10 @@ pub use interpolate::interpolate;
 pub use keys::{
     closure_key, conflict_key, content_fingerprint, idempotency_key, is_document_stream,
     DOCUMENT_STREAMS,
+};
+pub use migrations::{
+    migrate_cursors, migrated_configs, recorded as recorded_versions, ConnectorVersions,
+    PipelineVersions, VERSIONS_NAMESPACE,
 };
 pub use pages::{standalone_executor, BlockingPageLoop, PageError, PageLoop, PageSource};
 pub use progress::{ConsoleProgress, NoProgress, ProgressReporter};

@@ -125,6 +125,8 @@ pub fn open_connectors(
     state: Arc<dyn StateStore>,
     cancel: CancelFlag,
 ) -> anyhow::Result<(ConnectorHandle, ConnectorHandle)> {
+    // A connector upgraded under the pipeline gets its config in its own version's shape.
+    let (source_config, sink_config) = super::migrations::migrated_configs(def, reg, &*state)?;
     let location = state.location();
     let kv: Arc<dyn KvStore> = Arc::new(StateKv(state));
     let base = OpenOptions {
@@ -136,7 +138,7 @@ pub fn open_connectors(
     };
     let source = reg.open(
         &def.source.connector,
-        &def.source.config,
+        &source_config,
         OpenOptions {
             rate_limit: def.source.rate_limit,
             ..base.clone()
@@ -144,7 +146,7 @@ pub fn open_connectors(
     )?;
     let sink = reg.open(
         &def.sink.connector,
-        &def.sink.config,
+        &sink_config,
         OpenOptions {
             rate_limit: def.sink.rate_limit,
             ..base
@@ -225,6 +227,11 @@ pub async fn run_pipeline(
     if opts.full_refresh && !opts.dry_run {
         if let Err(e) = state.reset_cursors(&def.name) {
             error = Some(format!("cannot reset cursors: {e}"));
+        }
+    }
+    if error.is_none() && !opts.dry_run {
+        if let Err(e) = super::migrations::migrate_cursors(def, reg, &*state) {
+            error = Some(format!("{e:#}"));
         }
     }
     if error.is_none() {

@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use abi_stable::library::{lib_header_from_path, LibraryError};
-use posbridge_plugin_api::abi::{PluginModuleRef, INTERFACE_VERSION};
+use abi_stable::std_types::{RResult, RStr, RString};
+use posbridge_plugin_api::abi::{
+    v1_0, ConnectorBox, FfiError, HostBox, PluginModuleRef, INTERFACE_VERSION,
+};
 use posbridge_plugin_api::{ConnectorError, Manifest};
 
 use super::file_check::{check_library_file, FileCheckError};
@@ -34,7 +37,44 @@ pub enum LoadError {
 pub struct LoadedLibrary {
     pub file: PathBuf,
     pub manifest: Manifest,
-    pub module: PluginModuleRef,
+    pub module: LibraryModule,
+}
+
+/// A library's root module, through the layout of the interface minor it was built against:
+/// abi_stable refuses a library with fewer root-module fields than the loader's type.
+#[derive(Clone, Copy)]
+pub enum LibraryModule {
+    /// Interface 1.0: no `migrate`.
+    V1_0(v1_0::PluginModuleRef),
+    /// Interface 1.1, this host's.
+    Current(PluginModuleRef),
+}
+
+type InstantiateFn = extern "C" fn(RStr<'_>, HostBox) -> RResult<ConnectorBox, FfiError>;
+type MigrateFn = extern "C" fn(u8, u32, RStr<'_>) -> RResult<RString, FfiError>;
+
+impl LibraryModule {
+    pub fn manifest(&self) -> extern "C" fn() -> RResult<RString, FfiError> {
+        match self {
+            Self::V1_0(m) => m.manifest(),
+            Self::Current(m) => m.manifest(),
+        }
+    }
+
+    pub fn instantiate(&self) -> InstantiateFn {
+        match self {
+            Self::V1_0(m) => m.instantiate(),
+            Self::Current(m) => m.instantiate(),
+        }
+    }
+
+    /// `None` for a 1.0 library.
+    pub fn migrate(&self) -> Option<MigrateFn> {
+        match self {
+            Self::V1_0(_) => None,
+            Self::Current(m) => m.migrate(),
+        }
+    }
 }
 
 fn parse_version(v: &str) -> Option<(u64, u64, u64)> {
@@ -69,20 +109,28 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, LoadError> {
             supported: INTERFACE_VERSION.to_string(),
         });
     }
-    let module = header
-        .init_root_module::<PluginModuleRef>()
-        .map_err(|e| match e {
-            LibraryError::RootModule { err, .. } => LoadError::Failed(err.to_string()),
-            LibraryError::IncompatibleVersionNumber {
-                expected_version,
-                actual_version,
-                ..
-            } => LoadError::IncompatibleInterface {
-                found: actual_version.to_string(),
-                supported: expected_version.to_string(),
-            },
-            other => LoadError::AbiMismatch(first_lines(&other.to_string(), 6)),
-        })?;
+    let minor = parse_version(&found).map(|v| v.1).unwrap_or_default();
+    let module = if minor == 0 {
+        header
+            .init_root_module::<v1_0::PluginModuleRef>()
+            .map(LibraryModule::V1_0)
+    } else {
+        header
+            .init_root_module::<PluginModuleRef>()
+            .map(LibraryModule::Current)
+    };
+    let module = module.map_err(|e| match e {
+        LibraryError::RootModule { err, .. } => LoadError::Failed(err.to_string()),
+        LibraryError::IncompatibleVersionNumber {
+            expected_version,
+            actual_version,
+            ..
+        } => LoadError::IncompatibleInterface {
+            found: actual_version.to_string(),
+            supported: expected_version.to_string(),
+        },
+        other => LoadError::AbiMismatch(first_lines(&other.to_string(), 6)),
+    })?;
     let manifest_json = (module.manifest())()
         .into_result()
         .map_err(|e| LoadError::InvalidManifest(ConnectorError::from(e).to_string()))?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::RStr;
-use posbridge_plugin_api::abi::{HostFfi_TO, PluginModuleRef};
+use posbridge_plugin_api::abi::{migration_kind, HostFfi_TO};
 use posbridge_plugin_api::{ConnectorError, Manifest, RateLimit};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -16,7 +16,7 @@ use super::capabilities::{KvStore, MemoryKv, PluginHost};
 use super::config_schema::{validate_config, ConfigViolation};
 use super::discovery::{library_candidates, Candidate};
 use super::handle::ConnectorHandle;
-use super::loader::load_library;
+use super::loader::{load_library, LibraryModule};
 use crate::http_gateway::{EgressPolicy, HttpGateway};
 use crate::rate_limit::limiter_for;
 use crate::redact::Redactor;
@@ -46,7 +46,7 @@ pub struct PluginEntry {
 
 /// Where a connector's code comes from.
 enum Origin {
-    Library(PluginModuleRef),
+    Library(LibraryModule),
     BuiltIn(BuiltinFactory),
 }
 
@@ -203,6 +203,61 @@ impl Registry {
         self.get(name).ok_or_else(|| OpenError::UnknownConnector {
             name: name.to_string(),
             suggestion: self.suggest(name),
+        })
+    }
+
+    /// Migrates a config or cursor (`kind`, one of [`migration_kind`]) written for version
+    /// `from_version` of the connector's config or cursor to the version its manifest declares.
+    /// The value comes back unchanged when the versions agree; a library built before interface
+    /// 1.1 (or a built-in connector) can migrate nothing else.
+    pub fn migrate(
+        &self,
+        name: &str,
+        kind: u8,
+        from_version: u32,
+        value: &Value,
+    ) -> Result<Value, ConnectorError> {
+        let entry = self
+            .entry(name)
+            .map_err(|e| ConnectorError::Config(e.to_string()))?;
+        let (what, current) = match kind {
+            migration_kind::CONFIG => ("config", entry.manifest.config_version),
+            _ => ("cursor", entry.manifest.cursor_version),
+        };
+        if from_version == current {
+            return Ok(value.clone());
+        }
+        let migrate = match &entry.origin {
+            Origin::Library(module) => module.migrate(),
+            Origin::BuiltIn(_) => None,
+        };
+        let Some(migrate) = migrate else {
+            let why = if entry.is_built_in() {
+                "a built-in connector has no migrations"
+            } else {
+                "it predates plugin interface 1.1"
+            };
+            return Err(ConnectorError::Config(format!(
+                "connector {name} {} declares {what} version {current} and cannot migrate \
+                 version {from_version} ({why})",
+                entry.manifest.version
+            )));
+        };
+        let input = value.to_string();
+        let out = migrate(kind, from_version, RStr::from(input.as_str()))
+            .into_result()
+            .map_err(|e| {
+                let e = ConnectorError::from(e);
+                ConnectorError::Config(format!(
+                    "connector {name} {} cannot migrate the {what} from version {from_version} to \
+                     {current}: {e}",
+                    entry.manifest.version
+                ))
+            })?;
+        serde_json::from_str(out.as_str()).map_err(|e| {
+            ConnectorError::Bug(format!(
+                "connector {name}: the migrated {what} is not valid JSON: {e}"
+            ))
         })
     }
 

@@ -58,6 +58,53 @@ pub trait Connector: Send + Sync + Sized + 'static {
     fn actions(&self) -> Option<&dyn Actions> {
         None
     }
+
+    /// The version of [`Connector::Config`]'s shape. Raise it by one when a release changes the
+    /// shape in a way an older pipeline file does not match, and teach
+    /// [`Connector::migrate_config`] the step. The host remembers which version each pipeline's
+    /// config was written for and migrates it before opening the connector.
+    const CONFIG_VERSION: u32 = 1;
+
+    /// The version of the cursors this connector's source emits. Raise it by one when the
+    /// cursor's shape changes, and teach [`Connector::migrate_cursor`] the step: the host
+    /// migrates every saved cursor once, when a pipeline first runs with the new version.
+    const CURSOR_VERSION: u32 = 1;
+
+    /// Turns a config of version `from_version` into one of version `from_version + 1`. The SDK
+    /// calls it step by step up to [`Connector::CONFIG_VERSION`]. The default knows no step.
+    ///
+    /// ```
+    /// # use posbridge_plugin_api::ConnectorError;
+    /// # use serde_json::{json, Value};
+    /// // Version 2 renamed `count` to `last_id`.
+    /// fn migrate_config(from_version: u32, mut config: Value) -> Result<Value, ConnectorError> {
+    ///     match from_version {
+    ///         1 => {
+    ///             let count = config["count"].take();
+    ///             config["last_id"] = count;
+    ///             config.as_object_mut().map(|o| o.remove("count"));
+    ///             Ok(config)
+    ///         }
+    ///         v => Err(ConnectorError::Config(format!("no migration from config version {v}"))),
+    ///     }
+    /// }
+    /// assert_eq!(migrate_config(1, json!({"count": 3})).unwrap(), json!({"last_id": 3}));
+    /// ```
+    fn migrate_config(from_version: u32, config: Value) -> Result<Value, ConnectorError> {
+        let _ = config;
+        Err(ConnectorError::Config(format!(
+            "this connector has no migration from config version {from_version}"
+        )))
+    }
+
+    /// Turns a cursor of version `from_version` into one of version `from_version + 1`; called
+    /// step by step up to [`Connector::CURSOR_VERSION`]. The default knows no step.
+    fn migrate_cursor(from_version: u32, cursor: Value) -> Result<Value, ConnectorError> {
+        let _ = cursor;
+        Err(ConnectorError::Config(format!(
+            "this connector has no migration from cursor version {from_version}"
+        )))
+    }
 }
 
 /// Reads pages of records from a cursor.

@@ -14,12 +14,13 @@ use abi_stable::{
 
 use super::{Connector, Host, ReadRequest, WriteRequest};
 use crate::abi::{
-    ConnectorBox, ConnectorFfi, ConnectorFfi_TO, FfiError, FfiPage, HostBox, PluginModule,
-    PluginModuleRef, INTERFACE_VERSION,
+    migration_kind, ConnectorBox, ConnectorFfi, ConnectorFfi_TO, FfiError, FfiPage, HostBox,
+    PluginModule, PluginModuleRef, INTERFACE_VERSION,
 };
 use crate::manifest::secret_paths;
 use crate::{ConnectorError, Manifest};
 
+#[doc(hidden)]
 /// Runs plugin code, turning a panic into a `Bug` error that names the panic message.
 pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, ConnectorError>) -> RResult<T, FfiError> {
     match catch_unwind(AssertUnwindSafe(f)) {
@@ -40,6 +41,8 @@ pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, ConnectorError>) -> RR
 pub fn full_manifest<C: Connector>() -> Manifest {
     let mut m = C::manifest();
     m.interface_version = INTERFACE_VERSION.to_string();
+    m.config_version = C::CONFIG_VERSION;
+    m.cursor_version = C::CURSOR_VERSION;
     let schema = schemars::schema_for!(C::Config);
     m.config_schema = serde_json::to_value(&schema).unwrap_or_default();
     for s in secret_paths(&m.config_schema) {
@@ -73,11 +76,67 @@ extern "C" fn instantiate_fn<C: Connector>(
     })
 }
 
+/// Migrates `value` of version `from` step by step to `to` with `step` (one version per call).
+/// A value newer than the library understands is refused: that is a downgrade.
+pub fn migrate_steps(
+    what: &str,
+    from: u32,
+    to: u32,
+    mut value: serde_json::Value,
+    step: impl Fn(u32, serde_json::Value) -> Result<serde_json::Value, ConnectorError>,
+) -> Result<serde_json::Value, ConnectorError> {
+    if from > to {
+        return Err(ConnectorError::Config(format!(
+            "the {what} is version {from}, newer than this connector's {to}: \
+             install the connector version it was written with, or a newer one"
+        )));
+    }
+    for v in from..to {
+        value = step(v, value)?;
+    }
+    Ok(value)
+}
+
+extern "C" fn migrate_fn<C: Connector>(
+    kind: u8,
+    from_version: u32,
+    value: RStr<'_>,
+) -> RResult<RString, FfiError> {
+    guard("migrate", || {
+        let value: serde_json::Value = serde_json::from_str(value.as_str())
+            .map_err(|e| ConnectorError::Bug(format!("migration input is not JSON: {e}")))?;
+        let out = match kind {
+            migration_kind::CONFIG => migrate_steps(
+                "config",
+                from_version,
+                C::CONFIG_VERSION,
+                value,
+                C::migrate_config,
+            )?,
+            migration_kind::CURSOR => migrate_steps(
+                "cursor",
+                from_version,
+                C::CURSOR_VERSION,
+                value,
+                C::migrate_cursor,
+            )?,
+            other => {
+                return Err(ConnectorError::Bug(format!(
+                    "unknown migration kind {other}"
+                )))
+            }
+        };
+        Ok(RString::from(out.to_string()))
+    })
+}
+
+#[doc(hidden)]
 /// Builds the root module of a connector library. Called by [`crate::export_connector!`].
 pub fn root_module<C: Connector>() -> PluginModuleRef {
     PluginModule {
         manifest: manifest_fn::<C>,
         instantiate: instantiate_fn::<C>,
+        migrate: migrate_fn::<C>,
     }
     .leak_into_prefix()
 }
@@ -203,4 +262,46 @@ macro_rules! export_connector {
             }
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn migrations_run_one_step_per_version_in_order() {
+        let step = |v: u32, mut x: Value| {
+            x["steps"].as_array_mut().unwrap().push(json!(v));
+            Ok(x)
+        };
+        let out = migrate_steps("cursor", 1, 4, json!({"steps": []}), step).unwrap();
+        assert_eq!(out, json!({"steps": [1, 2, 3]}));
+        let same = migrate_steps("cursor", 4, 4, json!({"steps": []}), step).unwrap();
+        assert_eq!(same, json!({"steps": []}));
+    }
+
+    #[test]
+    fn a_value_newer_than_the_connector_is_refused_naming_both_versions() {
+        let err = migrate_steps("config", 3, 2, json!({}), |_, x| Ok(x)).unwrap_err();
+        assert!(matches!(err, ConnectorError::Config(_)), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("the config is version 3, newer than this connector's 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_failing_step_stops_the_migration_with_its_error() {
+        let err = migrate_steps("cursor", 1, 3, json!(1), |v, x| {
+            if v == 2 {
+                Err(ConnectorError::Permanent("step 2 fails".into()))
+            } else {
+                Ok(x)
+            }
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("step 2 fails"), "{err}");
+    }
 }
