@@ -3,6 +3,7 @@
 mod action_cmd;
 mod apikey_cmd;
 mod check;
+mod conformance_cmd;
 #[cfg(feature = "sandbox")]
 mod demo_cmd;
 mod export_cmd;
@@ -109,6 +110,8 @@ pub enum Command {
     /// API keys of `posbridge serve`: create (shown once), list, revoke.
     #[command(subcommand)]
     Apikey(apikey_cmd::ApikeyCommand),
+    /// Run the conformance suite against a connector library: pass/fail per check, non-zero exit on failure.
+    Conformance(conformance_cmd::ConformanceArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +167,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
         Command::Serve(a) => serve_cmd::run(&cli.global, a),
         Command::Apikey(c) => apikey_cmd::run(c),
         Command::Action(a) => action_cmd::run(&cli.global, a),
+        Command::Conformance(a) => conformance_cmd::run(a),
     };
     match result {
         Ok(code) => code,
