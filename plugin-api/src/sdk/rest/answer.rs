@@ -60,6 +60,31 @@ impl Verdict {
 
 /// The per-vendor part of answer handling. Both methods have defaults, so `DefaultErrors` (or
 /// an empty `impl VendorErrors for MyVendor {}`) handles the common cases.
+///
+/// ```
+/// use posbridge_plugin_api::rest::{read_answer, RestError, VendorErrors, Verdict};
+/// use posbridge_plugin_api::HttpResponse;
+/// use serde_json::Value;
+///
+/// /// ACME answers 200 with `{"ok": false, "reason": …}` for refused requests.
+/// struct Acme;
+///
+/// impl VendorErrors for Acme {
+///     fn message(&self, _status: u16, body: &Value) -> Option<String> {
+///         body["reason"].as_str().map(str::to_string)
+///     }
+///     fn classify(&self, _resp: &HttpResponse, body: Option<&Value>, usual: Verdict) -> Verdict {
+///         match body.and_then(|b| b["ok"].as_bool()) {
+///             Some(false) => Verdict::Permanent,
+///             _ => usual,
+///         }
+///     }
+/// }
+///
+/// let resp = HttpResponse { status: 200, headers: vec![], body: br#"{"ok": false, "reason": "unknown till"}"#.to_vec() };
+/// let err = read_answer(resp, "acme: POST receipts", Default::default(), &Acme).unwrap_err();
+/// assert!(matches!(err, RestError::Permanent { ref message, .. } if message == "unknown till"));
+/// ```
 pub trait VendorErrors: Send + Sync {
     /// The vendor's error message in a parsed body, `None` when the body carries none.
     /// The default reads the common shapes (see [`common_error_message`]).

@@ -20,7 +20,34 @@ pub enum Position {
     Token(Option<String>),
 }
 
-/// A way of paging a list endpoint.
+/// A way of paging a list endpoint. The toolkit has [`PageNumber`], [`Offset`],
+/// [`CursorToken`] and [`HasMore`]; a vendor with another scheme implements this.
+///
+/// ```
+/// use posbridge_plugin_api::rest::{Paginator, Position};
+/// use serde_json::{json, Value};
+///
+/// /// Pages named by the id of the last item seen: `?after=<id>`, until a page comes back empty.
+/// struct After;
+///
+/// impl Paginator for After {
+///     fn first(&self) -> Position { Position::Token(None) }
+///     fn query(&self, at: &Position) -> Vec<(String, String)> {
+///         match at {
+///             Position::Token(Some(id)) => vec![("after".into(), id.clone())],
+///             _ => vec![],
+///         }
+///     }
+///     fn next(&self, _at: &Position, _body: &Value, items: &[Value]) -> Option<Position> {
+///         let last = items.last()?["id"].as_str()?.to_string();
+///         Some(Position::Token(Some(last)))
+///     }
+/// }
+///
+/// let next = After.next(&After.first(), &json!({}), &[json!({"id": "a7"})]).unwrap();
+/// assert_eq!(After.query(&next), vec![("after".to_string(), "a7".to_string())]);
+/// assert_eq!(After.next(&next, &json!({}), &[]), None);
+/// ```
 pub trait Paginator {
     /// The position of the first page.
     fn first(&self) -> Position;
@@ -46,10 +73,10 @@ pub struct PageOf {
 /// ```
 /// # #[cfg(feature = "testing")] fn main() {
 /// use posbridge_plugin_api::rest::{fetch_page, PageNumber, Paginator, Position, RestClient};
-/// use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+/// use posbridge_plugin_api::testing::{json_response, FakeHost};
 /// use serde_json::json;
 ///
-/// let vendor = ScriptedHost::new(|req| {
+/// let vendor = FakeHost::with_vendor(|req| {
 ///     let page: u64 = req.url.split("page=").nth(1).unwrap()[..1].parse().unwrap();
 ///     Ok(json_response(200, &json!({"data": [page], "total_pages": 2})))
 /// });
@@ -364,7 +391,7 @@ mod tests {
     #[cfg(feature = "testing")]
     use crate::rest::RestClient;
     #[cfg(feature = "testing")]
-    use crate::testing::{json_response, ScriptedHost};
+    use crate::testing::{json_response, FakeHost};
     use serde_json::json;
 
     fn items(n: usize) -> Vec<Value> {
@@ -489,7 +516,7 @@ mod tests {
     #[cfg(feature = "testing")]
     #[test]
     fn a_has_more_list_is_read_to_its_end_through_the_client() {
-        let vendor = ScriptedHost::new(|req| {
+        let vendor = FakeHost::with_vendor(|req| {
             let after = req.url.split("starting_after=").nth(1);
             Ok(json_response(
                 200,
@@ -535,7 +562,7 @@ mod tests {
     #[cfg(feature = "testing")]
     #[test]
     fn items_of_a_wrong_type_are_a_bad_field() {
-        let vendor = ScriptedHost::new(|_| Ok(json_response(200, &json!({"data": 3}))));
+        let vendor = FakeHost::with_vendor(|_| Ok(json_response(200, &json!({"data": 3}))));
         let api = RestClient::new(vendor.host(), "acme", "http://h");
         let p = PageNumber::new("page", 1);
         let e = fetch_page(api.get("x"), &p, &p.first(), "/data").unwrap_err();
