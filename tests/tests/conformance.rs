@@ -196,3 +196,284 @@ fn a_file_that_is_not_a_connector_is_refused_with_the_loaders_reason() {
         .expect("refused");
     assert!(err.to_string().contains("the file is empty"), "{err}");
 }
+
+// ---- the connectors of this repository, each against its simulator -----------------------
+
+mod connectors {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+
+    use chrono::{Days, Utc};
+    use posbridge::conformance::{StreamRead, Suite, SuiteConfig, WriteBatch};
+    use posbridge_plugin_api::model::{Decimal, Sale, SaleKind};
+    use posbridge_sandbox::lexoffice::{LexofficeSimulator, INCOME_CATEGORIES};
+    use posbridge_sandbox::sevdesk::SevdeskSimulator;
+    use posbridge_sandbox::stripe::StripeSimulator;
+    use posbridge_sandbox::{
+        build_simulator, start, Country, Dataset, Faults, GenSpec, RunningSandbox, SandboxOptions,
+    };
+    use serde_json::{json, Value};
+
+    use super::library;
+
+    /// A small data set: one store, one register, two days of six receipts.
+    fn small(vendor: &str) -> SandboxOptions {
+        SandboxOptions {
+            vendor: vendor.into(),
+            stores: 1,
+            registers_per_store: 1,
+            days: 2,
+            sales_per_day: 6,
+            ..SandboxOptions::default()
+        }
+    }
+
+    fn sandbox(opts: &SandboxOptions) -> RunningSandbox {
+        start(build_simulator(opts).expect("simulator"), 0, Faults::default()).expect("sandbox starts")
+    }
+
+    fn credential(sb: &RunningSandbox, key: &str) -> String {
+        sb.credentials
+            .iter()
+            .find(|(k, _)| k.starts_with(key))
+            .unwrap_or_else(|| panic!("credential {key} in {:?}", sb.credentials))
+            .1
+            .clone()
+    }
+
+    fn with(config: &Value, field: &str, value: Value) -> Value {
+        let mut c = config.clone();
+        c[field] = value;
+        c
+    }
+
+    fn sales_read(opts: &SandboxOptions) -> StreamRead {
+        StreamRead {
+            stream: "sales".into(),
+            page_size: 5,
+            from: Some(opts.start),
+            to: opts.start.checked_add_days(Days::new(u64::from(opts.days) - 1)),
+        }
+    }
+
+    fn stream(name: &str) -> StreamRead {
+        StreamRead {
+            stream: name.into(),
+            page_size: 5,
+            from: None,
+            to: None,
+        }
+    }
+
+    fn generated(country: Country, seed: u64) -> Vec<Sale> {
+        Dataset::generate(GenSpec {
+            seed,
+            country,
+            days: 1,
+            sales_per_day: 10,
+            ..GenSpec::default()
+        })
+        .sales
+    }
+
+    fn assert_passes(lib: &str, suite: SuiteConfig) {
+        let report = Suite::new(library(lib), suite).run().expect("loads");
+        assert!(report.passed(), "{report}");
+    }
+
+    #[test]
+    fn kassandro() {
+        let opts = small("kassandro");
+        let sb = sandbox(&opts);
+        let config = json!({
+            "base_url": sb.base_url,
+            "api_key": credential(&sb, "api_key"),
+            "cash_register_id": 1,
+            "page_size": 5,
+            "overlap_days": 0,
+            "start_date": opts.start,
+        });
+        let mut suite = SuiteConfig::new(config.clone());
+        suite.bad_config = Some(with(&config, "api_key", json!("wrong-key-1234")));
+        suite.streams = vec![sales_read(&opts), stream("payment_methods")];
+        let to_write: Vec<Value> = generated(Country::At, 99)
+            .into_iter()
+            .filter(|s| s.kind == SaleKind::Sale)
+            .take(2)
+            .map(|s| serde_json::to_value(s).unwrap())
+            .collect();
+        suite.write = Some(WriteBatch {
+            stream: "sales".into(),
+            mode: None,
+            mapping: Value::Null,
+            records: to_write,
+            records_file: None,
+        });
+        assert_passes("posbridge_kassandro", suite);
+    }
+
+    #[test]
+    fn oktopos() {
+        let opts = small("oktopos");
+        let sb = sandbox(&opts);
+        let registers: BTreeSet<u64> = sb
+            .sim
+            .canonical_sales()
+            .iter()
+            .map(|s| s.register_id.parse().expect("integer id"))
+            .collect();
+        let config = json!({
+            "base_url": sb.base_url,
+            "token": credential(&sb, "token"),
+            "cash_register": registers,
+            "page_size": 5,
+            "overlap_days": 0,
+            "start_date": opts.start,
+        });
+        let mut suite = SuiteConfig::new(config.clone());
+        suite.bad_config = Some(with(&config, "token", json!("wrong-token-1234")));
+        suite.streams = vec![sales_read(&opts)];
+        assert_passes("posbridge_oktopos", suite);
+    }
+
+    #[test]
+    fn kenzup() {
+        let dir = tempfile::tempdir().unwrap();
+        let today = Utc::now().date_naive();
+        let opts = SandboxOptions {
+            start: today.checked_sub_days(Days::new(2)).unwrap(),
+            data_dir: Some(dir.path().to_path_buf()),
+            ..small("kenzup")
+        };
+        let sb = sandbox(&opts);
+        let shops: Vec<String> = credential(&sb, "shop_uuids").split(',').map(String::from).collect();
+        let key = std::fs::read_to_string(credential(&sb, "private_key_file")).expect("demo key");
+        let config = json!({
+            "base_url": sb.base_url,
+            "client_id": credential(&sb, "client_id"),
+            "private_key_pem": key,
+            "shop_uuids": shops,
+            "items_per_page": 5,
+            "overlap_days": 0,
+            "start_date": opts.start,
+        });
+        let mut suite = SuiteConfig::new(config.clone());
+        suite.bad_config = Some(with(&config, "client_id", json!("POS_SOMEONE_ELSE")));
+        suite.streams = vec![StreamRead { from: None, to: None, ..sales_read(&opts) }];
+        assert_passes("posbridge_kenzup", suite);
+    }
+
+    #[test]
+    fn stripe() {
+        let sim = Arc::new(StripeSimulator::from_options(&SandboxOptions {
+            days: 1,
+            ..small("stripe")
+        }));
+        let sb = start(sim.clone(), 0, Faults::default()).expect("sandbox starts");
+        let config = json!({
+            "base_url": sb.base_url,
+            "secret_key": sim.secret_key(),
+            "webhook_secret": sim.webhook_secret(),
+            "page_size": 5,
+        });
+        let mut suite = SuiteConfig::new(config.clone());
+        suite.bad_config = Some(with(&config, "secret_key", json!("sk_test_wrong_1234")));
+        assert_passes("posbridge_stripe", suite);
+    }
+
+    /// German sales at 7 and 19 % (sevDesk's tax rule 1 and lexoffice's categories).
+    fn german_sales(n: usize) -> Vec<Sale> {
+        generated(Country::De, 7)
+            .into_iter()
+            .filter(|s| s.kind == SaleKind::Sale)
+            .filter(|s| {
+                s.taxes
+                    .iter()
+                    .all(|t| [7, 19].iter().any(|r| Decimal::from(*r) == t.rate))
+            })
+            .take(n)
+            .collect()
+    }
+
+    fn methods(sales: &[Sale]) -> BTreeSet<String> {
+        sales
+            .iter()
+            .flat_map(|s| s.payments.iter().map(|p| p.method.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn sevdesk() {
+        let opts = SandboxOptions {
+            vendor: "sevdesk".into(),
+            ..SandboxOptions::default()
+        };
+        let sim = Arc::new(SevdeskSimulator::from_options_as(&opts, Default::default()).expect("simulator"));
+        let sb = start(sim, 0, Faults::default()).expect("sandbox starts");
+        let config = json!({
+            "base_url": format!("{}/api/v1", sb.base_url),
+            "api_token": credential(&sb, "api_token"),
+        });
+        let sales = german_sales(2);
+        let accounts: BTreeMap<String, u64> = methods(&sales).into_iter().zip(1..).collect();
+        let mut suite = SuiteConfig::new(config.clone());
+        suite.bad_config = Some(with(&config, "api_token", json!("wrong-token-1234")));
+        suite.streams = ["orders", "products", "inventory", "suppliers"].map(stream).to_vec();
+        suite.write = Some(WriteBatch {
+            stream: "sales".into(),
+            mode: Some("per_sale".into()),
+            mapping: json!({
+                "tax_rule": 1,
+                "accounting_type": 26,
+                "tax_rates": {"19": 8400, "7": 8300, "0": 8200},
+                "payment_methods": accounts,
+            }),
+            records: sales.iter().map(|s| serde_json::to_value(s).unwrap()).collect(),
+            records_file: None,
+        });
+        assert_passes("posbridge_sevdesk", suite);
+    }
+
+    #[test]
+    fn lexoffice() {
+        let key = "lexoffice-conformance-key";
+        let sim = Arc::new(LexofficeSimulator::new(key.to_string()));
+        let sb = start(sim, 0, Faults::default()).expect("sandbox starts");
+        let config = json!({"base_url": sb.base_url, "api_key": key, "page_size": 3});
+        let sales = german_sales(1);
+        let labels: BTreeMap<String, &str> = methods(&sales).into_iter().map(|m| (m, "Bar")).collect();
+        let mut suite = SuiteConfig::new(config.clone());
+        suite.bad_config = Some(with(&config, "api_key", json!("wrong-key-1234")));
+        suite.streams = vec![stream("sales"), stream("suppliers")];
+        suite.write = Some(WriteBatch {
+            stream: "sales".into(),
+            mode: Some("per_sale".into()),
+            mapping: json!({
+                "tax_rates": {"19": INCOME_CATEGORIES[0].0, "7": INCOME_CATEGORIES[1].0},
+                "payment_methods": labels,
+            }),
+            records: sales.iter().map(|s| serde_json::to_value(s).unwrap()).collect(),
+            records_file: None,
+        });
+        assert_passes("posbridge_lexoffice", suite);
+    }
+
+    #[test]
+    fn generic() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sales.ndjson");
+        let sales = generated(Country::De, 3);
+        let text: String = sales.iter().take(12).map(|s| serde_json::to_string(s).unwrap() + "\n").collect();
+        std::fs::write(&file, text).unwrap();
+        let mut suite = SuiteConfig::new(json!({"path": file, "format": "ndjson"}));
+        suite.streams = vec![stream("sales")];
+        suite.write = Some(WriteBatch {
+            stream: "sales".into(),
+            mode: None,
+            mapping: Value::Null,
+            records: sales[12..14].iter().map(|s| serde_json::to_value(s).unwrap()).collect(),
+            records_file: None,
+        });
+        assert_passes("posbridge_generic", suite);
+    }
+}
