@@ -26,7 +26,9 @@ pub enum ConnectorError {
     /// The vendor asked us to slow down.
     #[error("rate limited: {message}")]
     RateLimited {
+        /// How long to wait before the next request, when the vendor said.
         retry_after: Option<Duration>,
+        /// What the vendor answered.
         message: String,
     },
     /// A failure that may pass on retry (5xx, timeout, dropped connection).

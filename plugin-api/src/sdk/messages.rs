@@ -15,6 +15,7 @@ use crate::ConnectorError;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReadRequest {
+    /// The stream to read.
     pub stream: String,
     /// The cursor returned with the previous page (or checkpointed by the host), `None` at the start.
     #[serde(default)]
@@ -37,6 +38,7 @@ fn default_page_size() -> usize {
 /// One page of records and where to go on from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Page {
+    /// The records, canonical JSON objects for canonical streams.
     pub records: Vec<Value>,
     /// The cursor to resume after this page; `None` when the source keeps none.
     pub cursor: Option<Value>,
@@ -48,6 +50,7 @@ pub struct Page {
 /// sees a key twice must not write the record twice.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WriteRequest {
+    /// The stream to write.
     pub stream: String,
     /// Sink mode from the pipeline (e.g. `per_sale`, `daily_summary`).
     #[serde(default)]
@@ -55,6 +58,7 @@ pub struct WriteRequest {
     /// The pipeline's `mapping` section for this sink.
     #[serde(default)]
     pub mapping: Value,
+    /// One key per record, in order.
     #[serde(default)]
     pub idempotency_keys: Vec<String>,
 }
@@ -170,17 +174,21 @@ impl RecordOutcome {
 /// The verdict of a connector's own check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckReport {
+    /// Whether the configuration works.
     pub ok: bool,
+    /// What was checked, or what is wrong.
     pub message: String,
 }
 
 impl CheckReport {
+    /// A passing check.
     pub fn ok(message: impl Into<String>) -> Self {
         Self {
             ok: true,
             message: message.into(),
         }
     }
+    /// A failing check (the credentials work, something else does not).
     pub fn failed(message: impl Into<String>) -> Self {
         Self {
             ok: false,

@@ -73,6 +73,7 @@ impl RestClient {
         self
     }
 
+    /// The host the client sends through.
     pub fn host(&self) -> &Host {
         &self.host
     }
@@ -82,6 +83,7 @@ impl RestClient {
         &self.auth
     }
 
+    /// The base URL, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
@@ -111,6 +113,7 @@ impl RestClient {
         }
     }
 
+    /// A request with this method to `path` under the base URL.
     pub fn request(&self, method: &str, path: &str) -> RequestBuilder<'_> {
         RequestBuilder {
             client: self,
@@ -123,18 +126,22 @@ impl RestClient {
         }
     }
 
+    /// A `GET` request to `path`.
     pub fn get(&self, path: &str) -> RequestBuilder<'_> {
         self.request("GET", path)
     }
 
+    /// A `POST` request to `path`.
     pub fn post(&self, path: &str) -> RequestBuilder<'_> {
         self.request("POST", path)
     }
 
+    /// A `PUT` request to `path`.
     pub fn put(&self, path: &str) -> RequestBuilder<'_> {
         self.request("PUT", path)
     }
 
+    /// A `DELETE` request to `path`.
     pub fn delete(&self, path: &str) -> RequestBuilder<'_> {
         self.request("DELETE", path)
     }
@@ -175,6 +182,7 @@ impl RequestBuilder<'_> {
         self
     }
 
+    /// Adds a header to this request.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self

@@ -15,8 +15,11 @@ use super::client::RequestBuilder;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Position {
+    /// A page number.
     Page(u64),
+    /// An item offset.
     Offset(u64),
+    /// A continuation token; `None` for the first page.
     Token(Option<String>),
 }
 
@@ -61,8 +64,11 @@ pub trait Paginator {
 /// One page as read: its items, the whole body (for envelope fields) and the next position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageOf {
+    /// The page's items.
     pub items: Vec<Value>,
+    /// The whole answer, for envelope fields.
     pub body: Value,
+    /// Where the next page is; `None` after the last.
     pub next: Option<Position>,
 }
 
@@ -153,6 +159,7 @@ fn flag_at(body: &Value, pointer: &str) -> Option<bool> {
 /// total-pages field or a "last" flag, when configured and present), else a short or empty page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageNumber {
+    /// The query parameter of the page number.
     pub param: String,
     /// The number of the first page (0 or 1).
     pub first_page: u64,
@@ -165,6 +172,7 @@ pub struct PageNumber {
 }
 
 impl PageNumber {
+    /// Pages numbered from `first_page` in the query parameter `param`.
     pub fn new(param: &str, first_page: u64) -> Self {
         Self {
             param: param.into(),
@@ -174,14 +182,17 @@ impl PageNumber {
             last_flag: None,
         }
     }
+    /// Asks for `size` items per page in the query parameter `param`.
     pub fn size(mut self, param: &str, size: u64) -> Self {
         self.size = Some((param.into(), size));
         self
     }
+    /// The answer gives the number of pages at this JSON pointer.
     pub fn total_pages(mut self, pointer: &str) -> Self {
         self.total_pages = Some(pointer.into());
         self
     }
+    /// The answer flags the last page at this JSON pointer.
     pub fn last_flag(mut self, pointer: &str) -> Self {
         self.last_flag = Some(pointer.into());
         self
@@ -232,14 +243,18 @@ impl Paginator for PageNumber {
 /// present), else at a short or empty page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offset {
+    /// The query parameter of the offset.
     pub param: String,
+    /// The query parameter of the page size.
     pub limit_param: String,
+    /// Items per page.
     pub limit: u64,
     /// Pointer to the total number of items.
     pub total: Option<String>,
 }
 
 impl Offset {
+    /// Offsets in `param`, `limit` items per page in `limit_param`.
     pub fn new(param: &str, limit_param: &str, limit: u64) -> Self {
         Self {
             param: param.into(),
@@ -248,6 +263,7 @@ impl Offset {
             total: None,
         }
     }
+    /// The answer gives the total number of items at this JSON pointer.
     pub fn total(mut self, pointer: &str) -> Self {
         self.total = Some(pointer.into());
         self
@@ -289,13 +305,16 @@ impl Paginator for Offset {
 /// parameter. Done when the answer has no (or an empty) token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CursorToken {
+    /// The query parameter the token goes in.
     pub param: String,
     /// Pointer to the next token in the answer.
     pub next_token: String,
+    /// The page size parameter and value.
     pub size: Option<(String, u64)>,
 }
 
 impl CursorToken {
+    /// The token from `next_token` (a JSON pointer) goes back in `param`.
     pub fn new(param: &str, next_token: &str) -> Self {
         Self {
             param: param.into(),
@@ -303,6 +322,7 @@ impl CursorToken {
             size: None,
         }
     }
+    /// Asks for `size` items per page in the query parameter `param`.
     pub fn size(mut self, param: &str, size: u64) -> Self {
         self.size = Some((param.into(), size));
         self
@@ -341,15 +361,18 @@ impl Paginator for CursorToken {
 /// `starting_after`). Without the flag in an answer, a non-empty page means there may be more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HasMore {
+    /// The query parameter the last id goes in (`starting_after`).
     pub param: String,
     /// Pointer to the flag.
     pub has_more: String,
     /// Pointer, inside an item, to its id.
     pub id: String,
+    /// The page size parameter and value.
     pub size: Option<(String, u64)>,
 }
 
 impl HasMore {
+    /// The flag at `has_more`, the id at `id` inside an item, sent back in `param`.
     pub fn new(param: &str, has_more: &str, id: &str) -> Self {
         Self {
             param: param.into(),
@@ -358,6 +381,7 @@ impl HasMore {
             size: None,
         }
     }
+    /// Asks for `size` items per page in the query parameter `param`.
     pub fn size(mut self, param: &str, size: u64) -> Self {
         self.size = Some((param.into(), size));
         self
