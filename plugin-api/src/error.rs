@@ -65,6 +65,7 @@ impl ConnectorError {
     }
 }
 
+#[doc(hidden)] // the ABI side, for the SDK and the host
 impl From<ConnectorError> for FfiError {
     fn from(e: ConnectorError) -> Self {
         let (kind, message, retry) = match e {
@@ -91,6 +92,7 @@ impl From<ConnectorError> for FfiError {
     }
 }
 
+#[doc(hidden)] // the ABI side, for the SDK and the host
 impl From<FfiError> for ConnectorError {
     fn from(e: FfiError) -> Self {
         let m = e.message.into_string();

@@ -21,6 +21,7 @@ use crate::manifest::secret_paths;
 use crate::{ConnectorError, Manifest};
 
 /// Runs plugin code, turning a panic into a `Bug` error that names the panic message.
+#[doc(hidden)] // glue of `export_connector!`, in ABI types
 pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, ConnectorError>) -> RResult<T, FfiError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => RResult::ROk(v),
@@ -74,6 +75,7 @@ extern "C" fn instantiate_fn<C: Connector>(
 }
 
 /// Builds the root module of a connector library. Called by [`crate::export_connector!`].
+#[doc(hidden)] // glue of `export_connector!`, in ABI types
 pub fn root_module<C: Connector>() -> PluginModuleRef {
     PluginModule {
         manifest: manifest_fn::<C>,
