@@ -68,16 +68,27 @@ pub struct WriteRequest {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum RecordOutcome {
     /// Stored; `external_id` is the sink's id for it when it has one.
-    Written { external_id: Option<String> },
+    Written {
+        /// The sink's id of the stored record.
+        external_id: Option<String>,
+    },
     /// Already there (same idempotency key); nothing written.
-    Duplicate { external_id: Option<String> },
+    Duplicate {
+        /// The sink's id of the copy it already had.
+        external_id: Option<String>,
+    },
     /// Refused for good; goes to the dead-letter store with the reason.
-    Rejected { reason: String },
+    Rejected {
+        /// Why, for the dead letter.
+        reason: String,
+    },
     /// Not written this time for a reason that may pass (5xx, timeout, dropped connection,
     /// 429). The host commits the other records of the batch and sends this one again after a
     /// backoff (at least `retry_after_ms` when given), with the same idempotency key.
     Retry {
+        /// What went wrong this time.
         reason: String,
+        /// The least time to wait before sending it again, when the vendor said.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },

@@ -56,13 +56,28 @@ pub enum Auth {
     #[default]
     None,
     /// `NAME: value`.
-    Header { name: String, value: String },
+    Header {
+        /// The header's name.
+        name: String,
+        /// Its value, the credential.
+        value: String,
+    },
     /// `Authorization: Bearer <token>`.
     Bearer(String),
     /// `Authorization: Basic base64(user:pass)`.
-    Basic { user: String, pass: String },
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password.
+        pass: String,
+    },
     /// `?NAME=value` appended to the URL.
-    Query { name: String, value: String },
+    Query {
+        /// The parameter's name.
+        name: String,
+        /// Its value, the credential.
+        value: String,
+    },
     /// A per-request signature.
     Signed(Arc<dyn RequestSigner>),
 }
