@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 
 use posbridge::conformance::{Check, Report, Status, Suite, SuiteConfig, WriteBatch};
-use posbridge_e2e::{artifacts_dir, build_all, dylib_file_name, run, CannedResponse, TestHttpServer};
+use posbridge_e2e::{
+    artifacts_dir, build_all, dylib_file_name, run, CannedResponse, TestHttpServer,
+};
 use serde_json::{json, Value};
 
 const GOOD_KEY: &str = "good-key-1234";
@@ -23,7 +25,11 @@ fn fixture_vendor() -> TestHttpServer {
         CannedResponse {
             status: if ok { 200 } else { 401 },
             headers: vec![],
-            body: if ok { "{}".into() } else { r#"{"error":"bad key"}"#.into() },
+            body: if ok {
+                "{}".into()
+            } else {
+                r#"{"error":"bad key"}"#.into()
+            },
         }
     })
 }
@@ -47,7 +53,9 @@ fn fixture_suite(breakage: Option<&str>) -> SuiteConfig {
         stream: "sales".into(),
         mode: None,
         mapping: Value::Null,
-        records: (0..3).map(|i| json!({"id": format!("w{i}"), "n": i})).collect(),
+        records: (0..3)
+            .map(|i| json!({"id": format!("w{i}"), "n": i}))
+            .collect(),
         records_file: None,
     });
     s
@@ -140,7 +148,10 @@ fn a_logged_api_key_fails_secrets_in_logs() {
         .unwrap()
         .details
         .join("\n");
-    assert!(!why.contains(GOOD_KEY), "the report itself blanks the key: {why}");
+    assert!(
+        !why.contains(GOOD_KEY),
+        "the report itself blanks the key: {why}"
+    );
 }
 
 #[test]
@@ -150,7 +161,11 @@ fn the_cli_prints_pass_and_fail_per_check_and_exits_non_zero_on_failure() {
     let write_suite = |name: &str, breakage: Option<&str>| {
         let s = fixture_suite(breakage);
         let mut file = json!({"config": s.config, "bad_config": s.bad_config});
-        std::fs::write(dir.path().join("batch.ndjson"), "{\"id\": \"w1\"}\n{\"id\": \"w2\"}\n").unwrap();
+        std::fs::write(
+            dir.path().join("batch.ndjson"),
+            "{\"id\": \"w1\"}\n{\"id\": \"w2\"}\n",
+        )
+        .unwrap();
         file["write"] = json!({"stream": "sales", "records_file": "batch.ndjson"});
         let path = dir.path().join(name);
         std::fs::write(&path, serde_json::to_string_pretty(&file).unwrap()).unwrap();
@@ -175,7 +190,10 @@ fn the_cli_prints_pass_and_fail_per_check_and_exits_non_zero_on_failure() {
     let bad = conformance(&write_suite("leaky.json", Some("leak_secret")));
     assert_eq!(bad.code, 1, "{bad:?}");
     assert!(bad.stdout.contains("FAIL  secrets_in_logs"), "{bad:?}");
-    assert!(bad.stdout.contains("1 check(s) failed: secrets_in_logs"), "{bad:?}");
+    assert!(
+        bad.stdout.contains("1 check(s) failed: secrets_in_logs"),
+        "{bad:?}"
+    );
 
     // A broken suite file is named with its line and column.
     let broken = dir.path().join("broken.json");
@@ -229,7 +247,12 @@ mod connectors {
     }
 
     fn sandbox(opts: &SandboxOptions) -> RunningSandbox {
-        start(build_simulator(opts).expect("simulator"), 0, Faults::default()).expect("sandbox starts")
+        start(
+            build_simulator(opts).expect("simulator"),
+            0,
+            Faults::default(),
+        )
+        .expect("sandbox starts")
     }
 
     fn credential(sb: &RunningSandbox, key: &str) -> String {
@@ -252,7 +275,9 @@ mod connectors {
             stream: "sales".into(),
             page_size: 5,
             from: Some(opts.start),
-            to: opts.start.checked_add_days(Days::new(u64::from(opts.days) - 1)),
+            to: opts
+                .start
+                .checked_add_days(Days::new(u64::from(opts.days) - 1)),
         }
     }
 
@@ -346,7 +371,10 @@ mod connectors {
             ..small("kenzup")
         };
         let sb = sandbox(&opts);
-        let shops: Vec<String> = credential(&sb, "shop_uuids").split(',').map(String::from).collect();
+        let shops: Vec<String> = credential(&sb, "shop_uuids")
+            .split(',')
+            .map(String::from)
+            .collect();
         let key = std::fs::read_to_string(credential(&sb, "private_key_file")).expect("demo key");
         let config = json!({
             "base_url": sb.base_url,
@@ -359,7 +387,11 @@ mod connectors {
         });
         let mut suite = SuiteConfig::new(config.clone());
         suite.bad_config = Some(with(&config, "client_id", json!("POS_SOMEONE_ELSE")));
-        suite.streams = vec![StreamRead { from: None, to: None, ..sales_read(&opts) }];
+        suite.streams = vec![StreamRead {
+            from: None,
+            to: None,
+            ..sales_read(&opts)
+        }];
         assert_passes("posbridge_kenzup", suite);
     }
 
@@ -408,7 +440,9 @@ mod connectors {
             vendor: "sevdesk".into(),
             ..SandboxOptions::default()
         };
-        let sim = Arc::new(SevdeskSimulator::from_options_as(&opts, Default::default()).expect("simulator"));
+        let sim = Arc::new(
+            SevdeskSimulator::from_options_as(&opts, Default::default()).expect("simulator"),
+        );
         let sb = start(sim, 0, Faults::default()).expect("sandbox starts");
         let config = json!({
             "base_url": format!("{}/api/v1", sb.base_url),
@@ -418,7 +452,9 @@ mod connectors {
         let accounts: BTreeMap<String, u64> = methods(&sales).into_iter().zip(1..).collect();
         let mut suite = SuiteConfig::new(config.clone());
         suite.bad_config = Some(with(&config, "api_token", json!("wrong-token-1234")));
-        suite.streams = ["orders", "products", "inventory", "suppliers"].map(stream).to_vec();
+        suite.streams = ["orders", "products", "inventory", "suppliers"]
+            .map(stream)
+            .to_vec();
         suite.write = Some(WriteBatch {
             stream: "sales".into(),
             mode: Some("per_sale".into()),
@@ -428,7 +464,10 @@ mod connectors {
                 "tax_rates": {"19": 8400, "7": 8300, "0": 8200},
                 "payment_methods": accounts,
             }),
-            records: sales.iter().map(|s| serde_json::to_value(s).unwrap()).collect(),
+            records: sales
+                .iter()
+                .map(|s| serde_json::to_value(s).unwrap())
+                .collect(),
             records_file: None,
         });
         assert_passes("posbridge_sevdesk", suite);
@@ -441,7 +480,8 @@ mod connectors {
         let sb = start(sim, 0, Faults::default()).expect("sandbox starts");
         let config = json!({"base_url": sb.base_url, "api_key": key, "page_size": 3});
         let sales = german_sales(1);
-        let labels: BTreeMap<String, &str> = methods(&sales).into_iter().map(|m| (m, "Bar")).collect();
+        let labels: BTreeMap<String, &str> =
+            methods(&sales).into_iter().map(|m| (m, "Bar")).collect();
         let mut suite = SuiteConfig::new(config.clone());
         suite.bad_config = Some(with(&config, "api_key", json!("wrong-key-1234")));
         suite.streams = vec![stream("sales"), stream("suppliers")];
@@ -452,7 +492,10 @@ mod connectors {
                 "tax_rates": {"19": INCOME_CATEGORIES[0].0, "7": INCOME_CATEGORIES[1].0},
                 "payment_methods": labels,
             }),
-            records: sales.iter().map(|s| serde_json::to_value(s).unwrap()).collect(),
+            records: sales
+                .iter()
+                .map(|s| serde_json::to_value(s).unwrap())
+                .collect(),
             records_file: None,
         });
         assert_passes("posbridge_lexoffice", suite);
@@ -463,7 +506,11 @@ mod connectors {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("sales.ndjson");
         let sales = generated(Country::De, 3);
-        let text: String = sales.iter().take(12).map(|s| serde_json::to_string(s).unwrap() + "\n").collect();
+        let text: String = sales
+            .iter()
+            .take(12)
+            .map(|s| serde_json::to_string(s).unwrap() + "\n")
+            .collect();
         std::fs::write(&file, text).unwrap();
         let mut suite = SuiteConfig::new(json!({"path": file, "format": "ndjson"}));
         suite.streams = vec![stream("sales")];
@@ -471,7 +518,10 @@ mod connectors {
             stream: "sales".into(),
             mode: None,
             mapping: Value::Null,
-            records: sales[12..14].iter().map(|s| serde_json::to_value(s).unwrap()).collect(),
+            records: sales[12..14]
+                .iter()
+                .map(|s| serde_json::to_value(s).unwrap())
+                .collect(),
             records_file: None,
         });
         assert_passes("posbridge_generic", suite);

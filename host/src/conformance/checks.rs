@@ -130,13 +130,22 @@ impl<'a> Run<'a> {
                 let why = match e {
                     OpenFailure::Schema(v) => format!(
                         "the suite's `config` breaks the connector's schema: {}",
-                        v.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")
+                        v.iter()
+                            .map(|v| v.to_string())
+                            .collect::<Vec<_>>()
+                            .join("; ")
                     ),
                     OpenFailure::Plugin(e) => format!("the connector does not open: {e}"),
                 };
-                let mut out = vec![manifest.result(Check::Manifest), fail(Check::ConfigSchema, &why)];
+                let mut out = vec![
+                    manifest.result(Check::Manifest),
+                    fail(Check::ConfigSchema, &why),
+                ];
                 for c in &Check::ALL[2..] {
-                    out.push(fail(*c, "not run: the connector does not open with `config`"));
+                    out.push(fail(
+                        *c,
+                        "not run: the connector does not open with `config`",
+                    ));
                 }
                 return out;
             }
@@ -189,12 +198,17 @@ impl<'a> Run<'a> {
             )),
         }
         if let Err(e) = jsonschema::draft202012::new(schema) {
-            v.fail(format!("config_schema does not compile as JSON Schema 2020-12: {e}"));
+            v.fail(format!(
+                "config_schema does not compile as JSON Schema 2020-12: {e}"
+            ));
         }
         for s in &m.streams {
             if s.schema.is_object() {
                 if let Err(e) = jsonschema::validator_for(&s.schema) {
-                    v.fail(format!("the schema of stream {:?} does not compile: {e}", s.name));
+                    v.fail(format!(
+                        "the schema of stream {:?} does not compile: {e}",
+                        s.name
+                    ));
                 }
             }
         }
@@ -203,7 +217,9 @@ impl<'a> Run<'a> {
             let path = secret.trim_end_matches("?*");
             let exists = path.contains('*') || props.iter().any(|p| p == path);
             if !exists {
-                v.fail(format!("secret {secret:?} names no property of config_schema"));
+                v.fail(format!(
+                    "secret {secret:?} names no property of config_schema"
+                ));
             }
         }
         for p in &props {
@@ -222,7 +238,11 @@ impl<'a> Run<'a> {
         v.note(format!(
             "schema 2020-12, {} stream schema(s), secrets: {}",
             m.streams.iter().filter(|s| s.schema.is_object()).count(),
-            if m.secrets.is_empty() { "none".into() } else { m.secrets.join(", ") }
+            if m.secrets.is_empty() {
+                "none".into()
+            } else {
+                m.secrets.join(", ")
+            }
         ));
         v
     }
@@ -246,7 +266,8 @@ impl<'a> Run<'a> {
                 for (path, s) in &plain {
                     if credential == s && reported.insert(path.clone()) {
                         v.fail(format!(
-                            "config field {path:?} is sent in the {name} header but is not marked secret"
+                            "config field {path:?} is sent as the credential of the {name} header ({} {}) but is not marked secret",
+                            r.method, r.url
                         ));
                     }
                 }
@@ -308,11 +329,20 @@ impl<'a> Run<'a> {
     /// Why a check needing bad credentials cannot run: skip without credentials, else fail.
     fn without_bad_config(&self, check: Check) -> CheckResult {
         if self.cfg.bad_config.is_none() && self.manifest().secrets.is_empty() {
-            skip(check, "the connector has no credentials (no secret config field)")
+            skip(
+                check,
+                "the connector has no credentials (no secret config field)",
+            )
         } else if self.cfg.bad_config.is_none() {
-            fail(check, "the connector has credentials: give `bad_config` in the suite config")
+            fail(
+                check,
+                "the connector has credentials: give `bad_config` in the suite config",
+            )
         } else {
-            fail(check, "the connector does not open with `bad_config` (see the other checks)")
+            fail(
+                check,
+                "the connector does not open with `bad_config` (see the other checks)",
+            )
         }
     }
 
@@ -326,7 +356,10 @@ impl<'a> Run<'a> {
         let mut v = Verdict::default();
         match self.seen("check", good.check()) {
             Ok(r) if r.ok => {}
-            Ok(r) => v.fail(format!("check fails with the working config: {}", r.message)),
+            Ok(r) => v.fail(format!(
+                "check fails with the working config: {}",
+                r.message
+            )),
             Err(e) => v.fail(format!("check fails with the working config: {e}")),
         }
         let Some(bad) = bad else {
@@ -341,7 +374,10 @@ impl<'a> Run<'a> {
                 "check passes with bad credentials ({}): it must make a real call",
                 r.message
             )),
-            Ok(r) => v.note(format!("bad credentials: check answers not ok ({})", r.message)),
+            Ok(r) => v.note(format!(
+                "bad credentials: check answers not ok ({})",
+                r.message
+            )),
             Err(e @ (ConnectorError::Auth(_) | ConnectorError::Config(_))) => {
                 v.note(format!("bad credentials: {} error", e.kind_name()))
             }
@@ -441,7 +477,10 @@ impl<'a> Run<'a> {
                 full.len(),
                 resume_points(&full, self.cfg.max_resume_points).len()
             ));
-            self.records.entry(sr.stream.clone()).or_default().extend(all);
+            self.records
+                .entry(sr.stream.clone())
+                .or_default()
+                .extend(all);
         }
         if !resume.fails.is_empty() {
             resume.notes.clear();
@@ -451,8 +490,17 @@ impl<'a> Run<'a> {
         (resume.result(Check::Resume), self.records_check())
     }
 
-    fn resume_stream(&mut self, h: &ConnectorHandle, sr: &StreamRead, full: &Pages, v: &mut Verdict) {
-        let expected: BTreeSet<String> = full.iter().flat_map(|(r, _)| r.iter().map(record_key)).collect();
+    fn resume_stream(
+        &mut self,
+        h: &ConnectorHandle,
+        sr: &StreamRead,
+        full: &Pages,
+        v: &mut Verdict,
+    ) {
+        let expected: BTreeSet<String> = full
+            .iter()
+            .flat_map(|(r, _)| r.iter().map(record_key))
+            .collect();
         let twice = duplicates(full.iter().flat_map(|(r, _)| r.iter().map(record_key)));
         if !twice.is_empty() {
             v.fail(format!(
@@ -477,7 +525,11 @@ impl<'a> Run<'a> {
                 .flat_map(|(r, _)| r.iter().map(record_key))
                 .collect();
             let got: BTreeSet<&String> = combined.iter().collect();
-            let lost: Vec<String> = expected.iter().filter(|k| !got.contains(k)).cloned().collect();
+            let lost: Vec<String> = expected
+                .iter()
+                .filter(|k| !got.contains(k))
+                .cloned()
+                .collect();
             let cursor_text = cursor.map(|c| c.to_string()).unwrap_or_default();
             if !lost.is_empty() {
                 v.fail(format!(
@@ -520,9 +572,11 @@ impl<'a> Run<'a> {
             for r in records {
                 let mut problems = Vec::new();
                 if let Some(val) = &validator {
-                    problems.extend(val.iter_errors(r).take(3).map(|e| {
-                        format!("at {:?}: {e}", e.instance_path().to_string())
-                    }));
+                    problems.extend(
+                        val.iter_errors(r)
+                            .take(3)
+                            .map(|e| format!("at {:?}: {e}", e.instance_path().to_string())),
+                    );
                 }
                 if stream == "sales" && problems.is_empty() {
                     match serde_json::from_value::<Sale>(r.clone()) {
@@ -547,7 +601,11 @@ impl<'a> Run<'a> {
             v.note(format!(
                 "{stream}: {} record(s){}",
                 records.len(),
-                if validator.is_some() { " valid against the stream schema" } else { " (no schema declared)" }
+                if validator.is_some() {
+                    " valid against the stream schema"
+                } else {
+                    " (no schema declared)"
+                }
             ));
         }
         if v.fails.is_empty() {
@@ -596,16 +654,26 @@ impl<'a> Run<'a> {
                 .map_err(|e| format!("write fails: {e}"))?;
             let mut wait = Duration::from_millis(100);
             for (i, o) in todo.iter().zip(answer) {
-                if let RecordOutcome::Retry { retry_after_ms: Some(ms), .. } = &o {
+                if let RecordOutcome::Retry {
+                    retry_after_ms: Some(ms),
+                    ..
+                } = &o
+                {
                     wait = wait.max(Duration::from_millis(*ms).min(Duration::from_secs(2)));
                 }
                 outcomes[*i] = Some(o);
             }
-            if outcomes.iter().any(|o| o.as_ref().is_some_and(RecordOutcome::is_retry)) {
+            if outcomes
+                .iter()
+                .any(|o| o.as_ref().is_some_and(RecordOutcome::is_retry))
+            {
                 std::thread::sleep(wait);
             }
         }
-        Ok(outcomes.into_iter().map(|o| o.expect("every record answered")).collect())
+        Ok(outcomes
+            .into_iter()
+            .map(|o| o.expect("every record answered"))
+            .collect())
     }
 
     fn write_idempotent(&mut self, h: &ConnectorHandle) -> CheckResult {
@@ -621,7 +689,11 @@ impl<'a> Run<'a> {
         if w.records.is_empty() {
             return fail(Check::WriteIdempotent, "`write` has no records");
         }
-        let keys: Vec<String> = w.records.iter().map(|r| idempotency_key(&w.stream, r)).collect();
+        let keys: Vec<String> = w
+            .records
+            .iter()
+            .map(|r| idempotency_key(&w.stream, r))
+            .collect();
         let mut v = Verdict::default();
         let first = match self.write_once(h, &w.records, &keys) {
             Ok(o) => o,
@@ -644,9 +716,15 @@ impl<'a> Run<'a> {
             let same_copy = match (a, b) {
                 (_, RecordOutcome::Duplicate { .. }) => true,
                 (
-                    RecordOutcome::Written { external_id: Some(x) }
-                    | RecordOutcome::Duplicate { external_id: Some(x) },
-                    RecordOutcome::Written { external_id: Some(y) },
+                    RecordOutcome::Written {
+                        external_id: Some(x),
+                    }
+                    | RecordOutcome::Duplicate {
+                        external_id: Some(x),
+                    },
+                    RecordOutcome::Written {
+                        external_id: Some(y),
+                    },
                 ) => x == y,
                 _ => false,
             };
@@ -667,7 +745,11 @@ impl<'a> Run<'a> {
 
     // ---- typed errors ---------------------------------------------------------------------
 
-    fn typed_errors(&mut self, good: &ConnectorHandle, bad: &Option<ConnectorHandle>) -> CheckResult {
+    fn typed_errors(
+        &mut self,
+        good: &ConnectorHandle,
+        bad: &Option<ConnectorHandle>,
+    ) -> CheckResult {
         let mut v = Verdict::default();
         let unknown = ReadRequest {
             stream: "conformance-no-such-stream".into(),
@@ -675,15 +757,22 @@ impl<'a> Run<'a> {
             ..Default::default()
         };
         if !self.streams().is_empty() {
-            if let Err(e @ ConnectorError::Bug(_)) = self.seen("read of an unknown stream", good.read(&unknown)) {
-                v.fail(format!("a read of an unknown stream is a bug error, not config/permanent: {e}"));
+            if let Err(e @ ConnectorError::Bug(_)) =
+                self.seen("read of an unknown stream", good.read(&unknown))
+            {
+                v.fail(format!(
+                    "a read of an unknown stream is a bug error, not config/permanent: {e}"
+                ));
             }
         }
         match bad {
             Some(bad) => {
                 if let Some(sr) = self.streams().first().cloned() {
                     match self.seen("read with bad_config", bad.read(&Self::request(&sr, None))) {
-                        Ok(_) => v.fail(format!("a read of {:?} with bad credentials succeeds", sr.stream)),
+                        Ok(_) => v.fail(format!(
+                            "a read of {:?} with bad credentials succeeds",
+                            sr.stream
+                        )),
                         Err(ConnectorError::Auth(_) | ConnectorError::Config(_)) => {}
                         Err(e) => v.fail(format!(
                             "a read with bad credentials fails with a {} error, not auth: {e}",
@@ -693,7 +782,10 @@ impl<'a> Run<'a> {
                 }
                 if let Some(w) = self.cfg.write.clone().filter(|_| self.writable()) {
                     let batch: Vec<Value> = w.records.iter().take(1).cloned().collect();
-                    let keys = batch.iter().map(|r| idempotency_key(&w.stream, r)).collect();
+                    let keys = batch
+                        .iter()
+                        .map(|r| idempotency_key(&w.stream, r))
+                        .collect();
                     let req = self.write_request(keys).expect("write config present");
                     match self.seen("write with bad_config", bad.write(&req, &batch)) {
                         Err(ConnectorError::Auth(_) | ConnectorError::Config(_)) => {}
@@ -738,7 +830,10 @@ impl<'a> Run<'a> {
         }
         if self.writable() {
             if let Some(req) = self.write_request(vec!["conformance-empty-record".into()]) {
-                let _ = self.seen("write of an empty record", h.write(&req, &[Value::Object(Default::default())]));
+                let _ = self.seen(
+                    "write of an empty record",
+                    h.write(&req, &[Value::Object(Default::default())]),
+                );
             }
         }
     }
@@ -792,7 +887,10 @@ impl<'a> Run<'a> {
         for (what, e) in &self.errors {
             let text = e.to_string();
             if leaks(&text) {
-                v.fail(format!("the error of {what} holds a secret: {}", blank(&text)));
+                v.fail(format!(
+                    "the error of {what} holds a secret: {}",
+                    blank(&text)
+                ));
             }
         }
         v.note(format!(
@@ -807,11 +905,16 @@ impl<'a> Run<'a> {
 /// Which pages to resume after: up to `max` cursors spread over the read, the last included.
 fn resume_points(full: &Pages, max: usize) -> Vec<usize> {
     let with_cursor: Vec<usize> = (0..full.len()).filter(|i| full[*i].1.is_some()).collect();
-    if with_cursor.len() <= max || max == 0 {
-        return with_cursor.into_iter().take(max.max(with_cursor.len().min(max))).collect();
-    }
     let n = with_cursor.len();
-    let mut picked: Vec<usize> = (0..max).map(|k| with_cursor[k * (n - 1) / (max - 1).max(1)]).collect();
+    if n <= max {
+        return with_cursor;
+    }
+    if max <= 1 {
+        return with_cursor[n - max..].to_vec();
+    }
+    let mut picked: Vec<usize> = (0..max)
+        .map(|k| with_cursor[k * (n - 1) / (max - 1)])
+        .collect();
     picked.dedup();
     picked
 }
@@ -821,7 +924,11 @@ fn duplicates(keys: impl Iterator<Item = String>) -> Vec<String> {
     for k in keys {
         *count.entry(k).or_default() += 1;
     }
-    let mut twice: Vec<String> = count.into_iter().filter(|(_, n)| *n > 1).map(|(k, _)| k).collect();
+    let mut twice: Vec<String> = count
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, _)| k)
+        .collect();
     twice.sort();
     twice
 }
@@ -847,13 +954,22 @@ fn property_paths(schema: &Value) -> Vec<String> {
         };
         if let Some(props) = node.get("properties").and_then(Value::as_object) {
             for (k, v) in props {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 out.push(path.clone());
                 walk(root, v, &path, out, depth + 1);
             }
         }
         for key in ["allOf", "anyOf", "oneOf"] {
-            for i in node.get(key).and_then(Value::as_array).into_iter().flatten() {
+            for i in node
+                .get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 walk(root, i, prefix, out, depth + 1);
             }
         }
@@ -866,7 +982,12 @@ fn property_paths(schema: &Value) -> Vec<String> {
 }
 
 /// String values (4 characters or more) of the config outside the secret paths, with their paths.
-fn collect_plain_strings(v: &Value, prefix: &str, secrets: &[String], out: &mut Vec<(String, String)>) {
+fn collect_plain_strings(
+    v: &Value,
+    prefix: &str,
+    secrets: &[String],
+    out: &mut Vec<(String, String)>,
+) {
     if secrets.iter().any(|s| s == prefix) {
         return;
     }
@@ -874,7 +995,11 @@ fn collect_plain_strings(v: &Value, prefix: &str, secrets: &[String], out: &mut 
         Value::String(s) if s.len() >= 4 => out.push((prefix.to_string(), s.clone())),
         Value::Object(o) => {
             for (k, x) in o {
-                let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 collect_plain_strings(x, &p, secrets, out);
             }
         }
@@ -888,7 +1013,9 @@ mod tests {
     use serde_json::json;
 
     fn pages(n: usize) -> Pages {
-        (0..n).map(|i| (vec![json!({"id": i})], Some(json!({"offset": i + 1})))).collect()
+        (0..n)
+            .map(|i| (vec![json!({"id": i})], Some(json!({"offset": i + 1}))))
+            .collect()
     }
 
     #[test]
@@ -915,13 +1042,20 @@ mod tests {
             "properties": {"auth": {"$ref": "#/$defs/Auth"}, "base_url": {"type": "string"}},
             "$defs": {"Auth": {"properties": {"token": {"type": "string"}}}}
         });
-        assert_eq!(property_paths(&schema), vec!["auth", "auth.token", "base_url"]);
+        assert_eq!(
+            property_paths(&schema),
+            vec!["auth", "auth.token", "base_url"]
+        );
         let mut out = Vec::new();
-        let cfg = json!({"auth": {"token": "s3cret", "user": "alice"}, "base_url": "http://x", "n": 1});
+        let cfg =
+            json!({"auth": {"token": "s3cret", "user": "alice"}, "base_url": "http://x", "n": 1});
         collect_plain_strings(&cfg, "", &["auth.token".into()], &mut out);
         assert_eq!(
             out,
-            vec![("auth.user".to_string(), "alice".to_string()), ("base_url".into(), "http://x".into())]
+            vec![
+                ("auth.user".to_string(), "alice".to_string()),
+                ("base_url".into(), "http://x".into())
+            ]
         );
     }
 

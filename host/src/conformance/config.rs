@@ -205,22 +205,35 @@ mod tests {
     fn a_wrong_field_is_named_by_its_path_and_records_files_are_read() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("suite.json");
-        std::fs::write(&f, r#"{"config": {}, "streams": [{"stream": "sales", "page_size": "x"}]}"#)
-            .unwrap();
+        std::fs::write(
+            &f,
+            r#"{"config": {}, "streams": [{"stream": "sales", "page_size": "x"}]}"#,
+        )
+        .unwrap();
         let e = SuiteConfig::load(&f).unwrap_err().to_string();
         assert!(e.contains("$.streams[0].page_size"), "{e}");
 
-        std::fs::write(dir.path().join("batch.ndjson"), "{\"id\": \"a\"}\n\n{\"id\": \"b\"}\n")
-            .unwrap();
+        std::fs::write(
+            dir.path().join("batch.ndjson"),
+            "{\"id\": \"a\"}\n\n{\"id\": \"b\"}\n",
+        )
+        .unwrap();
         std::fs::write(
             &f,
             r#"{"config": {}, "write": {"stream": "sales", "records_file": "batch.ndjson"}}"#,
         )
         .unwrap();
         let c = SuiteConfig::load(&f).unwrap();
-        assert_eq!(c.write.unwrap().records, vec![json!({"id": "a"}), json!({"id": "b"})]);
+        assert_eq!(
+            c.write.unwrap().records,
+            vec![json!({"id": "a"}), json!({"id": "b"})]
+        );
 
-        std::fs::write(dir.path().join("batch.ndjson"), "{\"id\": \"a\"}\nnot json\n").unwrap();
+        std::fs::write(
+            dir.path().join("batch.ndjson"),
+            "{\"id\": \"a\"}\nnot json\n",
+        )
+        .unwrap();
         let e = SuiteConfig::load(&f).unwrap_err().to_string();
         assert!(e.contains("batch.ndjson: line 2"), "{e}");
     }

@@ -427,11 +427,17 @@ mod tests {
     #[test]
     fn url_patterns() {
         assert!(url_matches("*", "https://a/b"));
-        assert!(url_matches("/v1/items", "https://a.example/v1/items?page=2"));
+        assert!(url_matches(
+            "/v1/items",
+            "https://a.example/v1/items?page=2"
+        ));
         assert!(!url_matches("/v1/items", "https://a.example/v1/items/3"));
         assert!(url_matches("/v1/items/*", "https://a.example/v1/items/3"));
         assert!(url_matches("/", "https://a.example"));
-        assert!(url_matches("https://a.example/v1/*", "https://a.example/v1/x?y=1"));
+        assert!(url_matches(
+            "https://a.example/v1/*",
+            "https://a.example/v1/x?y=1"
+        ));
         assert!(!url_matches("https://b.example/*", "https://a.example/v1"));
     }
 

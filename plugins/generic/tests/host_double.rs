@@ -111,7 +111,10 @@ fn opened_through_the_sdk_it_reads_writes_and_logs_a_recovery() {
     let logs = host.log_lines();
     assert_eq!(logs.len(), 1);
     assert_eq!(logs[0].level, LogLevel::Warn);
-    assert_eq!(logs[0].fields["truncated_bytes"], json!("{\"id\":\"torn".len()));
+    assert_eq!(
+        logs[0].fields["truncated_bytes"],
+        json!("{\"id\":\"torn".len())
+    );
     assert!(
         fs::read_to_string(ledger_path(&path))
             .unwrap()

@@ -91,7 +91,8 @@ mod tests {
     use std::time::Duration;
 
     fn answering(status: u16, body: &'static str) -> (FakeHost, Client) {
-        let host = FakeHost::with_vendor(move |_| Ok(response(status, &[("Retry-After", "1")], body)));
+        let host =
+            FakeHost::with_vendor(move |_| Ok(response(status, &[("Retry-After", "1")], body)));
         let cfg: Config =
             serde_json::from_value(json!({"base_url": "http://127.0.0.1:9/", "api_key": "k"}))
                 .unwrap();

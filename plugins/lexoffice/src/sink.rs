@@ -314,8 +314,7 @@ mod tests {
                 outcomes[3..].iter().all(RecordOutcome::is_retry),
                 "{outcomes:?}"
             );
-            let posts =
-                |h: &FakeHost| h.requests().iter().filter(|r| r.method == "POST").count();
+            let posts = |h: &FakeHost| h.requests().iter().filter(|r| r.method == "POST").count();
             assert_eq!(posts(&host), 4, "records 4 and 5 were not tried");
 
             let (again, rest) = resend_of(&keys, 3);

@@ -320,7 +320,8 @@ mod tests {
 
     #[test]
     fn errors_name_vendor_and_endpoint_but_not_the_query() {
-        let vendor = FakeHost::with_vendor(|_| Ok(json_response(401, &json!({"message": "bad key"}))));
+        let vendor =
+            FakeHost::with_vendor(|_| Ok(json_response(401, &json!({"message": "bad key"}))));
         let api = client(&vendor).auth(Auth::from_spec("query:key", "secret").unwrap());
         let e = api.get("items").query("page", 1).send().unwrap_err();
         assert_eq!(
