@@ -578,10 +578,8 @@ impl<'a> Run<'a> {
         for (stream, records) in &self.records {
             let schema = self.manifest().find_stream(stream).map(|s| &s.schema);
             let validator = match schema.filter(|s| s.is_object()) {
-                Some(s) => match jsonschema::validator_for(s) {
-                    Ok(val) => Some(val),
-                    Err(_) => None, // reported by the manifest check
-                },
+                // A schema that does not compile is reported by the manifest check.
+                Some(s) => jsonschema::validator_for(s).ok(),
                 None => None,
             };
             let mut bad = 0;
@@ -656,7 +654,7 @@ impl<'a> Run<'a> {
         let mut outcomes: Vec<Option<RecordOutcome>> = vec![None; records.len()];
         for _round in 0..5 {
             let todo: Vec<usize> = (0..records.len())
-                .filter(|i| outcomes[*i].as_ref().map_or(true, RecordOutcome::is_retry))
+                .filter(|i| outcomes[*i].as_ref().is_none_or(RecordOutcome::is_retry))
                 .collect();
             if todo.is_empty() {
                 break;
