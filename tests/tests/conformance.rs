@@ -210,8 +210,7 @@ fn a_file_that_is_not_a_connector_is_refused_with_the_loaders_reason() {
     std::fs::write(&fake, b"").unwrap();
     let err = Suite::new(&fake, SuiteConfig::new(json!({})))
         .run()
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(err.to_string().contains("the file is empty"), "{err}");
 }
 
