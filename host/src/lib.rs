@@ -8,6 +8,7 @@
 //! ([`webhooks`]), the HTTP API server ([`serve`]) and the CLI ([`cli`]).
 
 pub mod cli;
+pub mod conformance;
 pub mod http_gateway;
 pub mod hub;
 pub mod jobs;

@@ -34,12 +34,19 @@ pub const ROOT_MODULE_SYMBOL: &str = "_1as_0lib_1header_0root_bmodule_bloader";
 
 /// Error kinds as they cross the boundary (see [`crate::ConnectorError`]).
 pub mod error_kind {
+    /// The configuration is wrong.
     pub const CONFIG: u8 = 1;
+    /// The vendor refused the credentials.
     pub const AUTH: u8 = 2;
+    /// The vendor asked to slow down (`retry_after_ms` may say how long).
     pub const RATE_LIMITED: u8 = 3;
+    /// A failure that may pass on retry.
     pub const TRANSIENT: u8 = 4;
+    /// A failure that will not pass on retry.
     pub const PERMANENT: u8 = 5;
+    /// A defect in the connector, including a panic caught at the boundary.
     pub const BUG: u8 = 6;
+    /// The host cancelled the call.
     pub const CANCELLED: u8 = 7;
 }
 
@@ -55,7 +62,9 @@ pub mod migration_kind {
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone)]
 pub struct FfiError {
+    /// One of [`error_kind`].
     pub kind: u8,
+    /// What went wrong.
     pub message: RString,
     /// Milliseconds to wait before retrying (`RateLimited`), 0 when not given.
     pub retry_after_ms: u64,
@@ -65,9 +74,13 @@ pub struct FfiError {
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone)]
 pub struct FfiHttpRequest {
+    /// The HTTP method (`GET`, `POST`, …).
     pub method: RString,
+    /// The full URL, query included.
     pub url: RString,
+    /// Header names and values, in order.
     pub headers: RVec<Tuple2<RString, RString>>,
+    /// The request body (empty for none).
     pub body: RVec<u8>,
     /// 0 means the host's default timeout.
     pub timeout_ms: u64,
@@ -77,8 +90,11 @@ pub struct FfiHttpRequest {
 #[repr(C)]
 #[derive(StableAbi, Debug, Clone)]
 pub struct FfiHttpResponse {
+    /// The HTTP status code.
     pub status: u16,
+    /// Header names and values, in order.
     pub headers: RVec<Tuple2<RString, RString>>,
+    /// The response body.
     pub body: RVec<u8>,
 }
 

@@ -26,7 +26,9 @@ pub enum ConnectorError {
     /// The vendor asked us to slow down.
     #[error("rate limited: {message}")]
     RateLimited {
+        /// How long to wait before the next request, when the vendor said.
         retry_after: Option<Duration>,
+        /// What the vendor answered.
         message: String,
     },
     /// A failure that may pass on retry (5xx, timeout, dropped connection).
@@ -63,6 +65,7 @@ impl ConnectorError {
     }
 }
 
+#[doc(hidden)] // the ABI side, for the SDK and the host
 impl From<ConnectorError> for FfiError {
     fn from(e: ConnectorError) -> Self {
         let (kind, message, retry) = match e {
@@ -89,6 +92,7 @@ impl From<ConnectorError> for FfiError {
     }
 }
 
+#[doc(hidden)] // the ABI side, for the SDK and the host
 impl From<FfiError> for ConnectorError {
     fn from(e: FfiError) -> Self {
         let m = e.message.into_string();

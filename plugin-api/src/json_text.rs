@@ -16,11 +16,17 @@ use crate::model::Decimal;
 pub enum Json {
     /// A number written exactly as the decimal's text.
     Num(Decimal),
+    /// A non-negative integer.
     Int(u64),
+    /// `true` or `false`.
     Bool(bool),
+    /// `null`.
     Null,
+    /// A string (escaped when written).
     Str(String),
+    /// An array.
     Arr(Vec<Json>),
+    /// An object, fields in order.
     Obj(Vec<(String, Json)>),
 }
 
@@ -35,6 +41,7 @@ impl Json {
         )
     }
 
+    /// A string value.
     pub fn str(s: impl Into<String>) -> Self {
         Json::Str(s.into())
     }

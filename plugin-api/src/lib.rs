@@ -10,14 +10,21 @@
 //!   money as [`rust_decimal::Decimal`].
 //!
 //! Plugins do no I/O of their own: they call the host for HTTP, logging, the clock and state.
+//! A connector's unit tests run it on [`testing::FakeHost`] (feature `testing`), and a built
+//! library is checked by the host's conformance suite (`posbridge conformance`).
+
+#![deny(missing_docs)]
 
 /// The binary interface (the host's side of it; connector authors never use it directly).
 #[doc(hidden)]
 pub mod abi;
 mod error;
+/// JSON text with exact decimal numbers, for vendors that want amounts as JSON numbers.
 pub mod json_text;
 mod manifest;
+/// The canonical retail model.
 pub mod model;
+/// The safe SDK: traits, host handle, messages, REST toolkit, test host.
 pub mod sdk;
 
 pub use error::ConnectorError;
@@ -37,6 +44,7 @@ pub use rust_decimal;
 pub use schemars;
 pub use serde_json;
 
+/// Items [`export_connector!`] expands to; not part of the API.
 #[doc(hidden)]
 pub mod __private {
     pub use abi_stable::library::{

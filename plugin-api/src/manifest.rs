@@ -15,15 +15,21 @@ use serde_json::Value;
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The connector's name, as pipelines refer to it: lowercase ASCII letters, digits, `-`, `_`.
     pub name: String,
+    /// The connector's own version.
     pub version: String,
+    /// Who publishes it.
     pub vendor: String,
+    /// One line on what it connects.
     pub description: String,
     /// The plugin interface the library was built against (filled by the SDK).
     #[serde(default)]
     pub interface_version: String,
+    /// The streams it reads and/or writes.
     #[serde(default)]
     pub streams: Vec<StreamDecl>,
+    /// Its named actions.
     #[serde(default)]
     pub actions: Vec<ActionDecl>,
     /// JSON Schema (draft 2020-12) of the config (filled by the SDK from the config type).
@@ -77,11 +83,13 @@ impl Manifest {
         }
     }
 
+    /// Declares a stream.
     pub fn stream(mut self, s: StreamDecl) -> Self {
         self.streams.push(s);
         self
     }
 
+    /// Declares an action (the connector implements it in [`crate::Actions`]).
     pub fn action(mut self, name: &str, description: &str) -> Self {
         self.actions.push(ActionDecl {
             name: name.into(),
@@ -90,16 +98,19 @@ impl Manifest {
         self
     }
 
+    /// Allows requests to a host (exact, or `*.domain` for the domain and its subdomains).
     pub fn egress_host(mut self, host: &str) -> Self {
         self.egress_hosts.push(host.into());
         self
     }
 
+    /// Allows requests to the host of the URL in this config field (dotted path).
     pub fn egress_config_field(mut self, field: &str) -> Self {
         self.egress_config_fields.push(field.into());
         self
     }
 
+    /// Declares the vendor's limit: at most `requests` per `per_seconds` per account.
     pub fn rate_limit(mut self, requests: u32, per_seconds: u32) -> Self {
         self.rate_limit = Some(RateLimit {
             requests,
@@ -123,6 +134,7 @@ impl Manifest {
         k
     }
 
+    /// The declared stream with this name.
     pub fn find_stream(&self, name: &str) -> Option<&StreamDecl> {
         self.streams.iter().find(|s| s.name == name)
     }
@@ -165,8 +177,11 @@ impl Manifest {
 /// A stream the connector reads and/or writes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamDecl {
+    /// The stream's name (a canonical one such as `sales`, or the connector's own).
     pub name: String,
+    /// Whether the connector reads it.
     pub read: bool,
+    /// Whether the connector writes it.
     pub write: bool,
     /// JSON Schema of one record; the canonical schema for canonical streams.
     #[serde(default)]
@@ -199,14 +214,18 @@ impl StreamDecl {
 /// A named operation (e.g. `process_payment`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionDecl {
+    /// The action's name, e.g. `process_payment`.
     pub name: String,
+    /// What it does.
     pub description: String,
 }
 
 /// `requests` per `per_seconds`, per connector account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimit {
+    /// At most this many requests …
     pub requests: u32,
+    /// … in any window of this many seconds.
     pub per_seconds: u32,
 }
 

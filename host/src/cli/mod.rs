@@ -3,6 +3,7 @@
 mod action_cmd;
 mod apikey_cmd;
 mod check;
+mod conformance_cmd;
 #[cfg(feature = "sandbox")]
 mod demo_cmd;
 mod export_cmd;
@@ -113,6 +114,8 @@ pub enum Command {
     /// Start something new: `new connector NAME` creates a connector project.
     #[command(subcommand)]
     New(new_cmd::NewCommand),
+    /// Run the conformance suite against a connector library: pass/fail per check, non-zero exit on failure.
+    Conformance(conformance_cmd::ConformanceArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +172,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
         Command::Apikey(c) => apikey_cmd::run(c),
         Command::Action(a) => action_cmd::run(&cli.global, a),
         Command::New(c) => new_cmd::run(c),
+        Command::Conformance(a) => conformance_cmd::run(a),
     };
     match result {
         Ok(code) => code,

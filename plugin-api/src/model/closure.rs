@@ -13,7 +13,9 @@ use super::sale::{Sale, SaleKind, TaxLine, Totals};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ClosureStatus {
+    /// The day may still change.
     Open,
+    /// The day is closed.
     Final,
 }
 
@@ -45,7 +47,9 @@ impl ClosureKind {
 /// The total of one payment method in a closure.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PaymentTotal {
+    /// The normalized payment method (`cash`, `card`, …).
     pub method: String,
+    /// Its total.
     pub amount: Decimal,
 }
 
@@ -66,15 +70,25 @@ pub struct Closure {
     /// Sales or credits (refunds and cancellations).
     #[serde(default)]
     pub kind: ClosureKind,
+    /// The system the sales came from.
     pub source_system: String,
+    /// The store.
     pub store_id: String,
+    /// The register.
     pub register_id: String,
+    /// The business day summed up.
     pub business_day: NaiveDate,
+    /// ISO 4217 currency code.
     pub currency: String,
+    /// Open or final.
     pub status: ClosureStatus,
+    /// How many sales were summed.
     pub sales_count: u64,
+    /// Totals per tax rate.
     pub taxes: Vec<TaxLine>,
+    /// Totals per payment method.
     pub payments: Vec<PaymentTotal>,
+    /// The day's totals.
     pub totals: Totals,
     /// The ids of the sales summed up, so a closure can be traced back.
     #[serde(default)]

@@ -16,11 +16,14 @@ use serde_json::Value;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Money {
+    /// The amount.
     pub amount: Decimal,
+    /// ISO 4217 currency code.
     pub currency: String,
 }
 
 impl Money {
+    /// An amount in a currency.
     pub fn new(amount: Decimal, currency: &str) -> Self {
         Self {
             amount,

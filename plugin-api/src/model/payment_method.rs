@@ -10,6 +10,7 @@ use std::fmt;
 /// A canonical payment method, as written into `Payment::method` and `PaymentMethod::method`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CanonicalMethod {
+    /// Cash.
     Cash,
     /// Any card: debit, credit, girocard, Bankomat, contactless.
     Card,

@@ -13,7 +13,9 @@ use super::money::currency_minor_units;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SaleKind {
+    /// An ordinary sale.
     Sale,
+    /// Money back to the customer (negative amounts).
     Refund,
     /// Cancels an earlier receipt (`cancels` names it); amounts are the negated original.
     Cancellation,
@@ -33,17 +35,23 @@ impl SaleKind {
 /// A cashier or other person on a receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Party {
+    /// The vendor's id of the person.
     pub id: Option<String>,
+    /// The name shown.
     pub name: Option<String>,
 }
 
 /// The customer of a sale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Customer {
+    /// The vendor's customer id.
     pub id: Option<String>,
+    /// The customer's name.
     pub name: Option<String>,
+    /// An id in another system (loyalty card, CRM).
     #[serde(default)]
     pub external_id: Option<String>,
+    /// Phone number.
     #[serde(default)]
     pub phone: Option<String>,
 }
@@ -51,21 +59,30 @@ pub struct Customer {
 /// One receipt line. `tax_rate` is a percentage (19 for 19 %); `gross = net + tax`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SaleLine {
+    /// The product sold, if the line names one.
     pub product_id: Option<String>,
+    /// The line text.
     pub name: String,
+    /// The product category.
     #[serde(default)]
     pub category: Option<String>,
+    /// The barcode scanned.
     #[serde(default)]
     pub barcode: Option<String>,
+    /// Quantity sold (negative on refunds).
     pub quantity: Decimal,
     /// Gross price of one unit before discount.
     pub unit_price: Decimal,
     /// Gross discount on the whole line (positive number reduces the line).
     #[serde(default)]
     pub discount: Decimal,
+    /// VAT rate in percent (e.g. `19`).
     pub tax_rate: Decimal,
+    /// Net amount of the line.
     pub net: Decimal,
+    /// Tax of the line.
     pub tax: Decimal,
+    /// Gross amount: `net + tax`.
     pub gross: Decimal,
 }
 
@@ -74,8 +91,11 @@ pub struct SaleLine {
 pub struct Payment {
     /// Normalized method: `cash`, `card`, `voucher`, `invoice`, `points`, … or the vendor's name.
     pub method: String,
+    /// The amount paid with this method.
     pub amount: Decimal,
+    /// ISO 4217 currency code.
     pub currency: String,
+    /// The payment provider's reference, for card payments.
     #[serde(default)]
     pub psp_reference: Option<String>,
     /// The vendor's own name of the method (`EC_CARD`, `Karte`) when it differs from `method`,
@@ -87,17 +107,24 @@ pub struct Payment {
 /// Net, tax and gross for one tax rate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TaxLine {
+    /// VAT rate in percent.
     pub rate: Decimal,
+    /// Net amount at this rate.
     pub net: Decimal,
+    /// Tax at this rate.
     pub tax: Decimal,
+    /// Gross amount at this rate: `net + tax`.
     pub gross: Decimal,
 }
 
 /// Totals of a sale.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Totals {
+    /// Net total.
     pub net: Decimal,
+    /// Tax total.
     pub tax: Decimal,
+    /// Gross total: what the customer paid.
     pub gross: Decimal,
     /// Sum of the line discounts (gross).
     #[serde(default)]
@@ -107,12 +134,18 @@ pub struct Totals {
 /// German TSE signature (KassenSichV).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct TseSignature {
+    /// The TSE's serial number.
     pub serial_number: String,
+    /// The signature value.
     pub signature: String,
+    /// The TSE's signature counter.
     pub signature_counter: u64,
+    /// The TSE's transaction number.
     pub transaction_number: u64,
+    /// When the transaction started.
     #[serde(default)]
     pub start: Option<DateTime<FixedOffset>>,
+    /// When it ended.
     #[serde(default)]
     pub end: Option<DateTime<FixedOffset>>,
 }
@@ -120,10 +153,14 @@ pub struct TseSignature {
 /// Austrian RKSV signature fields, where the source has them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RksvSignature {
+    /// The RKSV cash register id.
     pub cash_register_id: String,
+    /// The RKSV receipt number.
     pub receipt_number: String,
+    /// The signature (JWS compact).
     #[serde(default)]
     pub signature: Option<String>,
+    /// The machine-readable code printed on the receipt.
     #[serde(default)]
     pub qr_code: Option<String>,
 }
@@ -131,8 +168,10 @@ pub struct RksvSignature {
 /// The fiscal signature of a receipt.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FiscalSignature {
+    /// German TSE (KassenSichV) signature.
     #[serde(default)]
     pub tse: Option<TseSignature>,
+    /// Austrian RKSV signature.
     #[serde(default)]
     pub rksv: Option<RksvSignature>,
 }
@@ -140,10 +179,13 @@ pub struct FiscalSignature {
 /// Loyalty points moved by a sale.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Loyalty {
+    /// Points earned with this sale.
     #[serde(default)]
     pub points_earned: Decimal,
+    /// Points redeemed.
     #[serde(default)]
     pub points_burned: Decimal,
+    /// Whether the points still wait for approval.
     #[serde(default)]
     pub pending_approval: bool,
 }
@@ -151,9 +193,12 @@ pub struct Loyalty {
 /// A file attached to a receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Attachment {
+    /// The file name.
     pub name: String,
+    /// Where it can be fetched.
     #[serde(default)]
     pub url: Option<String>,
+    /// Its MIME type.
     #[serde(default)]
     pub content_type: Option<String>,
 }
@@ -172,34 +217,52 @@ pub struct Attachment {
 pub struct Sale {
     /// Stable canonical id: `{source_system}:{store_id}:{register_id}:{receipt_number}`.
     pub id: String,
+    /// The system the sale comes from (the connector name).
     pub source_system: String,
+    /// The store.
     pub store_id: String,
+    /// The register.
     pub register_id: String,
+    /// The receipt number printed on the receipt.
     pub receipt_number: String,
+    /// Sale, refund, cancellation, null or training receipt.
     pub kind: SaleKind,
     /// For a cancellation: the receipt number it cancels.
     #[serde(default)]
     pub cancels: Option<String>,
+    /// The business day it counts for (local to the store).
     pub business_day: NaiveDate,
+    /// When it happened, with the store's local offset.
     pub timestamp: DateTime<FixedOffset>,
+    /// The store's IANA time zone, when known.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// ISO 4217 currency code.
     pub currency: String,
+    /// Who rang it up.
     #[serde(default)]
     pub cashier: Option<Party>,
+    /// The customer, if known.
     #[serde(default)]
     pub customer: Option<Customer>,
+    /// The lines.
     #[serde(default)]
     pub lines: Vec<SaleLine>,
+    /// How it was paid; the amounts add up to the gross total.
     #[serde(default)]
     pub payments: Vec<Payment>,
+    /// Totals per VAT rate; they add up to the totals.
     #[serde(default)]
     pub taxes: Vec<TaxLine>,
+    /// The receipt's totals.
     pub totals: Totals,
+    /// The fiscal signature.
     #[serde(default)]
     pub fiscal: Option<FiscalSignature>,
+    /// Loyalty points.
     #[serde(default)]
     pub loyalty: Option<Loyalty>,
+    /// Files attached to the receipt.
     #[serde(default)]
     pub attachments: Vec<Attachment>,
     /// The vendor's own id for the record.
@@ -210,7 +273,9 @@ pub struct Sale {
 /// One reason a record does not reconcile: where (a path into the record) and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
+    /// Where in the sale (`totals.gross`, `lines[2]`).
     pub path: String,
+    /// What does not add up.
     pub message: String,
 }
 

@@ -49,12 +49,15 @@ pub trait Connector: Send + Sync + Sized + 'static {
     /// Verifies the credentials with the cheapest real call.
     fn check(&self) -> Result<CheckReport, ConnectorError>;
 
+    /// The connector's source side, if it reads streams (`Some(self)` when it implements [`Source`]).
     fn source(&self) -> Option<&dyn Source> {
         None
     }
+    /// The connector's sink side, if it writes streams.
     fn sink(&self) -> Option<&dyn Sink> {
         None
     }
+    /// The connector's actions, if it declares any.
     fn actions(&self) -> Option<&dyn Actions> {
         None
     }
@@ -108,11 +111,80 @@ pub trait Connector: Send + Sync + Sized + 'static {
 }
 
 /// Reads pages of records from a cursor.
+///
+/// One call reads one page. The host saves the page's `cursor` once the page is delivered
+/// and hands it back (in [`ReadRequest::cursor`]) for the next page, or after a restart: a
+/// read resumed from any cursor the source emitted must give every later record once — no
+/// gap, no duplicate (the conformance suite checks it).
+///
+/// ```
+/// use posbridge_plugin_api::{ConnectorError, Page, ReadRequest, Source};
+/// use serde_json::json;
+///
+/// /// Ten numbered records, `page_size` at a time; the cursor is the next offset.
+/// struct Numbers;
+///
+/// impl Source for Numbers {
+///     fn read(&self, req: &ReadRequest) -> Result<Page, ConnectorError> {
+///         let from = match &req.cursor {
+///             None => 0,
+///             Some(c) => c["offset"].as_u64().ok_or_else(|| ConnectorError::Config(format!("bad cursor {c}")))?,
+///         };
+///         let to = (from + req.page_size as u64).min(10);
+///         Ok(Page {
+///             records: (from..to).map(|i| json!({"id": i.to_string()})).collect(),
+///             cursor: Some(json!({"offset": to})),
+///             has_more: to < 10,
+///         })
+///     }
+/// }
+///
+/// let req = ReadRequest { stream: "numbers".into(), page_size: 4, ..Default::default() };
+/// let first = Numbers.read(&req).unwrap();
+/// assert_eq!((first.records.len(), first.has_more), (4, true));
+/// let next = Numbers.read(&ReadRequest { cursor: first.cursor, ..req }).unwrap();
+/// assert_eq!(next.records[0]["id"], "4");
+/// ```
 pub trait Source: Send + Sync {
+    /// Reads the page of `request.stream` after `request.cursor` (from the start when `None`).
     fn read(&self, request: &ReadRequest) -> Result<Page, ConnectorError>;
 }
 
 /// Writes batches of records, answering one outcome per record.
+///
+/// Each record comes with an idempotency key ([`WriteRequest::idempotency_keys`]); the host
+/// may send a record again after a crash or a retry, and a sink that already has the key must
+/// answer [`RecordOutcome::Duplicate`] instead of writing a second copy.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use posbridge_plugin_api::{ConnectorError, RecordOutcome, Sink, WriteRequest};
+/// use serde_json::{json, Value};
+///
+/// /// Keeps records in memory, once per idempotency key.
+/// #[derive(Default)]
+/// struct Memory(Mutex<HashMap<String, Value>>);
+///
+/// impl Sink for Memory {
+///     fn write(&self, req: &WriteRequest, records: &[Value]) -> Result<Vec<RecordOutcome>, ConnectorError> {
+///         let mut stored = self.0.lock().unwrap();
+///         Ok(records.iter().zip(&req.idempotency_keys).map(|(r, key)| {
+///             if stored.contains_key(key) {
+///                 return RecordOutcome::Duplicate { external_id: Some(key.clone()) };
+///             }
+///             stored.insert(key.clone(), r.clone());
+///             RecordOutcome::Written { external_id: Some(key.clone()) }
+///         }).collect())
+///     }
+/// }
+///
+/// let sink = Memory::default();
+/// let req = WriteRequest { stream: "sales".into(), idempotency_keys: vec!["k1".into()], ..Default::default() };
+/// let batch = [json!({"id": "s1"})];
+/// assert!(matches!(sink.write(&req, &batch).unwrap()[0], RecordOutcome::Written { .. }));
+/// assert!(matches!(sink.write(&req, &batch).unwrap()[0], RecordOutcome::Duplicate { .. }));
+/// ```
 pub trait Sink: Send + Sync {
     /// Must return exactly `records.len()` outcomes, in order. Return `Err` only when the whole
     /// batch failed (nothing, or nothing knowable, was written); the host then retries or stops.
@@ -126,7 +198,32 @@ pub trait Sink: Send + Sync {
     ) -> Result<Vec<RecordOutcome>, ConnectorError>;
 }
 
-/// Named operations such as `process_payment`.
+/// Named operations such as `process_payment`, declared in the manifest with
+/// [`Manifest::action`] and run by `posbridge action` or the HTTP API.
+///
+/// ```
+/// use posbridge_plugin_api::{Actions, ConnectorError};
+/// use serde_json::{json, Value};
+///
+/// struct Greeter;
+///
+/// impl Actions for Greeter {
+///     fn call(&self, name: &str, input: Value) -> Result<Value, ConnectorError> {
+///         match name {
+///             "greet" => {
+///                 let who = input["name"].as_str()
+///                     .ok_or_else(|| ConnectorError::Permanent("input.name: a string is required".into()))?;
+///                 Ok(json!({"greeting": format!("hello, {who}")}))
+///             }
+///             other => Err(ConnectorError::Config(format!("no action {other:?}"))),
+///         }
+///     }
+/// }
+///
+/// assert_eq!(Greeter.call("greet", json!({"name": "Ada"})).unwrap()["greeting"], "hello, Ada");
+/// assert!(Greeter.call("greet", json!({})).is_err());
+/// ```
 pub trait Actions: Send + Sync {
+    /// Runs the action `name` with its JSON input; answers JSON.
     fn call(&self, name: &str, input: Value) -> Result<Value, ConnectorError>;
 }

@@ -22,6 +22,7 @@ use crate::{ConnectorError, Manifest};
 
 #[doc(hidden)]
 /// Runs plugin code, turning a panic into a `Bug` error that names the panic message.
+#[doc(hidden)] // glue of `export_connector!`, in ABI types
 pub fn guard<T>(what: &str, f: impl FnOnce() -> Result<T, ConnectorError>) -> RResult<T, FfiError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => RResult::ROk(v),
@@ -132,6 +133,7 @@ extern "C" fn migrate_fn<C: Connector>(
 
 #[doc(hidden)]
 /// Builds the root module of a connector library. Called by [`crate::export_connector!`].
+#[doc(hidden)] // glue of `export_connector!`, in ABI types
 pub fn root_module<C: Connector>() -> PluginModuleRef {
     PluginModule {
         manifest: manifest_fn::<C>,

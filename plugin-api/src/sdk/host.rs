@@ -12,10 +12,15 @@ use crate::ConnectorError;
 /// Log levels understood by [`Host::log`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
+    /// Something failed.
     Error = 1,
+    /// Something is off but the work goes on.
     Warn = 2,
+    /// Progress worth showing.
     Info = 3,
+    /// Detail for debugging.
     Debug = 4,
+    /// Everything.
     Trace = 5,
 }
 
@@ -28,14 +33,20 @@ pub enum LogLevel {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct HttpRequest {
+    /// The HTTP method (`GET`, `POST`, …).
     pub method: String,
+    /// The full URL, query included.
     pub url: String,
+    /// Header names and values, in order.
     pub headers: Vec<(String, String)>,
+    /// The body (empty for none).
     pub body: Vec<u8>,
+    /// How long the host waits for the answer; `None` for its default (30 s).
     pub timeout: Option<Duration>,
 }
 
 impl HttpRequest {
+    /// A request with this method and URL, no headers and no body.
     pub fn new(method: &str, url: impl Into<String>) -> Self {
         Self {
             method: method.into(),
@@ -43,12 +54,15 @@ impl HttpRequest {
             ..Default::default()
         }
     }
+    /// A `GET` request.
     pub fn get(url: impl Into<String>) -> Self {
         Self::new("GET", url)
     }
+    /// A `POST` request.
     pub fn post(url: impl Into<String>) -> Self {
         Self::new("POST", url)
     }
+    /// Adds a header.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -63,10 +77,12 @@ impl HttpRequest {
         self.body = body.to_text().into_bytes();
         self.header("Content-Type", "application/json")
     }
+    /// Sets the body (set the content type with [`HttpRequest::header`]).
     pub fn body(mut self, body: Vec<u8>) -> Self {
         self.body = body;
         self
     }
+    /// Sets the timeout of this request.
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = Some(t);
         self
@@ -76,8 +92,11 @@ impl HttpRequest {
 /// The host's answer.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
+    /// The HTTP status code.
     pub status: u16,
+    /// Header names and values, in order.
     pub headers: Vec<(String, String)>,
+    /// The body.
     pub body: Vec<u8>,
 }
 
@@ -89,6 +108,7 @@ impl HttpResponse {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
+    /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
@@ -157,6 +177,7 @@ pub struct Host {
 }
 
 impl Host {
+    /// Wraps the host's capabilities (the SDK and the test host call this).
     #[doc(hidden)]
     pub fn from_ffi(inner: HostBox) -> Self {
         Self {
@@ -212,14 +233,17 @@ impl Host {
         );
     }
 
+    /// Logs at info level.
     pub fn info(&self, message: &str) {
         self.log(LogLevel::Info, message, Value::Null)
     }
 
+    /// Logs at debug level.
     pub fn debug(&self, message: &str) {
         self.log(LogLevel::Debug, message, Value::Null)
     }
 
+    /// Logs at warn level.
     pub fn warn(&self, message: &str) {
         self.log(LogLevel::Warn, message, Value::Null)
     }

@@ -15,6 +15,7 @@ use crate::ConnectorError;
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReadRequest {
+    /// The stream to read.
     pub stream: String,
     /// The cursor returned with the previous page (or checkpointed by the host), `None` at the start.
     #[serde(default)]
@@ -37,6 +38,7 @@ fn default_page_size() -> usize {
 /// One page of records and where to go on from.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Page {
+    /// The records, canonical JSON objects for canonical streams.
     pub records: Vec<Value>,
     /// The cursor to resume after this page; `None` when the source keeps none.
     pub cursor: Option<Value>,
@@ -48,6 +50,7 @@ pub struct Page {
 /// sees a key twice must not write the record twice.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WriteRequest {
+    /// The stream to write.
     pub stream: String,
     /// Sink mode from the pipeline (e.g. `per_sale`, `daily_summary`).
     #[serde(default)]
@@ -55,6 +58,7 @@ pub struct WriteRequest {
     /// The pipeline's `mapping` section for this sink.
     #[serde(default)]
     pub mapping: Value,
+    /// One key per record, in order.
     #[serde(default)]
     pub idempotency_keys: Vec<String>,
 }
@@ -64,16 +68,27 @@ pub struct WriteRequest {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum RecordOutcome {
     /// Stored; `external_id` is the sink's id for it when it has one.
-    Written { external_id: Option<String> },
+    Written {
+        /// The sink's id of the stored record.
+        external_id: Option<String>,
+    },
     /// Already there (same idempotency key); nothing written.
-    Duplicate { external_id: Option<String> },
+    Duplicate {
+        /// The sink's id of the copy it already had.
+        external_id: Option<String>,
+    },
     /// Refused for good; goes to the dead-letter store with the reason.
-    Rejected { reason: String },
+    Rejected {
+        /// Why, for the dead letter.
+        reason: String,
+    },
     /// Not written this time for a reason that may pass (5xx, timeout, dropped connection,
     /// 429). The host commits the other records of the batch and sends this one again after a
     /// backoff (at least `retry_after_ms` when given), with the same idempotency key.
     Retry {
+        /// What went wrong this time.
         reason: String,
+        /// The least time to wait before sending it again, when the vendor said.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },
@@ -170,17 +185,21 @@ impl RecordOutcome {
 /// The verdict of a connector's own check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CheckReport {
+    /// Whether the configuration works.
     pub ok: bool,
+    /// What was checked, or what is wrong.
     pub message: String,
 }
 
 impl CheckReport {
+    /// A passing check.
     pub fn ok(message: impl Into<String>) -> Self {
         Self {
             ok: true,
             message: message.into(),
         }
     }
+    /// A failing check (the credentials work, something else does not).
     pub fn failed(message: impl Into<String>) -> Self {
         Self {
             ok: false,

@@ -1,55 +1,23 @@
-//! The connector as the host builds it: manifest, `Connector::open` with a host double, check,
+//! The connector as the host builds it: manifest, `Connector::open` with a `FakeHost`, check,
 //! and a recovery reported through the host's log.
 
 use std::fs;
-use std::sync::{Arc, Mutex};
 
-use abi_stable::sabi_trait::TD_Opaque;
-use abi_stable::std_types::{ROption, RResult, RStr, RString};
 use posbridge_generic::{ledger_path, GenericConfig, GenericConnector};
-use posbridge_plugin_api::abi::{FfiError, FfiHttpRequest, FfiHttpResponse, HostFfi, HostFfi_TO};
 use posbridge_plugin_api::model::{Sale, STREAMS};
 use posbridge_plugin_api::sdk::export::full_manifest;
-use posbridge_plugin_api::{Connector, Host, ReadRequest, RecordOutcome, WriteRequest};
+use posbridge_plugin_api::testing::FakeHost;
+use posbridge_plugin_api::{Connector, LogLevel, ReadRequest, RecordOutcome, WriteRequest};
 use serde_json::json;
 
-/// Records log lines; refuses HTTP (the file connector must never ask for it).
-#[derive(Clone, Default)]
-struct RecordingHost {
-    logs: Arc<Mutex<Vec<(u8, String, String)>>>,
+/// A host with nothing scripted: any HTTP request fails (the file connector must never ask).
+fn host() -> FakeHost {
+    FakeHost::new()
 }
 
-impl HostFfi for RecordingHost {
-    fn http(&self, _request: FfiHttpRequest) -> RResult<FfiHttpResponse, FfiError> {
-        // A panic may not unwind through the ABI: answer with an error the test would see.
-        RResult::RErr(FfiError {
-            kind: posbridge_plugin_api::abi::error_kind::BUG,
-            message: RString::from("the file connector must not make HTTP calls"),
-            retry_after_ms: 0,
-        })
-    }
-    fn log(&self, level: u8, _target: RStr<'_>, message: RStr<'_>, fields_json: RStr<'_>) {
-        self.logs
-            .lock()
-            .unwrap()
-            .push((level, message.to_string(), fields_json.to_string()));
-    }
-    fn now_millis(&self) -> i64 {
-        0
-    }
-    fn is_cancelled(&self) -> bool {
-        false
-    }
-    fn state_get(&self, _key: RStr<'_>) -> ROption<RString> {
-        ROption::RNone
-    }
-    fn state_put(&self, _key: RStr<'_>, _value: RStr<'_>) {}
-}
-
-fn open(config: serde_json::Value, host: &RecordingHost) -> GenericConnector {
+fn open(config: serde_json::Value, host: &FakeHost) -> GenericConnector {
     let config: GenericConfig = serde_json::from_value(config).unwrap();
-    let host = Host::from_ffi(HostFfi_TO::from_value(host.clone(), TD_Opaque));
-    GenericConnector::open(config, host).expect("opens")
+    GenericConnector::open(config, host.host()).expect("opens")
 }
 
 #[test]
@@ -86,7 +54,7 @@ fn manifest_declares_every_canonical_stream_read_write_and_a_strict_schema() {
 #[test]
 fn check_tells_a_usable_path_from_an_unusable_one() {
     let dir = tempfile::tempdir().unwrap();
-    let host = RecordingHost::default();
+    let host = host();
     let file = dir.path().join("in.csv");
     fs::write(&file, "id\n1\n").unwrap();
     for path in [
@@ -113,7 +81,7 @@ fn check_tells_a_usable_path_from_an_unusable_one() {
 fn opened_through_the_sdk_it_reads_writes_and_logs_a_recovery() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.ndjson");
-    let host = RecordingHost::default();
+    let host = host();
     let record = serde_json::to_value(Sale::example()).unwrap();
     let request = WriteRequest {
         stream: "sales".into(),
@@ -127,7 +95,7 @@ fn opened_through_the_sdk_it_reads_writes_and_logs_a_recovery() {
         .write(&request, std::slice::from_ref(&record))
         .unwrap();
     assert_eq!(outcomes, vec![RecordOutcome::Written { external_id: None }]);
-    assert!(host.logs.lock().unwrap().is_empty());
+    assert!(host.log_lines().is_empty());
 
     // A torn batch left behind by a killed process.
     let mut data = fs::read(&path).unwrap();
@@ -140,11 +108,13 @@ fn opened_through_the_sdk_it_reads_writes_and_logs_a_recovery() {
         .write(&request, std::slice::from_ref(&record))
         .unwrap();
     assert_eq!(again, vec![RecordOutcome::Duplicate { external_id: None }]);
-    let logs = host.logs.lock().unwrap().clone();
+    let logs = host.log_lines();
     assert_eq!(logs.len(), 1);
-    assert_eq!(logs[0].0, 2, "a warning");
-    let fields: serde_json::Value = serde_json::from_str(&logs[0].2).unwrap();
-    assert_eq!(fields["truncated_bytes"], json!("{\"id\":\"torn".len()));
+    assert_eq!(logs[0].level, LogLevel::Warn);
+    assert_eq!(
+        logs[0].fields["truncated_bytes"],
+        json!("{\"id\":\"torn".len())
+    );
     assert!(
         fs::read_to_string(ledger_path(&path))
             .unwrap()

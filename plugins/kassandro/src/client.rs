@@ -108,7 +108,7 @@ impl Client {
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::testing::{json_response, FakeHost};
     use posbridge_plugin_api::{ConnectorError, HttpRequest, HttpResponse};
     use serde_json::{json, Value};
 
@@ -190,10 +190,10 @@ mod tests {
         }
     }
 
-    fn client(server: Server) -> (Client, ScriptedHost, Arc<Mutex<Server>>) {
+    fn client(server: Server) -> (Client, FakeHost, Arc<Mutex<Server>>) {
         let server = Arc::new(Mutex::new(server));
         let s = server.clone();
-        let host = ScriptedHost::new(move |req| Ok(answer(&mut s.lock().unwrap(), req)));
+        let host = FakeHost::with_vendor(move |req| Ok(answer(&mut s.lock().unwrap(), req)));
         let cfg: Config = serde_json::from_value(json!({
             "base_url": "http://127.0.0.1:9", "api_key": "key"
         }))
@@ -201,7 +201,7 @@ mod tests {
         (Client::new(host.host(), cfg), host, server)
     }
 
-    fn paths(host: &ScriptedHost) -> Vec<String> {
+    fn paths(host: &FakeHost) -> Vec<String> {
         host.requests().iter().map(path).collect()
     }
 

@@ -53,7 +53,7 @@ pub fn send(request: RequestBuilder<'_>, endpoint: &str) -> Result<Value, Kassan
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posbridge_plugin_api::testing::ScriptedHost;
+    use posbridge_plugin_api::testing::FakeHost;
     use posbridge_plugin_api::ConnectorError;
 
     fn resp(status: u16, body: &str) -> HttpResponse {
@@ -65,7 +65,7 @@ mod tests {
     }
 
     fn read(r: HttpResponse, endpoint: &str) -> Result<Value, KassandroError> {
-        let host = ScriptedHost::new(move |_| Ok(r.clone()));
+        let host = FakeHost::with_vendor(move |_| Ok(r.clone()));
         let cfg: Config = serde_json::from_value(
             serde_json::json!({"base_url": "http://127.0.0.1:9/k/", "api_key": "key"}),
         )

@@ -456,7 +456,7 @@ mod tests {
     use super::*;
     use base64::Engine;
     use posbridge_plugin_api::model::Attachment;
-    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::testing::{json_response, FakeHost};
     use posbridge_plugin_api::HttpResponse;
     use serde_json::json;
 
@@ -568,11 +568,11 @@ mod tests {
         Upload(usize),
     }
 
-    fn kassandro(fault: Fault) -> (ScriptedHost, Receipts) {
+    fn kassandro(fault: Fault) -> (FakeHost, Receipts) {
         let receipts: Receipts = Arc::default();
         let counts = Arc::new(Mutex::new((0usize, 0usize)));
         let r = receipts.clone();
-        let host = ScriptedHost::new(move |req| {
+        let host = FakeHost::with_vendor(move |req| {
             let mut r = r.lock().unwrap();
             let mut counts = counts.lock().unwrap();
             let unavailable = HttpResponse {
@@ -636,7 +636,7 @@ mod tests {
         (host, receipts)
     }
 
-    fn client(host: &ScriptedHost) -> Client {
+    fn client(host: &FakeHost) -> Client {
         let cfg: crate::config::Config = serde_json::from_value(json!({
             "base_url": "http://127.0.0.1:9", "api_key": "key", "cash_register_id": 1
         }))

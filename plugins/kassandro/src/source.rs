@@ -260,7 +260,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::testing::{json_response, FakeHost};
     use posbridge_plugin_api::HttpResponse;
     use serde_json::json;
 
@@ -269,9 +269,9 @@ mod tests {
 
     /// A Kassandro whose requests to `fail_path` (the path after `/v1.0/`, up to `?`) answer
     /// 503 the first `times` times.
-    fn kassandro(fail_path: &'static str, times: usize) -> ScriptedHost {
+    fn kassandro(fail_path: &'static str, times: usize) -> FakeHost {
         let failures = Arc::new(AtomicUsize::new(times));
-        ScriptedHost::new(move |req| {
+        FakeHost::with_vendor(move |req| {
             let rest = req.url.split("/v1.0/").nth(1).unwrap_or_default();
             let path = rest.split('?').next().unwrap_or_default();
             if path == fail_path && failures.load(Ordering::SeqCst) > 0 {
@@ -296,7 +296,7 @@ mod tests {
         })
     }
 
-    fn requests_to(host: &ScriptedHost, path: &str) -> usize {
+    fn requests_to(host: &FakeHost, path: &str) -> usize {
         host.requests()
             .iter()
             .filter(|r| {
@@ -306,7 +306,7 @@ mod tests {
             .count()
     }
 
-    fn read_twice(fail_path: &'static str) -> ScriptedHost {
+    fn read_twice(fail_path: &'static str) -> FakeHost {
         let host = kassandro(fail_path, 1);
         let cfg: crate::config::Config = serde_json::from_value(json!({
             "base_url": "http://127.0.0.1:9", "api_key": "key", "start_date": "2026-02-01"

@@ -180,7 +180,7 @@ fn explain(e: RestError, q: &ExportQuery<'_>) -> ConnectorError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posbridge_plugin_api::testing::{response, ScriptedHost};
+    use posbridge_plugin_api::testing::{response, FakeHost};
 
     const PRIVATE: &str = include_str!("../tests/fixtures/test-private.pem");
 
@@ -194,8 +194,9 @@ mod tests {
         }
     }
 
-    fn answering(status: u16, body: &'static str) -> (ScriptedHost, KenzupClient) {
-        let host = ScriptedHost::new(move |_| Ok(response(status, &[("Retry-After", "3")], body)));
+    fn answering(status: u16, body: &'static str) -> (FakeHost, KenzupClient) {
+        let host =
+            FakeHost::with_vendor(move |_| Ok(response(status, &[("Retry-After", "3")], body)));
         let config: KenzupConfig = serde_json::from_value(serde_json::json!({
             "base_url": "http://127.0.0.1:8123/", "client_id": "POS_1",
             "private_key_pem": PRIVATE, "shop_uuids": ["b5f6e9e3"]

@@ -85,13 +85,14 @@ pub use posbridge_plugin_api::url::percent_encode as encode_query_value;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posbridge_plugin_api::testing::{response, ScriptedHost};
+    use posbridge_plugin_api::testing::{response, FakeHost};
     use posbridge_plugin_api::ConnectorError;
     use serde_json::json;
     use std::time::Duration;
 
-    fn answering(status: u16, body: &'static str) -> (ScriptedHost, Client) {
-        let host = ScriptedHost::new(move |_| Ok(response(status, &[("Retry-After", "1")], body)));
+    fn answering(status: u16, body: &'static str) -> (FakeHost, Client) {
+        let host =
+            FakeHost::with_vendor(move |_| Ok(response(status, &[("Retry-After", "1")], body)));
         let cfg: Config =
             serde_json::from_value(json!({"base_url": "http://127.0.0.1:9/", "api_key": "k"}))
                 .unwrap();

@@ -202,7 +202,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::testing::{json_response, FakeHost};
     use posbridge_plugin_api::HttpResponse;
     use serde_json::json;
 
@@ -211,11 +211,11 @@ mod tests {
 
     /// A lexoffice keeping vouchers (number, id) in memory; the `fail_post`-th POST (0-based,
     /// over the whole test) is answered 503, before or after the voucher was stored.
-    fn lexoffice(fail_post: usize, lands: bool) -> (ScriptedHost, Vouchers) {
+    fn lexoffice(fail_post: usize, lands: bool) -> (FakeHost, Vouchers) {
         let vouchers: Vouchers = Arc::default();
         let posts = Arc::new(Mutex::new(0usize));
         let v = vouchers.clone();
-        let host = ScriptedHost::new(move |req| {
+        let host = FakeHost::with_vendor(move |req| {
             let mut v = v.lock().unwrap();
             let unavailable = HttpResponse {
                 status: 503,
@@ -253,7 +253,7 @@ mod tests {
         (host, vouchers)
     }
 
-    fn client(host: &ScriptedHost) -> Client {
+    fn client(host: &FakeHost) -> Client {
         let cfg: Config = serde_json::from_value(json!({
             "base_url": "http://127.0.0.1:9", "api_key": "secret-key"
         }))
@@ -314,8 +314,7 @@ mod tests {
                 outcomes[3..].iter().all(RecordOutcome::is_retry),
                 "{outcomes:?}"
             );
-            let posts =
-                |h: &ScriptedHost| h.requests().iter().filter(|r| r.method == "POST").count();
+            let posts = |h: &FakeHost| h.requests().iter().filter(|r| r.method == "POST").count();
             assert_eq!(posts(&host), 4, "records 4 and 5 were not tried");
 
             let (again, rest) = resend_of(&keys, 3);

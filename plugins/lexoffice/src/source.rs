@@ -284,7 +284,7 @@ pub fn supplier_from_contact(c: &Value) -> Result<Supplier, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::testing::{json_response, FakeHost};
     use rust_decimal_macros::dec;
     use serde_json::json;
 
@@ -292,7 +292,7 @@ mod tests {
     #[test]
     fn suppliers_are_paged_until_last_or_a_short_page() {
         for with_flag in [true, false] {
-            let vendor = ScriptedHost::new(move |req| {
+            let vendor = FakeHost::with_vendor(move |req| {
                 let page: usize = req.url.split("page=").nth(1).unwrap()[..1].parse().unwrap();
                 let n = [2, 2, 1][page];
                 let content: Vec<Value> = (0..n)

@@ -258,7 +258,7 @@ pub fn parse_page(body: &Value, url: &str) -> Result<TransactionPage, ConnectorE
 mod tests {
     use super::*;
     use chrono::NaiveDate;
-    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::testing::{json_response, FakeHost};
     use serde_json::json;
 
     fn at(d: u32, h: u32, m: u32, s: u32) -> NaiveDateTime {
@@ -279,7 +279,7 @@ mod tests {
     }
 
     fn api(prefix: &str, layout: PathLayout) -> Api {
-        let host = ScriptedHost::new(|_| Ok(json_response(200, &json!([]))));
+        let host = FakeHost::with_vendor(|_| Ok(json_response(200, &json!([]))));
         Api::new(
             host.host(),
             "http://127.0.0.1:9/",
@@ -291,7 +291,7 @@ mod tests {
 
     #[test]
     fn a_refused_token_names_where_it_went_and_the_option() {
-        let host = ScriptedHost::new(|_| {
+        let host = FakeHost::with_vendor(|_| {
             Ok(json_response(
                 401,
                 &json!({"errors": [{"code": "unauthorized", "message": "bad token"}]}),

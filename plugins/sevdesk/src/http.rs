@@ -82,12 +82,12 @@ pub fn id_of(v: &Value) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posbridge_plugin_api::testing::ScriptedHost;
+    use posbridge_plugin_api::testing::FakeHost;
     use posbridge_plugin_api::{ConnectorError, HttpResponse};
     use serde_json::json;
 
-    fn answering(status: u16, body: &'static str) -> (ScriptedHost, Client) {
-        let host = ScriptedHost::new(move |_| {
+    fn answering(status: u16, body: &'static str) -> (FakeHost, Client) {
+        let host = FakeHost::with_vendor(move |_| {
             Ok(HttpResponse {
                 status,
                 headers: vec![("Retry-After".into(), "2".into())],

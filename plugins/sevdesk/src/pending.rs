@@ -75,7 +75,7 @@ pub fn payments_covered(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use posbridge_plugin_api::testing::ScriptedHost;
+    use posbridge_plugin_api::testing::FakeHost;
     use rust_decimal_macros::dec;
 
     fn pay(amounts: &[Decimal]) -> Vec<PaymentBooking> {
@@ -116,7 +116,7 @@ mod tests {
 
     #[test]
     fn records_are_kept_per_key_and_cleared() {
-        let host = ScriptedHost::new(|_| unreachable!("no HTTP"));
+        let host = FakeHost::new();
         let h = host.host();
         let pending = PendingVouchers::new(&h);
         assert_eq!(pending.get("k1"), None);

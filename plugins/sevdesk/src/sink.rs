@@ -374,7 +374,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use posbridge_plugin_api::model::Sale;
-    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::testing::{json_response, FakeHost};
     use posbridge_plugin_api::HttpResponse;
     use serde_json::json;
 
@@ -436,10 +436,10 @@ mod tests {
         }
     }
 
-    fn sevdesk(fail_save: usize, fault: Fault) -> (ScriptedHost, Arc<Mutex<Vendor>>) {
+    fn sevdesk(fail_save: usize, fault: Fault) -> (FakeHost, Arc<Mutex<Vendor>>) {
         let vendor = Arc::new(Mutex::new(Vendor::default()));
         let v = vendor.clone();
-        let host = ScriptedHost::new(move |req| {
+        let host = FakeHost::with_vendor(move |req| {
             let mut v = v.lock().unwrap();
             let path = req.url.split("/api/v1/").nth(1).unwrap_or_default();
             if req.method == "GET" && path.starts_with("Voucher?") {
@@ -527,7 +527,7 @@ mod tests {
         (host, vendor)
     }
 
-    fn client_with(host: &ScriptedHost, extra: Value) -> Client {
+    fn client_with(host: &FakeHost, extra: Value) -> Client {
         let mut cfg = json!({
             "base_url": "http://127.0.0.1:9/api/v1", "api_token": "0123456789abcdef0123456789abcdef"
         });
@@ -538,7 +538,7 @@ mod tests {
         Client::new(host.host(), cfg)
     }
 
-    fn client(host: &ScriptedHost) -> Client {
+    fn client(host: &FakeHost) -> Client {
         client_with(host, json!({}))
     }
 
@@ -808,7 +808,7 @@ mod tests {
 
     #[test]
     fn a_refused_token_fails_the_call() {
-        let host = ScriptedHost::new(|_| {
+        let host = FakeHost::with_vendor(|_| {
             Ok(json_response(
                 401,
                 &json!({"error": {"message": "Authentication required"}}),

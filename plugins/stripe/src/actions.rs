@@ -305,14 +305,14 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+    use posbridge_plugin_api::testing::{json_response, FakeHost};
     use posbridge_plugin_api::HttpResponse;
 
     /// A Stripe answering every POST with a new succeeded PaymentIntent or Refund, after
     /// `failures` scripted answers (each a 503 or a 429 with `Retry-After: 3`).
-    fn stripe(failures: Vec<u16>) -> ScriptedHost {
+    fn stripe(failures: Vec<u16>) -> FakeHost {
         let failures = Arc::new(Mutex::new(failures));
-        ScriptedHost::new(move |req| {
+        FakeHost::with_vendor(move |req| {
             if let Some(status) = failures.lock().unwrap().pop() {
                 return Ok(HttpResponse {
                     status,
@@ -338,14 +338,14 @@ mod tests {
         })
     }
 
-    fn client(host: &ScriptedHost) -> Client {
+    fn client(host: &FakeHost) -> Client {
         let cfg: Config = serde_json::from_value(json!({"base_url": "http://127.0.0.1:9",
             "secret_key": "sk_test_1", "default_payment_method": "pm_card_visa"}))
         .unwrap();
         Client::new(host.host(), cfg)
     }
 
-    fn keys_sent(host: &ScriptedHost) -> Vec<String> {
+    fn keys_sent(host: &FakeHost) -> Vec<String> {
         host.requests()
             .iter()
             .filter_map(|r| r.headers.iter().find(|(k, _)| k == "Idempotency-Key"))

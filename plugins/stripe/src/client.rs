@@ -89,12 +89,12 @@ impl Client {
 mod tests {
     use super::*;
     use posbridge_plugin_api::rest::RestError;
-    use posbridge_plugin_api::testing::{response, ScriptedHost};
+    use posbridge_plugin_api::testing::{response, FakeHost};
     use posbridge_plugin_api::ConnectorError;
 
-    fn answering(status: u16, headers: &[(&str, &str)], body: &str) -> (ScriptedHost, Client) {
+    fn answering(status: u16, headers: &[(&str, &str)], body: &str) -> (FakeHost, Client) {
         let resp = response(status, headers, body);
-        let host = ScriptedHost::new(move |_| Ok(resp.clone()));
+        let host = FakeHost::with_vendor(move |_| Ok(resp.clone()));
         let cfg: Config = serde_json::from_value(
             serde_json::json!({"base_url": "http://127.0.0.1:9", "secret_key": "sk_test_1"}),
         )

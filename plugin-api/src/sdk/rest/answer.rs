@@ -22,12 +22,18 @@ use crate::{ConnectorError, HttpResponse};
 /// it (e.g. a 200 whose body says `"error": true` is `Permanent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// A success.
     Ok,
+    /// The credentials were refused.
     Auth,
+    /// Slow down; come back after `retry_after` when given.
     RateLimited {
+        /// How long to wait, when the answer says.
         retry_after: Option<Duration>,
     },
+    /// Worth a retry.
     Transient,
+    /// Will fail again.
     Permanent,
     /// The answer shows the configuration is wrong (e.g. a configured id the vendor does not know).
     Config,
@@ -60,6 +66,31 @@ impl Verdict {
 
 /// The per-vendor part of answer handling. Both methods have defaults, so `DefaultErrors` (or
 /// an empty `impl VendorErrors for MyVendor {}`) handles the common cases.
+///
+/// ```
+/// use posbridge_plugin_api::rest::{read_answer, RestError, VendorErrors, Verdict};
+/// use posbridge_plugin_api::HttpResponse;
+/// use serde_json::Value;
+///
+/// /// ACME answers 200 with `{"ok": false, "reason": …}` for refused requests.
+/// struct Acme;
+///
+/// impl VendorErrors for Acme {
+///     fn message(&self, _status: u16, body: &Value) -> Option<String> {
+///         body["reason"].as_str().map(str::to_string)
+///     }
+///     fn classify(&self, _resp: &HttpResponse, body: Option<&Value>, usual: Verdict) -> Verdict {
+///         match body.and_then(|b| b["ok"].as_bool()) {
+///             Some(false) => Verdict::Permanent,
+///             _ => usual,
+///         }
+///     }
+/// }
+///
+/// let resp = HttpResponse { status: 200, headers: vec![], body: br#"{"ok": false, "reason": "unknown till"}"#.to_vec() };
+/// let err = read_answer(resp, "acme: POST receipts", Default::default(), &Acme).unwrap_err();
+/// assert!(matches!(err, RestError::Permanent { ref message, .. } if message == "unknown till"));
+/// ```
 pub trait VendorErrors: Send + Sync {
     /// The vendor's error message in a parsed body, `None` when the body carries none.
     /// The default reads the common shapes (see [`common_error_message`]).
@@ -110,44 +141,63 @@ pub enum RestError {
     /// The credentials were refused.
     #[error("{context}: the credentials were refused (HTTP {status}): {message}")]
     Auth {
+        /// The vendor and the call, e.g. `lexoffice: GET vouchers`.
         context: String,
+        /// The HTTP status.
         status: u16,
+        /// The vendor's error message, or the start of the body.
         message: String,
     },
     /// The vendor asked to slow down.
     #[error("{context}: rate limited (HTTP {status}): {message}")]
     RateLimited {
+        /// The vendor and the call, e.g. `lexoffice: GET vouchers`.
         context: String,
+        /// The HTTP status.
         status: u16,
+        /// How long to wait, when the answer says.
         retry_after: Option<Duration>,
+        /// The vendor's error message, or the start of the body.
         message: String,
     },
     /// Worth a retry: 408, 5xx, a 2xx body that is not JSON.
     #[error("{context}: HTTP {status}: {message}")]
     Transient {
+        /// The vendor and the call, e.g. `lexoffice: GET vouchers`.
         context: String,
+        /// The HTTP status.
         status: u16,
+        /// The vendor's error message, or the start of the body.
         message: String,
     },
     /// Will fail again: a refused request.
     #[error("{context}: HTTP {status}: {message}")]
     Permanent {
+        /// The vendor and the call, e.g. `lexoffice: GET vouchers`.
         context: String,
+        /// The HTTP status.
         status: u16,
+        /// The vendor's error message, or the start of the body.
         message: String,
     },
     /// The answer shows the configuration is wrong.
     #[error("{context}: HTTP {status}: {message}")]
     Config {
+        /// The vendor and the call, e.g. `lexoffice: GET vouchers`.
         context: String,
+        /// The HTTP status.
         status: u16,
+        /// The vendor's error message, or the start of the body.
         message: String,
     },
     /// A successful answer lacks a field, or has it with the wrong type.
     #[error("{context}: field `{field}` is missing or not {expected}")]
     BadField {
+        /// The vendor and the call, e.g. `lexoffice: GET vouchers`.
         context: String,
+        /// The field, as a dotted path.
         field: String,
+        /// What it should have been.
         expected: &'static str,
     },
     /// The host's own failure (transport, cancellation), already typed.
@@ -207,7 +257,9 @@ impl From<RestError> for ConnectorError {
 /// A successful answer: the response and its body as JSON (`Null` when the body is empty).
 #[derive(Debug, Clone)]
 pub struct Answer {
+    /// The response as received.
     pub response: HttpResponse,
+    /// Its body as JSON.
     pub body: Value,
 }
 

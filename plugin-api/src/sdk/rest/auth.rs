@@ -11,7 +11,32 @@ use crate::{ConnectorError, HttpRequest};
 
 /// Signs a request just before it is sent (HMAC or RSA schemes): adds headers, query
 /// parameters, whatever the vendor's scheme says. `now` is the host's clock, for timestamps.
+///
+/// ```
+/// use std::sync::Arc;
+/// use posbridge_plugin_api::rest::{Auth, RequestSigner};
+/// use posbridge_plugin_api::{chrono, ConnectorError, HttpRequest};
+///
+/// /// A made-up scheme: the timestamp and a digest of method, URL and timestamp.
+/// struct Stamp { key: String }
+///
+/// impl RequestSigner for Stamp {
+///     fn sign(&self, req: &mut HttpRequest, now: chrono::DateTime<chrono::Utc>) -> Result<(), ConnectorError> {
+///         let ts = now.timestamp().to_string();
+///         let digest = format!("{}:{}:{}:{}", self.key.len(), req.method, req.url, ts); // a real signer hashes here
+///         req.headers.push(("X-Timestamp".into(), ts));
+///         req.headers.push(("X-Signature".into(), digest));
+///         Ok(())
+///     }
+/// }
+///
+/// let auth = Auth::Signed(Arc::new(Stamp { key: "k3y-secret".into() }));
+/// let mut req = HttpRequest::get("https://api.example.com/v1/items");
+/// auth.apply(&mut req, "2026-03-01T12:00:00Z".parse().unwrap()).unwrap();
+/// assert_eq!(req.headers[0], ("X-Timestamp".to_string(), "1772366400".to_string()));
+/// ```
 pub trait RequestSigner: Send + Sync {
+    /// Adds the signature to `request`; `now` is the host's clock.
     fn sign(&self, request: &mut HttpRequest, now: DateTime<Utc>) -> Result<(), ConnectorError>;
 }
 
@@ -31,13 +56,28 @@ pub enum Auth {
     #[default]
     None,
     /// `NAME: value`.
-    Header { name: String, value: String },
+    Header {
+        /// The header's name.
+        name: String,
+        /// Its value, the credential.
+        value: String,
+    },
     /// `Authorization: Bearer <token>`.
     Bearer(String),
     /// `Authorization: Basic base64(user:pass)`.
-    Basic { user: String, pass: String },
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password.
+        pass: String,
+    },
     /// `?NAME=value` appended to the URL.
-    Query { name: String, value: String },
+    Query {
+        /// The parameter's name.
+        name: String,
+        /// Its value, the credential.
+        value: String,
+    },
     /// A per-request signature.
     Signed(Arc<dyn RequestSigner>),
 }

@@ -16,10 +16,10 @@ use crate::{ConnectorError, Host, HttpRequest, HttpResponse};
 /// ```
 /// # #[cfg(feature = "testing")] fn main() {
 /// use posbridge_plugin_api::rest::{Auth, RestClient};
-/// use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+/// use posbridge_plugin_api::testing::{json_response, FakeHost};
 /// use serde_json::json;
 ///
-/// let vendor = ScriptedHost::new(|req| {
+/// let vendor = FakeHost::with_vendor(|req| {
 ///     assert_eq!(req.url, "https://api.example.com/v1/items?page=2&q=a%20b");
 ///     Ok(json_response(200, &json!({"items": [1, 2]})))
 /// });
@@ -73,6 +73,7 @@ impl RestClient {
         self
     }
 
+    /// The host the client sends through.
     pub fn host(&self) -> &Host {
         &self.host
     }
@@ -82,6 +83,7 @@ impl RestClient {
         &self.auth
     }
 
+    /// The base URL, without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
@@ -91,7 +93,7 @@ impl RestClient {
     /// ```
     /// # #[cfg(feature = "testing")] fn main() {
     /// # use posbridge_plugin_api::rest::RestClient;
-    /// # let host = posbridge_plugin_api::testing::ScriptedHost::new(|_| unreachable!()).host();
+    /// # let host = posbridge_plugin_api::testing::FakeHost::new().host();
     /// let api = RestClient::new(host, "acme", "http://h/api/");
     /// assert_eq!(api.url("items"), "http://h/api/items");
     /// assert_eq!(api.url("/items"), "http://h/api/items");
@@ -111,6 +113,7 @@ impl RestClient {
         }
     }
 
+    /// A request with this method to `path` under the base URL.
     pub fn request(&self, method: &str, path: &str) -> RequestBuilder<'_> {
         RequestBuilder {
             client: self,
@@ -123,18 +126,22 @@ impl RestClient {
         }
     }
 
+    /// A `GET` request to `path`.
     pub fn get(&self, path: &str) -> RequestBuilder<'_> {
         self.request("GET", path)
     }
 
+    /// A `POST` request to `path`.
     pub fn post(&self, path: &str) -> RequestBuilder<'_> {
         self.request("POST", path)
     }
 
+    /// A `PUT` request to `path`.
     pub fn put(&self, path: &str) -> RequestBuilder<'_> {
         self.request("PUT", path)
     }
 
+    /// A `DELETE` request to `path`.
     pub fn delete(&self, path: &str) -> RequestBuilder<'_> {
         self.request("DELETE", path)
     }
@@ -175,6 +182,7 @@ impl RequestBuilder<'_> {
         self
     }
 
+    /// Adds a header to this request.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -260,18 +268,18 @@ impl RequestBuilder<'_> {
 mod tests {
     use super::*;
     use crate::rest::{RequestSigner, Verdict};
-    use crate::testing::{json_response, ScriptedHost};
+    use crate::testing::{json_response, FakeHost};
     use chrono::{DateTime, Utc};
     use serde_json::json;
 
-    fn client(vendor: &ScriptedHost) -> RestClient {
+    fn client(vendor: &FakeHost) -> RestClient {
         RestClient::new(vendor.host(), "acme", "http://h/api/")
             .default_header("Accept", "application/json")
     }
 
     #[test]
     fn requests_carry_the_path_query_headers_body_and_credentials() {
-        let vendor = ScriptedHost::new(|_| Ok(json_response(201, &json!({"id": "a"}))));
+        let vendor = FakeHost::with_vendor(|_| Ok(json_response(201, &json!({"id": "a"}))));
         let api = client(&vendor).auth(Auth::from_spec("query:key", "s 1").unwrap());
         let id = api
             .post("/items")
@@ -296,7 +304,7 @@ mod tests {
 
     #[test]
     fn a_form_body_is_encoded() {
-        let vendor = ScriptedHost::new(|_| Ok(json_response(200, &json!({}))));
+        let vendor = FakeHost::with_vendor(|_| Ok(json_response(200, &json!({}))));
         client(&vendor)
             .post("refunds")
             .form(&[("metadata[id]", "a b")])
@@ -312,7 +320,8 @@ mod tests {
 
     #[test]
     fn errors_name_vendor_and_endpoint_but_not_the_query() {
-        let vendor = ScriptedHost::new(|_| Ok(json_response(401, &json!({"message": "bad key"}))));
+        let vendor =
+            FakeHost::with_vendor(|_| Ok(json_response(401, &json!({"message": "bad key"}))));
         let api = client(&vendor).auth(Auth::from_spec("query:key", "secret").unwrap());
         let e = api.get("items").query("page", 1).send().unwrap_err();
         assert_eq!(
@@ -334,7 +343,7 @@ mod tests {
                 Ok(())
             }
         }
-        let vendor = ScriptedHost::new(|_| Ok(json_response(200, &json!([]))));
+        let vendor = FakeHost::with_vendor(|_| Ok(json_response(200, &json!([]))));
         let api = client(&vendor).auth(Auth::Signed(Arc::new(Sig)));
         api.get("x").query("a", 1).send().unwrap();
         let sent = &vendor.requests()[0];
@@ -346,7 +355,7 @@ mod tests {
 
     #[test]
     fn transport_failures_pass_through_and_the_hook_is_used() {
-        let vendor = ScriptedHost::new(|_| Err(ConnectorError::Transient("reset".into())));
+        let vendor = FakeHost::with_vendor(|_| Err(ConnectorError::Transient("reset".into())));
         let e = client(&vendor).get("x").send().unwrap_err();
         assert_eq!(
             e,
@@ -363,7 +372,7 @@ mod tests {
                 }
             }
         }
-        let vendor = ScriptedHost::new(|_| Ok(json_response(404, &json!({}))));
+        let vendor = FakeHost::with_vendor(|_| Ok(json_response(404, &json!({}))));
         let e = client(&vendor)
             .vendor_errors(NotFoundIsConfig)
             .get("shops/x")

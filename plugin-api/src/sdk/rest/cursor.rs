@@ -17,16 +17,24 @@ use crate::ConnectorError;
 /// Why a saved cursor cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CursorError {
+    /// The saved cursor has a shape this connector cannot read.
     #[error("{vendor}: cursor {cursor} is not understood: {reason}")]
     NotUnderstood {
+        /// The connector.
         vendor: String,
+        /// The cursor as saved.
         cursor: String,
+        /// What is wrong with it.
         reason: String,
     },
+    /// The cursor was written by a newer version of the connector.
     #[error("{vendor}: cursor version {found} was written by a newer connector (this one reads up to {supported})")]
     Newer {
+        /// The connector.
         vendor: String,
+        /// The cursor's version.
         found: u64,
+        /// The newest version this connector reads.
         supported: u32,
     },
 }
@@ -63,9 +71,12 @@ impl From<CursorError> for ConnectorError {
     deserialize = "S: DeserializeOwned, P: DeserializeOwned"
 ))]
 pub struct PartitionedCursor<S, P = Value> {
+    /// The cursor format's version.
     pub version: u32,
+    /// Each partition's state, by key (a register, a shop, an endpoint).
     #[serde(default = "BTreeMap::new")]
     pub partitions: BTreeMap<String, S>,
+    /// The pass in progress, if a read stopped inside one.
     #[serde(default = "Option::default", skip_serializing_if = "Option::is_none")]
     pub pass: Option<P>,
 }
@@ -132,9 +143,13 @@ where
 /// `W` being read in it, and where the next page is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pass<W> {
+    /// The partition's index in the configured order.
     pub partition: usize,
+    /// The partition's key.
     pub key: String,
+    /// The window being read in it (e.g. a day).
     pub window: W,
+    /// Where the next page is.
     pub at: Position,
 }
 

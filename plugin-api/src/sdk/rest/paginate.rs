@@ -15,12 +15,42 @@ use super::client::RequestBuilder;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Position {
+    /// A page number.
     Page(u64),
+    /// An item offset.
     Offset(u64),
+    /// A continuation token; `None` for the first page.
     Token(Option<String>),
 }
 
-/// A way of paging a list endpoint.
+/// A way of paging a list endpoint. The toolkit has [`PageNumber`], [`Offset`],
+/// [`CursorToken`] and [`HasMore`]; a vendor with another scheme implements this.
+///
+/// ```
+/// use posbridge_plugin_api::rest::{Paginator, Position};
+/// use serde_json::{json, Value};
+///
+/// /// Pages named by the id of the last item seen: `?after=<id>`, until a page comes back empty.
+/// struct After;
+///
+/// impl Paginator for After {
+///     fn first(&self) -> Position { Position::Token(None) }
+///     fn query(&self, at: &Position) -> Vec<(String, String)> {
+///         match at {
+///             Position::Token(Some(id)) => vec![("after".into(), id.clone())],
+///             _ => vec![],
+///         }
+///     }
+///     fn next(&self, _at: &Position, _body: &Value, items: &[Value]) -> Option<Position> {
+///         let last = items.last()?["id"].as_str()?.to_string();
+///         Some(Position::Token(Some(last)))
+///     }
+/// }
+///
+/// let next = After.next(&After.first(), &json!({}), &[json!({"id": "a7"})]).unwrap();
+/// assert_eq!(After.query(&next), vec![("after".to_string(), "a7".to_string())]);
+/// assert_eq!(After.next(&next, &json!({}), &[]), None);
+/// ```
 pub trait Paginator {
     /// The position of the first page.
     fn first(&self) -> Position;
@@ -34,8 +64,11 @@ pub trait Paginator {
 /// One page as read: its items, the whole body (for envelope fields) and the next position.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageOf {
+    /// The page's items.
     pub items: Vec<Value>,
+    /// The whole answer, for envelope fields.
     pub body: Value,
+    /// Where the next page is; `None` after the last.
     pub next: Option<Position>,
 }
 
@@ -46,10 +79,10 @@ pub struct PageOf {
 /// ```
 /// # #[cfg(feature = "testing")] fn main() {
 /// use posbridge_plugin_api::rest::{fetch_page, PageNumber, Paginator, Position, RestClient};
-/// use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+/// use posbridge_plugin_api::testing::{json_response, FakeHost};
 /// use serde_json::json;
 ///
-/// let vendor = ScriptedHost::new(|req| {
+/// let vendor = FakeHost::with_vendor(|req| {
 ///     let page: u64 = req.url.split("page=").nth(1).unwrap()[..1].parse().unwrap();
 ///     Ok(json_response(200, &json!({"data": [page], "total_pages": 2})))
 /// });
@@ -126,6 +159,7 @@ fn flag_at(body: &Value, pointer: &str) -> Option<bool> {
 /// total-pages field or a "last" flag, when configured and present), else a short or empty page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageNumber {
+    /// The query parameter of the page number.
     pub param: String,
     /// The number of the first page (0 or 1).
     pub first_page: u64,
@@ -138,6 +172,7 @@ pub struct PageNumber {
 }
 
 impl PageNumber {
+    /// Pages numbered from `first_page` in the query parameter `param`.
     pub fn new(param: &str, first_page: u64) -> Self {
         Self {
             param: param.into(),
@@ -147,14 +182,17 @@ impl PageNumber {
             last_flag: None,
         }
     }
+    /// Asks for `size` items per page in the query parameter `param`.
     pub fn size(mut self, param: &str, size: u64) -> Self {
         self.size = Some((param.into(), size));
         self
     }
+    /// The answer gives the number of pages at this JSON pointer.
     pub fn total_pages(mut self, pointer: &str) -> Self {
         self.total_pages = Some(pointer.into());
         self
     }
+    /// The answer flags the last page at this JSON pointer.
     pub fn last_flag(mut self, pointer: &str) -> Self {
         self.last_flag = Some(pointer.into());
         self
@@ -205,14 +243,18 @@ impl Paginator for PageNumber {
 /// present), else at a short or empty page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offset {
+    /// The query parameter of the offset.
     pub param: String,
+    /// The query parameter of the page size.
     pub limit_param: String,
+    /// Items per page.
     pub limit: u64,
     /// Pointer to the total number of items.
     pub total: Option<String>,
 }
 
 impl Offset {
+    /// Offsets in `param`, `limit` items per page in `limit_param`.
     pub fn new(param: &str, limit_param: &str, limit: u64) -> Self {
         Self {
             param: param.into(),
@@ -221,6 +263,7 @@ impl Offset {
             total: None,
         }
     }
+    /// The answer gives the total number of items at this JSON pointer.
     pub fn total(mut self, pointer: &str) -> Self {
         self.total = Some(pointer.into());
         self
@@ -262,13 +305,16 @@ impl Paginator for Offset {
 /// parameter. Done when the answer has no (or an empty) token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CursorToken {
+    /// The query parameter the token goes in.
     pub param: String,
     /// Pointer to the next token in the answer.
     pub next_token: String,
+    /// The page size parameter and value.
     pub size: Option<(String, u64)>,
 }
 
 impl CursorToken {
+    /// The token from `next_token` (a JSON pointer) goes back in `param`.
     pub fn new(param: &str, next_token: &str) -> Self {
         Self {
             param: param.into(),
@@ -276,6 +322,7 @@ impl CursorToken {
             size: None,
         }
     }
+    /// Asks for `size` items per page in the query parameter `param`.
     pub fn size(mut self, param: &str, size: u64) -> Self {
         self.size = Some((param.into(), size));
         self
@@ -314,15 +361,18 @@ impl Paginator for CursorToken {
 /// `starting_after`). Without the flag in an answer, a non-empty page means there may be more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HasMore {
+    /// The query parameter the last id goes in (`starting_after`).
     pub param: String,
     /// Pointer to the flag.
     pub has_more: String,
     /// Pointer, inside an item, to its id.
     pub id: String,
+    /// The page size parameter and value.
     pub size: Option<(String, u64)>,
 }
 
 impl HasMore {
+    /// The flag at `has_more`, the id at `id` inside an item, sent back in `param`.
     pub fn new(param: &str, has_more: &str, id: &str) -> Self {
         Self {
             param: param.into(),
@@ -331,6 +381,7 @@ impl HasMore {
             size: None,
         }
     }
+    /// Asks for `size` items per page in the query parameter `param`.
     pub fn size(mut self, param: &str, size: u64) -> Self {
         self.size = Some((param.into(), size));
         self
@@ -364,7 +415,7 @@ mod tests {
     #[cfg(feature = "testing")]
     use crate::rest::RestClient;
     #[cfg(feature = "testing")]
-    use crate::testing::{json_response, ScriptedHost};
+    use crate::testing::{json_response, FakeHost};
     use serde_json::json;
 
     fn items(n: usize) -> Vec<Value> {
@@ -489,7 +540,7 @@ mod tests {
     #[cfg(feature = "testing")]
     #[test]
     fn a_has_more_list_is_read_to_its_end_through_the_client() {
-        let vendor = ScriptedHost::new(|req| {
+        let vendor = FakeHost::with_vendor(|req| {
             let after = req.url.split("starting_after=").nth(1);
             Ok(json_response(
                 200,
@@ -535,7 +586,7 @@ mod tests {
     #[cfg(feature = "testing")]
     #[test]
     fn items_of_a_wrong_type_are_a_bad_field() {
-        let vendor = ScriptedHost::new(|_| Ok(json_response(200, &json!({"data": 3}))));
+        let vendor = FakeHost::with_vendor(|_| Ok(json_response(200, &json!({"data": 3}))));
         let api = RestClient::new(vendor.host(), "acme", "http://h");
         let p = PageNumber::new("page", 1);
         let e = fetch_page(api.get("x"), &p, &p.first(), "/data").unwrap_err();
