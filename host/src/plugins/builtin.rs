@@ -46,6 +46,14 @@ pub fn builtins() -> Vec<Builtin> {
     vec![crate::hub::builtin()]
 }
 
+/// Bench only (feature `bench-static`): connectors linked into the binary, as the root module
+/// their library would export, so that the host calls them exactly as a loaded library
+/// (`bench/abi_cost.sh` compares the two).
+#[cfg(feature = "bench-static")]
+pub(super) fn statically_linked() -> Vec<posbridge_plugin_api::abi::PluginModuleRef> {
+    vec![posbridge_plugin_api::sdk::export::root_module::<posbridge_generic::GenericConnector>()]
+}
+
 /// Wraps a built-in connector into the ABI object the host calls.
 pub(super) fn into_box(conn: Box<dyn BuiltinConnector>) -> ConnectorBox {
     ConnectorFfi_TO::from_value(Adapter(conn), TD_Opaque)

@@ -83,6 +83,14 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, LoadError> {
             },
             other => LoadError::AbiMismatch(first_lines(&other.to_string(), 6)),
         })?;
+    check_module(path, module)
+}
+
+/// Reads and checks the manifest of a library's root module.
+pub(super) fn check_module(
+    path: &Path,
+    module: PluginModuleRef,
+) -> Result<LoadedLibrary, LoadError> {
     let manifest_json = (module.manifest())()
         .into_result()
         .map_err(|e| LoadError::InvalidManifest(ConnectorError::from(e).to_string()))?;

@@ -16,7 +16,7 @@ use super::capabilities::{KvStore, MemoryKv, PluginHost};
 use super::config_schema::{validate_config, ConfigViolation};
 use super::discovery::{library_candidates, Candidate};
 use super::handle::ConnectorHandle;
-use super::loader::load_library;
+use super::loader::{load_library, LoadedLibrary};
 use crate::http_gateway::{EgressPolicy, HttpGateway};
 use crate::rate_limit::limiter_for;
 use crate::redact::Redactor;
@@ -122,6 +122,14 @@ impl Registry {
                 },
             );
         }
+        #[cfg(feature = "bench-static")]
+        for module in super::builtin::statically_linked() {
+            let file = Path::new("statically linked (bench-static)");
+            match super::loader::check_module(file, module) {
+                Ok(lib) => reg.add_library(lib),
+                Err(e) => reg.skip(file, e.to_string()),
+            }
+        }
         let mut seen_files = Vec::new();
         for dir in dirs {
             for candidate in library_candidates(dir) {
@@ -153,28 +161,30 @@ impl Registry {
 
     fn load_one(&mut self, file: &Path) {
         match load_library(file) {
-            Ok(lib) => {
-                let name = lib.manifest.name.clone();
-                if let Some(existing) = self.entries.get(&name) {
-                    let reason = format!(
-                        "a connector named {name:?} is already loaded from {}",
-                        existing.file.display()
-                    );
-                    self.skip(file, reason);
-                    return;
-                }
-                tracing::debug!(connector = %name, file = %file.display(), "loaded plugin");
-                self.entries.insert(
-                    name,
-                    PluginEntry {
-                        file: lib.file,
-                        manifest: Arc::new(lib.manifest),
-                        origin: Origin::Library(lib.module),
-                    },
-                );
-            }
+            Ok(lib) => self.add_library(lib),
             Err(e) => self.skip(file, e.to_string()),
         }
+    }
+
+    fn add_library(&mut self, lib: LoadedLibrary) {
+        let name = lib.manifest.name.clone();
+        if let Some(existing) = self.entries.get(&name) {
+            let reason = format!(
+                "a connector named {name:?} is already loaded from {}",
+                existing.file.display()
+            );
+            self.skip(&lib.file, reason);
+            return;
+        }
+        tracing::debug!(connector = %name, file = %lib.file.display(), "loaded plugin");
+        self.entries.insert(
+            name,
+            PluginEntry {
+                file: lib.file,
+                manifest: Arc::new(lib.manifest),
+                origin: Origin::Library(lib.module),
+            },
+        );
     }
 
     pub fn skipped(&self) -> &[SkippedLibrary] {
