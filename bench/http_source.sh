@@ -41,7 +41,7 @@ source:
   config: {base_url: "$URL", api_key: "$KEY", page_size: 1000}
   start: $FIRST
   page_size: 1000
-sink: {connector: generic, mode: per_sale, config: {path: $WORK/out/posbridge.ndjson, stream: sales}}
+sink: {connector: generic, mode: per_sale, config: {path: $WORK/out/posbridge/sales.ndjson, stream: sales}}
 delivery: {batch_size: 1000}
 YAML
 
@@ -56,14 +56,14 @@ plain_client() {
   for ((off = 0; off < total; off += 1000)); do
     urls+=("$URL/v1.0/receipts?datefrom=$FIRST&dateto=$LAST&limit=1000&offset=$off&withitems=true")
   done
-  curl -sf -H "kassandro-token: $TOKEN" "${urls[@]}" >"$WORK/out/plain.json"
+  curl -sf -H "kassandro-token: $TOKEN" "${urls[@]}" >"$WORK/out/plain/pages.json"
   echo "$total" >"$WORK/receipts"
 }
 
 run_one() {
   local tool=$1
-  rm -rf "$WORK/out" "$WORK/s.db"*
-  mkdir -p "$WORK/out"
+  rm -rf "$WORK/out/$tool" "$WORK/s.db"*
+  mkdir -p "$WORK/out/$tool"
   local start end
   start=$(date +%s.%N)
   case $tool in
@@ -79,7 +79,7 @@ for _ in $(seq "$ROUNDS"); do
   run_one posbridge
   run_one plain
 done
-sales=$(wc -l <"$WORK/out/posbridge.ndjson")
+sales=$(wc -l <"$WORK/out/posbridge/sales.ndjson")
 receipts=$(cat "$WORK/receipts")
 [ "$sales" -gt 0 ] || { echo "posbridge read no sales" >&2; exit 1; }
 

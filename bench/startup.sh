@@ -13,7 +13,10 @@ bench_build
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 mkdir "$WORK/plugins"
-cp "$PLUGINS"/libposbridge_*.so "$WORK/plugins/"
+# The connectors of plugins/ (not the test fixtures that share the target folder).
+for crate in "$BENCH_ROOT"/plugins/*/; do
+  cp "$PLUGINS/libposbridge_$(basename "$crate").so" "$WORK/plugins/"
+done
 libs=$(ls "$WORK/plugins" | wc -l)
 
 list() { "$BIN" --plugin-dir "$WORK/plugins" plugins list; }
