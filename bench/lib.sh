@@ -12,9 +12,16 @@ PLUGINS="$BENCH_ROOT/target/$BENCH_PROFILE"
 # Builds the host and every connector, unless BENCH_NO_BUILD is set.
 bench_build() {
   if [ -z "${BENCH_NO_BUILD:-}" ]; then
-    local profile=--release
-    [ "$BENCH_PROFILE" = debug ] && profile=
-    (cd "$BENCH_ROOT" && cargo build $profile --quiet)
+    if [ "$BENCH_PROFILE" = debug ]; then
+      # What the end-to-end tests build (tests/src/lib.rs), so that after them this is a no-op.
+      local pkgs=(-p posbridge) crate
+      for crate in "$BENCH_ROOT"/plugins/*/Cargo.toml; do
+        pkgs+=(-p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$crate" | head -n 1)")
+      done
+      (cd "$BENCH_ROOT" && cargo build --quiet "${pkgs[@]}")
+    else
+      (cd "$BENCH_ROOT" && cargo build --release --quiet)
+    fi
   fi
   [ -x "$BIN" ] || { echo "no release build at $BIN" >&2; exit 1; }
 }
