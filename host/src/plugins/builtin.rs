@@ -51,7 +51,9 @@ pub fn builtins() -> Vec<Builtin> {
 /// (`bench/abi_cost.sh` compares the two).
 #[cfg(feature = "bench-static")]
 pub(super) fn statically_linked() -> Vec<posbridge_plugin_api::abi::PluginModuleRef> {
-    vec![posbridge_plugin_api::sdk::export::root_module::<posbridge_generic::GenericConnector>()]
+    vec![posbridge_plugin_api::sdk::export::root_module::<
+        posbridge_generic::GenericConnector,
+    >()]
 }
 
 /// Wraps a built-in connector into the ABI object the host calls.

@@ -49,7 +49,9 @@ impl Fetched {
     }
     fn page(&self, q: &str) -> Option<Arc<Value>> {
         let p = self.page.lock().unwrap_or_else(|p| p.into_inner());
-        p.as_ref().filter(|(k, _)| k == q).map(|(_, v)| Arc::clone(v))
+        p.as_ref()
+            .filter(|(k, _)| k == q)
+            .map(|(_, v)| Arc::clone(v))
     }
     fn keep_page(&self, q: &str, body: &Arc<Value>) {
         *self.page.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -218,12 +220,11 @@ impl SalesReader<'_> {
         let body = match self.fetched.page(&asked) {
             Some(body) => body,
             None => {
-                let body = Arc::new(self.client.get(
-                    TokenKind::Account,
-                    "receipts",
-                    &q,
-                    &page_name,
-                )?);
+                let body =
+                    Arc::new(
+                        self.client
+                            .get(TokenKind::Account, "receipts", &q, &page_name)?,
+                    );
                 self.fetched.keep_page(&asked, &body);
                 body
             }
