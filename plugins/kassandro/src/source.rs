@@ -1,7 +1,7 @@
 //! The read side: catalogue streams in one page, sales paged through date windows.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, NaiveDate};
 use posbridge_plugin_api::{ConnectorError, Page, ReadRequest};
@@ -34,8 +34,9 @@ pub struct SalesReader<'a> {
 pub struct Fetched {
     /// `(from, to)` of a window → its `/receipts/count`.
     count: Mutex<Option<((NaiveDate, NaiveDate), u64)>>,
-    /// The query of a page → its answer, until the page is handed out.
-    page: Mutex<Option<(String, Value)>>,
+    /// The query of a page → its answer, until the page is handed out (shared, not copied:
+    /// a page is a thousand receipts).
+    page: Mutex<Option<(String, Arc<Value>)>>,
 }
 
 impl Fetched {
@@ -46,12 +47,15 @@ impl Fetched {
     fn keep_count(&self, w: &Window, n: u64) {
         *self.count.lock().unwrap_or_else(|p| p.into_inner()) = Some(((w.from, w.to), n));
     }
-    fn page(&self, q: &str) -> Option<Value> {
+    fn page(&self, q: &str) -> Option<Arc<Value>> {
         let p = self.page.lock().unwrap_or_else(|p| p.into_inner());
-        p.as_ref().filter(|(k, _)| k == q).map(|(_, v)| v.clone())
+        p.as_ref()
+            .filter(|(k, _)| k == q)
+            .map(|(_, v)| Arc::clone(v))
     }
-    fn keep_page(&self, q: &str, body: &Value) {
-        *self.page.lock().unwrap_or_else(|p| p.into_inner()) = Some((q.to_string(), body.clone()));
+    fn keep_page(&self, q: &str, body: &Arc<Value>) {
+        *self.page.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((q.to_string(), Arc::clone(body)));
     }
     /// The page was handed out: a later read asks afresh.
     fn forget(&self) {
@@ -216,9 +220,11 @@ impl SalesReader<'_> {
         let body = match self.fetched.page(&asked) {
             Some(body) => body,
             None => {
-                let body = self
-                    .client
-                    .get(TokenKind::Account, "receipts", &q, &page_name)?;
+                let body =
+                    Arc::new(
+                        self.client
+                            .get(TokenKind::Account, "receipts", &q, &page_name)?,
+                    );
                 self.fetched.keep_page(&asked, &body);
                 body
             }
