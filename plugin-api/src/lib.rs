@@ -22,7 +22,7 @@ pub use error::ConnectorError;
 pub use manifest::{secret_paths, ActionDecl, Manifest, RateLimit, StreamDecl};
 pub use sdk::{
     Actions, CheckReport, Connector, Host, HttpRequest, HttpResponse, LogLevel, Page, ReadRequest,
-    RecordOutcome, Sink, Source, WriteRequest,
+    NdjsonPage, RecordOutcome, Sink, Source, WriteRequest,
 };
 
 pub use sdk::rest;

@@ -15,6 +15,7 @@ mod cursor;
 mod durable;
 mod error;
 mod files;
+mod key_filter;
 pub mod http;
 mod ledger;
 mod reader;
