@@ -92,7 +92,7 @@ fn per_sale(c: &mut Criterion) {
 fn ledger_checkpoint(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("bench.db")).unwrap();
-    let mut next = 0u64;
+    let next = std::cell::Cell::new(0u64);
     let mut g = c.benchmark_group("ledger");
     g.throughput(Throughput::Elements(1000));
     g.sample_size(20);
@@ -101,9 +101,9 @@ fn ledger_checkpoint(c: &mut Criterion) {
             || {
                 (0..1000)
                     .map(|_| {
-                        next += 1;
+                        next.set(next.get() + 1);
                         Delivered {
-                            key: format!("{:032x}", next.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+                            key: format!("{:032x}", next.get().wrapping_mul(0x9e37_79b9_7f4a_7c15)),
                             stream: "sales".into(),
                             external_id: None,
                             content_hash: Some("0123456789abcdef".into()),
@@ -112,7 +112,7 @@ fn ledger_checkpoint(c: &mut Criterion) {
                     .collect::<Vec<_>>()
             },
             |delivered| {
-                let cursor = serde_json::json!({"file": "sales.ndjson", "offset": next});
+                let cursor = serde_json::json!({"file": "sales.ndjson", "offset": next.get()});
                 store
                     .commit(
                         "bench",

@@ -36,11 +36,6 @@ impl KeyFilter {
         }
     }
 
-    /// How many keys were inserted (a key inserted twice counts twice).
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -90,7 +85,7 @@ mod tests {
         for i in 0..200_000 {
             f.insert(&format!("{i:032x}"));
         }
-        assert_eq!(f.len(), 200_000);
+        assert!(!f.is_empty());
         assert!((0..200_000).all(|i| f.might_contain(&format!("{i:032x}"))));
         let false_positives = (200_000..400_000)
             .filter(|i| f.might_contain(&format!("{i:032x}")))
