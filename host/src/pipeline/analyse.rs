@@ -176,7 +176,8 @@ mod tests {
             panic!("a broken line must fail the page");
         };
         assert!(
-            e.to_string().contains("record 2 of the page is not valid JSON"),
+            e.to_string()
+                .contains("record 2 of the page is not valid JSON"),
             "{e}"
         );
     }

@@ -28,6 +28,4 @@ pub use keys::{
 pub use pages::{standalone_executor, BlockingPageLoop, PageError, PageLoop, PageSource};
 pub use progress::{ConsoleProgress, NoProgress, ProgressReporter};
 pub use retry::RetryPolicy;
-pub use runner::{
-    open_connectors, run_pipeline, Counters, RunOptions, RunReport, StreamCounters,
-};
+pub use runner::{open_connectors, run_pipeline, Counters, RunOptions, RunReport, StreamCounters};

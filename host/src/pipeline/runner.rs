@@ -453,9 +453,7 @@ impl Run<'_> {
                     candidates.push(p);
                     checks.push(check);
                 }
-                Some(&i) if candidates[i].fingerprint == p.fingerprint => {
-                    self.c.duplicates += 1
-                }
+                Some(&i) if candidates[i].fingerprint == p.fingerprint => self.c.duplicates += 1,
                 Some(&i) => {
                     let first = &candidates[i];
                     let record = p.record();
@@ -513,7 +511,10 @@ impl Run<'_> {
         }
         // Validated when analysed; sales that fail are parked now that they are known new.
         let mut valid = Vec::with_capacity(out.pending.len());
-        for (p, check) in std::mem::take(&mut out.pending).into_iter().zip(pending_checks) {
+        for (p, check) in std::mem::take(&mut out.pending)
+            .into_iter()
+            .zip(pending_checks)
+        {
             match check {
                 Some(Err(reason)) => {
                     out.parked

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use posbridge_plugin_api::model::STREAMS;
 use posbridge_plugin_api::{
-    CheckReport, Connector, ConnectorError, Host, LogLevel, Manifest, NdjsonPage, Page, ReadRequest,
-    RecordOutcome, Sink, Source, StreamDecl, WriteRequest,
+    CheckReport, Connector, ConnectorError, Host, LogLevel, Manifest, NdjsonPage, Page,
+    ReadRequest, RecordOutcome, Sink, Source, StreamDecl, WriteRequest,
 };
 use serde_json::{json, Value};
 

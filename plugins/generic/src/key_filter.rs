@@ -53,7 +53,8 @@ impl KeyFilter {
     pub fn might_contain(&self, key: &str) -> bool {
         let (block, bits) = Self::locate(key);
         let b = &self.blocks[block];
-        bits.into_iter().all(|bit| b[bit / 64] & (1 << (bit % 64)) != 0)
+        bits.into_iter()
+            .all(|bit| b[bit / 64] & (1 << (bit % 64)) != 0)
     }
 
     /// The block of a key and its bits in it, from two independent 64-bit hashes.

@@ -645,7 +645,10 @@ fn ndjson_lines_pass_through_the_source_and_the_sink_unparsed() {
     let page = source.read_ndjson(&request).unwrap();
     assert_eq!(page.count, 2);
     assert!(page.has_more);
-    assert_eq!(page.records, format!("{}\n{}\n", lines[0], lines[1]).as_bytes());
+    assert_eq!(
+        page.records,
+        format!("{}\n{}\n", lines[0], lines[1]).as_bytes()
+    );
     // The same cursor as the parsed read.
     assert_eq!(page.cursor, Source::read(&source, &request).unwrap().cursor);
     let rest = source
