@@ -30,8 +30,8 @@ pub mod sdk;
 pub use error::ConnectorError;
 pub use manifest::{secret_paths, ActionDecl, Manifest, RateLimit, StreamDecl};
 pub use sdk::{
-    Actions, CheckReport, Connector, Host, HttpRequest, HttpResponse, LogLevel, Page, ReadRequest,
-    RecordOutcome, Sink, Source, WriteRequest,
+    Actions, CheckReport, Connector, Host, HttpRequest, HttpResponse, LogLevel, NdjsonPage, Page,
+    ReadRequest, RecordOutcome, Sink, Source, WriteRequest,
 };
 
 pub use sdk::rest;

@@ -1,6 +1,7 @@
 //! Pipelines: their definition files, the runner that moves records from a source to a sink
 //! exactly once, and the pieces it is made of (retries, keys, progress, the page loop).
 
+mod analyse;
 mod dead_letters;
 mod definition;
 mod executor;
@@ -13,6 +14,7 @@ mod retry;
 mod runner;
 pub mod yaml;
 
+pub use analyse::check_sale;
 pub use dead_letters::{retry_dead_letter, RetryOutcome};
 pub use definition::{
     load_config_file, parse_pipeline, read_pipeline, Delivery, PipelineDef, PipelineError, SinkDef,
@@ -31,6 +33,4 @@ pub use migrations::{
 pub use pages::{standalone_executor, BlockingPageLoop, PageError, PageLoop, PageSource};
 pub use progress::{ConsoleProgress, NoProgress, ProgressReporter};
 pub use retry::RetryPolicy;
-pub use runner::{
-    check_sale, open_connectors, run_pipeline, Counters, RunOptions, RunReport, StreamCounters,
-};
+pub use runner::{open_connectors, run_pipeline, Counters, RunOptions, RunReport, StreamCounters};

@@ -106,6 +106,11 @@ pub trait PageSource: Send + Sync + 'static {
     fn connector(&self) -> &str;
     /// Reads one page.
     fn read_page(&self, request: &ReadRequest) -> Result<ReadPage, ConnectorError>;
+    /// Reads one page, its records left as NDJSON lines where the source can (see
+    /// [`ReadPage::lines`]).
+    fn read_page_lines(&self, request: &ReadRequest) -> Result<ReadPage, ConnectorError> {
+        self.read_page(request)
+    }
     /// Blanks secrets out of text shown to people (a cursor in an error).
     fn redact(&self, text: &str) -> String {
         text.to_string()
@@ -118,6 +123,9 @@ impl PageSource for ConnectorHandle {
     }
     fn read_page(&self, request: &ReadRequest) -> Result<ReadPage, ConnectorError> {
         self.read(request)
+    }
+    fn read_page_lines(&self, request: &ReadRequest) -> Result<ReadPage, ConnectorError> {
+        self.read_lines(request)
     }
     fn redact(&self, text: &str) -> String {
         self.redactor().redact(text)
@@ -178,7 +186,7 @@ impl Guard {
                 page: page_no,
             });
         }
-        if page.records.is_empty() {
+        if page_len(page) == 0 {
             if page.has_more {
                 self.empty_in_a_row += 1;
                 if self.empty_in_a_row >= self.max_empty_pages {
@@ -192,7 +200,11 @@ impl Guard {
             }
         } else {
             self.empty_in_a_row = 0;
-            let digest = records_digest(&page.records);
+            let digest = match &page.lines {
+                // Lines are hashed as sent: a source sending the same records sends the same bytes.
+                Some(lines) => truncate(Sha256::new_with_prefix(lines.bytes())),
+                None => records_digest(&page.records),
+            };
             if let Some(&first) = self.pages.get(&digest) {
                 return Err(PageError::PageSeenBefore {
                     connector,
@@ -223,6 +235,8 @@ pub struct PageLoop {
     request: ReadRequest,
     guard: Guard,
     done: bool,
+    /// Read pages as NDJSON lines ([`PageSource::read_page_lines`]).
+    lines: bool,
 }
 
 impl PageLoop {
@@ -245,7 +259,14 @@ impl PageLoop {
             request,
             guard,
             done: false,
+            lines: false,
         }
+    }
+
+    /// Reads the pages with their records as NDJSON lines, unparsed ([`ReadPage::lines`]).
+    pub fn with_lines(mut self) -> Self {
+        self.lines = true;
+        self
     }
 
     /// The next page, or `None` after the last one (or after an error).
@@ -258,9 +279,16 @@ impl PageLoop {
         let source = self.source.clone();
         let request = self.request.clone();
         let what = format!("read {} from {}", request.stream, source.connector());
+        let lines = self.lines;
         let page = self
             .exec
-            .call(&what, move || source.read_page(&request))
+            .call(&what, move || {
+                if lines {
+                    source.read_page_lines(&request)
+                } else {
+                    source.read_page(&request)
+                }
+            })
             .await?;
         let source = &self.source;
         self.guard.check(self.request.cursor.as_ref(), &page, |c| {
@@ -365,6 +393,11 @@ fn shown_cursor(source: &dyn PageSource, cursor: Option<&Value>) -> String {
     }
 }
 
+/// How many records a page has, parsed or as lines.
+pub fn page_len(page: &ReadPage) -> usize {
+    page.lines.as_ref().map_or(page.records.len(), |l| l.len())
+}
+
 fn cursor_digest(cursor: Option<&Value>) -> Digest128 {
     let mut h = Sha256::new();
     // No cursor and a `null` cursor both mean the start.
@@ -450,6 +483,7 @@ mod tests {
             records,
             cursor,
             has_more,
+            lines: None,
         }
     }
 

@@ -24,13 +24,14 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use super::analyse::{analyse_pages, Analysed, AnalysedPage, Analyser};
 use super::executor::PluginExecutor;
-use super::keys::{closure_key, conflict_key, content_fingerprint, idempotency_key};
+use super::keys::{closure_key, conflict_key};
 use super::pages::PageLoop;
 use super::progress::ProgressReporter;
 use super::retry::RetryPolicy;
 use super::{PipelineDef, SinkMode};
-use crate::plugins::{ConnectorHandle, KvStore, OpenOptions, ReadPage, Registry};
+use crate::plugins::{ConnectorHandle, KvStore, OpenOptions, Registry};
 use crate::runtime::CancelFlag;
 use crate::state::{
     stage, Checkpoint, Delivered, NewDeadLetter, RunStatus, RunSummary, RunTrigger, StateStore,
@@ -314,13 +315,35 @@ fn finish(state: &Arc<dyn StateStore>, r: &RunReport) {
 /// A record on its way to the sink.
 struct Pending {
     key: String,
-    record: Value,
-    /// What the record says, for documents (see [`content_fingerprint`]).
+    /// The record as one line of JSON, sent to the sink as it is.
+    line: Vec<u8>,
+    /// What the record says, for documents (see [`super::content_fingerprint`]).
     fingerprint: Option<String>,
     /// Ledger entries committed in the same transaction as this record's outcome: the sales
     /// summed into a daily closure, so a crash can never leave a closure booked and its sales
     /// free to be summed again (or the other way round).
     riders: Vec<Delivered>,
+    /// `daily_summary`: the parsed sale.
+    sale: Option<Result<Sale, String>>,
+}
+
+impl Pending {
+    fn from_analysed(a: Analysed) -> Self {
+        Pending {
+            key: a.key,
+            line: a.line,
+            fingerprint: a.fingerprint,
+            riders: Vec::new(),
+            sale: a.sale,
+        }
+    }
+
+    /// The record as a value, for the rare places that show or store it (dead letters,
+    /// reasons). It parsed once already, so it parses again.
+    fn record(&self) -> Value {
+        serde_json::from_slice(&self.line)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.line).into_owned()))
+    }
 }
 
 /// What a page or a daily summary has for the sink once keys, the ledger and validation had
@@ -349,17 +372,27 @@ impl Run<'_> {
             from: self.opts.from.or(def.source.start),
             to: self.opts.to,
         };
-        let (tx, mut rx) =
-            mpsc::channel::<Result<ReadPage, ConnectorError>>(def.delivery.buffer_pages.max(1));
+        let (tx, pages_rx) = mpsc::channel(def.delivery.buffer_pages.max(1));
         let reader = {
             let pages = PageLoop::new(
                 self.source.clone(),
                 self.exec.clone(),
                 request,
                 def.delivery.max_empty_pages,
-            );
+            )
+            .with_lines();
             tokio::spawn(pages.pump(tx, self.opts.cancel.clone()))
         };
+        // Pages are analysed (parsed once: keys, fingerprints, validation) on another thread
+        // while the page before is written.
+        let (analysed_tx, mut rx) = mpsc::channel(1);
+        let analyser = Arc::new(Analyser {
+            source: self.source.name().to_string(),
+            stream: stream.to_string(),
+            validate: def.delivery.validate,
+            keep_sales: def.sink.mode == SinkMode::DailySummary,
+        });
+        let analysing = tokio::spawn(analyse_pages(analyser, pages_rx, analysed_tx));
         let mut summary = DailySummary::default();
         let mut summary_parked = Vec::new();
         let mut last_cursor = None;
@@ -379,10 +412,10 @@ impl Run<'_> {
             let checkpoint = if backfill { None } else { page.cursor.clone() };
             let r = match def.sink.mode {
                 SinkMode::DailySummary if stream == "sales" => {
-                    self.collect(stream, page.records, &mut summary, &mut summary_parked)
+                    self.collect(stream, page, &mut summary, &mut summary_parked)
                         .await
                 }
-                _ => self.deliver(stream, page.records, checkpoint).await,
+                _ => self.deliver(stream, page, checkpoint).await,
             };
             self.c.retries = self.exec.retries();
             self.opts.progress.update(stream, &self.c);
@@ -395,6 +428,7 @@ impl Run<'_> {
             }
         }
         drop(rx);
+        let _ = analysing.await;
         let _ = reader.await;
         result?;
         if def.sink.mode == SinkMode::DailySummary
@@ -407,57 +441,61 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Assigns keys, drops what the ledger already has, parks conflicting versions and
-    /// invalid sales (to be committed with the cursor), and answers the rest.
-    async fn prepare(&mut self, stream: &str, records: Vec<Value>) -> anyhow::Result<Prepared> {
-        let source_name = self.source.name().to_string();
+    /// Drops what the ledger already has (the page's records carry their keys), parks
+    /// conflicting versions and invalid sales (to be committed with the cursor), and answers
+    /// the rest.
+    async fn prepare(&mut self, stream: &str, page: AnalysedPage) -> anyhow::Result<Prepared> {
         let mut out = Prepared::default();
         // The same record twice in one page counts once; the same id with other content is
         // a conflict (the first version goes on, the second is parked with both named).
-        let mut first_seen: HashMap<String, (Option<String>, String)> = HashMap::new();
-        let mut candidates = Vec::with_capacity(records.len());
-        for record in records {
-            let key = idempotency_key(&source_name, stream, &record);
-            let fingerprint = content_fingerprint(stream, &record);
-            match first_seen.get(&key) {
+        let mut first_seen: HashMap<String, usize> = HashMap::with_capacity(page.records.len());
+        let mut candidates: Vec<Pending> = Vec::with_capacity(page.records.len());
+        let mut checks: Vec<Option<Result<(), String>>> = Vec::with_capacity(page.records.len());
+        for mut a in page.records {
+            let check = a.check.take();
+            let p = Pending::from_analysed(a);
+            match first_seen.get(&p.key) {
                 None => {
-                    first_seen.insert(key.clone(), (fingerprint.clone(), summary_of(&record)));
-                    candidates.push(Pending {
-                        key,
-                        record,
-                        fingerprint,
-                        riders: Vec::new(),
-                    });
+                    first_seen.insert(p.key.clone(), candidates.len());
+                    candidates.push(p);
+                    checks.push(check);
                 }
-                Some((first_fp, _)) if first_fp == &fingerprint => self.c.duplicates += 1,
-                Some((first_fp, first_summary)) => {
+                Some(&i) if candidates[i].fingerprint == p.fingerprint => self.c.duplicates += 1,
+                Some(&i) => {
+                    let first = &candidates[i];
+                    let record = p.record();
                     let reason = format!(
                         "{} came twice in one page with other content: the first version ({}, {}) \
                          goes on, this one ({}, {}) is parked",
                         record_label(stream, &record),
-                        first_fp.as_deref().unwrap_or("-"),
-                        first_summary,
-                        fingerprint.as_deref().unwrap_or("-"),
+                        first.fingerprint.as_deref().unwrap_or("-"),
+                        summary_of(&first.record()),
+                        p.fingerprint.as_deref().unwrap_or("-"),
                         summary_of(&record),
                     );
-                    self.park_conflict(stream, key, fingerprint, record, reason, &mut out)?;
+                    self.park_conflict(stream, p, reason, &mut out)?;
                 }
             }
         }
         let keys: Vec<String> = candidates.iter().map(|p| p.key.clone()).collect();
         let done = self.state.delivered_fingerprints(&self.def.name, &keys)?;
-        for p in candidates {
+        let mut pending_checks = Vec::with_capacity(candidates.len());
+        for (p, check) in candidates.into_iter().zip(checks) {
             match done.get(&p.key) {
-                None => out.pending.push(p),
+                None => {
+                    out.pending.push(p);
+                    pending_checks.push(check);
+                }
                 Some(Some(old)) if p.fingerprint.as_ref().is_some_and(|new| new != old) => {
+                    let record = p.record();
                     let reason = format!(
                         "{} was delivered before with other content (fingerprint {old}); this \
                          version ({}, {}) is parked, not delivered",
-                        record_label(stream, &p.record),
+                        record_label(stream, &record),
                         p.fingerprint.as_deref().unwrap_or("-"),
-                        summary_of(&p.record),
+                        summary_of(&record),
                     );
-                    self.park_conflict(stream, p.key, p.fingerprint, p.record, reason, &mut out)?;
+                    self.park_conflict(stream, p, reason, &mut out)?;
                 }
                 Some(_) => self.c.duplicates += 1,
             }
@@ -478,19 +516,21 @@ impl Run<'_> {
                 !again
             });
         }
-        if stream == "sales" && self.def.delivery.validate {
-            let mut valid = Vec::with_capacity(out.pending.len());
-            for p in std::mem::take(&mut out.pending) {
-                match check_sale(&p.record) {
-                    Ok(()) => valid.push(p),
-                    Err(reason) => {
-                        out.parked
-                            .push(self.dead_letter(stream, p, stage::VALIDATE, reason))
-                    }
+        // Validated when analysed; sales that fail are parked now that they are known new.
+        let mut valid = Vec::with_capacity(out.pending.len());
+        for (p, check) in std::mem::take(&mut out.pending)
+            .into_iter()
+            .zip(pending_checks)
+        {
+            match check {
+                Some(Err(reason)) => {
+                    out.parked
+                        .push(self.dead_letter(stream, p, stage::VALIDATE, reason))
                 }
+                _ => valid.push(p),
             }
-            out.pending = valid;
         }
+        out.pending = valid;
         self.c.dead_lettered += out.parked.len() as u64;
         Ok(out)
     }
@@ -500,19 +540,11 @@ impl Run<'_> {
     fn park_conflict(
         &mut self,
         stream: &str,
-        key: String,
-        fingerprint: Option<String>,
-        record: Value,
+        mut p: Pending,
         reason: String,
         out: &mut Prepared,
     ) -> anyhow::Result<()> {
-        let key = conflict_key(&key, fingerprint.as_deref().unwrap_or(""));
-        let p = Pending {
-            key,
-            record,
-            fingerprint,
-            riders: Vec::new(),
-        };
+        p.key = conflict_key(&p.key, p.fingerprint.as_deref().unwrap_or(""));
         out.parked
             .push(self.dead_letter(stream, p, stage::CONFLICT, reason));
         Ok(())
@@ -525,8 +557,8 @@ impl Run<'_> {
             pipeline: self.def.name.clone(),
             run_id: self.run_id,
             stream: stream.to_string(),
+            record: p.record(),
             record_key: Some(p.key),
-            record: p.record,
             reason,
             stage: stage.to_string(),
         }
@@ -560,10 +592,10 @@ impl Run<'_> {
     async fn deliver(
         &mut self,
         stream: &str,
-        records: Vec<Value>,
+        page: AnalysedPage,
         cursor: Option<Value>,
     ) -> anyhow::Result<()> {
-        let Prepared { pending, parked } = self.prepare(stream, records).await?;
+        let Prepared { pending, parked } = self.prepare(stream, page).await?;
         let sink_stream = self.def.sink_stream(stream);
         let batch_size = self.def.delivery.batch_size.max(1);
         let mut chunks: Vec<Vec<Pending>> = Vec::new();
@@ -620,9 +652,11 @@ impl Run<'_> {
                 mapping: self.def.mapping.clone(),
                 idempotency_keys: remaining.iter().map(|p| p.key.clone()).collect(),
             };
-            let mut ndjson = Vec::with_capacity(remaining.len() * 512);
+            // The lines as they came from the source: nothing is serialized again.
+            let mut ndjson =
+                Vec::with_capacity(remaining.iter().map(|p| p.line.len() + 1).sum::<usize>());
             for p in &remaining {
-                serde_json::to_writer(&mut ndjson, &p.record)?;
+                ndjson.extend_from_slice(&p.line);
                 ndjson.push(b'\n');
             }
             let sink = self.sink.clone();
@@ -728,11 +762,11 @@ impl Run<'_> {
     async fn collect(
         &mut self,
         stream: &str,
-        records: Vec<Value>,
+        page: AnalysedPage,
         summary: &mut DailySummary,
         parked: &mut Vec<NewDeadLetter>,
     ) -> anyhow::Result<()> {
-        let prepared = self.prepare(stream, records).await?;
+        let prepared = self.prepare(stream, page).await?;
         parked.extend(prepared.parked);
         for p in prepared.pending {
             // A sale an earlier page of this run brought already (its key is not in the ledger
@@ -741,24 +775,26 @@ impl Run<'_> {
                 if *first == p.fingerprint {
                     self.c.duplicates += 1;
                 } else {
+                    let record = p.record();
                     let reason = format!(
                         "{} came again in this run with other content: the first version ({}) \
                          is summed, this one ({}, {}) is parked",
-                        record_label(stream, &p.record),
+                        record_label(stream, &record),
                         first.as_deref().unwrap_or("-"),
                         p.fingerprint.as_deref().unwrap_or("-"),
-                        summary_of(&p.record),
+                        summary_of(&record),
                     );
                     let mut out = Prepared::default();
-                    self.park_conflict(stream, p.key, p.fingerprint, p.record, reason, &mut out)?;
+                    self.park_conflict(stream, p, reason, &mut out)?;
                     self.c.dead_lettered += out.parked.len() as u64;
                     parked.extend(out.parked);
                 }
                 continue;
             }
-            match serde_json::from_value::<Sale>(p.record) {
-                Ok(sale) => summary.add(p.key, p.fingerprint, sale),
-                Err(e) => anyhow::bail!("sale changed shape after validation: {e}"),
+            match p.sale {
+                Some(Ok(sale)) => summary.add(p.key, p.fingerprint, sale),
+                Some(Err(e)) => anyhow::bail!("sale changed shape after validation: {e}"),
+                None => anyhow::bail!("sale {} was not parsed for the summary", p.key),
             }
         }
         Ok(())
@@ -783,9 +819,10 @@ impl Run<'_> {
             let key_list: Vec<String> = keys.iter().map(|d| d.key.clone()).collect();
             pending.push(Pending {
                 key: closure_key(&c.id, &key_list),
-                record: serde_json::to_value(&c)?,
+                line: serde_json::to_vec(&serde_json::to_value(&c)?)?,
                 fingerprint: None,
                 riders: keys,
+                sale: None,
             });
         }
         let batch_size = def.delivery.batch_size.max(1);
@@ -841,25 +878,6 @@ fn summary_of(record: &Value) -> String {
             }
             s
         }
-    }
-}
-
-/// Checks that a record is a canonical sale that reconciles; the reason otherwise.
-pub fn check_sale(record: &Value) -> Result<(), String> {
-    let sale: Sale =
-        serde_json::from_value(record.clone()).map_err(|e| format!("not a canonical sale: {e}"))?;
-    let v = sale.validate();
-    if v.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "sale {} does not reconcile: {}",
-            sale.id,
-            v.iter()
-                .map(|x| x.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))
     }
 }
 

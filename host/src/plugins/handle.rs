@@ -18,6 +18,53 @@ pub struct ReadPage {
     pub records: Vec<Value>,
     pub cursor: Option<Value>,
     pub has_more: bool,
+    /// The records as the NDJSON lines the connector sent, unparsed, when the page was read
+    /// with [`ConnectorHandle::read_lines`] (`records` is empty then).
+    pub lines: Option<NdjsonLines>,
+}
+
+/// The non-blank lines of an NDJSON page, one record each, as bytes.
+#[derive(Debug, Clone, Default)]
+pub struct NdjsonLines {
+    bytes: Vec<u8>,
+    spans: Vec<std::ops::Range<usize>>,
+}
+
+impl NdjsonLines {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        let mut spans = Vec::new();
+        let mut start = 0;
+        for end in bytes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| (*b == b'\n').then_some(i))
+            .chain(std::iter::once(bytes.len()))
+        {
+            if !bytes[start..end].iter().all(u8::is_ascii_whitespace) {
+                spans.push(start..end);
+            }
+            start = end + 1;
+        }
+        Self { bytes, spans }
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The page's bytes as sent.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Each record's line, without its newline.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.spans.iter().map(|r| &self.bytes[r.clone()])
+    }
 }
 
 /// A connector opened with a config. Cheap to clone; safe to use from several threads.
@@ -108,6 +155,19 @@ impl ConnectorHandle {
             records,
             cursor,
             has_more,
+            lines: None,
+        })
+    }
+
+    /// Reads one page and keeps its records as the NDJSON lines they came as, unparsed (the
+    /// runner parses each once, where it needs to look inside, and hands the bytes on).
+    pub fn read_lines(&self, req: &ReadRequest) -> Result<ReadPage, ConnectorError> {
+        let (bytes, _count, cursor, has_more) = self.read_raw(req)?;
+        Ok(ReadPage {
+            records: Vec::new(),
+            cursor,
+            has_more,
+            lines: Some(NdjsonLines::new(bytes)),
         })
     }
 

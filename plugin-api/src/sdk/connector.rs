@@ -110,6 +110,16 @@ pub trait Connector: Send + Sync + Sized + 'static {
     }
 }
 
+/// One page as it crosses to the host: the records as NDJSON bytes, one object per line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NdjsonPage {
+    pub records: Vec<u8>,
+    /// How many records `records` holds.
+    pub count: u64,
+    pub cursor: Option<Value>,
+    pub has_more: bool,
+}
+
 /// Reads pages of records from a cursor.
 ///
 /// One call reads one page. The host saves the page's `cursor` once the page is delivered
@@ -148,6 +158,20 @@ pub trait Connector: Send + Sync + Sized + 'static {
 pub trait Source: Send + Sync {
     /// Reads the page of `request.stream` after `request.cursor` (from the start when `None`).
     fn read(&self, request: &ReadRequest) -> Result<Page, ConnectorError>;
+
+    /// The page as NDJSON bytes, which is what crosses to the host. The default serializes the
+    /// records of [`Source::read`]; a source that holds its records as JSON text already (a
+    /// file) may hand the lines on as they are, one JSON object per line, and spare a parse and
+    /// a serialization per record.
+    fn read_ndjson(&self, request: &ReadRequest) -> Result<NdjsonPage, ConnectorError> {
+        let page = self.read(request)?;
+        Ok(NdjsonPage {
+            count: page.records.len() as u64,
+            records: super::export::to_ndjson(&page.records)?,
+            cursor: page.cursor,
+            has_more: page.has_more,
+        })
+    }
 }
 
 /// Writes batches of records, answering one outcome per record.
@@ -196,6 +220,18 @@ pub trait Sink: Send + Sync {
         request: &WriteRequest,
         records: &[Value],
     ) -> Result<Vec<RecordOutcome>, ConnectorError>;
+
+    /// Writes a batch given as the NDJSON bytes the host sent (one record per non-blank line),
+    /// with the same contract as [`Sink::write`]. The default parses the lines and calls
+    /// `write`; a sink that stores JSON text (a file) may write the lines through unparsed.
+    fn write_ndjson(
+        &self,
+        request: &WriteRequest,
+        ndjson: &[u8],
+    ) -> Result<Vec<RecordOutcome>, ConnectorError> {
+        let records = super::export::parse_ndjson(ndjson)?;
+        self.write(request, &records)
+    }
 }
 
 /// Named operations such as `process_payment`, declared in the manifest with

@@ -155,7 +155,8 @@ fn not_supported(what: &str) -> ConnectorError {
     ConnectorError::Config(format!("this connector is not a {what}"))
 }
 
-fn to_ndjson(records: &[serde_json::Value]) -> Result<Vec<u8>, ConnectorError> {
+/// Serializes records as NDJSON, one compact object per line.
+pub fn to_ndjson(records: &[serde_json::Value]) -> Result<Vec<u8>, ConnectorError> {
     let mut buf = Vec::with_capacity(records.len() * 256);
     for r in records {
         serde_json::to_writer(&mut buf, r)
@@ -163,6 +164,14 @@ fn to_ndjson(records: &[serde_json::Value]) -> Result<Vec<u8>, ConnectorError> {
         buf.push(b'\n');
     }
     Ok(buf)
+}
+
+/// How many records NDJSON bytes hold: their non-blank lines.
+pub fn count_ndjson_records(bytes: &[u8]) -> usize {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .count()
 }
 
 /// Parses NDJSON bytes into records; a bad line is reported with its number.
@@ -192,10 +201,10 @@ impl<C: Connector> ConnectorFfi for Adapter<C> {
             let req: ReadRequest = serde_json::from_str(request.as_str())
                 .map_err(|e| ConnectorError::Bug(format!("bad read request: {e}")))?;
             let source = self.inner.source().ok_or_else(|| not_supported("source"))?;
-            let page = source.read(&req)?;
+            let page = source.read_ndjson(&req)?;
             Ok(FfiPage {
-                count: page.records.len() as u64,
-                records: RVec::from(to_ndjson(&page.records)?),
+                count: page.count,
+                records: RVec::from(page.records),
                 cursor: page
                     .cursor
                     .map(|c| RString::from(c.to_string()))
@@ -210,13 +219,13 @@ impl<C: Connector> ConnectorFfi for Adapter<C> {
             let req: WriteRequest = serde_json::from_str(request.as_str())
                 .map_err(|e| ConnectorError::Bug(format!("bad write request: {e}")))?;
             let sink = self.inner.sink().ok_or_else(|| not_supported("sink"))?;
-            let records = parse_ndjson(records.as_slice())?;
-            let outcomes = sink.write(&req, &records)?;
-            if outcomes.len() != records.len() {
+            let count = count_ndjson_records(records.as_slice());
+            let outcomes = sink.write_ndjson(&req, records.as_slice())?;
+            if outcomes.len() != count {
                 return Err(ConnectorError::Bug(format!(
                     "sink answered {} outcomes for {} records",
                     outcomes.len(),
-                    records.len()
+                    count
                 )));
             }
             Ok(RString::from(serde_json::to_string(&outcomes)?))

@@ -10,6 +10,6 @@ pub mod rest;
 pub mod testing;
 pub mod url;
 
-pub use connector::{Actions, Connector, Sink, Source};
+pub use connector::{Actions, Connector, NdjsonPage, Sink, Source};
 pub use host::{Host, HttpRequest, HttpResponse, LogLevel};
 pub use messages::{CheckReport, Page, ReadRequest, RecordOutcome, WriteRequest};

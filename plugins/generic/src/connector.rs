@@ -4,12 +4,12 @@ use std::path::Path;
 
 use posbridge_plugin_api::model::STREAMS;
 use posbridge_plugin_api::{
-    CheckReport, Connector, ConnectorError, Host, LogLevel, Manifest, Page, ReadRequest,
-    RecordOutcome, Sink, Source, StreamDecl, WriteRequest,
+    CheckReport, Connector, ConnectorError, Host, LogLevel, Manifest, NdjsonPage, Page,
+    ReadRequest, RecordOutcome, Sink, Source, StreamDecl, WriteRequest,
 };
 use serde_json::{json, Value};
 
-use crate::config::{GenericConfig, Settings, Transport};
+use crate::config::{Format, GenericConfig, Settings, Transport};
 use crate::error::FileError;
 use crate::files::{self, Mode};
 use crate::http::{HttpSink, HttpSource};
@@ -223,6 +223,24 @@ impl Source for GenericConnector {
             }
         }
     }
+
+    fn read_ndjson(&self, request: &ReadRequest) -> Result<NdjsonPage, ConnectorError> {
+        let cursor = request.cursor.as_ref();
+        match &self.faces {
+            Faces::Files { source, .. } => {
+                Ok(source.read_ndjson_page(&request.stream, cursor, request.page_size)?)
+            }
+            Faces::Http { .. } => {
+                let page = self.read(request)?;
+                Ok(NdjsonPage {
+                    count: page.records.len() as u64,
+                    records: posbridge_plugin_api::sdk::export::to_ndjson(&page.records)?,
+                    cursor: page.cursor,
+                    has_more: page.has_more,
+                })
+            }
+        }
+    }
 }
 
 impl Sink for GenericConnector {
@@ -243,6 +261,26 @@ impl Sink for GenericConnector {
                 let host = self.host()?;
                 let now = host.now_millis().div_euclid(1000);
                 Ok(sink.write(host, request, records, now)?)
+            }
+        }
+    }
+
+    fn write_ndjson(
+        &self,
+        request: &WriteRequest,
+        ndjson: &[u8],
+    ) -> Result<Vec<RecordOutcome>, ConnectorError> {
+        match &self.faces {
+            Faces::Files { settings, sink, .. } if settings.format == Format::Ndjson => {
+                settings.expect_stream(&request.stream)?;
+                if let Some(recovery) = sink.open_output()? {
+                    self.log_recovery(&recovery);
+                }
+                Ok(sink.write_ndjson(request, ndjson)?)
+            }
+            _ => {
+                let records = posbridge_plugin_api::sdk::export::parse_ndjson(ndjson)?;
+                self.write(request, &records)
             }
         }
     }

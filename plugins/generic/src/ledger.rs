@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::durable;
 use crate::error::FileError;
+use crate::key_filter::KeyFilter;
 
 /// The suffix of a ledger next to its data file.
 pub const LEDGER_SUFFIX: &str = ".posbridge-ledger";
@@ -57,8 +58,8 @@ impl LedgerEntry {
 /// What replaying a ledger found.
 #[derive(Debug, Default)]
 pub struct Replay {
-    /// Every key written so far.
-    pub keys: HashSet<String>,
+    /// Every key written so far, as a filter (a "maybe" is settled by [`Ledger::written_among`]).
+    pub keys: KeyFilter,
     /// The acknowledged data length, `None` when the ledger has no complete line yet.
     pub committed_end: Option<u64>,
     /// The last complete entry.
@@ -119,7 +120,9 @@ impl Ledger {
                 });
             }
             replay.committed_end = Some(entry.end);
-            replay.keys.extend(entry.keys.iter().cloned());
+            for key in &entry.keys {
+                replay.keys.insert(key);
+            }
             replay.last = Some(entry);
             good_len += n as u64;
         }
@@ -157,6 +160,48 @@ impl Ledger {
         Ok((ledger, replay, stale))
     }
 
+    /// Which of `candidates` a complete line of the ledger names: the exact answer behind the
+    /// filter's "maybe". One pass over the file, reading a line at a time; only lines that
+    /// contain one of the keys as a JSON string are parsed.
+    pub fn written_among(&self, candidates: &[&str]) -> Result<HashSet<String>, FileError> {
+        let mut found = HashSet::new();
+        if candidates.is_empty() {
+            return Ok(found);
+        }
+        let needles: Vec<(&str, Vec<u8>)> = candidates
+            .iter()
+            .map(|k| (*k, serde_json::to_vec(k).unwrap_or_default()))
+            .collect();
+        let file = File::open(&self.path).map_err(FileError::io_at("open ledger", &self.path))?;
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let n = reader
+                .read_until(b'\n', &mut line)
+                .map_err(FileError::io_at("read ledger", &self.path))?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                return Ok(found);
+            }
+            let hits: Vec<&str> = needles
+                .iter()
+                .filter(|(_, quoted)| contains(&line, quoted))
+                .map(|(k, _)| *k)
+                .collect();
+            if hits.is_empty() {
+                continue;
+            }
+            // A hit may be another field's value; the parsed keys decide.
+            if let Ok(entry) = serde_json::from_slice::<LedgerEntry>(&line) {
+                for k in hits {
+                    if entry.keys.iter().any(|e| e == k) {
+                        found.insert(k.to_string());
+                    }
+                }
+            }
+        }
+    }
+
     /// Appends one entry as a single write and fsyncs it; only then is the batch acknowledged.
     pub fn append(&mut self, entry: &LedgerEntry) -> Result<(), FileError> {
         let mut line = serde_json::to_vec(entry)
@@ -169,6 +214,11 @@ impl Ledger {
             .sync_data()
             .map_err(FileError::io_at("sync ledger", &self.path))
     }
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// The acknowledged length of `data` according to its ledger, reading only the ledger's tail;
@@ -237,7 +287,11 @@ mod tests {
         let (mut ledger, replay) = Ledger::open(&path).unwrap();
         assert_eq!(replay.committed_end, Some(10));
         assert_eq!(replay.torn_bytes, "{\"end\":20,\"ke".len() as u64);
-        assert!(replay.keys.contains("a") && replay.keys.contains("b"));
+        assert!(replay.keys.might_contain("a") && replay.keys.might_contain("b"));
+        assert_eq!(
+            ledger.written_among(&["a", "b", "x", "keys"]).unwrap(),
+            HashSet::from(["a".to_string(), "b".to_string()])
+        );
         ledger
             .append(&LedgerEntry {
                 end: 30,

@@ -16,6 +16,7 @@ mod durable;
 mod error;
 mod files;
 pub mod http;
+mod key_filter;
 mod ledger;
 mod reader;
 mod sink;

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Take};
 use std::path::{Path, PathBuf};
 
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
 
 use crate::config::Format;
@@ -23,6 +24,18 @@ pub type Positioned = (Map<String, Value>, u64);
 pub trait RecordReader {
     /// The next complete record, or `None` when none is available (yet).
     fn next_record(&mut self) -> Result<Option<Positioned>, FileError>;
+
+    /// Appends the next complete record to `out` as one NDJSON line; the offset just after
+    /// it, or `None` when none is available (yet).
+    fn next_line(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, FileError> {
+        let Some((record, end)) = self.next_record()? else {
+            return Ok(None);
+        };
+        serde_json::to_writer(&mut *out, &record)
+            .map_err(|e| FileError::BadRequest(format!("record does not serialize: {e}")))?;
+        out.push(b'\n');
+        Ok(Some(end))
+    }
 }
 
 /// Opens a reader of `path` in `format` at byte `offset`.
@@ -176,8 +189,10 @@ impl NdjsonReader {
     }
 }
 
-impl RecordReader for NdjsonReader {
-    fn next_record(&mut self) -> Result<Option<Positioned>, FileError> {
+impl NdjsonReader {
+    /// Reads the next non-blank line into `self.line`; its start offset and length, or `None`
+    /// when no complete line is available. `self.pos` is not moved yet.
+    fn fill_line(&mut self) -> Result<Option<(u64, u64, bool)>, FileError> {
         loop {
             self.line.clear();
             let n = self
@@ -187,7 +202,6 @@ impl RecordReader for NdjsonReader {
             if n == 0 {
                 return Ok(None);
             }
-            let start = self.pos;
             let terminated = self.line.last() == Some(&b'\n');
             if self.line.iter().all(u8::is_ascii_whitespace) {
                 if !terminated {
@@ -196,21 +210,66 @@ impl RecordReader for NdjsonReader {
                 self.pos += n;
                 continue;
             }
-            match serde_json::from_slice::<Value>(&self.line) {
-                Ok(v) => {
-                    let record = as_object(v).map_err(|m| self.window.bad_record(start, m))?;
-                    self.pos += n;
-                    return Ok(Some((record, self.pos)));
-                }
-                // A last line without its newline that does not parse is still being written.
-                Err(_) if !terminated => return Ok(None),
-                Err(e) => {
-                    return Err(self
-                        .window
-                        .bad_record(start, format!("not valid JSON: {e}")))
-                }
-            }
+            return Ok(Some((self.pos, n, terminated)));
         }
+    }
+}
+
+impl RecordReader for NdjsonReader {
+    fn next_record(&mut self) -> Result<Option<Positioned>, FileError> {
+        let Some((start, n, terminated)) = self.fill_line()? else {
+            return Ok(None);
+        };
+        match serde_json::from_slice::<Value>(&self.line) {
+            Ok(v) => {
+                let record = as_object(v).map_err(|m| self.window.bad_record(start, m))?;
+                self.pos += n;
+                Ok(Some((record, self.pos)))
+            }
+            // A last line without its newline that does not parse is still being written.
+            Err(_) if !terminated => Ok(None),
+            Err(e) => Err(self
+                .window
+                .bad_record(start, format!("not valid JSON: {e}"))),
+        }
+    }
+
+    /// The line as it is in the file (checked to be one JSON object, never parsed into a
+    /// value): the file is NDJSON already, so the source hands its lines on.
+    fn next_line(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, FileError> {
+        let Some((start, n, terminated)) = self.fill_line()? else {
+            return Ok(None);
+        };
+        match serde_json::from_slice::<IgnoredAny>(&self.line) {
+            Ok(_) => {
+                if let Some(kind) = not_an_object(&self.line) {
+                    return Err(self.window.bad_record(
+                        start,
+                        format!("a record must be a JSON object, found {kind}"),
+                    ));
+                }
+                self.pos += n;
+                out.extend_from_slice(self.line.trim_ascii());
+                out.push(b'\n');
+                Ok(Some(self.pos))
+            }
+            Err(_) if !terminated => Ok(None),
+            Err(e) => Err(self
+                .window
+                .bad_record(start, format!("not valid JSON: {e}"))),
+        }
+    }
+}
+
+/// What a valid JSON text is when it is not an object, from its first byte.
+fn not_an_object(json: &[u8]) -> Option<&'static str> {
+    match json.trim_ascii_start().first() {
+        Some(b'{') => None,
+        Some(b'[') => Some("an array"),
+        Some(b'"') => Some("a string"),
+        Some(b't' | b'f') => Some("a boolean"),
+        Some(b'n') => Some("null"),
+        _ => Some("a number"),
     }
 }
 

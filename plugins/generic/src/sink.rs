@@ -20,6 +20,7 @@ use crate::config::{Format, Settings};
 use crate::csv_layout::CsvLayout;
 use crate::durable;
 use crate::error::FileError;
+use crate::key_filter::KeyFilter;
 use crate::ledger::{ledger_path, Ledger, LedgerEntry};
 
 /// What opening the output found and repaired.
@@ -62,7 +63,8 @@ struct Output {
     path: PathBuf,
     file: File,
     ledger: Ledger,
-    keys: HashSet<String>,
+    /// The keys written so far ("maybe" answers are settled by the ledger).
+    keys: KeyFilter,
     /// The acknowledged length of the data file.
     len: u64,
     /// NDJSON/CSV: the acknowledged content does not end with a newline (a foreign file).
@@ -103,6 +105,40 @@ impl FileSink {
         request: &WriteRequest,
         records: &[Value],
     ) -> Result<Vec<RecordOutcome>, FileError> {
+        let inputs: Vec<Input<'_>> = records.iter().map(Input::Value).collect();
+        self.write_inputs(request, &inputs)
+    }
+
+    /// [`FileSink::write`] for a batch as NDJSON bytes (one record per non-blank line). An
+    /// NDJSON output takes each line as it is, checked to be one JSON object but not parsed
+    /// into a value and serialized again; the other formats parse the lines.
+    pub fn write_ndjson(
+        &self,
+        request: &WriteRequest,
+        ndjson: &[u8],
+    ) -> Result<Vec<RecordOutcome>, FileError> {
+        let lines = ndjson
+            .split(|b| *b == b'\n')
+            .map(<[u8]>::trim_ascii)
+            .filter(|line| !line.is_empty());
+        if self.settings.format == Format::Ndjson {
+            let inputs: Vec<Input<'_>> = lines.map(Input::Line).collect();
+            return self.write_inputs(request, &inputs);
+        }
+        let mut records = Vec::new();
+        for (i, line) in lines.enumerate() {
+            records.push(serde_json::from_slice(line).map_err(|e| {
+                FileError::BadRequest(format!("record {} is not valid JSON: {e}", i + 1))
+            })?);
+        }
+        self.write(request, &records)
+    }
+
+    fn write_inputs(
+        &self,
+        request: &WriteRequest,
+        records: &[Input<'_>],
+    ) -> Result<Vec<RecordOutcome>, FileError> {
         self.settings.expect_stream(&request.stream)?;
         let keys = &request.idempotency_keys;
         if !keys.is_empty() && keys.len() != records.len() {
@@ -119,14 +155,15 @@ impl FileSink {
         let Some(output) = guard.as_mut() else {
             unreachable!("the output was opened above");
         };
-        let batch = self.encode_batch(output, keys, records);
+        let written_before = output.written_among(keys)?;
+        let batch = self.encode_batch(output.csv_header.as_ref(), keys, &written_before, records);
         if batch.records_written == 0 {
             return Ok(batch.outcomes);
         }
         match output.append(self.settings.format, &batch) {
             Ok(()) => Ok(batch.outcomes),
             Err(e) => {
-                // The file may hold a torn tail now: reopening recovers from the ledger.
+                // The file may hold a torn tail now: reopen and recover from the ledger.
                 *guard = None;
                 Err(e)
             }
@@ -145,17 +182,27 @@ impl FileSink {
         }
     }
 
-    /// Decides each record's outcome and encodes the ones to write.
-    fn encode_batch(&self, output: &Output, keys: &[String], records: &[Value]) -> Batch {
-        let is_new = |i: usize| !keys.get(i).is_some_and(|k| output.keys.contains(k));
+    /// Decides each record's outcome and encodes the ones to write. `written` holds the keys
+    /// of the batch the output has already.
+    fn encode_batch(
+        &self,
+        csv_header: Option<&Vec<String>>,
+        keys: &[String],
+        written: &HashSet<String>,
+        records: &[Input<'_>],
+    ) -> Batch {
+        let is_new = |i: usize| !keys.get(i).is_some_and(|k| written.contains(k));
         let header = match self.settings.format {
-            Format::Csv => Some(output.csv_header.clone().unwrap_or_else(|| {
+            Format::Csv => Some(csv_header.cloned().unwrap_or_else(|| {
                 self.layout.header_for(
                     records
                         .iter()
                         .enumerate()
                         .filter(|(i, _)| is_new(*i))
-                        .filter_map(|(_, r)| r.as_object()),
+                        .filter_map(|(_, r)| match r {
+                            Input::Value(v) => v.as_object(),
+                            Input::Line(_) => None,
+                        }),
                 )
             })),
             _ => None,
@@ -166,13 +213,16 @@ impl FileSink {
         let mut seen: HashSet<&str> = HashSet::new();
         for (i, record) in records.iter().enumerate() {
             let key = keys.get(i).map(String::as_str);
-            if key.is_some_and(|k| output.keys.contains(k) || seen.contains(k)) {
+            if key.is_some_and(|k| written.contains(k) || seen.contains(k)) {
                 outcomes.push(RecordOutcome::Duplicate { external_id: None });
                 continue;
             }
-            let bytes = match record.as_object() {
-                None => Err("a record must be a JSON object".to_string()),
-                Some(m) => self.encode_record(header.as_deref(), m),
+            let bytes = match record {
+                Input::Line(line) => check_object_line(line).map(|()| line.to_vec()),
+                Input::Value(v) => match v.as_object() {
+                    None => Err("a record must be a JSON object".to_string()),
+                    Some(m) => self.encode_record(header.as_deref(), m),
+                },
             };
             match bytes {
                 Ok(b) => {
@@ -207,6 +257,22 @@ impl FileSink {
             }
             _ => serde_json::to_vec(record).map_err(|e| format!("JSON encoding: {e}")),
         }
+    }
+}
+
+/// One record of a batch: a parsed value, or an NDJSON line taken as it is.
+enum Input<'a> {
+    Value(&'a Value),
+    Line(&'a [u8]),
+}
+
+/// Checks that a line is one JSON object, without building it.
+fn check_object_line(line: &[u8]) -> Result<(), String> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(line)
+        .map_err(|e| format!("not valid JSON: {e}"))?;
+    match line.first() {
+        Some(b'{') => Ok(()),
+        _ => Err("a record must be a JSON object".to_string()),
     }
 }
 
@@ -384,7 +450,9 @@ impl Output {
         self.ledger.append(&entry)?;
         self.len = end;
         self.needs_newline = false;
-        self.keys.extend(batch.written_keys.iter().cloned());
+        for key in &batch.written_keys {
+            self.keys.insert(key);
+        }
         if format == Format::Csv && self.csv_header.is_none() {
             self.csv_header = batch.csv_header.clone();
         }
@@ -394,6 +462,17 @@ impl Output {
 }
 
 impl Output {
+    /// The keys among `keys` this output has written before: those the filter may have seen,
+    /// looked up in the ledger.
+    fn written_among(&self, keys: &[String]) -> Result<HashSet<String>, FileError> {
+        let maybe: Vec<&str> = keys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| self.keys.might_contain(k))
+            .collect();
+        self.ledger.written_among(&maybe)
+    }
+
     /// Whether the path still names the file this output has open, at the length it wrote:
     /// not deleted, replaced or cut since.
     fn unchanged(&self) -> bool {

@@ -1,6 +1,6 @@
 //! The file source: pages of records from the cursor on, across the files of a folder.
 
-use posbridge_plugin_api::Page;
+use posbridge_plugin_api::{NdjsonPage, Page};
 use serde_json::Value;
 
 use crate::config::Settings;
@@ -8,7 +8,7 @@ use crate::csv_layout::CsvLayout;
 use crate::cursor::Cursor;
 use crate::error::FileError;
 use crate::files::{self, Mode};
-use crate::reader;
+use crate::reader::{self, RecordReader};
 
 /// Reads the configured file or folder; needs nothing from the host.
 #[derive(Debug, Clone)]
@@ -34,6 +34,61 @@ impl FileSource {
         cursor: Option<&Value>,
         page_size: usize,
     ) -> Result<Page, FileError> {
+        let mut records = Vec::new();
+        let (cursor, has_more) = self.walk(stream, cursor, page_size, |reader, keep| {
+            Ok(reader.next_record()?.map(|(record, end)| {
+                if keep {
+                    records.push(Value::Object(record));
+                }
+                end
+            }))
+        })?;
+        Ok(Page {
+            records,
+            cursor,
+            has_more,
+        })
+    }
+
+    /// The same page as [`FileSource::read_page`], as NDJSON lines: an NDJSON file's lines
+    /// are handed on as they are (checked, not parsed and serialized again).
+    pub fn read_ndjson_page(
+        &self,
+        stream: &str,
+        cursor: Option<&Value>,
+        page_size: usize,
+    ) -> Result<NdjsonPage, FileError> {
+        let mut records = Vec::new();
+        let mut scratch = Vec::new();
+        let mut count = 0u64;
+        let (cursor, has_more) = self.walk(stream, cursor, page_size, |reader, keep| {
+            if !keep {
+                scratch.clear();
+                return reader.next_line(&mut scratch);
+            }
+            let end = reader.next_line(&mut records)?;
+            count += u64::from(end.is_some());
+            Ok(end)
+        })?;
+        Ok(NdjsonPage {
+            records,
+            count,
+            cursor,
+            has_more,
+        })
+    }
+
+    /// Walks the records after `cursor`: `next(reader, keep)` takes the next record of
+    /// `reader` (keeping it when `keep`) and answers the offset after it. The record after
+    /// the page's last one is read, not kept, to tell whether more follow. Answers the page's
+    /// cursor and `has_more`.
+    fn walk(
+        &self,
+        stream: &str,
+        cursor: Option<&Value>,
+        page_size: usize,
+        mut next: impl FnMut(&mut dyn RecordReader, bool) -> Result<Option<u64>, FileError>,
+    ) -> Result<(Option<Value>, bool), FileError> {
         self.settings.expect_stream(stream)?;
         let limit = page_size
             .min(self.settings.page_size.unwrap_or(usize::MAX))
@@ -57,20 +112,20 @@ impl FileSource {
                 (index, if same { c.offset } else { 0 })
             }
         };
-        let mut page = Page {
-            records: Vec::new(),
-            cursor: cursor.as_ref().map(Cursor::to_value),
-            has_more: false,
-        };
+        let mut page_cursor = cursor.as_ref().map(Cursor::to_value);
+        let mut kept = 0usize;
         while let Some(file) = files.get(index) {
             let mut records = reader::open(self.settings.format, &file.path, offset, &self.layout)?;
-            while let Some((record, end)) = records.next_record()? {
-                if page.records.len() == limit {
-                    page.has_more = true;
-                    return Ok(page);
+            loop {
+                let keep = kept < limit;
+                let Some(end) = next(records.as_mut(), keep)? else {
+                    break;
+                };
+                if !keep {
+                    return Ok((page_cursor, true));
                 }
-                page.records.push(Value::Object(record));
-                page.cursor = Some(
+                kept += 1;
+                page_cursor = Some(
                     Cursor {
                         file: file.name.clone(),
                         offset: end,
@@ -81,6 +136,6 @@ impl FileSource {
             index += 1;
             offset = 0;
         }
-        Ok(page)
+        Ok((page_cursor, false))
     }
 }

@@ -620,3 +620,91 @@ fn an_output_whose_content_differs_from_what_was_written_is_refused() {
         );
     }
 }
+
+#[test]
+fn ndjson_lines_pass_through_the_source_and_the_sink_unparsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.ndjson");
+    // Keys out of order, spaces and a CRLF: the lines are handed on as they are, trimmed.
+    let lines = [
+        r#"{"z":1, "id":"a","totals":{"gross":"1.10"}}"#,
+        r#"{"id":"b","note":"Ä \"q\""}"#,
+        r#"{"id":"c"}"#,
+    ];
+    fs::write(
+        &input,
+        format!("{}\r\n\n{}\n{}\n", lines[0], lines[1], lines[2]),
+    )
+    .unwrap();
+    let source = file_connector(&input);
+    let request = ReadRequest {
+        stream: "sales".into(),
+        page_size: 2,
+        ..ReadRequest::default()
+    };
+    let page = source.read_ndjson(&request).unwrap();
+    assert_eq!(page.count, 2);
+    assert!(page.has_more);
+    assert_eq!(
+        page.records,
+        format!("{}\n{}\n", lines[0], lines[1]).as_bytes()
+    );
+    // The same cursor as the parsed read.
+    assert_eq!(page.cursor, Source::read(&source, &request).unwrap().cursor);
+    let rest = source
+        .read_ndjson(&ReadRequest {
+            cursor: page.cursor.clone(),
+            ..request.clone()
+        })
+        .unwrap();
+    assert_eq!((rest.count, rest.has_more), (1, false));
+    assert_eq!(rest.records, format!("{}\n", lines[2]).as_bytes());
+
+    // The sink writes the lines through; a line that is no object is refused on its own.
+    let output = dir.path().join("out.ndjson");
+    let batch = format!("{}\n{}\n[1]\n", lines[0], lines[1]);
+    let request = WriteRequest {
+        stream: "sales".into(),
+        idempotency_keys: vec!["k1".into(), "k2".into(), "k3".into()],
+        ..WriteRequest::default()
+    };
+    let outcomes = file_connector(&output)
+        .write_ndjson(&request, batch.as_bytes())
+        .unwrap();
+    assert_eq!(outcomes[..2], [written(), written()]);
+    assert!(matches!(outcomes[2], RecordOutcome::Rejected { .. }));
+    let expected = format!("{}\n{}\n", lines[0], lines[1]);
+    assert_eq!(fs::read_to_string(&output).unwrap(), expected);
+
+    // After a restart the keys are found again (filter, then the ledger): nothing twice.
+    let again = file_connector(&output)
+        .write_ndjson(&request, batch.as_bytes())
+        .unwrap();
+    assert_eq!(again[..2], [duplicate(), duplicate()]);
+    assert_eq!(fs::read_to_string(&output).unwrap(), expected);
+}
+
+#[test]
+fn a_bad_line_read_as_ndjson_is_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (content, line, what) in [
+        ("{\"id\":\"1\"}\n\n{\"id\": oops}\n", 3, "not valid JSON"),
+        ("{\"id\":\"1\"}\n[1,2]\n", 2, "found an array"),
+    ] {
+        let path = dir.path().join("bad.ndjson");
+        fs::write(&path, content).unwrap();
+        let err = file_connector(&path)
+            .read_ndjson(&ReadRequest {
+                stream: "sales".into(),
+                page_size: 10,
+                ..ReadRequest::default()
+            })
+            .unwrap_err();
+        let ConnectorError::Permanent(message) = err else {
+            panic!("expected a permanent error, got {err:?}");
+        };
+        assert!(message.contains("bad.ndjson"), "{message}");
+        assert!(message.contains(&format!("line {line}:")), "{message}");
+        assert!(message.contains(what), "{message}");
+    }
+}
