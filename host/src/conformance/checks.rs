@@ -213,6 +213,7 @@ impl<'a> Run<'a> {
             }
         }
         let props = property_paths(schema);
+        let choices = choice_paths(schema);
         for secret in &m.secrets {
             let path = secret.trim_end_matches("?*");
             let exists = path.contains('*') || props.iter().any(|p| p == path);
@@ -224,7 +225,8 @@ impl<'a> Run<'a> {
         }
         for p in &props {
             let last = p.rsplit('.').next().unwrap_or(p).to_ascii_lowercase();
-            let credential = CREDENTIAL_WORDS.iter().any(|w| last.contains(w));
+            let credential =
+                CREDENTIAL_WORDS.iter().any(|w| last.contains(w)) && !choices.contains(p);
             let marked = m
                 .secrets
                 .iter()
@@ -328,10 +330,14 @@ impl<'a> Run<'a> {
 
     /// Why a check needing bad credentials cannot run: skip without credentials, else fail.
     fn without_bad_config(&self, check: Check) -> CheckResult {
-        if self.cfg.bad_config.is_none() && self.manifest().secrets.is_empty() {
+        if self.cfg.bad_config.is_none()
+            && !holds_secret_values(&self.cfg.config, &self.manifest().secrets)
+        {
+            // A connector whose credentials belong to a mode this config does not use (generic
+            // reading a file has none; its HTTP mode has a token) has nothing to refuse.
             skip(
                 check,
-                "the connector has no credentials (no secret config field)",
+                "the config holds no credentials (no secret field set)",
             )
         } else if self.cfg.bad_config.is_none() {
             fail(
@@ -958,14 +964,45 @@ fn idempotency_key(stream: &str, record: &Value) -> String {
 
 /// Dotted paths of every property in a schema (following local `$ref`s).
 fn property_paths(schema: &Value) -> Vec<String> {
-    fn walk(root: &Value, node: &Value, prefix: &str, out: &mut Vec<String>, depth: usize) {
+    let mut out: Vec<String> = properties(schema).into_iter().map(|(p, _)| p).collect();
+    out.dedup();
+    out
+}
+
+/// The config properties that hold a choice among listed values (`enum`, `const`, or a `oneOf`
+/// of those): a setting such as `untyped_token: account`, never a credential.
+fn choice_paths(schema: &Value) -> Vec<String> {
+    properties(schema)
+        .into_iter()
+        .filter(|(_, choice)| *choice)
+        .map(|(p, _)| p)
+        .collect()
+}
+
+/// Every property path of a config schema (following local `$ref`s and `allOf`/`anyOf`/`oneOf`),
+/// sorted, each with whether it is a choice among listed values.
+fn properties(schema: &Value) -> Vec<(String, bool)> {
+    fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+        match node.get("$ref").and_then(Value::as_str) {
+            Some(r) if r.starts_with("#/") => root.pointer(&r[1..]).unwrap_or(node),
+            _ => node,
+        }
+    }
+    fn is_choice(root: &Value, node: &Value) -> bool {
+        let node = resolve(root, node);
+        node.get("enum").is_some()
+            || node.get("const").is_some()
+            || ["oneOf", "anyOf"].iter().any(|k| {
+                node.get(*k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|alts| !alts.is_empty() && alts.iter().all(|a| is_choice(root, a)))
+            })
+    }
+    fn walk(root: &Value, node: &Value, prefix: &str, out: &mut Vec<(String, bool)>, depth: usize) {
         if depth > 16 {
             return;
         }
-        let node = match node.get("$ref").and_then(Value::as_str) {
-            Some(r) if r.starts_with("#/") => root.pointer(&r[1..]).unwrap_or(node),
-            _ => node,
-        };
+        let node = resolve(root, node);
         if let Some(props) = node.get("properties").and_then(Value::as_object) {
             for (k, v) in props {
                 let path = if prefix.is_empty() {
@@ -973,7 +1010,7 @@ fn property_paths(schema: &Value) -> Vec<String> {
                 } else {
                     format!("{prefix}.{k}")
                 };
-                out.push(path.clone());
+                out.push((path.clone(), is_choice(root, v)));
                 walk(root, v, &path, out, depth + 1);
             }
         }
@@ -991,8 +1028,24 @@ fn property_paths(schema: &Value) -> Vec<String> {
     let mut out = Vec::new();
     walk(schema, schema, "", &mut out, 0);
     out.sort();
-    out.dedup();
+    out.dedup_by(|a, b| a.0 == b.0);
     out
+}
+
+/// Whether `config` sets any of the secret fields (paths as the manifest lists them).
+fn holds_secret_values(config: &Value, secrets: &[String]) -> bool {
+    secrets.iter().any(|path| {
+        let path = path.trim_end_matches("?*");
+        let mut node = Some(config);
+        for part in path.split('.') {
+            if part == "*" {
+                // Every value of a map (e.g. extra headers) is secret: any entry counts.
+                return node.and_then(Value::as_object).is_some_and(|m| !m.is_empty());
+            }
+            node = node.and_then(|n| n.get(part));
+        }
+        node.is_some_and(|v| !v.is_null())
+    })
 }
 
 /// String values (4 characters or more) of the config outside the secret paths, with their paths.
@@ -1048,6 +1101,31 @@ mod tests {
     fn duplicates_are_the_keys_seen_more_than_once() {
         let keys = ["a", "b", "a", "c", "b"].map(String::from);
         assert_eq!(duplicates(keys.into_iter()), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn only_a_config_that_sets_a_secret_field_holds_credentials() {
+        let secrets = vec!["auth.token".to_string(), "api_key".to_string()];
+        assert!(!holds_secret_values(&json!({"path": "x.ndjson"}), &secrets));
+        assert!(!holds_secret_values(&json!({"auth": null}), &secrets));
+        assert!(holds_secret_values(
+            &json!({"auth": {"token": "t"}}),
+            &secrets
+        ));
+        assert!(holds_secret_values(&json!({"api_key": "k"}), &secrets));
+    }
+
+    #[test]
+    fn a_property_choosing_among_listed_values_is_a_setting_not_a_credential() {
+        let schema = json!({
+            "properties": {
+                "untyped_token": {"$ref": "#/$defs/Untyped"},
+                "mode": {"enum": ["a", "b"]},
+                "api_token": {"type": "string"}
+            },
+            "$defs": {"Untyped": {"oneOf": [{"const": "account"}, {"const": "register"}]}}
+        });
+        assert_eq!(choice_paths(&schema), vec!["mode", "untyped_token"]);
     }
 
     #[test]

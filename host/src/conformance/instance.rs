@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex};
 
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{ROption, RResult, RStr, RString};
-use posbridge_plugin_api::abi::{
-    FfiError, FfiHttpRequest, FfiHttpResponse, HostFfi, HostFfi_TO, PluginModuleRef,
-};
+use posbridge_plugin_api::abi::{FfiError, FfiHttpRequest, FfiHttpResponse, HostFfi, HostFfi_TO};
 use posbridge_plugin_api::{ConnectorError, Manifest};
 use serde_json::Value;
 
 use crate::http_gateway::{EgressPolicy, HttpGateway};
-use crate::plugins::{validate_config, ConfigViolation, ConnectorHandle, PluginHost};
+use crate::plugins::{
+    validate_config, ConfigViolation, ConnectorHandle, LibraryModule, PluginHost,
+};
 use crate::rate_limit::limiter_for;
 use crate::redact::Redactor;
 use crate::runtime::CancelFlag;
@@ -96,7 +96,7 @@ pub enum OpenFailure {
 /// Opens instances of one loaded library; every instance shares one tap and one plugin
 /// key-value store (as two pipelines on one account would).
 pub struct Opener {
-    pub(crate) module: PluginModuleRef,
+    pub(crate) module: LibraryModule,
     pub(crate) manifest: Arc<Manifest>,
     pub(crate) tap: Arc<Mutex<Tap>>,
     pub(crate) kv: Arc<dyn crate::plugins::KvStore>,

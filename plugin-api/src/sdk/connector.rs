@@ -113,10 +113,13 @@ pub trait Connector: Send + Sync + Sized + 'static {
 /// One page as it crosses to the host: the records as NDJSON bytes, one object per line.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NdjsonPage {
+    /// The records, one JSON object per line, each line ending in `\n`.
     pub records: Vec<u8>,
     /// How many records `records` holds.
     pub count: u64,
+    /// Where the next read starts; saved by the host once the page is delivered.
     pub cursor: Option<Value>,
+    /// Whether another page follows right away.
     pub has_more: bool,
 }
 
