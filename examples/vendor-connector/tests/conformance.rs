@@ -1,16 +1,16 @@
-//! Tillbox's contract against a scripted Tillbox (`testing::ScriptedHost`) that answers as
+//! Tillbox's contract against a scripted Tillbox (`testing::FakeHost`) that answers as
 //! API.md says: no posbridge host, no network. `posbridge conformance` runs the full suite on
 //! the built library.
 
 use posbridge_plugin_api::sdk::export::full_manifest;
-use posbridge_plugin_api::testing::{json_response, ScriptedHost};
+use posbridge_plugin_api::testing::{json_response, FakeHost};
 use posbridge_plugin_api::*;
 use posbridge_tillbox::{Config, Tillbox};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "tb-test-token";
 
-fn open_with(host: &ScriptedHost, token: &str) -> Tillbox {
+fn open_with(host: &FakeHost, token: &str) -> Tillbox {
     let cfg: Config =
         serde_json::from_value(json!({"base_url": "http://tillbox.test/api/v2", "token": token}))
             .unwrap();
@@ -24,8 +24,8 @@ fn query(url: &str, name: &str) -> Option<u64> {
 }
 
 /// Five articles (the third disabled), served by offset and limit, behind the token.
-fn tillbox() -> ScriptedHost {
-    ScriptedHost::new(|req| {
+fn tillbox() -> FakeHost {
+    FakeHost::with_vendor(|req| {
         let token_ok = req
             .headers
             .iter()
