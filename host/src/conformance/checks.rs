@@ -1040,7 +1040,9 @@ fn holds_secret_values(config: &Value, secrets: &[String]) -> bool {
         for part in path.split('.') {
             if part == "*" {
                 // Every value of a map (e.g. extra headers) is secret: any entry counts.
-                return node.and_then(Value::as_object).is_some_and(|m| !m.is_empty());
+                return node
+                    .and_then(Value::as_object)
+                    .is_some_and(|m| !m.is_empty());
             }
             node = node.and_then(|n| n.get(part));
         }

@@ -634,7 +634,7 @@ impl PipelineDef {
                     }
                 }
             }
-            for v in validate_config(&src.manifest.config_schema, &self.source.config) {
+            for v in config_violations(reg, &src.manifest, &self.source.config) {
                 errs.push(config_error(text, &fname, "source", &v));
             }
         }
@@ -662,7 +662,7 @@ impl PipelineDef {
                     )),
                 }
             }
-            for v in validate_config(&snk.manifest.config_schema, &self.sink.config) {
+            for v in config_violations(reg, &snk.manifest, &self.sink.config) {
                 errs.push(config_error(text, &fname, "sink", &v));
             }
         }
@@ -677,6 +677,35 @@ impl PipelineDef {
             ));
         }
         errs
+    }
+}
+
+/// A pipeline's config checked against the connector's schema. A config the connector does not
+/// take as it is, but that an earlier config version of it migrates into a valid one, passes:
+/// the runner migrates it from the version it recorded for the pipeline (an upgraded connector
+/// keeps the pipelines written for its older versions).
+fn config_violations(
+    reg: &Registry,
+    manifest: &posbridge_plugin_api::Manifest,
+    config: &serde_json::Value,
+) -> Vec<crate::plugins::ConfigViolation> {
+    let violations = validate_config(&manifest.config_schema, config);
+    if violations.is_empty() || manifest.config_version <= 1 {
+        return violations;
+    }
+    let migrates_to_valid = (1..manifest.config_version).any(|from| {
+        reg.migrate(
+            &manifest.name,
+            posbridge_plugin_api::abi::migration_kind::CONFIG,
+            from,
+            config,
+        )
+        .is_ok_and(|migrated| validate_config(&manifest.config_schema, &migrated).is_empty())
+    });
+    if migrates_to_valid {
+        Vec::new()
+    } else {
+        violations
     }
 }
 
