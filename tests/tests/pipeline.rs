@@ -172,7 +172,11 @@ fn killed_with_sigkill_at_random_points_every_record_arrives_once() {
     // A kill can land after its run finished, while the process exits: that run succeeded.
     // Every other killed run is marked interrupted, and no run of the six failed.
     assert!(status("interrupted") <= kills, "{runs:?}");
-    assert_eq!(status("interrupted") + status("succeeded"), runs.len(), "{runs:?}");
+    assert_eq!(
+        status("interrupted") + status("succeeded"),
+        runs.len(),
+        "{runs:?}"
+    );
     assert!(status("interrupted") >= 1, "{runs:?}");
 }
 

@@ -45,8 +45,9 @@ fn cargo_test(project: &Path, lib: &str) -> PathBuf {
     file
 }
 
-/// `posbridge conformance LIB --config FILE`, where this host has the command.
-fn conformance(lib: &Path, config: &Value) {
+/// `posbridge conformance LIB --config FILE`, where this host has the command: the suite config
+/// holds the connector's `config` and a `bad_config` whose credentials the vendor refuses.
+fn conformance(lib: &Path, config: &Value, bad_config: &Value, write: Option<Value>) {
     let help = run(Command::new(posbridge_bin()).args(["conformance", "--help"]));
     if help.code != 0 {
         eprintln!("note: this host has no `posbridge conformance`; the suite is not run");
@@ -54,7 +55,11 @@ fn conformance(lib: &Path, config: &Value) {
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("config.json");
-    std::fs::write(&file, config.to_string()).unwrap();
+    let mut suite = json!({"config": config, "bad_config": bad_config});
+    if let Some(write) = write {
+        suite["write"] = write;
+    }
+    std::fs::write(&file, suite.to_string()).unwrap();
     let r = run(Command::new(posbridge_bin())
         .arg("conformance")
         .arg(lib)
@@ -141,9 +146,22 @@ fn scaffold_build_conformance_install_and_run() {
     let lib = cargo_test(&project, "posbridge_vendor_path_demo");
 
     // The placeholder API of the generated README, on 127.0.0.1.
-    let server = TestHttpServer::start(|_, req| {
+    // Products posted are kept by idempotency key; a key seen before answers 409.
+    let stored = std::sync::Mutex::new(std::collections::BTreeSet::<String>::new());
+    let server = TestHttpServer::start(move |_, req| {
         if req.header("authorization") != Some("Bearer key-0123456") {
             return json_answer(401, json!({"message": "bad key"}));
+        }
+        if req.method == "POST" && req.path.starts_with("/v1/products") {
+            let key = req
+                .header("idempotency-key")
+                .unwrap_or_default()
+                .to_string();
+            let mut stored = stored.lock().unwrap();
+            if !stored.insert(key) {
+                return json_answer(409, json!({"message": "duplicate key"}));
+            }
+            return json_answer(201, json!({"id": format!("p{}", stored.len())}));
         }
         if req.path.starts_with("/v1/me") {
             return json_answer(200, json!({"account": "demo"}));
@@ -157,7 +175,12 @@ fn scaffold_build_conformance_install_and_run() {
         )
     });
     let config = json!({"base_url": server.base_url, "api_key": "key-0123456"});
-    conformance(&lib, &config);
+    let bad = json!({"base_url": server.base_url, "api_key": "key-refused"});
+    let write = json!({"stream": "products", "records": [
+        {"id": "a", "name": "A", "price": "1.10", "currency": "EUR", "tax_rate": "7"},
+        {"id": "b", "name": "B", "price": "2.20", "currency": "EUR", "tax_rate": "19"},
+    ]});
+    conformance(&lib, &config, &bad, Some(write));
     let folder = install(&lib, "vendor-path-demo");
     let records = pipeline(folder.path(), "vendor-path-demo", &config, "products");
     let got: Vec<(&str, &str)> = records
@@ -204,7 +227,8 @@ fn the_out_of_tree_example_builds_passes_its_tests_and_runs_from_a_folder() {
         json_answer(200, json!({"articles": page, "total": all.len()}))
     });
     let config = json!({"base_url": server.base_url, "token": "tb-secret-42"});
-    conformance(&lib, &config);
+    let bad = json!({"base_url": server.base_url, "token": "tb-refused-00"});
+    conformance(&lib, &config, &bad, None);
     let folder = install(&lib, "tillbox");
     let records = pipeline(folder.path(), "tillbox", &config, "products");
     let got: Vec<(&str, &str, bool)> = records
