@@ -30,6 +30,11 @@ impl Redactor {
         }
     }
 
+    /// Whether it knows no secret value (none set, or all shorter than 4 characters).
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
     /// The secret values found in `config` at the given dotted paths. A `*` segment stands
     /// for every member of an object or array (`http.headers.*`: every header value); a last
     /// segment ending in `?*` for every query value of the URL there (`http.url?*`), as

@@ -28,7 +28,9 @@ pub mod model;
 pub mod sdk;
 
 pub use error::ConnectorError;
-pub use manifest::{secret_paths, ActionDecl, Manifest, RateLimit, StreamDecl};
+pub use manifest::{
+    config_properties, secret_paths, ActionDecl, Manifest, RateLimit, SchemaProperty, StreamDecl,
+};
 pub use sdk::{
     Actions, CheckReport, Connector, Host, HttpRequest, HttpResponse, LogLevel, NdjsonPage, Page,
     ReadRequest, RecordOutcome, Sink, Source, WriteRequest,

@@ -231,7 +231,51 @@ pub struct RateLimit {
 
 /// Collects the dotted paths of properties marked secret in a JSON Schema.
 pub fn secret_paths(schema: &Value) -> Vec<String> {
-    fn walk(root: &Value, node: &Value, prefix: &str, out: &mut Vec<String>, depth: usize) {
+    config_properties(schema)
+        .into_iter()
+        .filter(|p| p.secret)
+        .map(|p| p.path)
+        .collect()
+}
+
+/// One property of a config schema, as [`config_properties`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaProperty {
+    /// Dotted path from the config's root, e.g. `auth.token`.
+    pub path: String,
+    /// Marked secret (`"x-secret": true` or `"writeOnly": true`): the host redacts its value.
+    pub secret: bool,
+    /// A choice among listed values (`enum`, `const`, or a `oneOf`/`anyOf` of those): a
+    /// setting, never a credential, whatever its name.
+    pub choice: bool,
+}
+
+/// Every property of a JSON Schema, following local `$ref`s and `allOf`/`anyOf`/`oneOf`,
+/// sorted by path (each path once).
+///
+/// ```
+/// use posbridge_plugin_api::{config_properties, serde_json::json};
+/// let schema = json!({"properties": {
+///     "token": {"type": "string", "x-secret": true},
+///     "mode": {"enum": ["a", "b"]}
+/// }});
+/// let props = config_properties(&schema);
+/// assert_eq!(props[0].path, "mode");
+/// assert!(props[0].choice && !props[0].secret);
+/// assert!(props[1].secret);
+/// ```
+pub fn config_properties(schema: &Value) -> Vec<SchemaProperty> {
+    fn is_choice(root: &Value, node: &Value) -> bool {
+        let node = resolve_ref(root, node);
+        node.get("enum").is_some()
+            || node.get("const").is_some()
+            || ["oneOf", "anyOf"].iter().any(|k| {
+                node.get(*k)
+                    .and_then(Value::as_array)
+                    .is_some_and(|alts| !alts.is_empty() && alts.iter().all(|a| is_choice(root, a)))
+            })
+    }
+    fn walk(root: &Value, node: &Value, prefix: &str, out: &mut Vec<SchemaProperty>, depth: usize) {
         if depth > 16 {
             return;
         }
@@ -248,9 +292,11 @@ pub fn secret_paths(schema: &Value) -> Vec<String> {
                     x.get("x-secret").and_then(Value::as_bool) == Some(true)
                         || x.get("writeOnly").and_then(Value::as_bool) == Some(true)
                 };
-                if marked(v) || marked(v2) {
-                    out.push(path.clone());
-                }
+                out.push(SchemaProperty {
+                    path: path.clone(),
+                    secret: marked(v) || marked(v2),
+                    choice: is_choice(root, v),
+                });
                 walk(root, v2, &path, out, depth + 1);
             }
         }
@@ -264,8 +310,17 @@ pub fn secret_paths(schema: &Value) -> Vec<String> {
     }
     let mut out = Vec::new();
     walk(schema, schema, "", &mut out, 0);
-    out.sort();
-    out.dedup();
+    out.sort_by(|a, b| a.path.cmp(&b.path).then(b.secret.cmp(&a.secret)));
+    // A path reached twice (e.g. through two `allOf` parts) is secret or a choice if either says so.
+    out.dedup_by(|later, kept| {
+        if later.path == kept.path {
+            kept.secret |= later.secret;
+            kept.choice |= later.choice;
+            true
+        } else {
+            false
+        }
+    });
     out
 }
 

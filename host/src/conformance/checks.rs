@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use posbridge_plugin_api::model::Sale;
-use posbridge_plugin_api::{ConnectorError, ReadRequest, RecordOutcome, WriteRequest};
+use posbridge_plugin_api::{
+    config_properties, ConnectorError, ReadRequest, RecordOutcome, WriteRequest,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -964,90 +966,25 @@ fn idempotency_key(stream: &str, record: &Value) -> String {
 
 /// Dotted paths of every property in a schema (following local `$ref`s).
 fn property_paths(schema: &Value) -> Vec<String> {
-    let mut out: Vec<String> = properties(schema).into_iter().map(|(p, _)| p).collect();
-    out.dedup();
-    out
-}
-
-/// The config properties that hold a choice among listed values (`enum`, `const`, or a `oneOf`
-/// of those): a setting such as `untyped_token: account`, never a credential.
-fn choice_paths(schema: &Value) -> Vec<String> {
-    properties(schema)
+    config_properties(schema)
         .into_iter()
-        .filter(|(_, choice)| *choice)
-        .map(|(p, _)| p)
+        .map(|p| p.path)
         .collect()
 }
 
-/// Every property path of a config schema (following local `$ref`s and `allOf`/`anyOf`/`oneOf`),
-/// sorted, each with whether it is a choice among listed values.
-fn properties(schema: &Value) -> Vec<(String, bool)> {
-    fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
-        match node.get("$ref").and_then(Value::as_str) {
-            Some(r) if r.starts_with("#/") => root.pointer(&r[1..]).unwrap_or(node),
-            _ => node,
-        }
-    }
-    fn is_choice(root: &Value, node: &Value) -> bool {
-        let node = resolve(root, node);
-        node.get("enum").is_some()
-            || node.get("const").is_some()
-            || ["oneOf", "anyOf"].iter().any(|k| {
-                node.get(*k)
-                    .and_then(Value::as_array)
-                    .is_some_and(|alts| !alts.is_empty() && alts.iter().all(|a| is_choice(root, a)))
-            })
-    }
-    fn walk(root: &Value, node: &Value, prefix: &str, out: &mut Vec<(String, bool)>, depth: usize) {
-        if depth > 16 {
-            return;
-        }
-        let node = resolve(root, node);
-        if let Some(props) = node.get("properties").and_then(Value::as_object) {
-            for (k, v) in props {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                out.push((path.clone(), is_choice(root, v)));
-                walk(root, v, &path, out, depth + 1);
-            }
-        }
-        for key in ["allOf", "anyOf", "oneOf"] {
-            for i in node
-                .get(key)
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                walk(root, i, prefix, out, depth + 1);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(schema, schema, "", &mut out, 0);
-    out.sort();
-    out.dedup_by(|a, b| a.0 == b.0);
-    out
+/// The config properties that hold a choice among listed values: settings, never credentials.
+fn choice_paths(schema: &Value) -> Vec<String> {
+    config_properties(schema)
+        .into_iter()
+        .filter(|p| p.choice)
+        .map(|p| p.path)
+        .collect()
 }
 
-/// Whether `config` sets any of the secret fields (paths as the manifest lists them).
+/// Whether `config` sets any of the secret fields (paths as the manifest lists them), read the
+/// way the host's redaction reads them.
 fn holds_secret_values(config: &Value, secrets: &[String]) -> bool {
-    secrets.iter().any(|path| {
-        let path = path.trim_end_matches("?*");
-        let mut node = Some(config);
-        for part in path.split('.') {
-            if part == "*" {
-                // Every value of a map (e.g. extra headers) is secret: any entry counts.
-                return node
-                    .and_then(Value::as_object)
-                    .is_some_and(|m| !m.is_empty());
-            }
-            node = node.and_then(|n| n.get(part));
-        }
-        node.is_some_and(|v| !v.is_null())
-    })
+    !Redactor::from_config(config, secrets).is_empty()
 }
 
 /// String values (4 characters or more) of the config outside the secret paths, with their paths.
@@ -1111,10 +1048,13 @@ mod tests {
         assert!(!holds_secret_values(&json!({"path": "x.ndjson"}), &secrets));
         assert!(!holds_secret_values(&json!({"auth": null}), &secrets));
         assert!(holds_secret_values(
-            &json!({"auth": {"token": "t"}}),
+            &json!({"auth": {"token": "t0ken"}}),
             &secrets
         ));
-        assert!(holds_secret_values(&json!({"api_key": "k"}), &secrets));
+        assert!(holds_secret_values(
+            &json!({"api_key": "k3y-value"}),
+            &secrets
+        ));
     }
 
     #[test]

@@ -24,10 +24,11 @@ type Labels = Vec<(String, String)>;
 #[derive(Debug)]
 enum Series {
     Counter(f64),
-    /// Observed durations in seconds (never money: amounts are counted, not summed, here).
+    /// Observed durations; their total is kept as a `Duration` (whole nanoseconds), so adding
+    /// many small observations does not drift the way a float sum would.
     Histogram {
         counts: Vec<u64>,
-        seconds_sum: f64,
+        total: Duration,
         count: u64,
     },
 }
@@ -106,13 +107,13 @@ impl Metrics {
             pairs,
             || Series::Histogram {
                 counts: vec![0; DURATION_BUCKETS.len()],
-                seconds_sum: 0.0,
+                total: Duration::ZERO,
                 count: 0,
             },
             |s| {
                 if let Series::Histogram {
                     counts,
-                    seconds_sum,
+                    total,
                     count,
                 } = s
                 {
@@ -121,7 +122,7 @@ impl Metrics {
                             counts[i] += 1;
                         }
                     }
-                    *seconds_sum += value;
+                    *total += Duration::try_from_secs_f64(value).unwrap_or_default();
                     *count += 1;
                 }
             },
@@ -142,7 +143,7 @@ impl Metrics {
                     }
                     Series::Histogram {
                         counts,
-                        seconds_sum,
+                        total,
                         count,
                     } => {
                         for (bound, c) in DURATION_BUCKETS.iter().zip(counts) {
@@ -155,8 +156,8 @@ impl Metrics {
                             "{name}_bucket{} {count}",
                             label_text(labels, Some("+Inf"))
                         );
-                        let _ =
-                            writeln!(out, "{name}_sum{} {seconds_sum}", label_text(labels, None));
+                        let seconds = total.as_secs_f64();
+                        let _ = writeln!(out, "{name}_sum{} {seconds}", label_text(labels, None));
                         let _ = writeln!(out, "{name}_count{} {count}", label_text(labels, None));
                     }
                 }
