@@ -4,6 +4,7 @@
 //! again). This is pure work on a page, so the runner does it on a thread of its own while
 //! the previous page is being written (`analyse_pages`).
 
+use std::ops::{Deref, Range};
 use std::sync::Arc;
 
 use posbridge_plugin_api::model::Sale;
@@ -15,12 +16,38 @@ use tokio::sync::mpsc;
 use super::keys::{content_fingerprint, idempotency_key};
 use crate::plugins::ReadPage;
 
+/// A record's NDJSON line (without its newline): a span of its page's bytes, shared by the
+/// page's records rather than copied out of it.
+#[derive(Clone)]
+pub(super) struct Line {
+    page: Arc<Vec<u8>>,
+    span: Range<usize>,
+}
+
+impl Line {
+    /// A line of its own (a record the source handed over as a value).
+    pub fn owned(bytes: Vec<u8>) -> Self {
+        let span = 0..bytes.len();
+        Line {
+            page: Arc::new(bytes),
+            span,
+        }
+    }
+}
+
+impl Deref for Line {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.page[self.span.clone()]
+    }
+}
+
 /// One record, analysed.
 pub(super) struct Analysed {
     pub key: String,
     pub fingerprint: Option<String>,
-    /// The record as one line of compact-or-not JSON, without its newline.
-    pub line: Vec<u8>,
+    /// The record as one line of compact-or-not JSON.
+    pub line: Line,
     /// Sales under validation: `Err(reason)` when the sale does not parse or reconcile.
     pub check: Option<Result<(), String>>,
     /// `daily_summary`: the parsed sale, or why it does not parse.
@@ -47,25 +74,31 @@ impl Analyser {
     /// Parses each record of `page` once and works out what the runner needs of it.
     pub fn page(&self, page: ReadPage) -> Result<AnalysedPage, ConnectorError> {
         let mut records = Vec::new();
-        match &page.lines {
+        match page.lines {
             Some(lines) => {
-                records.reserve(lines.len());
-                for (i, line) in lines.iter().enumerate() {
-                    let value: Value = serde_json::from_slice(line).map_err(|e| {
+                let (bytes, spans) = lines.into_parts();
+                let bytes = Arc::new(bytes);
+                records.reserve(spans.len());
+                for (i, span) in spans.into_iter().enumerate() {
+                    let line = Line {
+                        page: bytes.clone(),
+                        span,
+                    };
+                    let value: Value = serde_json::from_slice(&line).map_err(|e| {
                         ConnectorError::Permanent(format!(
                             "connector {}: record {} of the page is not valid JSON: {e}",
                             self.source,
                             i + 1
                         ))
                     })?;
-                    records.push(self.record(value, line.to_vec()));
+                    records.push(self.record(value, line));
                 }
             }
             None => {
                 for value in page.records {
                     let line = serde_json::to_vec(&value)
                         .map_err(|e| ConnectorError::Bug(format!("record: {e}")))?;
-                    records.push(self.record(value, line));
+                    records.push(self.record(value, Line::owned(line)));
                 }
             }
         }
@@ -75,7 +108,7 @@ impl Analyser {
         })
     }
 
-    fn record(&self, value: Value, line: Vec<u8>) -> Analysed {
+    fn record(&self, value: Value, line: Line) -> Analysed {
         let sales = self.stream == "sales";
         Analysed {
             key: idempotency_key(&self.source, &self.stream, &value),
@@ -155,7 +188,7 @@ mod tests {
         };
         let out = analyser(true).page(page).unwrap();
         assert_eq!(out.records.len(), 2);
-        assert_eq!(out.records[0].line, b"{\"id\":\"a\",  \"kind\":\"sale\"}");
+        assert_eq!(&*out.records[0].line, b"{\"id\":\"a\",  \"kind\":\"sale\"}");
         assert_eq!(
             out.records[0].key,
             idempotency_key("generic", "sales", &serde_json::json!({"id": "a"}))

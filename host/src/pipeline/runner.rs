@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::analyse::{analyse_pages, Analysed, AnalysedPage, Analyser};
+use super::analyse::{analyse_pages, Analysed, AnalysedPage, Analyser, Line};
 use super::executor::PluginExecutor;
 use super::keys::{closure_key, conflict_key};
 use super::pages::PageLoop;
@@ -316,7 +316,7 @@ fn finish(state: &Arc<dyn StateStore>, r: &RunReport) {
 struct Pending {
     key: String,
     /// The record as one line of JSON, sent to the sink as it is.
-    line: Vec<u8>,
+    line: Line,
     /// What the record says, for documents (see [`super::content_fingerprint`]).
     fingerprint: Option<String>,
     /// Ledger entries committed in the same transaction as this record's outcome: the sales
@@ -819,7 +819,7 @@ impl Run<'_> {
             let key_list: Vec<String> = keys.iter().map(|d| d.key.clone()).collect();
             pending.push(Pending {
                 key: closure_key(&c.id, &key_list),
-                line: serde_json::to_vec(&serde_json::to_value(&c)?)?,
+                line: Line::owned(serde_json::to_vec(&serde_json::to_value(&c)?)?),
                 fingerprint: None,
                 riders: keys,
                 sale: None,

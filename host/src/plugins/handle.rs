@@ -61,6 +61,11 @@ impl NdjsonLines {
         &self.bytes
     }
 
+    /// The page's bytes and each record's span in them (without its newline).
+    pub fn into_parts(self) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+        (self.bytes, self.spans)
+    }
+
     /// Each record's line, without its newline.
     pub fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
         self.spans.iter().map(|r| &self.bytes[r.clone()])

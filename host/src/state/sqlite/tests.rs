@@ -71,6 +71,12 @@ fn opens_in_wal_mode_with_full_sync_and_busy_timeout() {
     let (_dir, store) = temp_store();
     assert_eq!(pragma(&store, "journal_mode"), "wal");
     assert_eq!(pragma(&store, "synchronous"), "2", "2 is FULL");
+    // Sized for a ledger of 100,000 keys and batches that dirty pages all over it.
+    assert_eq!(pragma(&store, "cache_size"), (-CACHE_KIB).to_string());
+    assert_eq!(
+        pragma(&store, "wal_autocheckpoint"),
+        WAL_AUTOCHECKPOINT_PAGES.to_string()
+    );
     assert_eq!(
         pragma(&store, "busy_timeout"),
         DEFAULT_BUSY_TIMEOUT.as_millis().to_string()
