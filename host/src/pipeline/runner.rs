@@ -18,13 +18,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use posbridge_plugin_api::model::{Closure, Sale};
+use posbridge_plugin_api::model::Sale;
 use posbridge_plugin_api::{ConnectorError, ReadRequest, RecordOutcome, WriteRequest};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::analyse::{analyse_pages, Analysed, AnalysedPage, Analyser, Line};
+use super::daily_summary::DailySummary;
 use super::executor::PluginExecutor;
 use super::keys::{closure_key, conflict_key};
 use super::pages::PageLoop;
@@ -36,6 +37,9 @@ use crate::runtime::CancelFlag;
 use crate::state::{
     stage, Checkpoint, Delivered, NewDeadLetter, RunStatus, RunSummary, RunTrigger, StateStore,
 };
+
+/// `daily_summary`: at most this many sales' ledger entries ride in one batch of closures.
+const SALES_PER_SUMMARY_BATCH: usize = 100_000;
 
 /// Options of one run.
 pub struct RunOptions {
@@ -393,7 +397,10 @@ impl Run<'_> {
             keep_sales: def.sink.mode == SinkMode::DailySummary,
         });
         let analysing = tokio::spawn(analyse_pages(analyser, pages_rx, analysed_tx));
-        let mut summary = DailySummary::default();
+        let mut summary = match def.sink.mode {
+            SinkMode::DailySummary if stream == "sales" => Some(DailySummary::new()?),
+            _ => None,
+        };
         let mut summary_parked = Vec::new();
         let mut last_cursor = None;
         let mut result = Ok(());
@@ -410,12 +417,12 @@ impl Run<'_> {
                 last_cursor = page.cursor.clone();
             }
             let checkpoint = if backfill { None } else { page.cursor.clone() };
-            let r = match def.sink.mode {
-                SinkMode::DailySummary if stream == "sales" => {
-                    self.collect(stream, page, &mut summary, &mut summary_parked)
+            let r = match summary.as_mut() {
+                Some(summary) => {
+                    self.collect(stream, page, summary, &mut summary_parked)
                         .await
                 }
-                _ => self.deliver(stream, page, checkpoint).await,
+                None => self.deliver(stream, page, checkpoint).await,
             };
             self.c.retries = self.exec.retries();
             self.opts.progress.update(stream, &self.c);
@@ -431,12 +438,11 @@ impl Run<'_> {
         let _ = analysing.await;
         let _ = reader.await;
         result?;
-        if def.sink.mode == SinkMode::DailySummary
-            && stream == "sales"
-            && !self.opts.cancel.is_cancelled()
-        {
-            let cursor = if backfill { None } else { last_cursor };
-            self.write_summary(summary, summary_parked, cursor).await?;
+        if let Some(summary) = summary {
+            if !self.opts.cancel.is_cancelled() {
+                let cursor = if backfill { None } else { last_cursor };
+                self.write_summary(summary, summary_parked, cursor).await?;
+            }
         }
         Ok(())
     }
@@ -769,32 +775,32 @@ impl Run<'_> {
         let prepared = self.prepare(stream, page).await?;
         parked.extend(prepared.parked);
         for p in prepared.pending {
-            // A sale an earlier page of this run brought already (its key is not in the ledger
-            // before the closures are committed) is summed once.
-            if let Some(first) = summary.summed.get(&p.key) {
-                if *first == p.fingerprint {
-                    self.c.duplicates += 1;
-                } else {
-                    let record = p.record();
-                    let reason = format!(
-                        "{} came again in this run with other content: the first version ({}) \
-                         is summed, this one ({}, {}) is parked",
-                        record_label(stream, &record),
-                        first.as_deref().unwrap_or("-"),
-                        p.fingerprint.as_deref().unwrap_or("-"),
-                        summary_of(&record),
-                    );
-                    let mut out = Prepared::default();
-                    self.park_conflict(stream, p, reason, &mut out)?;
-                    self.c.dead_lettered += out.parked.len() as u64;
-                    parked.extend(out.parked);
-                }
-                continue;
-            }
-            match p.sale {
-                Some(Ok(sale)) => summary.add(p.key, p.fingerprint, sale),
+            let sale = match &p.sale {
+                Some(Ok(sale)) => sale,
                 Some(Err(e)) => anyhow::bail!("sale changed shape after validation: {e}"),
                 None => anyhow::bail!("sale {} was not parsed for the summary", p.key),
+            };
+            // A sale an earlier page of this run brought already (its key is not in the ledger
+            // before the closures are committed) is summed once.
+            let Some(first) = summary.add(&p.key, p.fingerprint.as_deref(), sale)? else {
+                continue;
+            };
+            if first == p.fingerprint {
+                self.c.duplicates += 1;
+            } else {
+                let record = p.record();
+                let reason = format!(
+                    "{} came again in this run with other content: the first version ({}) \
+                     is summed, this one ({}, {}) is parked",
+                    record_label(stream, &record),
+                    first.as_deref().unwrap_or("-"),
+                    p.fingerprint.as_deref().unwrap_or("-"),
+                    summary_of(&record),
+                );
+                let mut out = Prepared::default();
+                self.park_conflict(stream, p, reason, &mut out)?;
+                self.c.dead_lettered += out.parked.len() as u64;
+                parked.extend(out.parked);
             }
         }
         Ok(())
@@ -812,26 +818,46 @@ impl Run<'_> {
         cursor: Option<Value>,
     ) -> anyhow::Result<()> {
         let def = self.def;
-        let (closures, loose) = summary.into_parts();
         let sink_stream = def.sink_stream("sales");
-        let mut pending = Vec::with_capacity(closures.len());
-        for (c, keys) in closures {
-            let key_list: Vec<String> = keys.iter().map(|d| d.key.clone()).collect();
-            pending.push(Pending {
+        let batch_size = def.delivery.batch_size.max(1);
+        // A batch is `batch_size` closures, or fewer when their sales (committed with them)
+        // add up to more than `SALES_PER_SUMMARY_BATCH`: memory stays bounded by a batch.
+        let mut batch: Vec<Pending> = Vec::new();
+        let mut sales_in_batch = 0;
+        for (slot, c) in summary.closures() {
+            let sales = summary.sales_of(Some(slot))?;
+            let mut c = c.clone();
+            let mut riders = Vec::with_capacity(sales.len());
+            c.sale_ids = Vec::with_capacity(sales.len());
+            for s in sales {
+                c.sale_ids.push(s.sale_id);
+                riders.push(s.entry);
+            }
+            let key_list: Vec<String> = riders.iter().map(|d| d.key.clone()).collect();
+            sales_in_batch += riders.len();
+            batch.push(Pending {
                 key: closure_key(&c.id, &key_list),
                 line: Line::owned(serde_json::to_vec(&serde_json::to_value(&c)?)?),
                 fingerprint: None,
-                riders: keys,
+                riders,
                 sale: None,
             });
+            if batch.len() >= batch_size || sales_in_batch >= SALES_PER_SUMMARY_BATCH {
+                let full = std::mem::take(&mut batch);
+                sales_in_batch = 0;
+                self.write_batch(&sink_stream, &sink_stream, full, Vec::new(), None)
+                    .await?;
+            }
         }
-        let batch_size = def.delivery.batch_size.max(1);
-        let mut it = pending.into_iter().peekable();
-        while it.peek().is_some() {
-            let batch: Vec<Pending> = it.by_ref().take(batch_size).collect();
+        if !batch.is_empty() {
             self.write_batch(&sink_stream, &sink_stream, batch, Vec::new(), None)
                 .await?;
         }
+        let loose: Vec<Delivered> = summary
+            .sales_of(None)?
+            .into_iter()
+            .map(|s| s.entry)
+            .collect();
         if !loose.is_empty() || !parked.is_empty() || cursor.is_some() {
             self.checkpoint("sales", &loose, &parked, cursor.as_ref())?;
         }
@@ -879,78 +905,4 @@ fn summary_of(record: &Value) -> String {
             s
         }
     }
-}
-
-/// Running totals for `daily_summary`: one closure accumulator per source, store, register,
-/// business day and currency, plus the ledger entries of the sales summed into each. Sales are
-/// folded in as they arrive, so memory grows with the number of days and registers (and a key
-/// per sale), not with the size of the sales.
-#[derive(Default)]
-struct DailySummary {
-    closures: std::collections::BTreeMap<String, (Closure, Vec<Delivered>)>,
-    /// Sales summed into nothing (training and null receipts): done all the same.
-    loose: Vec<Delivered>,
-    /// The key and fingerprint of every sale summed in this run.
-    summed: HashMap<String, Option<String>>,
-}
-
-impl DailySummary {
-    fn add(&mut self, key: String, fingerprint: Option<String>, sale: Sale) {
-        self.summed.insert(key.clone(), fingerprint.clone());
-        let entry = Delivered {
-            key,
-            stream: "sales".into(),
-            external_id: None,
-            content_hash: fingerprint,
-        };
-        // `from_sales` of one sale is that sale's closure (none for training/null receipts).
-        match Closure::from_sales(std::slice::from_ref(&sale)).pop() {
-            None => self.loose.push(entry),
-            Some(c) => {
-                let slot = format!("{}\u{0}{}", c.id, c.currency);
-                match self.closures.get_mut(&slot) {
-                    None => {
-                        self.closures.insert(slot, (c, vec![entry]));
-                    }
-                    Some((acc, keys)) => {
-                        merge_closure(acc, c);
-                        keys.push(entry);
-                    }
-                }
-            }
-        }
-    }
-
-    /// The closures with the ledger entries of the sales in each, and the loose entries.
-    fn into_parts(self) -> (Vec<(Closure, Vec<Delivered>)>, Vec<Delivered>) {
-        (self.closures.into_values().collect(), self.loose)
-    }
-}
-
-/// Adds closure `c` (same id and currency) into `acc`, exactly.
-fn merge_closure(acc: &mut Closure, c: Closure) {
-    acc.sales_count += c.sales_count;
-    acc.sale_ids.extend(c.sale_ids);
-    acc.totals.net += c.totals.net;
-    acc.totals.tax += c.totals.tax;
-    acc.totals.gross += c.totals.gross;
-    acc.totals.discount += c.totals.discount;
-    for t in c.taxes {
-        match acc.taxes.iter_mut().find(|x| x.rate == t.rate) {
-            Some(x) => {
-                x.net += t.net;
-                x.tax += t.tax;
-                x.gross += t.gross;
-            }
-            None => acc.taxes.push(t),
-        }
-    }
-    acc.taxes.sort_by_key(|t| t.rate);
-    for p in c.payments {
-        match acc.payments.iter_mut().find(|x| x.method == p.method) {
-            Some(x) => x.amount += p.amount,
-            None => acc.payments.push(p),
-        }
-    }
-    acc.payments.sort_by(|a, b| a.method.cmp(&b.method));
 }
