@@ -126,7 +126,14 @@ fn killed_with_sigkill_at_random_points_every_record_arrives_once() {
     let state = d.path().join("s.db");
     let mut rng = rand::rngs::StdRng::seed_from_u64(2026);
     let mut kills = 0;
+    let input_len = std::fs::metadata(&input).unwrap().len();
     for _ in 0..6 {
+        // Killed once the output has grown by a random share of what is left to write: a kill
+        // lands mid-way however fast the run goes (a fixed delay no longer did once the file
+        // pipeline got faster).
+        let start_len = std::fs::metadata(&output).map_or(0, |m| m.len());
+        let share: f64 = rng.gen_range(0.05..0.9);
+        let kill_at = start_len + ((input_len - start_len.min(input_len)) as f64 * share) as u64;
         let mut child = posbridge()
             .arg("run")
             .arg(&p)
@@ -136,10 +143,13 @@ fn killed_with_sigkill_at_random_points_every_record_arrives_once() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.gen_range(150..1200)));
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL on Unix
-            kills += 1;
+        while child.try_wait().unwrap().is_none() {
+            if std::fs::metadata(&output).map_or(0, |m| m.len()) >= kill_at {
+                child.kill().unwrap(); // SIGKILL on Unix
+                kills += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
         let _ = child.wait();
     }
