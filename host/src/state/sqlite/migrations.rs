@@ -56,6 +56,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "creation time of sealed secrets",
         sql: include_str!("migrations/0007_sealed_created.sql"),
     },
+    Migration {
+        version: 8,
+        name: "recent ledger entries (a small LSM)",
+        sql: include_str!("migrations/0008_ledger_recent.sql"),
+    },
 ];
 
 /// Brings the database up to the last of `migrations` (which must be in increasing order).

@@ -3,6 +3,7 @@
 //! busy timeout.
 
 mod db_error;
+mod ledger;
 mod migrations;
 mod ops;
 
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use self::db_error::DbContext;
+use self::ledger::RecentKeys;
 use super::records::format_timestamp;
 use super::run_owner::{current_owner, owner_is_gone};
 use super::{
@@ -49,6 +51,8 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 /// one writer at a time anyway.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// The map of recent ledger entries (see `ledger`). Locked after `conn`, never before.
+    recent: Mutex<RecentKeys>,
     path: Option<PathBuf>,
 }
 
@@ -126,8 +130,26 @@ impl SqliteStore {
         migrations::migrate(&mut conn, migrations::MIGRATIONS)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            recent: Mutex::new(RecentKeys::new(ledger::RECENT_ROWS_BEFORE_MERGE)),
             path,
         })
+    }
+
+    /// The same store merging recent ledger entries after `rows` rows instead of
+    /// [`ledger::RECENT_ROWS_BEFORE_MERGE`] (tests exercise merges on small ledgers).
+    #[cfg(test)]
+    fn merging_after(self, rows: usize) -> Self {
+        Self {
+            recent: Mutex::new(RecentKeys::new(rows)),
+            ..self
+        }
+    }
+
+    /// The map of recent ledger entries; take it while holding the connection.
+    fn recent(&self) -> MutexGuard<'_, RecentKeys> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The connection. A panic while it was held left no transaction open (rusqlite rolls back
@@ -250,26 +272,20 @@ impl StateStore for SqliteStore {
             .context(DOING)?;
         }
         let mut dead_letter_ids = Vec::with_capacity(checkpoint.dead_letters.len());
+        let mut recent = self.recent();
+        ledger::before_append(&tx, &mut recent)?;
+        let mut appended = ledger::Appended::default();
         {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT INTO delivery_ledger
-                         (pipeline, idempotency_key, stream, external_id, delivered_at, content_hash)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (pipeline, idempotency_key) DO NOTHING",
-                )
-                .context(DOING)?;
             for item in checkpoint.delivered {
-                insert
-                    .execute(params![
-                        pipeline,
-                        item.key,
-                        item.stream,
-                        item.external_id,
-                        now,
-                        item.content_hash
-                    ])
-                    .context(DOING)?;
+                let entry = ledger::Entry {
+                    pipeline,
+                    key: &item.key,
+                    stream: &item.stream,
+                    external_id: item.external_id.as_deref(),
+                    delivered_at: &now,
+                    content_hash: item.content_hash.as_deref(),
+                };
+                ledger::append(&tx, &entry, &mut appended)?;
             }
             let mut park = tx
                 .prepare_cached(
@@ -296,16 +312,16 @@ impl StateStore for SqliteStore {
                     )
                     .context(DOING)?;
                 if let Some(key) = &dl.record_key {
-                    insert
-                        .execute(params![
-                            pipeline,
-                            key,
-                            dl.stream,
-                            format!("dead-letter:{id}"),
-                            now,
-                            Option::<String>::None
-                        ])
-                        .context(DOING)?;
+                    let external_id = format!("dead-letter:{id}");
+                    let entry = ledger::Entry {
+                        pipeline,
+                        key,
+                        stream: &dl.stream,
+                        external_id: Some(&external_id),
+                        delivered_at: &now,
+                        content_hash: None,
+                    };
+                    ledger::append(&tx, &entry, &mut appended)?;
                 }
                 dead_letter_ids.push(id);
             }
@@ -313,6 +329,14 @@ impl StateStore for SqliteStore {
         // An error above drops `tx`, which rolls back the cursor, the keys and the dead letters
         // together.
         tx.commit().context(DOING)?;
+        if ledger::after_commit(&mut recent, appended) {
+            // The batch is committed whatever happens here: a merge that fails (another
+            // process holds the lock past the busy timeout) is tried again after the next one.
+            match ledger::merge(&mut conn, &mut recent) {
+                Ok(rows) => tracing::debug!(rows, "merged recent ledger entries"),
+                Err(e) => tracing::warn!(error = %e, "cannot merge recent ledger entries yet"),
+            }
+        }
         Ok(dead_letter_ids)
     }
 
@@ -321,29 +345,18 @@ impl StateStore for SqliteStore {
         pipeline: &str,
         keys: &[String],
     ) -> Result<HashMap<String, Option<String>>, StateError> {
-        let conn = self.conn();
-        let mut found = HashMap::new();
-        for chunk in keys.chunks(KEYS_PER_LOOKUP) {
-            let placeholders = vec!["?"; chunk.len()].join(", ");
-            let sql = format!(
-                "SELECT idempotency_key, content_hash FROM delivery_ledger
-                 WHERE pipeline = ? AND idempotency_key IN ({placeholders})"
-            );
-            // Full chunks share one cached statement.
-            let mut stmt = conn
-                .prepare_cached(&sql)
-                .context("looking up delivered keys")?;
-            let params = std::iter::once(pipeline).chain(chunk.iter().map(String::as_str));
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(params), |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-                })
-                .context("looking up delivered keys")?;
-            for row in rows {
-                let (key, hash) = row.context("looking up delivered keys")?;
-                found.insert(key, hash);
-            }
-        }
+        const DOING: &str = "looking up delivered keys";
+        let mut conn = self.conn();
+        // One read transaction: the index and the recent entries from one snapshot.
+        let tx = conn.transaction().context(DOING)?;
+        let found = ledger::delivered_fingerprints(
+            &tx,
+            &mut self.recent(),
+            pipeline,
+            keys,
+            KEYS_PER_LOOKUP,
+        )?;
+        tx.commit().context(DOING)?;
         Ok(found)
     }
 
@@ -355,14 +368,7 @@ impl StateStore for SqliteStore {
     }
 
     fn forget_delivered(&self, pipeline: &str) -> Result<u64, StateError> {
-        let removed = self
-            .conn()
-            .execute(
-                "DELETE FROM delivery_ledger WHERE pipeline = ?1",
-                [pipeline],
-            )
-            .context("forgetting delivered keys")?;
-        Ok(removed as u64)
+        ledger::forget(&mut self.conn(), pipeline)
     }
 
     fn dead_letter(&self, dl: &NewDeadLetter) -> Result<i64, StateError> {

@@ -25,6 +25,32 @@ fn delivered(key: &str, external_id: Option<&str>) -> Delivered {
     }
 }
 
+/// The external id of a key's first ledger entry: the index's, else the lowest `seq` of the
+/// recent entries (the ledger's reading rule, `ledger.rs`).
+fn ledger_external_id(store: &SqliteStore, pipeline: &str, key: &str) -> Option<String> {
+    store
+        .conn()
+        .query_row(
+            "SELECT external_id FROM (
+                 SELECT 0 AS part, 0 AS seq, external_id FROM delivery_ledger
+                 WHERE pipeline = ?1 AND idempotency_key = ?2
+                 UNION ALL
+                 SELECT 1, seq, external_id FROM ledger_recent
+                 WHERE pipeline = ?1 AND idempotency_key = ?2)
+             ORDER BY part, seq LIMIT 1",
+            [pipeline, key],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+fn rows_in(store: &SqliteStore, table: &str) -> i64 {
+    store
+        .conn()
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
 fn keys(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("{prefix}-{i}")).collect()
 }
@@ -177,15 +203,10 @@ fn commit_batch_records_keys_and_cursor() {
         .delivered_keys("p", &["s-1".into(), "s-2".into(), "s-3".into()])
         .unwrap();
     assert_eq!(found, HashSet::from(["s-1".to_string(), "s-2".to_string()]));
-    let external: Option<String> = store
-        .conn()
-        .query_row(
-            "SELECT external_id FROM delivery_ledger WHERE pipeline = 'p' AND idempotency_key = 's-1'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(external.as_deref(), Some("ext-1"));
+    assert_eq!(
+        ledger_external_id(&store, "p", "s-1").as_deref(),
+        Some("ext-1")
+    );
     // Keys are per pipeline.
     assert!(store
         .delivered_keys("other", &["s-1".into()])
@@ -207,16 +228,190 @@ fn a_key_delivered_again_keeps_its_first_entry() {
             Some(&json!("c2")),
         )
         .unwrap();
-    let external: String = store
+    assert_eq!(
+        ledger_external_id(&store, "p", "s-1").as_deref(),
+        Some("first")
+    );
+    assert_eq!(store.cursor("p", "sales").unwrap(), Some(json!("c2")));
+}
+
+fn fingerprinted(key: &str, fingerprint: &str) -> Delivered {
+    Delivered {
+        content_hash: Some(fingerprint.to_string()),
+        ..delivered(key, Some(fingerprint))
+    }
+}
+
+fn fingerprint_of(store: &SqliteStore, pipeline: &str, key: &str) -> Option<Option<String>> {
+    store
+        .delivered_fingerprints(pipeline, &[key.to_string()])
+        .unwrap()
+        .remove(key)
+}
+
+#[test]
+fn commits_append_to_the_recent_table_until_a_merge_moves_them_in_key_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db"))
+        .unwrap()
+        .merging_after(1_000);
+    let all = keys("sale", 0..1_500);
+    let batch: Vec<Delivered> = all.iter().map(|k| fingerprinted(k, k)).collect();
+    for chunk in batch[..900].chunks(300) {
+        store.commit_batch("p", "sales", chunk, None).unwrap();
+    }
+    // Below the limit: nothing in the index yet, all found in the recent entries.
+    assert_eq!(rows_in(&store, "delivery_ledger"), 0);
+    assert_eq!(rows_in(&store, "ledger_recent"), 900);
+    assert_eq!(store.delivered_keys("p", &all).unwrap().len(), 900);
+    // The batch that reaches 1,000 rows merges everything into the index.
+    store
+        .commit_batch("p", "sales", &batch[900..1_200], None)
+        .unwrap();
+    assert_eq!(rows_in(&store, "delivery_ledger"), 1_200);
+    assert_eq!(rows_in(&store, "ledger_recent"), 0);
+    store
+        .commit_batch("p", "sales", &batch[1_200..], None)
+        .unwrap();
+    assert_eq!(rows_in(&store, "ledger_recent"), 300);
+    // Found wherever they are, each with its own fingerprint; others are not found.
+    let found = store.delivered_fingerprints("p", &all).unwrap();
+    assert_eq!(found.len(), 1_500);
+    assert!(found.iter().all(|(k, f)| f.as_deref() == Some(k.as_str())));
+    assert!(store
+        .delivered_keys("p", &keys("other", 0..100))
+        .unwrap()
+        .is_empty());
+    assert!(store.delivered_keys("q", &all).unwrap().is_empty());
+}
+
+#[test]
+fn the_first_entry_wins_in_the_recent_table_the_index_and_across_a_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db"))
+        .unwrap()
+        .merging_after(4);
+    // Twice in the recent table: the lower seq is the first.
+    store
+        .commit_batch("p", "sales", &[fingerprinted("a", "a1")], None)
+        .unwrap();
+    store
+        .commit_batch("p", "sales", &[fingerprinted("a", "a2")], None)
+        .unwrap();
+    assert_eq!(fingerprint_of(&store, "p", "a"), Some(Some("a1".into())));
+    // The merge keeps the first.
+    store
+        .commit_batch(
+            "p",
+            "sales",
+            &[fingerprinted("b", "b1"), fingerprinted("c", "c1")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(rows_in(&store, "ledger_recent"), 0);
+    assert_eq!(fingerprint_of(&store, "p", "a"), Some(Some("a1".into())));
+    assert_eq!(ledger_external_id(&store, "p", "a").as_deref(), Some("a1"));
+    // In the index and again in the recent table: the index's entry, before and after a merge.
+    store
+        .commit_batch("p", "sales", &[fingerprinted("a", "a3")], None)
+        .unwrap();
+    assert_eq!(fingerprint_of(&store, "p", "a"), Some(Some("a1".into())));
+    store
+        .commit_batch(
+            "p",
+            "sales",
+            &keys("d", 0..3)
+                .iter()
+                .map(|k| fingerprinted(k, k))
+                .collect::<Vec<_>>(),
+            None,
+        )
+        .unwrap();
+    assert_eq!(rows_in(&store, "ledger_recent"), 0);
+    assert_eq!(fingerprint_of(&store, "p", "a"), Some(Some("a1".into())));
+    // Forget counts keys, not entries.
+    store
+        .commit_batch(
+            "p",
+            "sales",
+            &[fingerprinted("e", "e1"), fingerprinted("e", "e2")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        store.forget_delivered("p").unwrap(),
+        7,
+        "a, b, c, d-0..2, e"
+    );
+    assert_eq!(
+        rows_in(&store, "delivery_ledger") + rows_in(&store, "ledger_recent"),
+        0
+    );
+}
+
+#[test]
+fn a_hash_collision_in_the_recent_map_still_answers_right() {
+    let (_dir, store) = temp_store();
+    store
+        .commit_batch(
+            "p",
+            "sales",
+            &[fingerprinted("a", "fa"), fingerprinted("b", "fb")],
+            None,
+        )
+        .unwrap();
+    let seq_of_a: i64 = store
         .conn()
         .query_row(
-            "SELECT external_id FROM delivery_ledger WHERE idempotency_key = 's-1'",
+            "SELECT seq FROM ledger_recent WHERE idempotency_key = 'a'",
             [],
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(external, "first");
-    assert_eq!(store.cursor("p", "sales").unwrap(), Some(json!("c2")));
+    // As if "b" and the absent "z" had the hash of "a".
+    store.recent().collide("p", "b", seq_of_a);
+    store.recent().collide("p", "z", seq_of_a);
+    let found = store
+        .delivered_fingerprints("p", &["a".into(), "b".into(), "z".into()])
+        .unwrap();
+    assert_eq!(
+        found,
+        HashMap::from([
+            ("a".to_string(), Some("fa".to_string())),
+            ("b".to_string(), Some("fb".to_string()))
+        ])
+    );
+}
+
+#[test]
+fn two_processes_see_each_others_recent_entries_merges_and_forgets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let one = SqliteStore::open(&path).unwrap().merging_after(10);
+    let two = SqliteStore::open(&path).unwrap().merging_after(10);
+    let ks = keys("k", 0..12);
+    let batch: Vec<Delivered> = ks.iter().map(|k| fingerprinted(k, k)).collect();
+    // `two` loads its map (empty), then `one` appends: `two` follows by seq.
+    assert!(two.delivered_keys("p", &ks).unwrap().is_empty());
+    one.commit_batch("p", "sales", &batch[..4], None).unwrap();
+    assert_eq!(two.delivered_keys("p", &ks).unwrap().len(), 4);
+    // `two` appends and `one` sees it; the second append reaches 10 rows and `two` merges.
+    two.commit_batch("q", "sales", &batch[..4], None).unwrap();
+    assert_eq!(one.delivered_keys("q", &ks).unwrap().len(), 4);
+    two.commit_batch("p", "sales", &batch[4..6], None).unwrap();
+    assert_eq!(rows_in(&one, "ledger_recent"), 0);
+    // `one`'s map names rows that are gone: the new generation makes it reload.
+    one.commit_batch("p", "sales", &batch[6..8], None).unwrap();
+    assert_eq!(one.delivered_keys("p", &ks).unwrap().len(), 8);
+    assert_eq!(two.delivered_keys("p", &ks).unwrap().len(), 8);
+    // A forget by one is seen by the other, and other pipelines keep theirs.
+    assert_eq!(two.forget_delivered("p").unwrap(), 8);
+    assert!(one.delivered_keys("p", &ks).unwrap().is_empty());
+    assert_eq!(one.delivered_keys("q", &ks).unwrap().len(), 4);
+    // After reopening, everything is found from the file alone.
+    drop((one, two));
+    let again = SqliteStore::open(&path).unwrap();
+    assert_eq!(again.delivered_keys("q", &ks).unwrap().len(), 4);
 }
 
 #[test]
