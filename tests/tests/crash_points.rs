@@ -38,6 +38,15 @@ impl CrashingStore {
             commits: AtomicUsize::new(0),
         }
     }
+
+    /// The same store merging its recent ledger entries after `rows` rows (decision 010), so
+    /// that a small run crosses merges.
+    fn merging_after(self, rows: usize) -> Self {
+        Self {
+            inner: self.inner.with_ledger_merge_after(rows),
+            ..self
+        }
+    }
 }
 
 impl StateStore for CrashingStore {
@@ -273,6 +282,24 @@ fn daily_summary_killed_at_every_commit_boundary_books_each_sale_once() {
 
 #[test]
 fn per_sale_killed_at_every_commit_boundary_delivers_each_sale_once() {
+    per_sale_killed_at_every_commit_boundary(None);
+}
+
+/// The same with the ledger's recent entries merged into its index after every 600 rows: kills
+/// land right after merges and between them, and the restarted run reads both tables.
+#[test]
+fn per_sale_killed_at_every_commit_boundary_across_ledger_merges_delivers_each_sale_once() {
+    per_sale_killed_at_every_commit_boundary(Some(600));
+}
+
+fn per_sale_killed_at_every_commit_boundary(merge_after: Option<usize>) {
+    let store_at = |path: &Path, fail_at: Option<usize>| {
+        let store = CrashingStore::new(path, fail_at);
+        Arc::new(match merge_after {
+            Some(rows) => store.merging_after(rows),
+            None => store,
+        })
+    };
     let d = tempfile::tempdir().unwrap();
     let input = d.path().join("in.ndjson");
     generate_sales_file(&input, 3_000, 5);
@@ -295,17 +322,31 @@ fn per_sale_killed_at_every_commit_boundary_delivers_each_sale_once() {
         p
     };
     let clean = tempfile::tempdir().unwrap();
-    let store = Arc::new(CrashingStore::new(&clean.path().join("s.db"), None));
+    let store = store_at(&clean.path().join("s.db"), None);
     let r = run_once(&pipeline(clean.path()), store.clone());
     assert_eq!(r.error, None, "{r:?}");
     let boundaries = store.commits.load(Ordering::SeqCst);
     assert!(boundaries >= 5, "{boundaries}");
+    if merge_after.is_some() {
+        // The run did merge: most keys are in the index, the rest still recent.
+        let db = rusqlite::Connection::open(clean.path().join("s.db")).unwrap();
+        let count = |table: &str| -> i64 {
+            db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        assert!(
+            count("delivery_ledger") >= 2_400,
+            "{}",
+            count("delivery_ledger")
+        );
+        assert!(count("ledger_recent") < 600, "{}", count("ledger_recent"));
+    }
     for k in 1..=boundaries {
         let dir = tempfile::tempdir().unwrap();
         let p = pipeline(dir.path());
         let state = dir.path().join("s.db");
-        let _ = run_once(&p, Arc::new(CrashingStore::new(&state, Some(k))));
-        let finished = run_once(&p, Arc::new(CrashingStore::new(&state, None)));
+        let _ = run_once(&p, store_at(&state, Some(k)));
+        let finished = run_once(&p, store_at(&state, None));
         assert_eq!(finished.error, None, "boundary {k}: {finished:?}");
         let out = read_ndjson(&dir.path().join("out.ndjson"));
         let got: Vec<String> = out

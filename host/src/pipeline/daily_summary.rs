@@ -2,14 +2,15 @@
 //! business day and currency, and, for every sale summed into one, the ledger entry to commit
 //! with it and its id for the closure's `sale_ids`.
 //!
-//! The per-sale part lives in a private temporary SQLite database on disk (deleted when the
-//! run ends), not in memory: memory grows with the number of closures (days × registers), not
-//! with the number of sales. Before, a 1,000,000-sale run held ≈ 500 bytes per sale until its
-//! closures were written (560 MiB peak, `bench/pipeline.sh`). The spill is run-local scratch
-//! space, like the memory it replaces: nothing in it needs to survive a crash, because the
-//! sales' keys reach the state store only with their closure's commit.
+//! Both live in a private temporary SQLite database on disk (deleted when the run ends), with
+//! only the [`HOT_CLOSURES`] accumulators used last in memory: memory stays flat whatever the
+//! number of sales and of closures (days × registers). Before, a 1,000,000-sale run held
+//! ≈ 500 bytes per sale until its closures were written (560 MiB peak, `bench/pipeline.sh`), and
+//! then, with the sales spilled, ≈ 1.4 KiB per closure (101 MiB for 30,641 closures). The spill
+//! is run-local scratch space, like the memory it replaces: nothing in it needs to survive a
+//! crash, because the sales' keys reach the state store only with their closure's commit.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use posbridge_plugin_api::model::{Closure, Sale};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -22,6 +23,14 @@ use crate::state::Delivered;
 pub(super) struct SpillError {
     doing: &'static str,
     source: rusqlite::Error,
+}
+
+/// A spilled closure that does not read back: a bug, reported as a spill failure.
+fn bad_json(doing: &'static str, err: serde_json::Error) -> SpillError {
+    SpillError {
+        doing,
+        source: rusqlite::Error::ToSqlConversionFailure(Box::new(err)),
+    }
 }
 
 trait Doing<T> {
@@ -40,11 +49,19 @@ pub(super) struct SummedSale {
     pub sale_id: String,
 }
 
+/// Closure accumulators kept in memory. Sales mostly come in time order, so the closures in use
+/// are those of the registers' current days; the others wait in the spill (as JSON, exact:
+/// decimals are strings) until a late sale or the end of the run needs them.
+pub(super) const HOT_CLOSURES: usize = 512;
+
 /// The running totals of one `daily_summary` run.
 pub(super) struct DailySummary {
-    /// The accumulators, by closure id and currency; their `sale_ids` stay empty until
-    /// [`DailySummary::sales_of`] fills them in.
-    closures: BTreeMap<String, Closure>,
+    /// The accumulators in use lately, by slot (closure id and currency), with the tick of their
+    /// last use; their `sale_ids` stay empty until [`DailySummary::sales_of`] fills them in.
+    hot: HashMap<String, (Closure, u64)>,
+    /// Counts uses, to find the accumulator used longest ago.
+    tick: u64,
+    hot_limit: usize,
     spill: Connection,
 }
 
@@ -52,6 +69,11 @@ impl DailySummary {
     /// Opens the scratch database: an empty file name makes SQLite create a private temporary
     /// file (in `SQLITE_TMPDIR`, `TMPDIR` or `/tmp`), deleted when it is closed.
     pub fn new() -> Result<Self, SpillError> {
+        Self::with_hot_closures(HOT_CLOSURES)
+    }
+
+    /// [`DailySummary::new`] keeping at most `limit` accumulators in memory.
+    pub fn with_hot_closures(limit: usize) -> Result<Self, SpillError> {
         let spill = Connection::open("").doing("creating it")?;
         spill
             .execute_batch(
@@ -65,11 +87,17 @@ impl DailySummary {
                      slot        TEXT,
                      sale_id     TEXT NOT NULL
                  );
-                 CREATE INDEX summed_by_slot ON summed (slot, seq);",
+                 CREATE INDEX summed_by_slot ON summed (slot, seq);
+                 CREATE TABLE closures (
+                     slot    TEXT PRIMARY KEY,
+                     closure TEXT NOT NULL
+                 );",
             )
-            .doing("creating its table")?;
+            .doing("creating its tables")?;
         Ok(Self {
-            closures: BTreeMap::new(),
+            hot: HashMap::new(),
+            tick: 0,
+            hot_limit: limit.max(1),
             spill,
         })
     }
@@ -108,20 +136,99 @@ impl DailySummary {
         }
         if let (Some(mut c), Some(slot)) = (closure, slot) {
             c.sale_ids.clear();
-            match self.closures.get_mut(&slot) {
-                None => {
-                    self.closures.insert(slot, c);
+            self.tick += 1;
+            if let Some((acc, used)) = self.hot.get_mut(&slot) {
+                merge_closure(acc, c);
+                *used = self.tick;
+            } else {
+                let acc = match self.spilled(&slot)? {
+                    Some(mut acc) => {
+                        merge_closure(&mut acc, c);
+                        acc
+                    }
+                    None => c,
+                };
+                self.hot.insert(slot, (acc, self.tick));
+                if self.hot.len() > self.hot_limit {
+                    self.spill_coldest()?;
                 }
-                Some(acc) => merge_closure(acc, c),
             }
         }
         Ok(None)
     }
 
-    /// The closures, in the order of their ids, each without its `sale_ids`; with the slot
+    /// The accumulator of `slot` from the spill, if it was spilled (it stays there until it is
+    /// spilled again, replaced).
+    fn spilled(&self, slot: &str) -> Result<Option<Closure>, SpillError> {
+        let json = self
+            .spill
+            .prepare_cached("SELECT closure FROM closures WHERE slot = ?1")
+            .doing("preparing a closure read")?
+            .query_row([slot], |r| r.get::<_, String>(0))
+            .optional()
+            .doing("reading a closure")?;
+        json.map(|json| serde_json::from_str(&json).map_err(|e| bad_json("reading a closure", e)))
+            .transpose()
+    }
+
+    fn spill_coldest(&mut self) -> Result<(), SpillError> {
+        let coldest = self
+            .hot
+            .iter()
+            .min_by_key(|(_, (_, used))| *used)
+            .map(|(slot, _)| slot.clone());
+        if let Some(slot) = coldest {
+            let (c, _) = self.hot.remove(&slot).expect("the slot was just found");
+            self.write_spilled(&slot, &c)?;
+        }
+        Ok(())
+    }
+
+    fn write_spilled(&self, slot: &str, c: &Closure) -> Result<(), SpillError> {
+        let json = serde_json::to_string(c).map_err(|e| bad_json("spilling a closure", e))?;
+        self.spill
+            .prepare_cached("INSERT OR REPLACE INTO closures (slot, closure) VALUES (?1, ?2)")
+            .doing("preparing a closure write")?
+            .execute(params![slot, json])
+            .doing("spilling a closure")?;
+        Ok(())
+    }
+
+    /// Ends the summing: every accumulator goes to the spill, for [`DailySummary::closures_after`].
+    pub fn finish(&mut self) -> Result<(), SpillError> {
+        for (slot, (c, _)) in std::mem::take(&mut self.hot) {
+            self.write_spilled(&slot, &c)?;
+        }
+        Ok(())
+    }
+
+    /// After [`DailySummary::finish`]: up to `limit` closures whose slot sorts after `after`, in
+    /// the order of their slots (ids, then currency), each without its `sale_ids`; with the slot
     /// to ask [`DailySummary::sales_of`] for them.
-    pub fn closures(&self) -> impl Iterator<Item = (&str, &Closure)> {
-        self.closures.iter().map(|(slot, c)| (slot.as_str(), c))
+    pub fn closures_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Closure)>, SpillError> {
+        let mut stmt = self
+            .spill
+            .prepare_cached(
+                "SELECT slot, closure FROM closures WHERE ?1 IS NULL OR slot > ?1
+                 ORDER BY slot LIMIT ?2",
+            )
+            .doing("preparing a closures read")?;
+        let rows = stmt
+            .query_map(params![after, limit as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
+            .doing("reading closures")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (slot, json) = row.doing("reading closures")?;
+            let c = serde_json::from_str(&json).map_err(|e| bad_json("reading a closure", e))?;
+            out.push((slot, c));
+        }
+        Ok(out)
     }
 
     /// The sales summed into the closure of `slot`, in the order they came; `None` for the
@@ -203,16 +310,29 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn sums_like_closure_from_sales_and_gives_each_closure_its_sales_in_order() {
+    /// Every closure after `finish`, read two at a time.
+    fn all_closures(summary: &mut DailySummary) -> Vec<(String, Closure)> {
+        summary.finish().unwrap();
+        let mut all: Vec<(String, Closure)> = Vec::new();
+        loop {
+            let after = all.last().map(|(slot, _)| slot.clone());
+            let page = summary.closures_after(after.as_deref(), 2).unwrap();
+            if page.is_empty() {
+                return all;
+            }
+            all.extend(page);
+        }
+    }
+
+    fn sums_like_closure_from_sales(mut summary: DailySummary) {
         let sales = sales();
-        let mut summary = DailySummary::new().unwrap();
         for (i, s) in sales.iter().enumerate() {
             assert_eq!(summary.add(&format!("k{i}"), Some("fp"), s).unwrap(), None);
         }
         let expected = Closure::from_sales(&sales);
-        let got: Vec<Closure> = summary
-            .closures()
+        let closures = all_closures(&mut summary);
+        let got: Vec<Closure> = closures
+            .iter()
             .map(|(slot, c)| {
                 let mut c = c.clone();
                 c.sale_ids = summary
@@ -228,8 +348,8 @@ mod tests {
             serde_json::to_value(&got).unwrap(),
             serde_json::to_value(&expected).unwrap()
         );
-        let keys: usize = summary
-            .closures()
+        let keys: usize = closures
+            .iter()
             .map(|(slot, _)| summary.sales_of(Some(slot)).unwrap().len())
             .sum::<usize>()
             + summary.sales_of(None).unwrap().len();
@@ -237,16 +357,36 @@ mod tests {
     }
 
     #[test]
+    fn sums_like_closure_from_sales_and_gives_each_closure_its_sales_in_order() {
+        sums_like_closure_from_sales(DailySummary::new().unwrap());
+    }
+
+    #[test]
+    fn sums_the_same_when_accumulators_are_spilled_and_read_back() {
+        // One in memory: the third sale's day spills the first day's accumulator, and the
+        // fifth sale (first day again) reads it back and adds to it.
+        sums_like_closure_from_sales(DailySummary::with_hot_closures(1).unwrap());
+    }
+
+    #[test]
     fn a_key_summed_before_answers_its_first_fingerprint_and_changes_nothing() {
         let sales = sales();
         let mut summary = DailySummary::new().unwrap();
         assert_eq!(summary.add("k", Some("first"), &sales[0]).unwrap(), None);
-        let before: Vec<_> = summary.closures().map(|(_, c)| c.clone()).collect();
         assert_eq!(
             summary.add("k", Some("second"), &sales[1]).unwrap(),
             Some(Some("first".into()))
         );
-        let after: Vec<_> = summary.closures().map(|(_, c)| c.clone()).collect();
+        let after: Vec<_> = all_closures(&mut summary)
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
+        let mut alone = DailySummary::new().unwrap();
+        alone.add("k", Some("first"), &sales[0]).unwrap();
+        let before: Vec<_> = all_closures(&mut alone)
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
         assert_eq!(
             serde_json::to_value(&before).unwrap(),
             serde_json::to_value(&after).unwrap()

@@ -41,6 +41,9 @@ use crate::state::{
 /// `daily_summary`: at most this many sales' ledger entries ride in one batch of closures.
 const SALES_PER_SUMMARY_BATCH: usize = 100_000;
 
+/// `daily_summary`: closures read back from the run's spill at a time, when they are written.
+const CLOSURES_PER_READ: usize = 256;
+
 /// Options of one run.
 pub struct RunOptions {
     pub dry_run: bool,
@@ -813,7 +816,7 @@ impl Run<'_> {
     /// that are no revenue (training, null receipts) are committed last, together.
     async fn write_summary(
         &mut self,
-        summary: DailySummary,
+        mut summary: DailySummary,
         parked: Vec<NewDeadLetter>,
         cursor: Option<Value>,
     ) -> anyhow::Result<()> {
@@ -824,29 +827,37 @@ impl Run<'_> {
         // add up to more than `SALES_PER_SUMMARY_BATCH`: memory stays bounded by a batch.
         let mut batch: Vec<Pending> = Vec::new();
         let mut sales_in_batch = 0;
-        for (slot, c) in summary.closures() {
-            let sales = summary.sales_of(Some(slot))?;
-            let mut c = c.clone();
-            let mut riders = Vec::with_capacity(sales.len());
-            c.sale_ids = Vec::with_capacity(sales.len());
-            for s in sales {
-                c.sale_ids.push(s.sale_id);
-                riders.push(s.entry);
-            }
-            let key_list: Vec<String> = riders.iter().map(|d| d.key.clone()).collect();
-            sales_in_batch += riders.len();
-            batch.push(Pending {
-                key: closure_key(&c.id, &key_list),
-                line: Line::owned(serde_json::to_vec(&serde_json::to_value(&c)?)?),
-                fingerprint: None,
-                riders,
-                sale: None,
-            });
-            if batch.len() >= batch_size || sales_in_batch >= SALES_PER_SUMMARY_BATCH {
-                let full = std::mem::take(&mut batch);
-                sales_in_batch = 0;
-                self.write_batch(&sink_stream, &sink_stream, full, Vec::new(), None)
-                    .await?;
+        summary.finish()?;
+        let mut after: Option<String> = None;
+        loop {
+            let closures = summary.closures_after(after.as_deref(), CLOSURES_PER_READ)?;
+            let Some((last, _)) = closures.last() else {
+                break;
+            };
+            after = Some(last.clone());
+            for (slot, mut c) in closures {
+                let sales = summary.sales_of(Some(&slot))?;
+                let mut riders = Vec::with_capacity(sales.len());
+                c.sale_ids = Vec::with_capacity(sales.len());
+                for s in sales {
+                    c.sale_ids.push(s.sale_id);
+                    riders.push(s.entry);
+                }
+                let key_list: Vec<String> = riders.iter().map(|d| d.key.clone()).collect();
+                sales_in_batch += riders.len();
+                batch.push(Pending {
+                    key: closure_key(&c.id, &key_list),
+                    line: Line::owned(serde_json::to_vec(&serde_json::to_value(&c)?)?),
+                    fingerprint: None,
+                    riders,
+                    sale: None,
+                });
+                if batch.len() >= batch_size || sales_in_batch >= SALES_PER_SUMMARY_BATCH {
+                    let full = std::mem::take(&mut batch);
+                    sales_in_batch = 0;
+                    self.write_batch(&sink_stream, &sink_stream, full, Vec::new(), None)
+                        .await?;
+                }
             }
         }
         if !batch.is_empty() {

@@ -135,10 +135,10 @@ impl SqliteStore {
         })
     }
 
-    /// The same store merging recent ledger entries after `rows` rows instead of
-    /// [`ledger::RECENT_ROWS_BEFORE_MERGE`] (tests exercise merges on small ledgers).
-    #[cfg(test)]
-    fn merging_after(self, rows: usize) -> Self {
+    /// The same store merging its recent ledger entries into the index once there are `rows`
+    /// of them, instead of after 100,000 (see `docs/decisions/010-ledger-write-amplification.md`).
+    /// For tests that must see merges on small ledgers; the default is what to run with.
+    pub fn with_ledger_merge_after(self, rows: usize) -> Self {
         Self {
             recent: Mutex::new(RecentKeys::new(rows)),
             ..self

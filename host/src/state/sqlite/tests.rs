@@ -254,7 +254,7 @@ fn commits_append_to_the_recent_table_until_a_merge_moves_them_in_key_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("state.db"))
         .unwrap()
-        .merging_after(1_000);
+        .with_ledger_merge_after(1_000);
     let all = keys("sale", 0..1_500);
     let batch: Vec<Delivered> = all.iter().map(|k| fingerprinted(k, k)).collect();
     for chunk in batch[..900].chunks(300) {
@@ -290,7 +290,7 @@ fn the_first_entry_wins_in_the_recent_table_the_index_and_across_a_merge() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("state.db"))
         .unwrap()
-        .merging_after(4);
+        .with_ledger_merge_after(4);
     // Twice in the recent table: the lower seq is the first.
     store
         .commit_batch("p", "sales", &[fingerprinted("a", "a1")], None)
@@ -387,8 +387,12 @@ fn a_hash_collision_in_the_recent_map_still_answers_right() {
 fn two_processes_see_each_others_recent_entries_merges_and_forgets() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let one = SqliteStore::open(&path).unwrap().merging_after(10);
-    let two = SqliteStore::open(&path).unwrap().merging_after(10);
+    let one = SqliteStore::open(&path)
+        .unwrap()
+        .with_ledger_merge_after(10);
+    let two = SqliteStore::open(&path)
+        .unwrap()
+        .with_ledger_merge_after(10);
     let ks = keys("k", 0..12);
     let batch: Vec<Delivered> = ks.iter().map(|k| fingerprinted(k, k)).collect();
     // `two` loads its map (empty), then `one` appends: `two` follows by seq.
