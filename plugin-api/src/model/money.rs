@@ -113,18 +113,10 @@ fn parse_decimal(s: &str) -> Option<Decimal> {
 }
 
 /// A short text on the stack; writing more than it holds fails.
+#[derive(Default)]
 struct StackText {
     buf: [u8; 32],
     len: usize,
-}
-
-impl Default for StackText {
-    fn default() -> Self {
-        Self {
-            buf: [0; 32],
-            len: 0,
-        }
-    }
 }
 
 impl StackText {

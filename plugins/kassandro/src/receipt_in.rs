@@ -28,18 +28,13 @@ pub enum Scalar<'a> {
 }
 
 /// A field that should be an array.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum List<T> {
     /// Absent or `null`.
+    #[default]
     Absent,
     NotArray,
     Items(Vec<T>),
-}
-
-impl<T> Default for List<T> {
-    fn default() -> Self {
-        Self::Absent
-    }
 }
 
 /// A value that should be an object.
@@ -50,18 +45,13 @@ pub enum Obj<T> {
 }
 
 /// A field that, when present and not `null`, should be an object.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum OptObj<T> {
     /// Absent or `null`.
+    #[default]
     Absent,
     Is(T),
     Not,
-}
-
-impl<T> Default for OptObj<T> {
-    fn default() -> Self {
-        Self::Absent
-    }
 }
 
 /// The receipt's `signature`: a text, an object, or anything else (ignored).
