@@ -10,13 +10,15 @@ mod money;
 mod payment_method;
 mod psp;
 mod sale;
+mod sale_json;
 
 pub use catalog::{
     Category, InventoryItem, Order, OrderLine, PaymentMethod, Product, Register, Supplier,
 };
 pub use closure::{Closure, ClosureKind, ClosureStatus, PaymentTotal};
 pub use money::{
-    currency_minor_units, decimal_from_json, decimal_from_minor_units, round_money, Money,
+    currency_minor_units, decimal_from_json, decimal_from_minor_units, decimal_from_number,
+    decimal_from_text, round_money, Money,
 };
 pub use payment_method::{normalise_payment_method, payment_method_fields, CanonicalMethod};
 pub use psp::{BalanceTransaction, PspPayment, PspPayout, PspRefund};
@@ -24,6 +26,7 @@ pub use sale::{
     Attachment, Customer, FiscalSignature, Loyalty, Party, Payment, RksvSignature, Sale, SaleKind,
     SaleLine, TaxLine, Totals, TseSignature, Violation,
 };
+pub use sale_json::write_sale_json;
 
 pub use rust_decimal::Decimal;
 

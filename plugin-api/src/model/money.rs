@@ -72,18 +72,68 @@ pub fn round_money(d: Decimal, currency: &str) -> Decimal {
 /// ```
 pub fn decimal_from_json(v: &Value) -> Option<Decimal> {
     match v {
-        Value::String(s) => {
-            let s = s.trim().replace(',', ".");
-            Decimal::from_str(&s)
-                .or_else(|_| Decimal::from_scientific(&s))
-                .ok()
-        }
-        Value::Number(n) => {
-            let s = n.to_string();
-            Decimal::from_str(&s)
-                .or_else(|_| Decimal::from_scientific(&s))
-                .ok()
-        }
+        Value::String(s) => decimal_from_text(s),
+        Value::Number(n) => decimal_from_number(n),
         _ => None,
+    }
+}
+
+/// [`decimal_from_json`] of a JSON string, for a connector that reads its answers into its own
+/// types: surrounding blanks ignored, a decimal comma taken for a point, scientific notation.
+///
+/// ```
+/// use posbridge_plugin_api::model::decimal_from_text;
+/// assert_eq!(decimal_from_text(" 4,20 ").unwrap().to_string(), "4.20");
+/// assert!(decimal_from_text("four").is_none());
+/// ```
+pub fn decimal_from_text(s: &str) -> Option<Decimal> {
+    let s = s.trim();
+    if s.contains(',') {
+        parse_decimal(&s.replace(',', "."))
+    } else {
+        parse_decimal(s)
+    }
+}
+
+/// [`decimal_from_json`] of a JSON number: its shortest decimal text, read exactly (written
+/// on the stack: this runs for every amount of every record).
+pub fn decimal_from_number(n: &serde_json::Number) -> Option<Decimal> {
+    use std::fmt::Write;
+    let mut text = StackText::default();
+    match write!(text, "{n}") {
+        Ok(()) => parse_decimal(text.as_str()),
+        Err(_) => parse_decimal(&n.to_string()),
+    }
+}
+
+fn parse_decimal(s: &str) -> Option<Decimal> {
+    Decimal::from_str(s)
+        .or_else(|_| Decimal::from_scientific(s))
+        .ok()
+}
+
+/// A short text on the stack; writing more than it holds fails.
+#[derive(Default)]
+struct StackText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl StackText {
+    fn as_str(&self) -> &str {
+        // Only whole `&str`s are ever copied in.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }

@@ -18,6 +18,7 @@ use crate::abi::{
     PluginModule, PluginModuleRef, INTERFACE_VERSION,
 };
 use crate::manifest::secret_paths;
+use crate::model::{write_sale_json, Sale};
 use crate::{ConnectorError, Manifest};
 
 #[doc(hidden)]
@@ -161,6 +162,18 @@ pub fn to_ndjson(records: &[serde_json::Value]) -> Result<Vec<u8>, ConnectorErro
     for r in records {
         serde_json::to_writer(&mut buf, r)
             .map_err(|e| ConnectorError::Bug(format!("record does not serialize: {e}")))?;
+        buf.push(b'\n');
+    }
+    Ok(buf)
+}
+
+/// Serializes sales as NDJSON, byte for byte what [`to_ndjson`] writes of their `Value`s (keys
+/// sorted), without building the `Value`s: for a source whose records are canonical sales.
+pub fn sales_to_ndjson(sales: &[Sale]) -> Result<Vec<u8>, ConnectorError> {
+    let mut buf = Vec::with_capacity(sales.len() * 1024);
+    for s in sales {
+        write_sale_json(s, &mut buf)
+            .map_err(|e| ConnectorError::Bug(format!("sale does not serialize: {e}")))?;
         buf.push(b'\n');
     }
     Ok(buf)

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::auth::{TokenKind, Tokens};
 use crate::config::Config;
 use crate::error::KassandroError;
-use crate::http::{api, send, TOKEN_HEADER};
+use crate::http::{api, send, send_for_array, Body, TOKEN_HEADER};
 
 /// A Kassandro API client for one configuration.
 pub struct Client {
@@ -69,13 +69,27 @@ impl Client {
         query: &[(&str, String)],
         endpoint: &str,
     ) -> Result<Value, KassandroError> {
-        let pairs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let path = if pairs.is_empty() {
-            path.to_string()
-        } else {
-            format!("{path}?{}", pairs.join("&"))
-        };
+        let path = with_query(path, query);
         self.send(kind, endpoint, |api| api.get(&path))
+    }
+
+    /// [`Client::get`] of a page of records: an answer that is a JSON array comes as its text
+    /// (see [`Body`]).
+    pub fn get_array(
+        &self,
+        kind: TokenKind,
+        path: &str,
+        query: &[(&str, String)],
+        endpoint: &str,
+    ) -> Result<Body, KassandroError> {
+        let path = with_query(path, query);
+        let host = self.host().clone();
+        self.send_with(
+            kind,
+            endpoint,
+            |api| api.get(&path),
+            |request, endpoint| send_for_array(request, endpoint, &host),
+        )
     }
 
     /// Sends the request `build` makes on the API, with a token of `kind`. A refused token
@@ -86,21 +100,42 @@ impl Client {
         endpoint: &str,
         build: impl Fn(&RestClient) -> RequestBuilder<'_>,
     ) -> Result<Value, KassandroError> {
+        self.send_with(kind, endpoint, build, send)
+    }
+
+    /// [`Client::send`], reading the answer with `read`.
+    fn send_with<T>(
+        &self,
+        kind: TokenKind,
+        endpoint: &str,
+        build: impl Fn(&RestClient) -> RequestBuilder<'_>,
+        read: impl Fn(RequestBuilder<'_>, &str) -> Result<T, KassandroError>,
+    ) -> Result<T, KassandroError> {
         let signer = Arc::new(TokenHeader {
             tokens: self.tokens.clone(),
             kind,
             sent: Mutex::new(None),
         });
         let api = self.api.clone().auth(Auth::Signed(signer.clone()));
-        match send(build(&api), endpoint) {
+        match read(build(&api), endpoint) {
             Err(KassandroError::Unauthorized { .. }) => {
                 let refused = signer.sent().unwrap_or_default();
                 // The renewed token is in the state, where the signer reads it.
                 self.tokens.renew(kind, &refused)?;
-                send(build(&api), endpoint)
+                read(build(&api), endpoint)
             }
             other => other,
         }
+    }
+}
+
+/// `path?k=v&…`, the values as they are.
+fn with_query(path: &str, query: &[(&str, String)]) -> String {
+    let pairs: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if pairs.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", pairs.join("&"))
     }
 }
 

@@ -3,7 +3,7 @@
 //! Kassandro's own — the `{"error": true, "msg"}` body, also inside a one-element array and
 //! also on a 2xx — is the vendor hook here.
 
-use posbridge_plugin_api::rest::{RequestBuilder, RestClient, VendorErrors, Verdict};
+use posbridge_plugin_api::rest::{read_answer, RequestBuilder, RestClient, VendorErrors, Verdict};
 use posbridge_plugin_api::{Host, HttpResponse};
 use serde_json::Value;
 
@@ -48,6 +48,66 @@ pub fn send(request: RequestBuilder<'_>, endpoint: &str) -> Result<Value, Kassan
         .endpoint(endpoint)
         .send_json()
         .map_err(|e| KassandroError::from_rest(e, endpoint))
+}
+
+/// A successful answer whose body is a JSON array (a page of records), kept as its text for the
+/// caller to read into its own types: reading a page of receipts into a `Value` tree cost more
+/// than everything else done with it.
+pub struct ArrayAnswer {
+    resp: HttpResponse,
+    context: String,
+    endpoint: String,
+    host: Host,
+}
+
+impl ArrayAnswer {
+    /// The body's text.
+    pub fn text(&self) -> &[u8] {
+        &self.resp.body
+    }
+
+    /// The body read as [`send`] reads it: its JSON, or the error its text deserves (not JSON;
+    /// the vendor's error body in a one-element array). For a text the caller could not read.
+    pub fn json(&self) -> Result<Value, KassandroError> {
+        read_answer(
+            self.resp.clone(),
+            &self.context,
+            self.host.now(),
+            &KassandroErrors,
+        )
+        .map(|a| a.body)
+        .map_err(|e| KassandroError::from_rest(e, &self.endpoint))
+    }
+}
+
+/// A successful answer: a JSON array's text, or any other body's JSON.
+pub enum Body {
+    Array(ArrayAnswer),
+    Json(Value),
+}
+
+/// [`send`], keeping a successful answer that starts like a JSON array as its text.
+pub fn send_for_array(
+    request: RequestBuilder<'_>,
+    endpoint: &str,
+    host: &Host,
+) -> Result<Body, KassandroError> {
+    let request = request.endpoint(endpoint);
+    let context = request.context();
+    let resp = request.send_raw().map_err(KassandroError::Host)?;
+    let array = (200..=299).contains(&resp.status)
+        && resp.body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    let answer = ArrayAnswer {
+        resp,
+        context,
+        endpoint: endpoint.to_string(),
+        host: host.clone(),
+    };
+    if array {
+        Ok(Body::Array(answer))
+    } else {
+        answer.json().map(Body::Json)
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod json_text;
 mod payment_names;
 mod receipt;
 mod receipt_details;
+mod receipt_in;
 mod rksv;
 mod sink;
 mod source;
@@ -27,7 +28,7 @@ mod vienna;
 use std::sync::Mutex;
 
 use posbridge_plugin_api::{
-    Actions, CheckReport, Connector, ConnectorError, Host, Manifest, Page, ReadRequest,
+    Actions, CheckReport, Connector, ConnectorError, Host, Manifest, NdjsonPage, Page, ReadRequest,
     RecordOutcome, Sink, Source, StreamDecl, WriteRequest,
 };
 use serde_json::{json, Value};
@@ -124,6 +125,10 @@ impl Connector for Kassandro {
 impl Source for Kassandro {
     fn read(&self, request: &ReadRequest) -> Result<Page, ConnectorError> {
         self.reader().read(request)
+    }
+
+    fn read_ndjson(&self, request: &ReadRequest) -> Result<NdjsonPage, ConnectorError> {
+        self.reader().read_ndjson(request)
     }
 }
 

@@ -4,18 +4,19 @@
 
 use std::collections::HashMap;
 
+use crate::config::Config;
+use crate::error::KassandroError;
+use crate::fields::cents_scale;
+#[cfg(test)]
+use crate::receipt_in::receipt_from_value;
+use crate::receipt_in::{Expected, Item, List, Obj, OptObj, Receipt, Scalar};
+use crate::rksv::rksv_signature;
+use crate::vat::{receipt_vat, ItemVat};
+use crate::vienna;
 use posbridge_plugin_api::model::{
     payment_method_fields, round_money, Attachment, Decimal, FiscalSignature, Payment, Sale,
     SaleKind, SaleLine, TaxLine, Totals,
 };
-use serde_json::Value;
-
-use crate::config::Config;
-use crate::error::KassandroError;
-use crate::fields::{cents_scale, Fields};
-use crate::rksv::rksv_signature;
-use crate::vat::{receipt_vat, ItemVat};
-use crate::vienna;
 
 /// `Sale::source_system` of every Kassandro sale.
 pub const SOURCE_SYSTEM: &str = "kassandro";
@@ -41,31 +42,75 @@ pub const DERIVED_VAT: &str =
 pub const UNKNOWN_REGISTER: &str =
     "a receipt's register is not in /cashregisters: its store comes from register_stores/default_store_id";
 
-/// Maps one receipt. `endpoint` and `at` name the page and the position for error messages.
+/// Maps one receipt given as a `Value` (`endpoint` and `at` name the page and the position for
+/// error messages), checking that reading it from its text maps it the same.
+#[cfg(test)]
 pub fn sale_from_receipt(
-    receipt: &Value,
+    receipt: &serde_json::Value,
+    stores: &StoreOfRegister,
+    cfg: &Config,
+    endpoint: &str,
+    at: &str,
+) -> Result<MappedSale, KassandroError> {
+    let from_value = map_receipt(&receipt_from_value(receipt), stores, cfg, endpoint, at);
+    // The page's text, read into the receipts' own types, must give the very same.
+    let text = serde_json::to_vec(&[receipt, receipt]).unwrap();
+    let page = crate::receipt_in::page_from_text(&text).unwrap();
+    let from_text = map_receipt(&page[0], stores, cfg, endpoint, at);
+    match (&from_value, &from_text) {
+        (Ok(a), Ok(b)) => assert_eq!((&a.sale, &a.warnings), (&b.sale, &b.warnings)),
+        (a, b) => assert_eq!(a.as_ref().err(), b.as_ref().err()),
+    }
+    from_value
+}
+
+/// `field` below `at`, for messages (`[4]` and `price` → `[4].price`).
+fn join(at: &str, field: &str) -> String {
+    if at.is_empty() {
+        field.to_string()
+    } else {
+        format!("{at}.{field}")
+    }
+}
+
+/// A field's value, or the error naming the page and the field's path (built only then).
+fn need<T>(
+    read: Result<T, Expected>,
+    endpoint: &str,
+    path: impl FnOnce() -> String,
+) -> Result<T, KassandroError> {
+    read.map_err(|expected| KassandroError::bad_field(endpoint, path(), expected))
+}
+
+/// Maps one receipt as the answer spelled it (see [`crate::receipt_in`]). Fields are checked
+/// in a fixed order, so that the first error is the same however the page was read.
+pub fn map_receipt(
+    receipt: &Obj<Receipt<'_>>,
     stores: &StoreOfRegister,
     cfg: &Config,
     endpoint: &str,
     at: &str,
 ) -> Result<MappedSale, KassandroError> {
     let mut warnings = Vec::new();
-    let r = Fields::new(receipt, endpoint, at)?;
-    let raw_id = r.string("_id")?;
-    let receipt_number = r.string("receiptNumber")?;
-    let register = r.unsigned("cashRegisterId")?;
-    let kind_text = r.string("type")?;
-    let created_text = r.string("created")?;
-    let timestamp = vienna::parse_created(&created_text).ok_or_else(|| {
-        KassandroError::bad_field(
-            endpoint,
-            r.path("created"),
-            "a date-time YYYY-MM-DDTHH:mm:ss",
-        )
+    let Obj::Is(r) = receipt else {
+        return Err(KassandroError::bad_field(endpoint, at, "an object"));
+    };
+    let p = |field: &str| join(at, field);
+    let raw_id = need(r.id.string(), endpoint, || p("_id"))?;
+    let receipt_number = need(r.receipt_number.string(), endpoint, || p("receiptNumber"))?;
+    let register = need(r.cash_register_id.unsigned(), endpoint, || {
+        p("cashRegisterId")
     })?;
-    let price = r.money("price")?;
-    let voucher = r.money_or_zero("voucher")?;
-    let method = r.string("paymentMethod")?;
+    let kind_text = need(r.kind.string(), endpoint, || p("type"))?;
+    let created_text = need(r.created.string(), endpoint, || p("created"))?;
+    let timestamp = vienna::parse_created(&created_text).ok_or_else(|| {
+        KassandroError::bad_field(endpoint, p("created"), "a date-time YYYY-MM-DDTHH:mm:ss")
+    })?;
+    let price = cents_scale(need(r.price.decimal(), endpoint, || p("price"))?);
+    let voucher = cents_scale(need(r.voucher.decimal_or_zero(), endpoint, || {
+        p("voucher")
+    })?);
+    let method = need(r.payment_method.string(), endpoint, || p("paymentMethod"))?;
 
     let kind = match kind_text.as_str() {
         "standard" if price.is_sign_negative() && !price.is_zero() => SaleKind::Refund,
@@ -76,45 +121,73 @@ pub fn sale_from_receipt(
         _ => {
             return Err(KassandroError::bad_field(
                 endpoint,
-                r.path("type"),
+                p("type"),
                 "one of standard, null, cancellation, training",
             ))
         }
     };
-    let cancels = match r.object("cancellation")? {
-        Some(c) => Some(c.string("receiptNumber")?),
-        None => None,
+    let cancels = match &r.cancellation {
+        OptObj::Absent => None,
+        OptObj::Not => {
+            return Err(KassandroError::bad_field(
+                endpoint,
+                p("cancellation"),
+                "an object",
+            ))
+        }
+        OptObj::Is(c) => Some(need(c.receipt_number.string(), endpoint, || {
+            join(&p("cancellation"), "receiptNumber")
+        })?),
     };
 
-    let mut lines = Vec::new();
-    let mut item_vat = Vec::new();
-    for (i, item) in r.array("items")?.iter().enumerate() {
-        let it = Fields::new(item, endpoint, r.path(&format!("items[{i}]")))?;
-        let gross = it.money("priceAll")?;
-        let quantity = it.decimal("amount")?;
-        let unit_price = it.money("priceOne")?;
-        let rate = it.decimal("vat")?;
-        let tax = match it.get("vatAmount") {
-            Some(_) => Some(it.money("vatAmount")?),
-            None => None,
+    let items: &[Obj<Item<'_>>] = match &r.items {
+        List::Absent => &[],
+        List::NotArray => return Err(KassandroError::bad_field(endpoint, p("items"), "an array")),
+        List::Items(items) => items,
+    };
+    let mut lines = Vec::with_capacity(items.len());
+    let mut item_vat = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let item_at = || p(&format!("items[{i}]"));
+        let Obj::Is(it) = item else {
+            return Err(KassandroError::bad_field(endpoint, item_at(), "an object"));
+        };
+        let f = |field: &'static str| move || join(&item_at(), field);
+        let gross = cents_scale(need(it.price_all.decimal(), endpoint, f("priceAll"))?);
+        let quantity = need(it.amount.decimal(), endpoint, f("amount"))?;
+        let unit_price = cents_scale(need(it.price_one.decimal(), endpoint, f("priceOne"))?);
+        let rate = need(it.vat.decimal(), endpoint, f("vat"))?;
+        let tax = if it.vat_amount.is_present() {
+            let read = need(it.vat_amount.decimal(), endpoint, f("vatAmount"))?;
+            Some(cents_scale(read))
+        } else {
+            None
         };
         item_vat.push(ItemVat { rate, gross, tax });
+        let product_id = need(it.item_id.opt_unsigned(), endpoint, f("itemId"))?
+            .filter(|id| *id != 0)
+            .map(|id| id.to_string());
+        let name = need(it.name_long.string(), endpoint, f("nameLong"))?;
+        let category =
+            need(it.group_name.opt_string(), endpoint, f("groupName"))?.filter(|g| !g.is_empty());
+        let absolute = cents_scale(need(
+            it.discount_absolute.decimal_or_zero(),
+            endpoint,
+            f("discountAbsolute"),
+        )?);
+        let percentage = need(
+            it.discount_percentage.decimal_or_zero(),
+            endpoint,
+            f("discountPercentage"),
+        )?;
         lines.push(SaleLine {
-            product_id: it
-                .opt_unsigned("itemId")?
-                .filter(|id| *id != 0)
-                .map(|id| id.to_string()),
-            name: it.string("nameLong")?,
-            category: it.opt_string("groupName")?.filter(|g| !g.is_empty()),
+            product_id,
+            name,
+            category,
             barcode: None,
             quantity,
             unit_price,
-            discount: line_discount(
-                quantity,
-                unit_price,
-                it.money_or_zero("discountAbsolute")?,
-                it.decimal_or_zero("discountPercentage")?,
-            ),
+            discount: line_discount(quantity, unit_price, absolute, percentage),
             tax_rate: rate,
             net: Decimal::ZERO,
             tax: Decimal::ZERO,
@@ -122,17 +195,28 @@ pub fn sale_from_receipt(
         });
     }
 
-    let sums = match r.get("vatSums") {
-        None => None,
-        Some(_) => {
-            let mut taxes = Vec::new();
-            for (i, sum) in r.array("vatSums")?.iter().enumerate() {
-                let s = Fields::new(sum, endpoint, r.path(&format!("vatSums[{i}]")))?;
+    let sums = match &r.vat_sums {
+        List::Absent => None,
+        List::NotArray => {
+            return Err(KassandroError::bad_field(
+                endpoint,
+                p("vatSums"),
+                "an array",
+            ))
+        }
+        List::Items(sums) => {
+            let mut taxes = Vec::with_capacity(sums.len());
+            for (i, sum) in sums.iter().enumerate() {
+                let sum_at = || p(&format!("vatSums[{i}]"));
+                let Obj::Is(s) = sum else {
+                    return Err(KassandroError::bad_field(endpoint, sum_at(), "an object"));
+                };
+                let f = |field: &'static str| move || join(&sum_at(), field);
                 taxes.push(TaxLine {
-                    rate: s.decimal("vat")?,
-                    net: s.money("net")?,
-                    tax: s.money("vatAmount")?,
-                    gross: s.money("gross")?,
+                    rate: need(s.vat.decimal(), endpoint, f("vat"))?,
+                    net: cents_scale(need(s.net.decimal(), endpoint, f("net"))?),
+                    tax: cents_scale(need(s.vat_amount.decimal(), endpoint, f("vatAmount"))?),
+                    gross: cents_scale(need(s.gross.decimal(), endpoint, f("gross"))?),
                 });
             }
             Some(taxes)
@@ -148,11 +232,16 @@ pub fn sale_from_receipt(
     }
     let taxes = vat.taxes;
     let line_discounts: Decimal = lines.iter().map(|l| l.discount).sum();
+    let receipt_discount = cents_scale(need(
+        r.discount_absolute.decimal_or_zero(),
+        endpoint,
+        || p("discountAbsolute"),
+    )?);
     let totals = Totals {
         net: cents_scale(taxes.iter().map(|t| t.net).sum()),
         tax: cents_scale(taxes.iter().map(|t| t.tax).sum()),
         gross: price,
-        discount: cents_scale(line_discounts + r.money_or_zero("discountAbsolute")?),
+        discount: cents_scale(line_discounts + receipt_discount),
     };
 
     let payment = |(method, method_raw): (String, Option<String>), amount: Decimal| Payment {
@@ -172,23 +261,32 @@ pub fn sale_from_receipt(
     }
 
     let register_id = register.to_string();
-    let fiscal = r
-        .get("signature")
-        .and_then(|s| rksv_signature(s, &register_id, &receipt_number))
-        .map(|rksv| FiscalSignature {
+    let fiscal =
+        rksv_signature(&r.signature, &register_id, &receipt_number).map(|rksv| FiscalSignature {
             tse: None,
             rksv: Some(rksv),
         });
 
-    let mut attachments = Vec::new();
-    for (i, url) in r.array("attachmentUrls")?.iter().enumerate() {
-        let path = url.as_str().ok_or_else(|| {
-            KassandroError::bad_field(
+    let urls: &[Scalar<'_>] = match &r.attachment_urls {
+        List::Absent => &[],
+        List::NotArray => {
+            return Err(KassandroError::bad_field(
                 endpoint,
-                r.path(&format!("attachmentUrls[{i}]")),
+                p("attachmentUrls"),
+                "an array",
+            ))
+        }
+        List::Items(urls) => urls,
+    };
+    let mut attachments = Vec::with_capacity(urls.len());
+    for (i, url) in urls.iter().enumerate() {
+        let Scalar::Str(path) = url else {
+            return Err(KassandroError::bad_field(
+                endpoint,
+                p(&format!("attachmentUrls[{i}]")),
                 "a string",
-            )
-        })?;
+            ));
+        };
         attachments.push(attachment(path, &cfg.base_url));
     }
 
@@ -258,7 +356,7 @@ fn attachment(path: &str, base_url: &str) -> Attachment {
 pub(crate) mod tests {
     use super::*;
     use rust_decimal_macros::dec;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn stores() -> StoreOfRegister {
         HashMap::from([(2, "graz".to_string())])

@@ -4,38 +4,39 @@
 //! kept whole as the QR code with its fields read out; any other string is the signature value.
 
 use posbridge_plugin_api::model::RksvSignature;
-use serde_json::Value;
+
+use crate::receipt_in::{Scalar, Signature};
 
 /// Fields of the machine-readable code before the signature value, which is the rest.
 const CODE_FIELDS: usize = 13;
 
-/// The RKSV signature of a receipt's `signature` value; `register` and `receipt_number` fill in
-/// what the value does not say. `None` for `null` or a value of another type.
+/// The RKSV signature of a receipt's `signature`; `register` and `receipt_number` fill in what
+/// it does not say. `None` for `null`, a blank text or a value of another type.
 pub fn rksv_signature(
-    value: &Value,
+    value: &Signature<'_>,
     register: &str,
     receipt_number: &str,
 ) -> Option<RksvSignature> {
     match value {
-        Value::String(s) if !s.trim().is_empty() => {
+        Signature::Text(s) if !s.trim().is_empty() => {
             Some(from_text(s.trim(), register, receipt_number))
         }
-        Value::Object(o) => {
-            let text = |k: &str| match o.get(k) {
-                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-                Some(Value::Number(n)) => Some(n.to_string()),
+        Signature::Object(o) => {
+            let text = |v: &Scalar<'_>| match v {
+                Scalar::Str(s) if !s.is_empty() => Some(s.to_string()),
+                Scalar::Num(n) => Some(n.to_string()),
                 _ => None,
             };
-            let code = text("qrCode").map(|c| from_text(&c, register, receipt_number));
+            let code = text(&o.qr_code).map(|c| from_text(&c, register, receipt_number));
             Some(RksvSignature {
-                cash_register_id: text("cashRegisterId")
+                cash_register_id: text(&o.cash_register_id)
                     .or_else(|| code.as_ref().map(|c| c.cash_register_id.clone()))
                     .unwrap_or_else(|| register.to_string()),
-                receipt_number: text("receiptNumber")
+                receipt_number: text(&o.receipt_number)
                     .or_else(|| code.as_ref().map(|c| c.receipt_number.clone()))
                     .unwrap_or_else(|| receipt_number.to_string()),
-                signature: text("signature").or_else(|| code.as_ref()?.signature.clone()),
-                qr_code: text("qrCode"),
+                signature: text(&o.signature).or_else(|| code.as_ref()?.signature.clone()),
+                qr_code: text(&o.qr_code),
             })
         }
         _ => None,
@@ -65,7 +66,12 @@ fn from_text(s: &str, register: &str, receipt_number: &str) -> RksvSignature {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::receipt_in::FromValue;
+    use serde_json::{json, Value};
+
+    fn rksv_signature(v: &Value, register: &str, number: &str) -> Option<RksvSignature> {
+        super::rksv_signature(&Signature::from_value(Some(v)), register, number)
+    }
 
     const CODE: &str = "_R1-AT1_R01_000017_2026-02-01T10:00:00_8,40_0,00_0,00_0,00_0,00_Q2xv_7a1f2e_prevSig_c2lnbmF0dXJl+/==";
 

@@ -4,7 +4,9 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, NaiveDate};
-use posbridge_plugin_api::{ConnectorError, Page, ReadRequest};
+use posbridge_plugin_api::model::Sale;
+use posbridge_plugin_api::sdk::export::{sales_to_ndjson, to_ndjson};
+use posbridge_plugin_api::{ConnectorError, NdjsonPage, Page, ReadRequest};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -15,7 +17,9 @@ use crate::config::MAX_PAGE_SIZE;
 use crate::cursor::{next_window, read_cursor, Bounds, SalesCursor, Window};
 use crate::error::KassandroError;
 use crate::fields::array_answer;
-use crate::receipt::{sale_from_receipt, StoreOfRegister};
+use crate::http::Body;
+use crate::receipt::{map_receipt, StoreOfRegister};
+use crate::receipt_in::{page_from_text, receipt_from_value, Obj, Receipt, Scalar};
 use crate::vienna;
 
 /// Reads the streams of one connector instance.
@@ -36,7 +40,7 @@ pub struct Fetched {
     count: Mutex<Option<((NaiveDate, NaiveDate), u64)>>,
     /// The query of a page → its answer, until the page is handed out (shared, not copied:
     /// a page is a thousand receipts).
-    page: Mutex<Option<(String, Arc<Value>)>>,
+    page: Mutex<Option<(String, Arc<Body>)>>,
 }
 
 impl Fetched {
@@ -47,13 +51,13 @@ impl Fetched {
     fn keep_count(&self, w: &Window, n: u64) {
         *self.count.lock().unwrap_or_else(|p| p.into_inner()) = Some(((w.from, w.to), n));
     }
-    fn page(&self, q: &str) -> Option<Arc<Value>> {
+    fn page(&self, q: &str) -> Option<Arc<Body>> {
         let p = self.page.lock().unwrap_or_else(|p| p.into_inner());
         p.as_ref()
             .filter(|(k, _)| k == q)
             .map(|(_, v)| Arc::clone(v))
     }
-    fn keep_page(&self, q: &str, body: &Arc<Value>) {
+    fn keep_page(&self, q: &str, body: &Arc<Body>) {
         *self.page.lock().unwrap_or_else(|p| p.into_inner()) =
             Some((q.to_string(), Arc::clone(body)));
     }
@@ -82,12 +86,47 @@ fn single_page(records: Vec<Value>) -> Page {
     }
 }
 
+/// A page of sales, before it is handed to the host.
+struct SalesPage {
+    sales: Vec<Sale>,
+    cursor: Option<Value>,
+    has_more: bool,
+}
+
 impl SalesReader<'_> {
+    /// One page of `request.stream` as NDJSON: sales are written straight from the typed
+    /// records (no `Value` per sale), the catalogue streams as [`SalesReader::read`] has them.
+    pub fn read_ndjson(&self, request: &ReadRequest) -> Result<NdjsonPage, ConnectorError> {
+        if request.stream != "sales" {
+            let page = self.read(request)?;
+            return Ok(NdjsonPage {
+                count: page.records.len() as u64,
+                records: to_ndjson(&page.records)?,
+                cursor: page.cursor,
+                has_more: page.has_more,
+            });
+        }
+        let page = self.read_sales(request)?;
+        Ok(NdjsonPage {
+            count: page.sales.len() as u64,
+            records: sales_to_ndjson(&page.sales)?,
+            cursor: page.cursor,
+            has_more: page.has_more,
+        })
+    }
+
     /// One page of `request.stream`.
     pub fn read(&self, request: &ReadRequest) -> Result<Page, ConnectorError> {
         let acc = TokenKind::Account;
         match request.stream.as_str() {
-            "sales" => self.read_sales(request),
+            "sales" => {
+                let page = self.read_sales(request)?;
+                Ok(Page {
+                    records: to_values(page.sales)?,
+                    cursor: page.cursor,
+                    has_more: page.has_more,
+                })
+            }
             "registers" => {
                 let body = self
                     .client
@@ -125,7 +164,7 @@ impl SalesReader<'_> {
         Ok(stores)
     }
 
-    fn stores_for(&self, receipts: &[Value]) -> Result<StoreOfRegister, KassandroError> {
+    fn stores_for(&self, receipts: &[Obj<Receipt<'_>>]) -> Result<StoreOfRegister, KassandroError> {
         let cached = self
             .stores
             .lock()
@@ -134,10 +173,13 @@ impl SalesReader<'_> {
         let Some(stores) = cached else {
             return self.load_stores();
         };
-        let unknown = receipts.iter().any(|r| {
-            r.get("cashRegisterId")
-                .and_then(Value::as_u64)
-                .is_some_and(|id| !stores.contains_key(&id))
+        // A register id given as a string is looked up by the mapping, not here (as before).
+        let unknown = receipts.iter().any(|r| match r {
+            Obj::Is(Receipt {
+                cash_register_id: Scalar::Num(n),
+                ..
+            }) => n.as_u64().is_some_and(|id| !stores.contains_key(&id)),
+            _ => false,
         });
         if unknown {
             self.load_stores()
@@ -161,7 +203,7 @@ impl SalesReader<'_> {
             .ok_or_else(|| KassandroError::bad_field("receipts/count", "count", "an integer"))
     }
 
-    fn read_sales(&self, request: &ReadRequest) -> Result<Page, ConnectorError> {
+    fn read_sales(&self, request: &ReadRequest) -> Result<SalesPage, ConnectorError> {
         let cfg = self.client.config();
         let now = self.client.host().now();
         let today = vienna::today(&now);
@@ -174,8 +216,8 @@ impl SalesReader<'_> {
         };
         let Some(mut window) = next_window(&cursor, bounds) else {
             // Nothing new to ask for: keep the cursor as it was.
-            return Ok(Page {
-                records: vec![],
+            return Ok(SalesPage {
+                sales: vec![],
                 cursor: request.cursor.clone(),
                 has_more: false,
             });
@@ -193,8 +235,8 @@ impl SalesReader<'_> {
         if window.offset >= window.total {
             self.fetched.forget();
             cursor.set_synced(window.to);
-            return Ok(Page {
-                records: vec![],
+            return Ok(SalesPage {
+                sales: vec![],
                 cursor: Some(cursor.to_json()),
                 has_more: false,
             });
@@ -217,26 +259,46 @@ impl SalesReader<'_> {
         );
         // The page as asked (the name leaves out `limit`, which may change with the request).
         let asked = format!("{page_name}&limit={limit}");
-        let body = match self.fetched.page(&asked) {
-            Some(body) => body,
+        let (body, fresh) = match self.fetched.page(&asked) {
+            Some(body) => (body, false),
             None => {
-                let body =
-                    Arc::new(
-                        self.client
-                            .get(TokenKind::Account, "receipts", &q, &page_name)?,
-                    );
-                self.fetched.keep_page(&asked, &body);
-                body
+                let body = self
+                    .client
+                    .get_array(TokenKind::Account, "receipts", &q, &page_name)?;
+                (Arc::new(body), true)
             }
         };
-        let receipts = array_answer(&body, &page_name)?;
-        let stores = self.stores_for(receipts)?;
-        let mut records = Vec::with_capacity(receipts.len());
+        // The page's text read into the receipts' own types; a page that is no JSON array, or
+        // a one-element array (which may be the vendor's error body), read as a `Value` as
+        // before, with the same errors.
+        let fallback: Value;
+        let read = match &*body {
+            Body::Array(a) => match page_from_text(a.text()).filter(|p| p.len() != 1) {
+                Some(receipts) => Ok(receipts),
+                None => {
+                    fallback = a.json()?;
+                    Err(&fallback)
+                }
+            },
+            Body::Json(v) => Err(v),
+        };
+        if fresh {
+            self.fetched.keep_page(&asked, &body);
+        }
+        let receipts = match read {
+            Ok(receipts) => receipts,
+            Err(v) => array_answer(v, &page_name)?
+                .iter()
+                .map(receipt_from_value)
+                .collect(),
+        };
+        let stores = self.stores_for(&receipts)?;
+        let mut sales = Vec::with_capacity(receipts.len());
         let mut warnings = BTreeSet::new();
         for (i, r) in receipts.iter().enumerate() {
-            let mapped = sale_from_receipt(r, &stores, cfg, &page_name, &format!("[{i}]"))?;
+            let mapped = map_receipt(r, &stores, cfg, &page_name, &format!("[{i}]"))?;
             warnings.extend(mapped.warnings);
-            records.extend(to_values(vec![mapped.sale])?);
+            sales.push(mapped.sale);
         }
         // Once per page and kind, not once per receipt.
         for w in warnings {
@@ -253,8 +315,8 @@ impl SalesReader<'_> {
         } else {
             cursor.set_window(window);
         }
-        Ok(Page {
-            records,
+        Ok(SalesPage {
+            sales,
             cursor: Some(cursor.to_json()),
             has_more: !done,
         })
@@ -276,6 +338,11 @@ mod tests {
     /// A Kassandro whose requests to `fail_path` (the path after `/v1.0/`, up to `?`) answer
     /// 503 the first `times` times.
     fn kassandro(fail_path: &'static str, times: usize) -> FakeHost {
+        kassandro_with(fail_path, times, json!([receipt()]))
+    }
+
+    /// [`kassandro`] answering `receipts` as the page.
+    fn kassandro_with(fail_path: &'static str, times: usize, receipts: Value) -> FakeHost {
         let failures = Arc::new(AtomicUsize::new(times));
         FakeHost::with_vendor(move |req| {
             let rest = req.url.split("/v1.0/").nth(1).unwrap_or_default();
@@ -290,8 +357,11 @@ mod tests {
             }
             Ok(match path {
                 "gettoken" => json_response(200, &json!([{"error": false, "accountToken": "acc"}])),
-                "receipts/count" => json_response(200, &json!({"count": 1})),
-                "receipts" => json_response(200, &json!([receipt()])),
+                "receipts/count" => json_response(
+                    200,
+                    &json!({"count": receipts.as_array().map_or(1, Vec::len)}),
+                ),
+                "receipts" => json_response(200, &receipts),
                 "cashregisters" => json_response(
                     200,
                     &json!([
@@ -386,5 +456,46 @@ mod tests {
             "a new read counts again"
         );
         assert_eq!(requests_to(&host, "receipts"), 2);
+    }
+
+    #[test]
+    fn sales_reach_the_host_as_their_values_would_have_written_them() {
+        let mut second = receipt();
+        second["receiptNumber"] = json!("2-000018");
+        second["_id"] = json!(18);
+        // An unknown register (a warning) given as a string, without VAT amounts (derived).
+        second["cashRegisterId"] = json!("7");
+        second.as_object_mut().unwrap().remove("vatSums");
+        second["signature"] = json!("_R1-AT1_K7_2-000018_2026-02-01T10:00:00_sig");
+        let host = kassandro_with("none", 0, json!([receipt(), second]));
+        let cfg: crate::config::Config = serde_json::from_value(json!({
+            "base_url": "http://127.0.0.1:9", "api_key": "key", "start_date": "2026-02-01"
+        }))
+        .unwrap();
+        let client = Client::new(host.host(), cfg);
+        let (stores, fetched) = (Mutex::new(None), Fetched::default());
+        let reader = SalesReader {
+            client: &client,
+            stores: &stores,
+            fetched: &fetched,
+        };
+        let request = ReadRequest {
+            stream: "sales".into(),
+            to: NaiveDate::from_ymd_opt(2026, 2, 2),
+            ..ReadRequest::default()
+        };
+        let ndjson = reader.read_ndjson(&request).unwrap();
+        let page = reader.read(&request).unwrap();
+        assert_eq!(page.records.len(), 2);
+        assert_eq!(page.records[1]["store_id"], "default");
+        assert_eq!(
+            String::from_utf8(ndjson.records).unwrap(),
+            String::from_utf8(to_ndjson(&page.records).unwrap()).unwrap()
+        );
+        assert_eq!(ndjson.count, 2);
+        assert_eq!(
+            (ndjson.cursor, ndjson.has_more),
+            (page.cursor, page.has_more)
+        );
     }
 }
