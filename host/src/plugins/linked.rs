@@ -10,3 +10,27 @@ use posbridge_plugin_api::sdk::export::root_module;
 pub fn linked() -> Vec<PluginModuleRef> {
     vec![root_module::<posbridge_generic::GenericConnector>()]
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use serde_json::json;
+
+    use crate::plugins::{OpenOptions, Registry, LINKED_FILE};
+
+    #[test]
+    fn generic_is_linked_ahead_of_the_folders_and_opens_through_the_abi() {
+        let reg = Registry::load(&[PathBuf::from("no-such-plugin-folder")]);
+        let entry = reg.get("generic").expect("generic is linked");
+        assert_eq!(entry.file, Path::new(LINKED_FILE));
+        assert!(!entry.is_built_in());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("in.ndjson");
+        std::fs::write(&file, "{\"a\": 1}\n").unwrap();
+        let conn = reg
+            .open("generic", &json!({ "path": file }), OpenOptions::default())
+            .expect("opens");
+        conn.check().expect("checks");
+    }
+}
