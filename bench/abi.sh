@@ -7,9 +7,10 @@
 #     generic connector linked in and registers it from the root module its library exports
 #     (docs/decisions/011-static-connectors-for-benchmarks.md); its plugin folder is empty.
 # Both run alternating (the first of each round alternates too) for ROUNDS rounds, each with a
-# fresh state database and output. The table shows the median wall time, the median peak RSS and
-# cdylib / static. Every run's output must be byte-identical to the first one's, and the static
-# host must list `generic` as linked, ahead of the library in the same folder the cdylib host uses.
+# fresh state database and output. The table shows the medians of wall time, CPU seconds (user +
+# system) and peak RSS, and cdylib / static. Every run's output must be byte-identical to the
+# first one's, and the static host must list `generic` as linked, ahead of the library in the
+# same folder the cdylib host uses.
 #
 # Usage: bench/abi.sh [N]              (default 100000)
 # Env:   ROUNDS (default 3), BENCH_DATA=DIR keeps the generated input there between runs,
@@ -77,8 +78,10 @@ run_one() {
   esac
   rm -rf "$WORK/out" "$WORK/s.db"*
   mkdir -p "$WORK/out"
-  timed "$t" "$bin" --plugin-dir "$dir" run "$WORK/p.yaml" --state "sqlite:$WORK/s.db"
-  cat "$t" >>"$WORK/$variant.times"
+  # Wall, peak RSS and CPU seconds (user + system: steadier than wall on a shared machine).
+  /usr/bin/time -f "%e %M %U %S" -o "$t" "$bin" --plugin-dir "$dir" run "$WORK/p.yaml" \
+    --state "sqlite:$WORK/s.db" >"$t.log" 2>&1 || { tail -n 20 "$t.log" >&2; exit 1; }
+  awk '{ printf "%s %s %.2f\n", $1, $2, $3 + $4 }' "$t" >>"$WORK/$variant.times"
   local out
   out=$(wc -l <"$WORK/out/sales.ndjson")
   if [ "$out" != "$records" ]; then
@@ -103,13 +106,13 @@ for round in $(seq "$ROUNDS"); do
 done
 
 echo "input: $records sales, $(mib $((bytes / 1024))) MiB; $ROUNDS rounds, alternating; outputs identical"
-printf "%-8s %-8s %-24s %-10s %-14s\n" variant wall_s "walls (every round)" sales_per_s peak_rss_mib
+printf "%-8s %-8s %-8s %-10s %-14s %s\n" variant wall_s cpu_s sales_per_s peak_rss_mib "walls (every round)"
 for variant in static cdylib; do
-  wall=$(median $(awk '{ print $1 }' "$WORK/$variant.times"))
-  rss=$(median $(awk '{ print $2 }' "$WORK/$variant.times"))
-  printf "%-8s %-8s %-24s %-10s %-14s\n" "$variant" "$wall" "$(awk '{ print $1 }' "$WORK/$variant.times" | paste -sd ' ')" \
-    "$(per_s "$records" "$wall")" "$(mib "$rss")"
+  col() { median $(awk -v c="$1" '{ print $c }' "$WORK/$variant.times"); }
+  wall=$(col 1)
+  printf "%-8s %-8s %-8s %-10s %-14s %s\n" "$variant" "$wall" "$(col 3)" "$(per_s "$records" "$wall")" \
+    "$(mib "$(col 2)")" "$(awk '{ print $1 }' "$WORK/$variant.times" | paste -sd ' ')"
 done
-static_wall=$(median $(awk '{ print $1 }' "$WORK/static.times"))
-cdylib_wall=$(median $(awk '{ print $1 }' "$WORK/cdylib.times"))
-echo "cdylib / static (median wall): $(ratio "$cdylib_wall" "$static_wall") (target ≤ 1.05)"
+med() { median $(awk -v c="$2" '{ print $c }' "$WORK/$1.times"); }
+echo "cdylib / static, median wall: $(ratio "$(med cdylib 1)" "$(med static 1)"); median CPU: \
+$(ratio "$(med cdylib 3)" "$(med static 3)") (target: wall ≤ 1.05)"
