@@ -6,8 +6,11 @@
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_PROFILE=${BENCH_PROFILE:-release}
-BIN="$BENCH_ROOT/target/$BENCH_PROFILE/posbridge"
-PLUGINS="$BENCH_ROOT/target/$BENCH_PROFILE"
+# Where cargo builds: CARGO_TARGET_DIR when set (relative to the repository, where cargo runs).
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+case $TARGET_DIR in /*) ;; *) TARGET_DIR="$BENCH_ROOT/$TARGET_DIR" ;; esac
+BIN="$TARGET_DIR/$BENCH_PROFILE/posbridge"
+PLUGINS="$TARGET_DIR/$BENCH_PROFILE"
 
 # Builds the host and every connector, unless BENCH_NO_BUILD is set.
 bench_build() {

@@ -131,6 +131,35 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, LoadError> {
         },
         other => LoadError::AbiMismatch(first_lines(&other.to_string(), 6)),
     })?;
+    let manifest = checked_manifest(&module)?;
+    Ok(LoadedLibrary {
+        file: path.to_path_buf(),
+        manifest,
+        module,
+    })
+}
+
+/// A connector linked into the host for benchmarks (feature `bench-static-connectors`): its
+/// root module, as its library would export it, through the same manifest checks as a library
+/// (no `dlopen`, no layout check: it was compiled with this host). See
+/// `docs/decisions/011-static-connectors-for-benchmarks.md`.
+#[cfg(feature = "bench-static-connectors")]
+pub fn load_linked(module: PluginModuleRef) -> Result<LoadedLibrary, LoadError> {
+    let module = LibraryModule::Current(module);
+    let manifest = checked_manifest(&module)?;
+    Ok(LoadedLibrary {
+        file: PathBuf::from(LINKED_FILE),
+        manifest,
+        module,
+    })
+}
+
+/// The value [`LoadedLibrary::file`] holds for a connector linked into the host.
+#[cfg(feature = "bench-static-connectors")]
+pub const LINKED_FILE: &str = "linked-static";
+
+/// Reads the module's manifest and checks it.
+fn checked_manifest(module: &LibraryModule) -> Result<Manifest, LoadError> {
     let manifest_json = (module.manifest())()
         .into_result()
         .map_err(|e| LoadError::InvalidManifest(ConnectorError::from(e).to_string()))?;
@@ -145,11 +174,7 @@ pub fn load_library(path: &Path) -> Result<LoadedLibrary, LoadError> {
     if !problems.is_empty() {
         return Err(LoadError::InvalidManifest(problems.join("; ")));
     }
-    Ok(LoadedLibrary {
-        file: path.to_path_buf(),
-        manifest,
-        module,
-    })
+    Ok(manifest)
 }
 
 fn first_lines(s: &str, n: usize) -> String {

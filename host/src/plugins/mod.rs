@@ -6,6 +6,8 @@ mod config_schema;
 mod discovery;
 mod file_check;
 mod handle;
+#[cfg(feature = "bench-static-connectors")]
+mod linked;
 mod loader;
 mod registry;
 
@@ -16,5 +18,7 @@ pub use discovery::{default_plugin_dirs, library_candidates, library_files, Cand
 pub use file_check::{check_library_file, FileCheckError};
 pub use handle::{ConnectorHandle, NdjsonLines, ReadPage};
 pub use loader::{load_library, LibraryModule, LoadError, LoadedLibrary};
+#[cfg(feature = "bench-static-connectors")]
+pub use loader::{load_linked, LINKED_FILE};
 pub use registry::closest as closest_name;
 pub use registry::{OpenError, OpenOptions, PluginEntry, Registry, SkippedLibrary};

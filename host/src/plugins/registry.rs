@@ -16,7 +16,7 @@ use super::capabilities::{KvStore, MemoryKv, PluginHost};
 use super::config_schema::{validate_config, ConfigViolation};
 use super::discovery::{library_candidates, Candidate};
 use super::handle::ConnectorHandle;
-use super::loader::{load_library, LibraryModule};
+use super::loader::{load_library, LibraryModule, LoadedLibrary};
 use crate::http_gateway::{EgressPolicy, HttpGateway};
 use crate::rate_limit::limiter_for;
 use crate::redact::Redactor;
@@ -122,6 +122,16 @@ impl Registry {
                 },
             );
         }
+        // Benchmarks only: linked connectors come before the folders, so a library of the same
+        // name is skipped ("already loaded from linked-static") and the same pipeline file runs
+        // on the linked code.
+        #[cfg(feature = "bench-static-connectors")]
+        for module in super::linked::linked() {
+            match super::loader::load_linked(module) {
+                Ok(lib) => reg.add(lib, Path::new(super::loader::LINKED_FILE)),
+                Err(e) => reg.skip(Path::new(super::loader::LINKED_FILE), e.to_string()),
+            }
+        }
         let mut seen_files = Vec::new();
         for dir in dirs {
             for candidate in library_candidates(dir) {
@@ -153,28 +163,31 @@ impl Registry {
 
     fn load_one(&mut self, file: &Path) {
         match load_library(file) {
-            Ok(lib) => {
-                let name = lib.manifest.name.clone();
-                if let Some(existing) = self.entries.get(&name) {
-                    let reason = format!(
-                        "a connector named {name:?} is already loaded from {}",
-                        existing.file.display()
-                    );
-                    self.skip(file, reason);
-                    return;
-                }
-                tracing::debug!(connector = %name, file = %file.display(), "loaded plugin");
-                self.entries.insert(
-                    name,
-                    PluginEntry {
-                        file: lib.file,
-                        manifest: Arc::new(lib.manifest),
-                        origin: Origin::Library(lib.module),
-                    },
-                );
-            }
+            Ok(lib) => self.add(lib, file),
             Err(e) => self.skip(file, e.to_string()),
         }
+    }
+
+    /// Registers a checked library, unless a connector of its name is already there.
+    fn add(&mut self, lib: LoadedLibrary, file: &Path) {
+        let name = lib.manifest.name.clone();
+        if let Some(existing) = self.entries.get(&name) {
+            let reason = format!(
+                "a connector named {name:?} is already loaded from {}",
+                existing.file.display()
+            );
+            self.skip(file, reason);
+            return;
+        }
+        tracing::debug!(connector = %name, file = %file.display(), "loaded plugin");
+        self.entries.insert(
+            name,
+            PluginEntry {
+                file: lib.file,
+                manifest: Arc::new(lib.manifest),
+                origin: Origin::Library(lib.module),
+            },
+        );
     }
 
     pub fn skipped(&self) -> &[SkippedLibrary] {
