@@ -382,13 +382,27 @@ mod tests {
             .count()
     }
 
-    fn read_twice(fail_path: &'static str) -> FakeHost {
-        let host = kassandro(fail_path, 1);
+    /// A client of the fake host, reading from 2026-02-01.
+    fn test_client(host: &FakeHost) -> Client {
         let cfg: crate::config::Config = serde_json::from_value(json!({
             "base_url": "http://127.0.0.1:9", "api_key": "key", "start_date": "2026-02-01"
         }))
         .unwrap();
-        let client = Client::new(host.host(), cfg);
+        Client::new(host.host(), cfg)
+    }
+
+    /// The sales up to 2026-02-02.
+    fn sales_until_feb_2() -> ReadRequest {
+        ReadRequest {
+            stream: "sales".into(),
+            to: NaiveDate::from_ymd_opt(2026, 2, 2),
+            ..ReadRequest::default()
+        }
+    }
+
+    fn read_twice(fail_path: &'static str) -> FakeHost {
+        let host = kassandro(fail_path, 1);
+        let client = test_client(&host);
         let stores = Mutex::new(None);
         let fetched = Fetched::default();
         let reader = SalesReader {
@@ -396,11 +410,7 @@ mod tests {
             stores: &stores,
             fetched: &fetched,
         };
-        let request = ReadRequest {
-            stream: "sales".into(),
-            to: NaiveDate::from_ymd_opt(2026, 2, 2),
-            ..ReadRequest::default()
-        };
+        let request = sales_until_feb_2();
         let e = reader.read(&request).unwrap_err();
         assert!(matches!(e, ConnectorError::Transient(_)), "{e:?}");
         // The host's retry of the same request.
@@ -432,22 +442,14 @@ mod tests {
     #[test]
     fn the_next_page_is_asked_afresh() {
         let host = kassandro("none", 0);
-        let cfg: crate::config::Config = serde_json::from_value(json!({
-            "base_url": "http://127.0.0.1:9", "api_key": "key", "start_date": "2026-02-01"
-        }))
-        .unwrap();
-        let client = Client::new(host.host(), cfg);
+        let client = test_client(&host);
         let (stores, fetched) = (Mutex::new(None), Fetched::default());
         let reader = SalesReader {
             client: &client,
             stores: &stores,
             fetched: &fetched,
         };
-        let request = ReadRequest {
-            stream: "sales".into(),
-            to: NaiveDate::from_ymd_opt(2026, 2, 2),
-            ..ReadRequest::default()
-        };
+        let request = sales_until_feb_2();
         reader.read(&request).unwrap();
         reader.read(&request).unwrap();
         assert_eq!(
@@ -468,22 +470,14 @@ mod tests {
         second.as_object_mut().unwrap().remove("vatSums");
         second["signature"] = json!("_R1-AT1_K7_2-000018_2026-02-01T10:00:00_sig");
         let host = kassandro_with("none", 0, json!([receipt(), second]));
-        let cfg: crate::config::Config = serde_json::from_value(json!({
-            "base_url": "http://127.0.0.1:9", "api_key": "key", "start_date": "2026-02-01"
-        }))
-        .unwrap();
-        let client = Client::new(host.host(), cfg);
+        let client = test_client(&host);
         let (stores, fetched) = (Mutex::new(None), Fetched::default());
         let reader = SalesReader {
             client: &client,
             stores: &stores,
             fetched: &fetched,
         };
-        let request = ReadRequest {
-            stream: "sales".into(),
-            to: NaiveDate::from_ymd_opt(2026, 2, 2),
-            ..ReadRequest::default()
-        };
+        let request = sales_until_feb_2();
         let ndjson = reader.read_ndjson(&request).unwrap();
         let page = reader.read(&request).unwrap();
         assert_eq!(page.records.len(), 2);
