@@ -33,6 +33,10 @@ use crate::state::StateError;
 /// time a process takes to load it when it first touches the ledger.
 pub(super) const RECENT_ROWS_BEFORE_MERGE: usize = 100_000;
 
+/// Keys per `IN (…)` look-up in the index: under SQLite's historical limit of 999 bound
+/// parameters, so a batch of 500 keys is a single query.
+const KEYS_PER_LOOKUP: usize = 900;
+
 /// What this process knows of `ledger_recent`.
 #[derive(Debug)]
 pub(super) struct RecentKeys {
@@ -177,12 +181,11 @@ pub(super) fn delivered_fingerprints(
     recent: &mut RecentKeys,
     pipeline: &str,
     keys: &[String],
-    keys_per_lookup: usize,
 ) -> Result<HashMap<String, Option<String>>, StateError> {
     const DOING: &str = "looking up delivered keys";
     recent.sync(conn)?;
     let mut found = HashMap::new();
-    for chunk in keys.chunks(keys_per_lookup) {
+    for chunk in keys.chunks(KEYS_PER_LOOKUP) {
         let placeholders = vec!["?"; chunk.len()].join(", ");
         let sql = format!(
             "SELECT idempotency_key, content_hash FROM delivery_ledger

@@ -28,10 +28,6 @@ use super::{
 /// [`StateError::Busy`]. Writes are short (one batch), so this is generous.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Keys per `IN (…)` lookup: under SQLite's historical limit of 999 bound parameters, so a batch
-/// of 500 keys is a single query.
-const KEYS_PER_LOOKUP: usize = 900;
-
 /// SQLite's page cache, in KiB (`PRAGMA cache_size` takes a negative number for KiB). The
 /// default (2 MiB) holds too little of a ledger index of 100,000 keys (≈ 11 MB): every batch then
 /// read its leaf pages back from the file (`bench/pipeline.sh`: 256,000 `pread`s per 100,000
@@ -349,13 +345,7 @@ impl StateStore for SqliteStore {
         let mut conn = self.conn();
         // One read transaction: the index and the recent entries from one snapshot.
         let tx = conn.transaction().context(DOING)?;
-        let found = ledger::delivered_fingerprints(
-            &tx,
-            &mut self.recent(),
-            pipeline,
-            keys,
-            KEYS_PER_LOOKUP,
-        )?;
+        let found = ledger::delivered_fingerprints(&tx, &mut self.recent(), pipeline, keys)?;
         tx.commit().context(DOING)?;
         Ok(found)
     }
