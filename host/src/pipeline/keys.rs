@@ -9,8 +9,11 @@
 //!   the key is the id *and a version* — the vendor's `updated_at` when the record has one, else
 //!   a hash of its content — so an updated price reaches the sink as a new delivery.
 
-use serde_json::Value;
+use serde::Serialize;
+use serde_json::{Number, Value};
 use sha2::{Digest, Sha256};
+
+use super::canonical::Canonical;
 
 /// The streams whose records are immutable documents, keyed by id alone.
 pub const DOCUMENT_STREAMS: &[&str] = &["sales", "closures", "balance_transactions"];
@@ -47,12 +50,68 @@ pub fn is_document_stream(stream: &str) -> bool {
 /// assert_ne!(p1, p2);
 /// ```
 pub fn idempotency_key(source: &str, stream: &str, record: &Value) -> String {
+    key_of(source, stream, record)
+}
+
+/// What keys and fingerprints read of a record: its members, ids and versions as text, and its
+/// JSON (serialized compact with sorted keys, as `Value::to_string` spells it). Implemented by
+/// `Value` and by the runner's borrowed [`Canonical`] view of a line; both give the same keys.
+pub(super) trait RecordJson: Serialize {
+    /// The member `name` of an object.
+    fn member(&self, name: &str) -> Option<&Self>;
+    fn as_text(&self) -> Option<&str>;
+    fn as_number(&self) -> Option<&Number>;
+}
+
+impl RecordJson for Value {
+    fn member(&self, name: &str) -> Option<&Self> {
+        self.get(name)
+    }
+    fn as_text(&self) -> Option<&str> {
+        self.as_str()
+    }
+    fn as_number(&self) -> Option<&Number> {
+        match self {
+            Value::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+impl RecordJson for Canonical<'_> {
+    fn member(&self, name: &str) -> Option<&Self> {
+        self.get(name)
+    }
+    fn as_text(&self) -> Option<&str> {
+        match self {
+            Canonical::String(s) => Some(s),
+            _ => None,
+        }
+    }
+    fn as_number(&self) -> Option<&Number> {
+        match self {
+            Canonical::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// The record's natural id: its `id` member, a string or a number (as `model::record_id`).
+fn natural_id<R: RecordJson>(record: &R) -> Option<String> {
+    let id = record.member("id")?;
+    id.as_text()
+        .map(str::to_owned)
+        .or_else(|| id.as_number().map(Number::to_string))
+}
+
+/// [`idempotency_key`] of any view of the record.
+pub(super) fn key_of<R: RecordJson>(source: &str, stream: &str, record: &R) -> String {
     let mut h = Sha256::new();
     h.update(source.as_bytes());
     h.update(b"\0");
     h.update(stream.as_bytes());
     h.update(b"\0");
-    match posbridge_plugin_api::model::record_id(record) {
+    match natural_id(record) {
         Some(id) => {
             h.update(b"id\0");
             h.update(id.as_bytes());
@@ -62,25 +121,28 @@ pub fn idempotency_key(source: &str, stream: &str, record: &Value) -> String {
                     Some(v) => h.update(v.as_bytes()),
                     None => {
                         h.update(b"content\0");
-                        h.update(record.to_string().as_bytes());
+                        hash_json(&mut h, record);
                     }
                 }
             }
         }
         None => {
             h.update(b"content\0");
-            h.update(record.to_string().as_bytes());
+            hash_json(&mut h, record);
         }
     }
     hex::encode(&h.finalize()[..16])
 }
 
 /// The vendor's version of a record (`updated_at` and the like), when it carries one.
-fn record_version(record: &Value) -> Option<String> {
-    VERSION_FIELDS.iter().find_map(|f| match record.get(*f)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
+fn record_version<R: RecordJson>(record: &R) -> Option<String> {
+    VERSION_FIELDS.iter().find_map(|f| {
+        let v = record.member(f)?;
+        match (v.as_text(), v.as_number()) {
+            (Some(s), _) if !s.is_empty() => Some(s.to_owned()),
+            (_, Some(n)) => Some(n.to_string()),
+            _ => None,
+        }
     })
 }
 
@@ -100,15 +162,24 @@ fn record_version(record: &Value) -> Option<String> {
 /// assert_ne!(a, c);
 /// ```
 pub fn content_fingerprint(stream: &str, record: &Value) -> Option<String> {
+    fingerprint_of(stream, record)
+}
+
+/// The members of a sale its fingerprint covers, in the order they are hashed.
+pub(super) const SALE_FINGERPRINT_FIELDS: [&str; 6] =
+    ["kind", "currency", "lines", "payments", "taxes", "totals"];
+
+/// [`content_fingerprint`] of any view of the record.
+pub(super) fn fingerprint_of<R: RecordJson>(stream: &str, record: &R) -> Option<String> {
     if !is_document_stream(stream) {
         return None;
     }
     let mut h = Sha256::new();
     if stream == "sales" {
-        for field in ["kind", "currency", "lines", "payments", "taxes", "totals"] {
+        for field in SALE_FINGERPRINT_FIELDS {
             h.update(field.as_bytes());
             h.update(b"\0");
-            if let Some(v) = record.get(field) {
+            if let Some(v) = record.member(field) {
                 hash_json(&mut h, v);
             }
             h.update(b"\0");
@@ -121,7 +192,7 @@ pub fn content_fingerprint(stream: &str, record: &Value) -> Option<String> {
 
 /// Feeds `v` to the hash as `v.to_string()` would spell it (compact, keys sorted), without
 /// building the string: stored fingerprints stay what they were.
-fn hash_json(h: &mut Sha256, v: &Value) {
+fn hash_json<T: Serialize + ?Sized>(h: &mut Sha256, v: &T) {
     struct Feed<'a>(&'a mut Sha256);
     impl std::io::Write for Feed<'_> {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -1,0 +1,278 @@
+//! A record's JSON as keys and fingerprints see it, parsed from its line without building a
+//! `serde_json::Value`: strings stay borrowed from the line where they have no escapes, and each
+//! object's members are sorted by key (the last of duplicates wins) as they are read. Written
+//! back with serde_json it spells exactly what `Value::to_string` spells — compact, keys sorted —
+//! so keys and fingerprints hashed from it are the ones stored before (see `keys.rs`).
+//!
+//! Reading one stands in for parsing a `Value` only when it succeeds: anything odd (a line that
+//! is not an object, the `RawValue` marker key) is an error, and the caller goes the `Value`
+//! way, which gives the old result and the old error.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::Number;
+
+/// A JSON value with borrowed strings and sorted object members.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Canonical<'a> {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(Cow<'a, str>),
+    Array(Vec<Canonical<'a>>),
+    /// Members sorted by key, one per key.
+    Object(Vec<(Cow<'a, str>, Canonical<'a>)>),
+}
+
+/// The key serde_json's `Value` reads as "a raw value follows": such a line goes the old way.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+impl<'a> Canonical<'a> {
+    /// Reads the object on `line`, keeping only the members `keep` names (all when `None`);
+    /// the others are checked but not built.
+    pub fn object_from_str(
+        line: &'a str,
+        keep: Option<&[&str]>,
+    ) -> Result<Canonical<'a>, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(line);
+        let value = TopObject { keep }.deserialize(&mut de)?;
+        de.end()?;
+        Ok(value)
+    }
+
+    /// The member `name` of an object.
+    pub fn get(&self, name: &str) -> Option<&Canonical<'a>> {
+        match self {
+            Canonical::Object(members) => members
+                .binary_search_by(|(k, _)| k.as_ref().cmp(name))
+                .ok()
+                .map(|i| &members[i].1),
+            _ => None,
+        }
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Canonical<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+/// Sorts members by key and keeps the last of each key, as inserting into a `BTreeMap` would.
+fn sorted_members<'a>(
+    mut members: Vec<(Cow<'a, str>, Canonical<'a>)>,
+) -> Vec<(Cow<'a, str>, Canonical<'a>)> {
+    // Reversed first, so that the stable sort puts the last occurrence of a key first.
+    members.reverse();
+    members.sort_by(|a, b| a.0.cmp(&b.0));
+    members.dedup_by(|later, earlier| later.0 == earlier.0);
+    members
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Canonical<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Canonical::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Canonical::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Canonical::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        // As `Value` does: a float JSON cannot hold becomes null.
+        Ok(Number::from_f64(v).map_or(Canonical::Null, Canonical::Number))
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Canonical::String(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Canonical::String(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Canonical::String(Cow::Owned(v)))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Canonical::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Canonical::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        de::Deserialize::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Canonical::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::new();
+        while let Some(Key(k)) = map.next_key()? {
+            if k == RAW_VALUE_TOKEN {
+                return Err(de::Error::custom("a raw value marker"));
+            }
+            members.push((k, map.next_value()?));
+        }
+        Ok(Canonical::Object(sorted_members(members)))
+    }
+}
+
+/// The top-level object of a record, keeping the members asked for and skipping the others
+/// unbuilt.
+struct TopObject<'k> {
+    keep: Option<&'k [&'k str]>,
+}
+
+impl<'de> DeserializeSeed<'de> for TopObject<'_> {
+    type Value = Canonical<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopObject<'_> {
+    type Value = Canonical<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::new();
+        while let Some(Key(k)) = map.next_key()? {
+            if k == RAW_VALUE_TOKEN {
+                return Err(de::Error::custom("a raw value marker"));
+            }
+            if self.keep.is_none_or(|keep| keep.contains(&k.as_ref())) {
+                members.push((k, map.next_value()?));
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Canonical::Object(sorted_members(members)))
+    }
+}
+
+/// An object key, borrowed from the line when it has no escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Canonical::Null => s.serialize_unit(),
+            Canonical::Bool(b) => s.serialize_bool(*b),
+            Canonical::Number(n) => n.serialize(s),
+            Canonical::String(v) => s.serialize_str(v),
+            Canonical::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Canonical::Object(members) => {
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (k, v) in members {
+                    map.serialize_entry(k.as_ref(), v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// What `Value` makes of `line`, and what `Canonical` makes of it, written out.
+    fn both(line: &str) -> (String, String) {
+        let value: Value = serde_json::from_str(line).unwrap();
+        let canonical = Canonical::object_from_str(line, None).unwrap();
+        (
+            value.to_string(),
+            serde_json::to_string(&canonical).unwrap(),
+        )
+    }
+
+    #[test]
+    fn spells_what_value_spells() {
+        for line in [
+            r#"{"b":1,"a":"x","c":[],"d":{}}"#,
+            r#"{ "z" : { "y": [1, -2, 3.5, 1e3, 18446744073709551615, 1.5e300] , "x": null }, "a": true }"#,
+            r#"{"s":"caf\u00e9 \"q\" \/ \n tab\t","k\u0031":"escaped key","\u00e9":"é"}"#,
+            r#"{"dup":1,"other":2,"dup":3,"dup":{"n":[{"b":1,"a":2,"b":3}]}}"#,
+            r#"{"lines":[{"product_id":"P1","name":"Brötchen","gross":"4.18"}],"big":-9223372036854775808}"#,
+            r#"{"f":0.1,"g":-0.0,"h":123456789012345678901234567890}"#,
+        ] {
+            let (value, canonical) = both(line);
+            assert_eq!(canonical, value, "{line}");
+        }
+    }
+
+    #[test]
+    fn keeps_only_the_members_asked_for() {
+        let line = r#"{"id":"s1","fiscal":{"sig":"x"},"totals":{"net":"1"},"id2":[1,2]}"#;
+        let kept = Canonical::object_from_str(line, Some(&["id", "totals"])).unwrap();
+        assert_eq!(
+            serde_json::to_string(&kept).unwrap(),
+            r#"{"id":"s1","totals":{"net":"1"}}"#
+        );
+        assert_eq!(
+            kept.get("id"),
+            Some(&Canonical::String(Cow::Borrowed("s1")))
+        );
+        assert_eq!(kept.get("fiscal"), None);
+    }
+
+    #[test]
+    fn what_value_reads_otherwise_is_an_error() {
+        for line in [
+            "[1,2]",
+            "\"text\"",
+            r#"{"a":1} trailing"#,
+            r#"{"a":{"$serde_json::private::RawValue":"1"}}"#,
+            r#"{"a":1,"skipped":[1,}"#,
+        ] {
+            assert!(
+                Canonical::object_from_str(line, Some(&["a"])).is_err(),
+                "{line}"
+            );
+        }
+    }
+}
