@@ -12,7 +12,6 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Number;
 
 /// A JSON value with borrowed strings and sorted object members.
@@ -190,29 +189,57 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
     }
 }
 
-impl Serialize for Canonical<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+impl Canonical<'_> {
+    /// Appends the value's JSON to `out`, compact with sorted keys: the bytes serde_json writes
+    /// for the `Value` this stands for, without a serializer call per token.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         match self {
-            Canonical::Null => s.serialize_unit(),
-            Canonical::Bool(b) => s.serialize_bool(*b),
-            Canonical::Number(n) => n.serialize(s),
-            Canonical::String(v) => s.serialize_str(v),
+            Canonical::Null => out.extend_from_slice(b"null"),
+            Canonical::Bool(true) => out.extend_from_slice(b"true"),
+            Canonical::Bool(false) => out.extend_from_slice(b"false"),
+            Canonical::Number(n) => write_with_serde_json(out, n),
+            Canonical::String(s) => write_str(out, s),
             Canonical::Array(items) => {
-                let mut seq = s.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    item.write_json(out);
                 }
-                seq.end()
+                out.push(b']');
             }
             Canonical::Object(members) => {
-                let mut map = s.serialize_map(Some(members.len()))?;
-                for (k, v) in members {
-                    map.serialize_entry(k.as_ref(), v)?;
+                out.push(b'{');
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_str(out, k);
+                    out.push(b':');
+                    v.write_json(out);
                 }
-                map.end()
+                out.push(b'}');
             }
         }
     }
+}
+
+/// A JSON string: as it is when nothing in it needs escaping (nearly always), else escaped the
+/// way serde_json escapes.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        write_with_serde_json(out, s);
+    }
+}
+
+fn write_with_serde_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
+    // Writing a string or a number into a Vec cannot fail.
+    let _ = serde_json::to_writer(out, v);
 }
 
 #[cfg(test)]
@@ -220,14 +247,17 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
+    fn written(c: &Canonical) -> String {
+        let mut out = Vec::new();
+        c.write_json(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
     /// What `Value` makes of `line`, and what `Canonical` makes of it, written out.
     fn both(line: &str) -> (String, String) {
         let value: Value = serde_json::from_str(line).unwrap();
         let canonical = Canonical::object_from_str(line, None).unwrap();
-        (
-            value.to_string(),
-            serde_json::to_string(&canonical).unwrap(),
-        )
+        (value.to_string(), written(&canonical))
     }
 
     #[test]
@@ -239,6 +269,7 @@ mod tests {
             r#"{"dup":1,"other":2,"dup":3,"dup":{"n":[{"b":1,"a":2,"b":3}]}}"#,
             r#"{"lines":[{"product_id":"P1","name":"Brötchen","gross":"4.18"}],"big":-9223372036854775808}"#,
             r#"{"f":0.1,"g":-0.0,"h":123456789012345678901234567890}"#,
+            "{\"ctl\":\"a\\u0001b\\u001fc\\u007f\\u2028\",\"emoji\":\"\\ud83d\\ude00 😀\"}",
         ] {
             let (value, canonical) = both(line);
             assert_eq!(canonical, value, "{line}");
@@ -249,10 +280,7 @@ mod tests {
     fn keeps_only_the_members_asked_for() {
         let line = r#"{"id":"s1","fiscal":{"sig":"x"},"totals":{"net":"1"},"id2":[1,2]}"#;
         let kept = Canonical::object_from_str(line, Some(&["id", "totals"])).unwrap();
-        assert_eq!(
-            serde_json::to_string(&kept).unwrap(),
-            r#"{"id":"s1","totals":{"net":"1"}}"#
-        );
+        assert_eq!(written(&kept), r#"{"id":"s1","totals":{"net":"1"}}"#);
         assert_eq!(
             kept.get("id"),
             Some(&Canonical::String(Cow::Borrowed("s1")))

@@ -9,7 +9,6 @@
 //!   the key is the id *and a version* — the vendor's `updated_at` when the record has one, else
 //!   a hash of its content — so an updated price reaches the sink as a new delivery.
 
-use serde::Serialize;
 use serde_json::{Number, Value};
 use sha2::{Digest, Sha256};
 
@@ -56,11 +55,13 @@ pub fn idempotency_key(source: &str, stream: &str, record: &Value) -> String {
 /// What keys and fingerprints read of a record: its members, ids and versions as text, and its
 /// JSON (serialized compact with sorted keys, as `Value::to_string` spells it). Implemented by
 /// `Value` and by the runner's borrowed [`Canonical`] view of a line; both give the same keys.
-pub(super) trait RecordJson: Serialize {
+pub(super) trait RecordJson {
     /// The member `name` of an object.
     fn member(&self, name: &str) -> Option<&Self>;
     fn as_text(&self) -> Option<&str>;
     fn as_number(&self) -> Option<&Number>;
+    /// Appends the JSON, compact with sorted keys, to `out`.
+    fn write_json(&self, out: &mut Vec<u8>);
 }
 
 impl RecordJson for Value {
@@ -75,6 +76,10 @@ impl RecordJson for Value {
             Value::Number(n) => Some(n),
             _ => None,
         }
+    }
+    fn write_json(&self, out: &mut Vec<u8>) {
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(out, self);
     }
 }
 
@@ -93,6 +98,9 @@ impl RecordJson for Canonical<'_> {
             Canonical::Number(n) => Some(n),
             _ => None,
         }
+    }
+    fn write_json(&self, out: &mut Vec<u8>) {
+        Canonical::write_json(self, out)
     }
 }
 
@@ -174,37 +182,29 @@ pub(super) fn fingerprint_of<R: RecordJson>(stream: &str, record: &R) -> Option<
     if !is_document_stream(stream) {
         return None;
     }
-    let mut h = Sha256::new();
+    // Written out whole and hashed once: the same digest as hashing it piece by piece.
+    let mut text = Vec::with_capacity(2048);
     if stream == "sales" {
         for field in SALE_FINGERPRINT_FIELDS {
-            h.update(field.as_bytes());
-            h.update(b"\0");
+            text.extend_from_slice(field.as_bytes());
+            text.push(0);
             if let Some(v) = record.member(field) {
-                hash_json(&mut h, v);
+                v.write_json(&mut text);
             }
-            h.update(b"\0");
+            text.push(0);
         }
     } else {
-        hash_json(&mut h, record);
+        record.write_json(&mut text);
     }
-    Some(hex::encode(&h.finalize()[..8]))
+    Some(hex::encode(&Sha256::digest(&text)[..8]))
 }
 
-/// Feeds `v` to the hash as `v.to_string()` would spell it (compact, keys sorted), without
-/// building the string: stored fingerprints stay what they were.
-fn hash_json<T: Serialize + ?Sized>(h: &mut Sha256, v: &T) {
-    struct Feed<'a>(&'a mut Sha256);
-    impl std::io::Write for Feed<'_> {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.update(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    // Writing JSON into a hash cannot fail.
-    let _ = serde_json::to_writer(Feed(h), v);
+/// Feeds the record's JSON to the hash as `Value::to_string` spells it (compact, keys sorted):
+/// stored keys and fingerprints stay what they were.
+fn hash_json<R: RecordJson>(h: &mut Sha256, record: &R) {
+    let mut text = Vec::new();
+    record.write_json(&mut text);
+    h.update(&text);
 }
 
 /// The ledger key under which a conflicting version of a record is parked, so that re-reading

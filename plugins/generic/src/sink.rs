@@ -6,6 +6,7 @@
 //! send it again) and replays the ledger's keys; a batch the host re-sends after it was
 //! acknowledged but not checkpointed is answered `Duplicate` from those keys.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
@@ -184,13 +185,13 @@ impl FileSink {
 
     /// Decides each record's outcome and encodes the ones to write. `written` holds the keys
     /// of the batch the output has already.
-    fn encode_batch(
+    fn encode_batch<'r>(
         &self,
         csv_header: Option<&Vec<String>>,
         keys: &[String],
         written: &HashSet<String>,
-        records: &[Input<'_>],
-    ) -> Batch {
+        records: &[Input<'r>],
+    ) -> Batch<'r> {
         let is_new = |i: usize| !keys.get(i).is_some_and(|k| written.contains(k));
         let header = match self.settings.format {
             Format::Csv => Some(csv_header.cloned().unwrap_or_else(|| {
@@ -207,7 +208,7 @@ impl FileSink {
             })),
             _ => None,
         };
-        let mut encoded: Vec<Vec<u8>> = Vec::new();
+        let mut encoded: Vec<Cow<'r, [u8]>> = Vec::new();
         let mut outcomes = Vec::with_capacity(records.len());
         let mut written_keys = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
@@ -218,10 +219,11 @@ impl FileSink {
                 continue;
             }
             let bytes = match record {
-                Input::Line(line) => check_object_line(line).map(|()| line.to_vec()),
+                // A line is written as it came: borrowed, not copied.
+                Input::Line(line) => check_object_line(line).map(|()| Cow::Borrowed(*line)),
                 Input::Value(v) => match v.as_object() {
                     None => Err("a record must be a JSON object".to_string()),
-                    Some(m) => self.encode_record(header.as_deref(), m),
+                    Some(m) => self.encode_record(header.as_deref(), m).map(Cow::Owned),
                 },
             };
             match bytes {
@@ -277,8 +279,8 @@ fn check_object_line(line: &[u8]) -> Result<(), String> {
 }
 
 /// One batch, decided and encoded, before it touches the file.
-struct Batch {
-    encoded: Vec<Vec<u8>>,
+struct Batch<'r> {
+    encoded: Vec<Cow<'r, [u8]>>,
     records_written: usize,
     outcomes: Vec<RecordOutcome>,
     written_keys: Vec<String>,
@@ -392,7 +394,7 @@ impl Output {
 
     /// Writes the batch after the acknowledged content, fsyncs it, then appends and fsyncs its
     /// ledger line. Only then does the in-memory state move on.
-    fn append(&mut self, format: Format, batch: &Batch) -> Result<(), FileError> {
+    fn append(&mut self, format: Format, batch: &Batch<'_>) -> Result<(), FileError> {
         let mut bytes =
             Vec::with_capacity(batch.encoded.iter().map(|b| b.len() + 2).sum::<usize>() + 2);
         let write_at = match format {
