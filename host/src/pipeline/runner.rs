@@ -331,7 +331,17 @@ struct Pending {
     /// free to be summed again (or the other way round).
     riders: Vec<Delivered>,
     /// `daily_summary`: the parsed sale.
-    sale: Option<Result<Sale, String>>,
+    sale: Option<Result<Box<Sale>, String>>,
+}
+
+/// Lines as one NDJSON buffer.
+fn join_lines(lines: &[Line]) -> Vec<u8> {
+    let mut ndjson = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>());
+    for line in lines {
+        ndjson.extend_from_slice(line);
+        ndjson.push(b'\n');
+    }
+    ndjson
 }
 
 impl Pending {
@@ -661,18 +671,14 @@ impl Run<'_> {
                 mapping: self.def.mapping.clone(),
                 idempotency_keys: remaining.iter().map(|p| p.key.clone()).collect(),
             };
-            // The lines as they came from the source: nothing is serialized again.
-            let mut ndjson =
-                Vec::with_capacity(remaining.iter().map(|p| p.line.len() + 1).sum::<usize>());
-            for p in &remaining {
-                ndjson.extend_from_slice(&p.line);
-                ndjson.push(b'\n');
-            }
+            // The lines as they came from the source: nothing is serialized again. The sink
+            // takes the buffer, so each attempt joins them afresh (no copy kept for retries).
+            let lines: Vec<Line> = remaining.iter().map(|p| p.line.clone()).collect();
             let sink = self.sink.clone();
             let what = format!("write {} records to {}", remaining.len(), sink.name());
             let outcomes = self
                 .exec
-                .call(&what, move || sink.write_raw(&req, ndjson.clone()))
+                .call(&what, move || sink.write_raw(&req, join_lines(&lines)))
                 .await?;
             if outcomes.len() != remaining.len() {
                 anyhow::bail!(

@@ -23,23 +23,58 @@ pub struct ReadPage {
     pub lines: Option<NdjsonLines>,
 }
 
+/// A page's bytes: the host's own, or the buffer a connector handed over, kept as it came
+/// rather than copied (it is freed through the connector's allocator when dropped).
+#[derive(Debug, Clone)]
+pub struct PageBytes(PageBuffer);
+
+#[derive(Debug, Clone)]
+enum PageBuffer {
+    Host(Vec<u8>),
+    Connector(RVec<u8>),
+}
+
+impl Default for PageBytes {
+    fn default() -> Self {
+        PageBytes(PageBuffer::Host(Vec::new()))
+    }
+}
+
+impl From<Vec<u8>> for PageBytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        PageBytes(PageBuffer::Host(bytes))
+    }
+}
+
+impl From<RVec<u8>> for PageBytes {
+    fn from(bytes: RVec<u8>) -> Self {
+        PageBytes(PageBuffer::Connector(bytes))
+    }
+}
+
+impl std::ops::Deref for PageBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            PageBuffer::Host(v) => v,
+            PageBuffer::Connector(v) => v,
+        }
+    }
+}
+
 /// The non-blank lines of an NDJSON page, one record each, as bytes.
 #[derive(Debug, Clone, Default)]
 pub struct NdjsonLines {
-    bytes: Vec<u8>,
+    bytes: PageBytes,
     spans: Vec<std::ops::Range<usize>>,
 }
 
 impl NdjsonLines {
-    pub fn new(bytes: Vec<u8>) -> Self {
+    pub fn new(bytes: impl Into<PageBytes>) -> Self {
+        let bytes = bytes.into();
         let mut spans = Vec::new();
         let mut start = 0;
-        for end in bytes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, b)| (*b == b'\n').then_some(i))
-            .chain(std::iter::once(bytes.len()))
-        {
+        for end in memchr::memchr_iter(b'\n', &bytes).chain(std::iter::once(bytes.len())) {
             if !bytes[start..end].iter().all(u8::is_ascii_whitespace) {
                 spans.push(start..end);
             }
@@ -62,7 +97,7 @@ impl NdjsonLines {
     }
 
     /// The page's bytes and each record's span in them (without its newline).
-    pub fn into_parts(self) -> (Vec<u8>, Vec<std::ops::Range<usize>>) {
+    pub fn into_parts(self) -> (PageBytes, Vec<std::ops::Range<usize>>) {
         (self.bytes, self.spans)
     }
 
@@ -133,7 +168,7 @@ impl ConnectorHandle {
     pub fn read_raw(
         &self,
         req: &ReadRequest,
-    ) -> Result<(Vec<u8>, u64, Option<Value>, bool), ConnectorError> {
+    ) -> Result<(PageBytes, u64, Option<Value>, bool), ConnectorError> {
         let json = serde_json::to_string(req).map_err(|e| ConnectorError::Bug(e.to_string()))?;
         let page = self
             .inner
@@ -149,7 +184,7 @@ impl ConnectorHandle {
                 )))
             })?)
         };
-        Ok((page.records.into_vec(), page.count, cursor, page.has_more))
+        Ok((page.records.into(), page.count, cursor, page.has_more))
     }
 
     /// Reads one page and parses its records.

@@ -16,7 +16,7 @@ pub use capabilities::{KvStore, PluginHost};
 pub use config_schema::{validate_config, ConfigViolation};
 pub use discovery::{default_plugin_dirs, library_candidates, library_files, Candidate};
 pub use file_check::{check_library_file, FileCheckError};
-pub use handle::{ConnectorHandle, NdjsonLines, ReadPage};
+pub use handle::{ConnectorHandle, NdjsonLines, PageBytes, ReadPage};
 pub use loader::{load_library, LibraryModule, LoadError, LoadedLibrary};
 #[cfg(feature = "bench-static-connectors")]
 pub use loader::{load_linked, LINKED_FILE};

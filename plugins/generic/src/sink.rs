@@ -74,7 +74,13 @@ struct Output {
     csv_header: Option<Vec<String>>,
     /// JSON: whether the array has an element.
     json_has_elements: bool,
+    /// The buffer a batch is joined in, kept for the next one: a fresh buffer of a batch's
+    /// size each time costs the system a new mapping and its page faults.
+    batch_buffer: Vec<u8>,
 }
+
+/// A batch buffer larger than this is not kept for the next batch.
+const KEEP_BATCH_BUFFER_UP_TO: usize = 16 << 20;
 
 impl FileSink {
     pub fn new(settings: Settings) -> Self {
@@ -388,6 +394,7 @@ impl Output {
             needs_newline: format != Format::Json && last.is_some_and(|b| b != b'\n'),
             csv_header,
             json_has_elements,
+            batch_buffer: Vec::new(),
         };
         Ok((output, recovery))
     }
@@ -395,8 +402,9 @@ impl Output {
     /// Writes the batch after the acknowledged content, fsyncs it, then appends and fsyncs its
     /// ledger line. Only then does the in-memory state move on.
     fn append(&mut self, format: Format, batch: &Batch<'_>) -> Result<(), FileError> {
-        let mut bytes =
-            Vec::with_capacity(batch.encoded.iter().map(|b| b.len() + 2).sum::<usize>() + 2);
+        let mut bytes = std::mem::take(&mut self.batch_buffer);
+        bytes.clear();
+        bytes.reserve(batch.encoded.iter().map(|b| b.len() + 2).sum::<usize>() + 2);
         let write_at = match format {
             Format::Json if self.len == 0 => {
                 bytes.push(b'[');
@@ -448,6 +456,9 @@ impl Output {
             .and_then(|_| self.file.sync_data())
             .map_err(FileError::io_at("write output", &self.path))?;
         let entry = LedgerEntry::written(write_at, &bytes, batch.written_keys.clone());
+        if bytes.capacity() <= KEEP_BATCH_BUFFER_UP_TO {
+            self.batch_buffer = bytes;
+        }
         let end = entry.end;
         self.ledger.append(&entry)?;
         self.len = end;

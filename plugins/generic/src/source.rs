@@ -1,5 +1,8 @@
 //! The file source: pages of records from the cursor on, across the files of a folder.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use posbridge_plugin_api::{NdjsonPage, Page};
 use serde_json::Value;
 
@@ -15,12 +18,19 @@ use crate::reader::{self, RecordReader};
 pub struct FileSource {
     settings: Settings,
     layout: CsvLayout,
+    /// The size of the last NDJSON page, to size the next one's buffer at once rather than
+    /// grow it by doubling (each growth of a large buffer is a new mapping to fault in).
+    last_page_bytes: Arc<AtomicUsize>,
 }
 
 impl FileSource {
     pub fn new(settings: Settings) -> Self {
         let layout = CsvLayout::for_stream(&settings.stream);
-        Self { settings, layout }
+        Self {
+            settings,
+            layout,
+            last_page_bytes: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
     /// Up to `page_size` records (capped by the configured `page_size`) after `cursor`.
@@ -58,7 +68,8 @@ impl FileSource {
         cursor: Option<&Value>,
         page_size: usize,
     ) -> Result<NdjsonPage, FileError> {
-        let mut records = Vec::new();
+        let last = self.last_page_bytes.load(Ordering::Relaxed);
+        let mut records = Vec::with_capacity(last + last / 8);
         let mut scratch = Vec::new();
         let mut count = 0u64;
         let (cursor, has_more) = self.walk(stream, cursor, page_size, |reader, keep| {
@@ -70,6 +81,7 @@ impl FileSource {
             count += u64::from(end.is_some());
             Ok(end)
         })?;
+        self.last_page_bytes.store(records.len(), Ordering::Relaxed);
         Ok(NdjsonPage {
             records,
             count,
