@@ -595,7 +595,14 @@ fn ctrl_c_stops_at_a_checkpoint_and_the_next_run_finishes_the_job() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Interrupted once the first batches are in the output (not after a fixed time: a fast
+    // machine finishes the whole file in under a second).
+    let started = std::time::Instant::now();
+    while std::fs::metadata(&output).map_or(0, |m| m.len()) == 0
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
