@@ -11,7 +11,11 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::value::{MapDeserializer, SeqDeserializer};
+use serde::de::{
+    self, DeserializeSeed, Deserializer, IgnoredAny, IntoDeserializer, MapAccess, SeqAccess,
+    Visitor,
+};
 use serde_json::Number;
 
 /// A JSON value with borrowed strings and sorted object members.
@@ -240,6 +244,210 @@ fn write_str(out: &mut Vec<u8>, s: &str) {
 fn write_with_serde_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) {
     // Writing a string or a number into a Vec cannot fail.
     let _ = serde_json::to_writer(out, v);
+}
+
+/// Typed number methods as serde_json's `&Value` has them: a number, else the wrong type.
+macro_rules! number_methods {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+            match self {
+                Canonical::Number(n) => n.deserialize_any(visitor),
+                _ => Err(self.invalid_type(&visitor)),
+            }
+        }
+    )*};
+}
+
+/// A typed record (a `Sale`) read from the tree rather than from the line again: the same
+/// calls serde_json's `&Value` deserializer makes, so the same values and the same failures
+/// (whose messages, though, the caller takes from the `Value` way).
+impl<'de> Deserializer<'de> for &'de Canonical<'de> {
+    type Error = serde_json::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self {
+            Canonical::Null => visitor.visit_unit(),
+            Canonical::Bool(b) => visitor.visit_bool(*b),
+            Canonical::Number(n) => n.deserialize_any(visitor),
+            Canonical::String(s) => visitor.visit_borrowed_str(s),
+            Canonical::Array(items) => {
+                let mut seq = SeqDeserializer::new(items.iter());
+                let value = visitor.visit_seq(&mut seq)?;
+                seq.end()?;
+                Ok(value)
+            }
+            Canonical::Object(members) => {
+                let mut map = MapDeserializer::new(members.iter().map(|(k, v)| (k.as_ref(), v)));
+                let value = visitor.visit_map(&mut map)?;
+                map.end()?;
+                Ok(value)
+            }
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self {
+            Canonical::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        if name == RAW_VALUE_TOKEN {
+            // A `RawValue` field: the `Value` way knows how.
+            return Err(de::Error::custom("a raw value"));
+        }
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self {
+            // A unit variant, by name; a variant with content goes the `Value` way.
+            Canonical::String(s) => {
+                visitor.visit_enum(de::value::BorrowedStrDeserializer::<Self::Error>::new(s))
+            }
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self {
+            Canonical::Bool(b) => visitor.visit_bool(*b),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self {
+            Canonical::String(s) => visitor.visit_borrowed_str(s),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self {
+            Canonical::String(_) | Canonical::Array(_) => self.deserialize_any(visitor),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.deserialize_bytes(visitor)
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self {
+            Canonical::Null => visitor.visit_unit(),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self {
+            Canonical::Array(_) => self.deserialize_any(visitor),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self {
+            Canonical::Object(_) => self.deserialize_any(visitor),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self {
+            Canonical::Array(_) | Canonical::Object(_) => self.deserialize_any(visitor),
+            _ => Err(self.invalid_type(&visitor)),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_unit()
+    }
+
+    number_methods! {
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
+        deserialize_f32 deserialize_f64
+    }
+}
+
+impl<'de> IntoDeserializer<'de, serde_json::Error> for &'de Canonical<'de> {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl Canonical<'_> {
+    fn invalid_type(&self, expected: &dyn de::Expected) -> serde_json::Error {
+        de::Error::invalid_type(self.unexpected(), expected)
+    }
+
+    /// What the value is, for an error.
+    fn unexpected(&self) -> de::Unexpected<'_> {
+        match self {
+            Canonical::Null => de::Unexpected::Unit,
+            Canonical::Bool(b) => de::Unexpected::Bool(*b),
+            Canonical::Number(_) => de::Unexpected::Other("number"),
+            Canonical::String(s) => de::Unexpected::Str(s),
+            Canonical::Array(_) => de::Unexpected::Seq,
+            Canonical::Object(_) => de::Unexpected::Map,
+        }
+    }
 }
 
 #[cfg(test)]
