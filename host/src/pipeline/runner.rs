@@ -38,8 +38,9 @@ use crate::state::{
     stage, Checkpoint, Delivered, NewDeadLetter, RunStatus, RunSummary, RunTrigger, StateStore,
 };
 
-/// `daily_summary`: at most this many sales' ledger entries ride in one batch of closures.
-const SALES_PER_SUMMARY_BATCH: usize = 100_000;
+/// `daily_summary`: at most this many sales' ledger entries ride in one batch of closures
+/// (each costs ≈ 300 bytes while its batch is written: keys, ids and the closure's line).
+const SALES_PER_SUMMARY_BATCH: usize = 20_000;
 
 /// `daily_summary`: closures read back from the run's spill at a time, when they are written.
 const CLOSURES_PER_READ: usize = 256;
@@ -334,6 +335,24 @@ struct Pending {
     sale: Option<Result<Box<Sale>, String>>,
 }
 
+/// How often a run hands the allocator's free memory back to the system (see
+/// [`release_free_memory`]).
+const PAGES_BETWEEN_MEMORY_RELEASES: u64 = 50;
+
+/// Gives the memory glibc's allocator holds free back to the system. Pages are allocated on
+/// one thread and freed on another, so free memory collects in the allocator's per-thread
+/// arenas and peak RSS creeps up over a long run (73 MiB at 1,000,000 sales in `daily_summary`,
+/// against 62 at 100,000). `malloc_trim` releases it — the free pages inside every arena too —
+/// in well under a millisecond; every [`PAGES_BETWEEN_MEMORY_RELEASES`] pages it costs nothing
+/// measurable.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory to the system; it is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Lines as one NDJSON buffer.
 fn join_lines(lines: &[Line]) -> Vec<u8> {
     let mut ndjson = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>());
@@ -417,6 +436,7 @@ impl Run<'_> {
         let mut summary_parked = Vec::new();
         let mut last_cursor = None;
         let mut result = Ok(());
+        let mut pages_done = 0u64;
         while let Some(page) = rx.recv().await {
             let page = match page {
                 Ok(p) => p,
@@ -439,6 +459,10 @@ impl Run<'_> {
             };
             self.c.retries = self.exec.retries();
             self.opts.progress.update(stream, &self.c);
+            pages_done += 1;
+            if pages_done % PAGES_BETWEEN_MEMORY_RELEASES == 0 {
+                release_free_memory();
+            }
             if let Err(e) = r {
                 result = Err(e);
                 break;
@@ -863,6 +887,7 @@ impl Run<'_> {
                     sales_in_batch = 0;
                     self.write_batch(&sink_stream, &sink_stream, full, Vec::new(), None)
                         .await?;
+                    release_free_memory();
                 }
             }
         }
