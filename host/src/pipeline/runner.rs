@@ -460,7 +460,7 @@ impl Run<'_> {
             self.c.retries = self.exec.retries();
             self.opts.progress.update(stream, &self.c);
             pages_done += 1;
-            if pages_done % PAGES_BETWEEN_MEMORY_RELEASES == 0 {
+            if pages_done.is_multiple_of(PAGES_BETWEEN_MEMORY_RELEASES) {
                 release_free_memory();
             }
             if let Err(e) = r {
