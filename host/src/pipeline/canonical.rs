@@ -121,20 +121,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
         }
         Ok(Canonical::Array(items))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members = Vec::new();
-        while let Some(Key(k)) = map.next_key()? {
-            if k == RAW_VALUE_TOKEN {
-                return Err(de::Error::custom("a raw value marker"));
-            }
-            members.push((k, map.next_value()?));
-        }
-        Ok(Canonical::Object(sorted_members(members)))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        TopObject { keep: None }.visit_map(map)
     }
 }
 
-/// The top-level object of a record, keeping the members asked for and skipping the others
-/// unbuilt.
+/// An object (the top-level one of a record, or any other), keeping the members asked for and
+/// skipping the others unbuilt.
 struct TopObject<'k> {
     keep: Option<&'k [&'k str]>,
 }
