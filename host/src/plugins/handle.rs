@@ -24,7 +24,8 @@ pub struct ReadPage {
 }
 
 /// A page's bytes: the host's own, or the buffer a connector handed over, kept as it came
-/// rather than copied (it is freed through the connector's allocator when dropped).
+/// rather than copied (it is freed through the connector's allocator when dropped; safe for as
+/// long as the page lives because `abi_stable` never unloads a library it loaded).
 #[derive(Debug, Clone)]
 pub struct PageBytes(PageBuffer);
 
