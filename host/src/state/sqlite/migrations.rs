@@ -61,6 +61,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "recent ledger entries (a small LSM)",
         sql: include_str!("migrations/0008_ledger_recent.sql"),
     },
+    Migration {
+        version: 9,
+        name: "the ledger's merged entries as sorted runs with filters",
+        sql: include_str!("migrations/0009_ledger_runs.sql"),
+    },
 ];
 
 /// Brings the database up to the last of `migrations` (which must be in increasing order).

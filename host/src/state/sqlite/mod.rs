@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 
 use self::db_error::DbContext;
-use self::ledger::RecentKeys;
+use self::ledger::LedgerView;
 use super::records::format_timestamp;
 use super::run_owner::{current_owner, owner_is_gone};
 use super::{
@@ -47,8 +47,9 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 /// one writer at a time anyway.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    /// The map of recent ledger entries (see `ledger`). Locked after `conn`, never before.
-    recent: Mutex<RecentKeys>,
+    /// The map of recent ledger entries and the runs' filters (see `ledger`). Locked after
+    /// `conn`, never before.
+    ledger: Mutex<LedgerView>,
     path: Option<PathBuf>,
 }
 
@@ -124,26 +125,27 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
             .context("setting the WAL checkpoint interval")?;
         migrations::migrate(&mut conn, migrations::MIGRATIONS)?;
+        ledger::ensure_filters(&mut conn, ledger::RECENT_ROWS_BEFORE_MERGE)?;
         Ok(Self {
             conn: Mutex::new(conn),
-            recent: Mutex::new(RecentKeys::new(ledger::RECENT_ROWS_BEFORE_MERGE)),
+            ledger: Mutex::new(LedgerView::new(ledger::RECENT_ROWS_BEFORE_MERGE)),
             path,
         })
     }
 
-    /// The same store merging its recent ledger entries into the index once there are `rows`
+    /// The same store merging its recent ledger entries into a sorted run once there are `rows`
     /// of them, instead of after 100,000 (see `docs/decisions/010-ledger-write-amplification.md`).
     /// For tests that must see merges on small ledgers; the default is what to run with.
     pub fn with_ledger_merge_after(self, rows: usize) -> Self {
         Self {
-            recent: Mutex::new(RecentKeys::new(rows)),
+            ledger: Mutex::new(LedgerView::new(rows)),
             ..self
         }
     }
 
-    /// The map of recent ledger entries; take it while holding the connection.
-    fn recent(&self) -> MutexGuard<'_, RecentKeys> {
-        self.recent
+    /// What this process knows of the ledger; take it while holding the connection.
+    fn ledger(&self) -> MutexGuard<'_, LedgerView> {
+        self.ledger
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -268,8 +270,8 @@ impl StateStore for SqliteStore {
             .context(DOING)?;
         }
         let mut dead_letter_ids = Vec::with_capacity(checkpoint.dead_letters.len());
-        let mut recent = self.recent();
-        ledger::before_append(&tx, &mut recent)?;
+        let mut view = self.ledger();
+        ledger::before_append(&tx, &mut view)?;
         let mut appended = ledger::Appended::default();
         {
             for item in checkpoint.delivered {
@@ -325,11 +327,16 @@ impl StateStore for SqliteStore {
         // An error above drops `tx`, which rolls back the cursor, the keys and the dead letters
         // together.
         tx.commit().context(DOING)?;
-        if ledger::after_commit(&mut recent, appended) {
+        if ledger::after_commit(&mut view, appended) {
             // The batch is committed whatever happens here: a merge that fails (another
             // process holds the lock past the busy timeout) is tried again after the next one.
-            match ledger::merge(&mut conn, &mut recent) {
-                Ok(rows) => tracing::debug!(rows, "merged recent ledger entries"),
+            let started = std::time::Instant::now();
+            match ledger::merge(&mut conn, &mut view) {
+                Ok(rows) => tracing::debug!(
+                    rows,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "merged recent ledger entries"
+                ),
                 Err(e) => tracing::warn!(error = %e, "cannot merge recent ledger entries yet"),
             }
         }
@@ -343,9 +350,9 @@ impl StateStore for SqliteStore {
     ) -> Result<HashMap<String, Option<String>>, StateError> {
         const DOING: &str = "looking up delivered keys";
         let mut conn = self.conn();
-        // One read transaction: the index and the recent entries from one snapshot.
+        // One read transaction: the runs and the recent entries from one snapshot.
         let tx = conn.transaction().context(DOING)?;
-        let found = ledger::delivered_fingerprints(&tx, &mut self.recent(), pipeline, keys)?;
+        let found = ledger::delivered_fingerprints(&tx, &mut self.ledger(), pipeline, keys)?;
         tx.commit().context(DOING)?;
         Ok(found)
     }

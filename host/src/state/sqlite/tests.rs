@@ -25,14 +25,14 @@ fn delivered(key: &str, external_id: Option<&str>) -> Delivered {
     }
 }
 
-/// The external id of a key's first ledger entry: the index's, else the lowest `seq` of the
-/// recent entries (the ledger's reading rule, `ledger.rs`).
+/// The external id of a key's first ledger entry: the lowest run's, else the lowest `seq` of the
+/// recent entries (the ledger's reading rule, `ledger/mod.rs`).
 fn ledger_external_id(store: &SqliteStore, pipeline: &str, key: &str) -> Option<String> {
     store
         .conn()
         .query_row(
             "SELECT external_id FROM (
-                 SELECT 0 AS part, 0 AS seq, external_id FROM delivery_ledger
+                 SELECT 0 AS part, run AS seq, external_id FROM ledger_runs
                  WHERE pipeline = ?1 AND idempotency_key = ?2
                  UNION ALL
                  SELECT 1, seq, external_id FROM ledger_recent
@@ -250,7 +250,7 @@ fn fingerprint_of(store: &SqliteStore, pipeline: &str, key: &str) -> Option<Opti
 }
 
 #[test]
-fn commits_append_to_the_recent_table_until_a_merge_moves_them_in_key_order() {
+fn commits_append_to_the_recent_table_until_a_merge_writes_them_as_a_run() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("state.db"))
         .unwrap()
@@ -260,15 +260,15 @@ fn commits_append_to_the_recent_table_until_a_merge_moves_them_in_key_order() {
     for chunk in batch[..900].chunks(300) {
         store.commit_batch("p", "sales", chunk, None).unwrap();
     }
-    // Below the limit: nothing in the index yet, all found in the recent entries.
-    assert_eq!(rows_in(&store, "delivery_ledger"), 0);
+    // Below the limit: no run yet, all found in the recent entries.
+    assert_eq!(rows_in(&store, "ledger_runs"), 0);
     assert_eq!(rows_in(&store, "ledger_recent"), 900);
     assert_eq!(store.delivered_keys("p", &all).unwrap().len(), 900);
-    // The batch that reaches 1,000 rows merges everything into the index.
+    // The batch that reaches 1,000 rows writes them all as a sorted run.
     store
         .commit_batch("p", "sales", &batch[900..1_200], None)
         .unwrap();
-    assert_eq!(rows_in(&store, "delivery_ledger"), 1_200);
+    assert_eq!(rows_in(&store, "ledger_runs"), 1_200);
     assert_eq!(rows_in(&store, "ledger_recent"), 0);
     store
         .commit_batch("p", "sales", &batch[1_200..], None)
@@ -286,7 +286,7 @@ fn commits_append_to_the_recent_table_until_a_merge_moves_them_in_key_order() {
 }
 
 #[test]
-fn the_first_entry_wins_in_the_recent_table_the_index_and_across_a_merge() {
+fn the_first_entry_wins_in_the_recent_table_the_runs_and_across_a_merge() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("state.db"))
         .unwrap()
@@ -311,7 +311,7 @@ fn the_first_entry_wins_in_the_recent_table_the_index_and_across_a_merge() {
     assert_eq!(rows_in(&store, "ledger_recent"), 0);
     assert_eq!(fingerprint_of(&store, "p", "a"), Some(Some("a1".into())));
     assert_eq!(ledger_external_id(&store, "p", "a").as_deref(), Some("a1"));
-    // In the index and again in the recent table: the index's entry, before and after a merge.
+    // In a run and again in the recent table: the run's entry, before and after a merge.
     store
         .commit_batch("p", "sales", &[fingerprinted("a", "a3")], None)
         .unwrap();
@@ -344,7 +344,7 @@ fn the_first_entry_wins_in_the_recent_table_the_index_and_across_a_merge() {
         "a, b, c, d-0..2, e"
     );
     assert_eq!(
-        rows_in(&store, "delivery_ledger") + rows_in(&store, "ledger_recent"),
+        rows_in(&store, "ledger_runs") + rows_in(&store, "ledger_recent"),
         0
     );
 }
@@ -369,8 +369,8 @@ fn a_hash_collision_in_the_recent_map_still_answers_right() {
         )
         .unwrap();
     // As if "b" and the absent "z" had the hash of "a".
-    store.recent().collide("p", "b", seq_of_a);
-    store.recent().collide("p", "z", seq_of_a);
+    store.ledger().recent().collide("p", "b", seq_of_a);
+    store.ledger().recent().collide("p", "z", seq_of_a);
     let found = store
         .delivered_fingerprints("p", &["a".into(), "b".into(), "z".into()])
         .unwrap();
@@ -483,21 +483,44 @@ fn delivered_keys_searches_the_primary_key() {
     let conn = store.conn();
     let mut stmt = conn
         .prepare(
-            "EXPLAIN QUERY PLAN SELECT idempotency_key FROM delivery_ledger
-             WHERE pipeline = ? AND idempotency_key IN (?, ?, ?)",
+            "EXPLAIN QUERY PLAN SELECT idempotency_key FROM ledger_runs
+             WHERE run = ? AND pipeline = ? AND idempotency_key IN (?, ?, ?)",
         )
         .unwrap();
     let plan: Vec<String> = stmt
-        .query_map(["p", "a", "b", "c"], |r| r.get::<_, String>(3))
+        .query_map(["1", "p", "a", "b", "c"], |r| r.get::<_, String>(3))
         .unwrap()
         .map(Result::unwrap)
         .collect();
     let plan = plan.join("\n");
     assert!(
-        plan.contains("SEARCH delivery_ledger USING PRIMARY KEY"),
+        plan.contains("SEARCH ledger_runs USING PRIMARY KEY"),
         "{plan}"
     );
     assert!(!plan.contains("SCAN"), "{plan}");
+}
+
+#[test]
+fn a_compaction_merges_the_runs_in_key_order_without_sorting() {
+    let (_dir, store) = temp_store();
+    let sql = ledger::compaction_sql(4);
+    let plan: Vec<String> = store
+        .conn()
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap()
+        .query_map([9, 1, 2, 3, 4], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let plan = plan.join("\n");
+    assert!(plan.contains("MERGE (UNION ALL)"), "{plan}");
+    assert_eq!(
+        plan.matches("SEARCH ledger_runs USING PRIMARY KEY (run=?)")
+            .count(),
+        4,
+        "{plan}"
+    );
+    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
 }
 
 #[test]
@@ -1122,4 +1145,182 @@ fn a_key_left_in_flight_by_a_dead_process_is_taken_over() {
         store.claim_idempotency_key("s", "k", "f").unwrap(),
         IdempotencyClaim::Claimed
     );
+}
+
+/// The runs' numbers and levels, oldest first.
+fn runs_and_levels(store: &SqliteStore) -> Vec<(i64, i64, i64)> {
+    store
+        .conn()
+        .prepare("SELECT run, level, keys FROM ledger_run_filters ORDER BY run")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn four_runs_of_one_level_are_compacted_into_one_of_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db"))
+        .unwrap()
+        .with_ledger_merge_after(10);
+    let all = keys("k", 0..170);
+    let batch: Vec<Delivered> = all.iter().map(|k| fingerprinted(k, k)).collect();
+    for chunk in batch[..30].chunks(10) {
+        store.commit_batch("p", "sales", chunk, None).unwrap();
+    }
+    assert_eq!(
+        runs_and_levels(&store),
+        [(1, 0, 10), (2, 0, 10), (3, 0, 10)]
+    );
+    // The fourth run of level 0 makes them one run of level 1, numbered after them.
+    store
+        .commit_batch("p", "sales", &batch[30..40], None)
+        .unwrap();
+    assert_eq!(runs_and_levels(&store), [(5, 1, 40)]);
+    assert_eq!(rows_in(&store, "ledger_runs"), 40);
+    // Eleven more runs: two more of level 1 (from four of level 0 each), then three of level 0.
+    for chunk in batch[40..150].chunks(10) {
+        store.commit_batch("p", "sales", chunk, None).unwrap();
+    }
+    let levels_and_keys = |store: &SqliteStore| {
+        runs_and_levels(store)
+            .iter()
+            .map(|r| (r.1, r.2))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        levels_and_keys(&store),
+        [(1, 40), (1, 40), (1, 40), (0, 10), (0, 10), (0, 10)]
+    );
+    // The next run makes a fourth of level 1, and the four become one of level 2.
+    store
+        .commit_batch("p", "sales", &batch[150..160], None)
+        .unwrap();
+    assert_eq!(levels_and_keys(&store), [(2, 160)]);
+    store
+        .commit_batch("p", "sales", &batch[160..170], None)
+        .unwrap();
+    assert_eq!(levels_and_keys(&store), [(2, 160), (0, 10)]);
+    let found = store.delivered_fingerprints("p", &all).unwrap();
+    assert_eq!(found.len(), 170);
+    assert!(found.iter().all(|(k, f)| f.as_deref() == Some(k.as_str())));
+    assert!(store
+        .delivered_keys("p", &keys("other", 0..100))
+        .unwrap()
+        .is_empty());
+}
+
+/// A stand-in for a random generator (splitmix64): the test is the same on every run.
+struct Dice(u64);
+
+impl Dice {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % n
+    }
+}
+
+#[test]
+fn two_processes_committing_merging_compacting_and_forgetting_agree_with_a_model() {
+    // The ledger's rule, kept in a map: a key's first entry counts; a forget clears a pipeline.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let stores = [
+        SqliteStore::open(&path).unwrap().with_ledger_merge_after(7),
+        SqliteStore::open(&path)
+            .unwrap()
+            .with_ledger_merge_after(11),
+    ];
+    let pipelines = ["p", "q"];
+    let universe: Vec<String> = keys("key", 0..120);
+    let mut model: HashMap<(String, String), String> = HashMap::new();
+    let mut dice = Dice(11);
+    for step in 0..400 {
+        let store = &stores[dice.below(2) as usize];
+        let pipeline = pipelines[dice.below(2) as usize];
+        if dice.below(60) == 0 {
+            let forgotten = store.forget_delivered(pipeline).unwrap();
+            let expected = model.keys().filter(|(p, _)| p == pipeline).count() as u64;
+            assert_eq!(forgotten, expected, "step {step}: forget {pipeline}");
+            model.retain(|(p, _), _| p != pipeline);
+            continue;
+        }
+        let batch: Vec<Delivered> = (0..1 + dice.below(6))
+            .map(|_| {
+                let key = &universe[dice.below(universe.len() as u64) as usize];
+                fingerprinted(key, &format!("{key}@{step}"))
+            })
+            .collect();
+        store.commit_batch(pipeline, "sales", &batch, None).unwrap();
+        for d in &batch {
+            model
+                .entry((pipeline.to_string(), d.key.clone()))
+                .or_insert_with(|| d.content_hash.clone().unwrap());
+        }
+        // Either process answers what the model holds, for both pipelines.
+        let asker = &stores[dice.below(2) as usize];
+        for p in pipelines {
+            let expected: HashMap<String, Option<String>> = model
+                .iter()
+                .filter(|((mp, _), _)| mp == p)
+                .map(|((_, k), f)| (k.clone(), Some(f.clone())))
+                .collect();
+            assert_eq!(
+                asker.delivered_fingerprints(p, &universe).unwrap(),
+                expected,
+                "step {step}, pipeline {p}"
+            );
+        }
+    }
+    // Merges and compactions happened on the way, by both processes.
+    assert!(rows_in(&stores[0], "ledger_runs") > 0);
+    assert!(runs_and_levels(&stores[0]).iter().any(|r| r.1 > 0));
+}
+
+#[test]
+fn a_ledger_from_before_the_runs_becomes_run_one_with_a_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        // A file at schema version 8, with keys in the old index and in the recent table.
+        let mut conn = Connection::open(&path).unwrap();
+        migrations::migrate(&mut conn, &migrations::MIGRATIONS[..8]).unwrap();
+        for key in keys("old", 0..500) {
+            conn.execute(
+                "INSERT INTO delivery_ledger
+                     (pipeline, idempotency_key, stream, delivered_at, content_hash)
+                 VALUES ('p', ?1, 'sales', '2026-01-01T00:00:00Z', ?1)",
+                [&key],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO ledger_recent
+                 (pipeline, idempotency_key, stream, delivered_at, content_hash)
+             VALUES ('p', 'old-0', 'sales', '2026-01-02T00:00:00Z', 'later'),
+                    ('p', 'new', 'sales', '2026-01-02T00:00:00Z', 'new')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 9);
+    assert_eq!(runs_and_levels(&store), [(1, 0, 500)]);
+    let asked: Vec<String> = keys("old", 0..500)
+        .into_iter()
+        .chain(["new".to_string(), "absent".to_string()])
+        .collect();
+    let found = store.delivered_fingerprints("p", &asked).unwrap();
+    assert_eq!(found.len(), 501);
+    assert_eq!(found["old-0"].as_deref(), Some("old-0"), "the first entry");
+    assert_eq!(found["new"].as_deref(), Some("new"));
+    // Opening again builds nothing more.
+    drop(store);
+    let again = SqliteStore::open(&path).unwrap();
+    assert_eq!(runs_and_levels(&again), [(1, 0, 500)]);
 }
