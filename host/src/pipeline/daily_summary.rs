@@ -54,6 +54,9 @@ pub(super) struct SummedSale {
 /// decimals are strings) until a late sale or the end of the run needs them.
 pub(super) const HOT_CLOSURES: usize = 512;
 
+/// Sales recorded in the spill per transaction: a transaction's pages are written out once.
+const SALES_PER_SPILL_TRANSACTION: usize = 1_000;
+
 /// The running totals of one `daily_summary` run.
 pub(super) struct DailySummary {
     /// The accumulators in use lately, by slot (closure id and currency), with the tick of their
@@ -63,6 +66,8 @@ pub(super) struct DailySummary {
     tick: u64,
     hot_limit: usize,
     spill: Connection,
+    /// Sales recorded in the spill's open transaction.
+    in_transaction: usize,
 }
 
 impl DailySummary {
@@ -94,11 +99,19 @@ impl DailySummary {
                  );",
             )
             .doing("creating its tables")?;
+        // Sales are recorded [`SALES_PER_SPILL_TRANSACTION`] to a transaction: in autocommit
+        // every insert was a transaction of its own, which wrote its pages out and swept the
+        // page cache (`pcache1TruncateUnsafe`), ≈ 5 % of a 1,000,000-sale run's CPU. Nothing here
+        // needs to be durable (see the module documentation).
+        spill
+            .execute_batch("BEGIN")
+            .doing("starting a transaction")?;
         Ok(Self {
             hot: HashMap::new(),
             tick: 0,
             hot_limit: limit.max(1),
             spill,
+            in_transaction: 0,
         })
     }
 
@@ -124,6 +137,13 @@ impl DailySummary {
             .doing("preparing an insert")?
             .execute(params![key, fingerprint, slot, sale.id])
             .doing("recording a sale")?;
+        self.in_transaction += 1;
+        if self.in_transaction >= SALES_PER_SPILL_TRANSACTION {
+            self.spill
+                .execute_batch("COMMIT; BEGIN")
+                .doing("committing a transaction")?;
+            self.in_transaction = 0;
+        }
         if inserted == 0 {
             let first = self
                 .spill
@@ -255,6 +275,14 @@ impl DailySummary {
             .doing("reading the sales of a closure")?;
         rows.collect::<Result<_, _>>()
             .doing("reading the sales of a closure")
+    }
+}
+
+impl Drop for DailySummary {
+    fn drop(&mut self) {
+        // Ends the open transaction before the connection closes (a rollback without a journal
+        // is not defined); the file is deleted right after.
+        let _ = self.spill.execute_batch("COMMIT");
     }
 }
 
