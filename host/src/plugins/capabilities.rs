@@ -56,6 +56,11 @@ fn host_guard<T>(f: impl FnOnce() -> T, fallback: T) -> T {
 
 impl HostFfi for PluginHost {
     fn http(&self, request: FfiHttpRequest) -> RResult<FfiHttpResponse, FfiError> {
+        // A request from a thread the plugin started itself (a page read ahead) comes outside
+        // any call's scope: the run's flag (Ctrl-C) still stops it.
+        let _scope = CallScope::current()
+            .is_none()
+            .then(|| CallScope::enter(self.cancel.clone()));
         let run = || {
             let req = GatewayRequest {
                 method: request.method.into_string(),

@@ -60,6 +60,11 @@ pub struct Config {
     /// Which token a `gettoken` answer means when it carries a bare `token` without a type.
     #[serde(default)]
     pub untyped_token: UntypedToken,
+    /// Fetch the next page of receipts while this one is read and mapped, so waiting on the
+    /// API and mapping overlap (at most two requests at once, both through the host's rate
+    /// limit). `false`: one request at a time.
+    #[serde(default = "default_read_ahead")]
+    pub read_ahead: bool,
 }
 
 /// How a derived tax amount is rounded to the cent.
@@ -98,6 +103,10 @@ fn default_overlap_days() -> u32 {
 
 fn default_page_size() -> u32 {
     MAX_PAGE_SIZE
+}
+
+fn default_read_ahead() -> bool {
+    true
 }
 
 impl Config {
@@ -143,6 +152,7 @@ mod tests {
         assert_eq!(c.base_url, PRODUCTION_BASE_URL);
         assert_eq!(c.overlap_days, 1);
         assert_eq!(c.page_size, 1000);
+        assert!(c.read_ahead);
         assert_eq!(c.default_store_id, "default");
         assert_eq!(c.tax_rounding, TaxRounding::HalfUp);
         assert_eq!(c.untyped_token, UntypedToken::Account);

@@ -40,8 +40,17 @@ pub struct Fetched {
     count: Mutex<Option<((NaiveDate, NaiveDate), u64)>>,
     /// The query of a page → its answer, until the page is handed out (shared, not copied:
     /// a page is a thousand receipts).
-    page: Mutex<Option<(String, Arc<Body>)>>,
+    page: Mutex<Option<KeptPage>>,
+    /// The next page, read ahead while `page` was mapped (`Config::read_ahead`).
+    next: Mutex<Option<KeptPage>>,
 }
+
+/// A page's query, its answer, and when it arrived (host clock, milliseconds).
+type KeptPage = (String, Arc<Body>, i64);
+
+/// How long a kept page answers for its query: a read that comes later (a connector kept
+/// between runs, `posbridge serve`) asks the vendor again.
+const KEPT_PAGE_MILLIS: i64 = 60_000;
 
 impl Fetched {
     fn count(&self, w: &Window) -> Option<u64> {
@@ -51,20 +60,32 @@ impl Fetched {
     fn keep_count(&self, w: &Window, n: u64) {
         *self.count.lock().unwrap_or_else(|p| p.into_inner()) = Some(((w.from, w.to), n));
     }
-    fn page(&self, q: &str) -> Option<Arc<Body>> {
+    fn page(&self, q: &str, now: i64) -> Option<Arc<Body>> {
         let p = self.page.lock().unwrap_or_else(|p| p.into_inner());
         p.as_ref()
-            .filter(|(k, _)| k == q)
-            .map(|(_, v)| Arc::clone(v))
+            .filter(|(k, _, at)| k == q && now.saturating_sub(*at) <= KEPT_PAGE_MILLIS)
+            .map(|(_, v, _)| Arc::clone(v))
     }
-    fn keep_page(&self, q: &str, body: &Arc<Body>) {
+    fn keep_page(&self, q: &str, body: &Arc<Body>, now: i64) {
         *self.page.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((q.to_string(), Arc::clone(body)));
+            Some((q.to_string(), Arc::clone(body), now));
     }
-    /// The page was handed out: a later read asks afresh.
+    /// The page read ahead, kept for the read that asks for it once this one is handed out.
+    fn keep_next(&self, q: &str, body: Arc<Body>, now: i64) {
+        *self.next.lock().unwrap_or_else(|p| p.into_inner()) = Some((q.to_string(), body, now));
+    }
+    /// The page was handed out: a later read asks afresh, unless it asks for the page read
+    /// ahead.
+    fn handed_out(&self) {
+        let next = self.next.lock().unwrap_or_else(|p| p.into_inner()).take();
+        *self.count.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.page.lock().unwrap_or_else(|p| p.into_inner()) = next;
+    }
+    /// The window ended: nothing kept is asked for again.
     fn forget(&self) {
         *self.count.lock().unwrap_or_else(|p| p.into_inner()) = None;
         *self.page.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.next.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
@@ -259,7 +280,7 @@ impl SalesReader<'_> {
         );
         // The page as asked (the name leaves out `limit`, which may change with the request).
         let asked = format!("{page_name}&limit={limit}");
-        let (body, fresh) = match self.fetched.page(&asked) {
+        let (body, fresh) = match self.fetched.page(&asked, self.client.host().now_millis()) {
             Some(body) => (body, false),
             None => {
                 let body = self
@@ -268,48 +289,45 @@ impl SalesReader<'_> {
                 (Arc::new(body), true)
             }
         };
-        // The page's text read into the receipts' own types; a page that is no JSON array, or
-        // a one-element array (which may be the vendor's error body), read as a `Value` as
-        // before, with the same errors.
-        let fallback: Value;
-        let read = match &*body {
-            Body::Array(a) => match page_from_text(a.text()).filter(|p| p.len() != 1) {
-                Some(receipts) => Ok(receipts),
-                None => {
-                    fallback = a.json()?;
-                    Err(&fallback)
-                }
-            },
-            Body::Json(v) => Err(v),
-        };
         if fresh {
-            self.fetched.keep_page(&asked, &body);
+            self.fetched
+                .keep_page(&asked, &body, self.client.host().now_millis());
         }
-        let receipts = match read {
-            Ok(receipts) => receipts,
-            Err(v) => array_answer(v, &page_name)?
-                .iter()
-                .map(receipt_from_value)
-                .collect(),
-        };
-        let stores = self.stores_for(&receipts)?;
-        let mut sales = Vec::with_capacity(receipts.len());
-        let mut warnings = BTreeSet::new();
-        for (i, r) in receipts.iter().enumerate() {
-            let mapped = map_receipt(r, &stores, cfg, &page_name, &format!("[{i}]"))?;
-            warnings.extend(mapped.warnings);
-            sales.push(mapped.sale);
-        }
-        // Once per page and kind, not once per receipt.
-        for w in warnings {
-            self.client
-                .host()
-                .warn(&format!("kassandro: {page_name}: {w}"));
-        }
+        // The next page of the window, if this one is full, is asked for while this one is read
+        // and mapped, on a thread of this read's own (joined before the read returns).
+        let next_offset = window.offset + limit as u64;
+        let ahead = (cfg.read_ahead && next_offset < window.total).then(|| {
+            let mut q = q.clone();
+            q[3].1 = next_offset.to_string();
+            let page_name = format!(
+                "receipts?datefrom={}&dateto={}&offset={next_offset}",
+                window.from, window.to
+            );
+            (q, page_name)
+        });
+        let mapped = std::thread::scope(|scope| {
+            let fetching = ahead.map(|(q, page_name)| {
+                scope.spawn(move || {
+                    let body =
+                        self.client
+                            .get_array(TokenKind::Account, "receipts", &q, &page_name);
+                    (format!("{page_name}&limit={limit}"), body)
+                })
+            });
+            let mapped = self.map_page(&body, &page_name);
+            // A failed read-ahead is dropped: the next read asks again and reports it then.
+            if let Some(Ok((asked, Ok(next)))) = fetching.map(|f| f.join()) {
+                let now = self.client.host().now_millis();
+                self.fetched.keep_next(&asked, Arc::new(next), now);
+            }
+            mapped
+        });
+        // On an error the page stays kept, for the read that asks for it again.
+        let (received, sales) = mapped?;
 
-        self.fetched.forget();
-        window.offset += receipts.len() as u64;
-        let done = receipts.len() < limit || window.offset >= window.total;
+        self.fetched.handed_out();
+        window.offset += received as u64;
+        let done = received < limit || window.offset >= window.total;
         if done {
             cursor.set_synced(window.to);
         } else {
@@ -320,6 +338,47 @@ impl SalesReader<'_> {
             cursor: Some(cursor.to_json()),
             has_more: !done,
         })
+    }
+
+    /// The receipts of one page as sales: how many receipts it held, and the sales.
+    fn map_page(&self, body: &Body, page_name: &str) -> Result<(usize, Vec<Sale>), ConnectorError> {
+        let cfg = self.client.config();
+        // The page's text read into the receipts' own types; a page that is no JSON array, or
+        // a one-element array (which may be the vendor's error body), read as a `Value` as
+        // before, with the same errors.
+        let fallback: Value;
+        let read = match body {
+            Body::Array(a) => match page_from_text(a.text()).filter(|p| p.len() != 1) {
+                Some(receipts) => Ok(receipts),
+                None => {
+                    fallback = a.json()?;
+                    Err(&fallback)
+                }
+            },
+            Body::Json(v) => Err(v),
+        };
+        let receipts = match read {
+            Ok(receipts) => receipts,
+            Err(v) => array_answer(v, page_name)?
+                .iter()
+                .map(receipt_from_value)
+                .collect(),
+        };
+        let stores = self.stores_for(&receipts)?;
+        let mut sales = Vec::with_capacity(receipts.len());
+        let mut warnings = BTreeSet::new();
+        for (i, r) in receipts.iter().enumerate() {
+            let mapped = map_receipt(r, &stores, cfg, page_name, &format!("[{i}]"))?;
+            warnings.extend(mapped.warnings);
+            sales.push(mapped.sale);
+        }
+        // Once per page and kind, not once per receipt.
+        for w in warnings {
+            self.client
+                .host()
+                .warn(&format!("kassandro: {page_name}: {w}"));
+        }
+        Ok((receipts.len(), sales))
     }
 }
 
@@ -437,6 +496,142 @@ mod tests {
         assert_eq!(requests_to(&host, "receipts/count"), 1);
         assert_eq!(requests_to(&host, "receipts"), 2);
         assert_eq!(requests_to(&host, "cashregisters"), 1);
+    }
+
+    /// A Kassandro holding `n` receipts (numbers `2-000000`…), paged by `offset` and `limit`.
+    fn paged_kassandro(n: usize) -> FakeHost {
+        let receipts: Vec<Value> = (0..n)
+            .map(|i| {
+                let mut r = receipt();
+                r["receiptNumber"] = json!(format!("2-{i:06}"));
+                r
+            })
+            .collect();
+        FakeHost::with_vendor(move |req| {
+            let rest = req.url.split("/v1.0/").nth(1).unwrap_or_default();
+            let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let param = |name: &str| {
+                query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                    .and_then(|v| v.parse::<usize>().ok())
+            };
+            Ok(match path {
+                "gettoken" => json_response(200, &json!([{"error": false, "accountToken": "acc"}])),
+                "receipts/count" => json_response(200, &json!({"count": receipts.len()})),
+                "receipts" => {
+                    let offset = param("offset").unwrap_or(0).min(receipts.len());
+                    let end = (offset + param("limit").unwrap_or(1000)).min(receipts.len());
+                    json_response(200, &json!(receipts[offset..end]))
+                }
+                "cashregisters" => json_response(
+                    200,
+                    &json!([
+                    {"_id": "a", "cashRegisterId": 2, "name": "Kassa 2", "locationId": "graz"}]),
+                ),
+                _ => json_response(404, &json!({"error": true, "msg": "no route"})),
+            })
+        })
+    }
+
+    /// Reads every page, following the cursor; answers the sales' ids and the offsets asked.
+    fn read_all(host: &FakeHost, read_ahead: bool) -> (Vec<String>, Vec<String>) {
+        let cfg: crate::config::Config = serde_json::from_value(json!({
+            "base_url": "http://127.0.0.1:9", "api_key": "key", "start_date": "2026-02-01",
+            "page_size": 2, "read_ahead": read_ahead
+        }))
+        .unwrap();
+        let client = Client::new(host.host(), cfg);
+        let (stores, fetched) = (Mutex::new(None), Fetched::default());
+        let reader = SalesReader {
+            client: &client,
+            stores: &stores,
+            fetched: &fetched,
+        };
+        let mut request = ReadRequest {
+            page_size: 1000,
+            ..sales_until_feb_2()
+        };
+        let mut ids = Vec::new();
+        loop {
+            let page = reader.read(&request).unwrap();
+            ids.extend(
+                page.records
+                    .iter()
+                    .map(|r| r["id"].as_str().unwrap().to_string()),
+            );
+            request.cursor = page.cursor;
+            if !page.has_more {
+                break;
+            }
+        }
+        let mut offsets: Vec<String> = host
+            .requests()
+            .iter()
+            .filter(|r| r.url.contains("/v1.0/receipts?"))
+            .filter_map(|r| {
+                r.url
+                    .split('&')
+                    .find(|kv| kv.starts_with("offset="))
+                    .map(str::to_string)
+            })
+            .collect();
+        offsets.sort();
+        (ids, offsets)
+    }
+
+    #[test]
+    fn reading_ahead_gives_the_same_sales_and_asks_for_each_page_once() {
+        let (with, with_asked) = read_all(&paged_kassandro(7), true);
+        let (without, without_asked) = read_all(&paged_kassandro(7), false);
+        let expected: Vec<String> = (0..7)
+            .map(|i| format!("kassandro:graz:2:2-{i:06}"))
+            .collect();
+        assert_eq!(with, expected);
+        assert_eq!(without, expected);
+        let pages = ["offset=0", "offset=2", "offset=4", "offset=6"];
+        assert_eq!(with_asked, pages);
+        assert_eq!(without_asked, pages);
+    }
+
+    #[test]
+    fn a_page_read_ahead_is_not_used_a_minute_later() {
+        let host = paged_kassandro(4);
+        let cfg: crate::config::Config = serde_json::from_value(json!({
+            "base_url": "http://127.0.0.1:9", "api_key": "key", "start_date": "2026-02-01",
+            "page_size": 2
+        }))
+        .unwrap();
+        let client = Client::new(host.host(), cfg);
+        let (stores, fetched) = (Mutex::new(None), Fetched::default());
+        let reader = SalesReader {
+            client: &client,
+            stores: &stores,
+            fetched: &fetched,
+        };
+        let request = ReadRequest {
+            page_size: 1000,
+            ..sales_until_feb_2()
+        };
+        let first = reader.read(&request).unwrap();
+        assert_eq!(
+            requests_to(&host, "receipts"),
+            2,
+            "the first page and the one ahead"
+        );
+        host.advance(std::time::Duration::from_secs(61));
+        let second = reader
+            .read(&ReadRequest {
+                cursor: first.cursor,
+                ..request
+            })
+            .unwrap();
+        assert_eq!(second.records.len(), 2);
+        assert_eq!(
+            requests_to(&host, "receipts"),
+            3,
+            "the second page asked again"
+        );
     }
 
     #[test]
