@@ -140,3 +140,63 @@ impl HostFfi for PluginHost {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use abi_stable::std_types::RVec;
+
+    use super::*;
+    use crate::http_gateway::EgressPolicy;
+
+    fn host(cancel: CancelFlag) -> PluginHost {
+        PluginHost {
+            connector: "test".into(),
+            kv_namespace: "test".into(),
+            gateway: HttpGateway::new(
+                "test",
+                EgressPolicy::new(vec!["127.0.0.1".into()]),
+                None,
+                Redactor::new(vec![]),
+            ),
+            redactor: Redactor::new(vec![]),
+            cancel,
+            kv: Arc::new(MemoryKv::default()),
+        }
+    }
+
+    fn get(url: &str) -> FfiHttpRequest {
+        FfiHttpRequest {
+            method: "GET".into(),
+            url: url.into(),
+            headers: RVec::new(),
+            body: RVec::new(),
+            timeout_ms: 1_000,
+        }
+    }
+
+    #[test]
+    fn a_request_from_a_thread_the_plugin_started_is_stopped_by_the_runs_flag() {
+        let run = CancelFlag::new();
+        run.cancel();
+        let host = host(run);
+        // A thread of the plugin's own: no plugin call is in scope on it. Nothing listens on
+        // port 9, so only the run's flag can answer `Cancelled` before connecting.
+        let answer = std::thread::scope(|s| {
+            s.spawn(|| host.http(get("http://127.0.0.1:9/receipts")).into_result())
+                .join()
+                .unwrap()
+        });
+        let err = ConnectorError::from(answer.unwrap_err());
+        assert!(matches!(err, ConnectorError::Cancelled), "{err:?}");
+    }
+
+    #[test]
+    fn a_request_within_a_plugin_call_follows_that_calls_flag() {
+        let host = host(CancelFlag::new());
+        let call = CancelFlag::new();
+        call.cancel();
+        let _scope = CallScope::enter(call);
+        let err = ConnectorError::from(host.http(get("http://127.0.0.1:9/x")).unwrap_err());
+        assert!(matches!(err, ConnectorError::Cancelled), "{err:?}");
+    }
+}
