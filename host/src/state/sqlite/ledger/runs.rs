@@ -82,17 +82,21 @@ pub(super) fn find(
                 .map(|(key, _)| key.as_str()),
         );
         for chunk in maybe.chunks(KEYS_PER_LOOKUP) {
-            let placeholders = vec!["?"; chunk.len()].join(", ");
+            // The list is padded (with its last key again) to a power of two, so a handful of
+            // cached statements serve every length a filter lets through.
+            let width = chunk.len().next_power_of_two().min(KEYS_PER_LOOKUP);
+            let placeholders = vec!["?"; width].join(", ");
             let sql = format!(
                 "SELECT idempotency_key, content_hash FROM ledger_runs
                  WHERE run = ? AND pipeline = ? AND idempotency_key IN ({placeholders})"
             );
-            // Full chunks share one cached statement.
             let mut stmt = conn.prepare_cached(&sql).context(DOING)?;
-            let mut params: Vec<&dyn ToSql> = Vec::with_capacity(chunk.len() + 2);
+            let mut params: Vec<&dyn ToSql> = Vec::with_capacity(width + 2);
             params.push(&run.id);
             params.push(&pipeline);
             params.extend(chunk.iter().map(|key| key as &dyn ToSql));
+            let last = chunk.last().expect("chunks are never empty");
+            params.resize(width + 2, last as &dyn ToSql);
             let mut rows = stmt.query(params.as_slice()).context(DOING)?;
             while let Some(row) = rows.next().context(DOING)? {
                 let key: String = row.get(0).context(DOING)?;
