@@ -534,14 +534,19 @@ mod tests {
         })
     }
 
-    /// Reads every page, following the cursor; answers the sales' ids and the offsets asked.
-    fn read_all(host: &FakeHost, read_ahead: bool) -> (Vec<String>, Vec<String>) {
+    /// A client of `host` asking for pages of 2 receipts.
+    fn paged_client(host: &FakeHost, read_ahead: bool) -> Client {
         let cfg: crate::config::Config = serde_json::from_value(json!({
             "base_url": "http://127.0.0.1:9", "api_key": "key", "start_date": "2026-02-01",
             "page_size": 2, "read_ahead": read_ahead
         }))
         .unwrap();
-        let client = Client::new(host.host(), cfg);
+        Client::new(host.host(), cfg)
+    }
+
+    /// Reads every page, following the cursor; answers the sales' ids and the offsets asked.
+    fn read_all(host: &FakeHost, read_ahead: bool) -> (Vec<String>, Vec<String>) {
+        let client = paged_client(host, read_ahead);
         let (stores, fetched) = (Mutex::new(None), Fetched::default());
         let reader = SalesReader {
             client: &client,
@@ -597,12 +602,7 @@ mod tests {
     #[test]
     fn a_page_read_ahead_is_not_used_a_minute_later() {
         let host = paged_kassandro(4);
-        let cfg: crate::config::Config = serde_json::from_value(json!({
-            "base_url": "http://127.0.0.1:9", "api_key": "key", "start_date": "2026-02-01",
-            "page_size": 2
-        }))
-        .unwrap();
-        let client = Client::new(host.host(), cfg);
+        let client = paged_client(&host, true);
         let (stores, fetched) = (Mutex::new(None), Fetched::default());
         let reader = SalesReader {
             client: &client,
