@@ -38,8 +38,9 @@ pub struct SalesReader<'a> {
 pub struct Fetched {
     /// `(from, to)` of a window → its `/receipts/count`.
     count: Mutex<Option<((NaiveDate, NaiveDate), u64)>>,
-    /// The query of a page → its answer, until the page is handed out (shared, not copied:
-    /// a page is a thousand receipts).
+    /// The query of a page → its answer, until the page is handed out, for a read asked again
+    /// after an error; then the page read ahead, for the next read (shared, not copied: a page
+    /// is a thousand receipts).
     page: Mutex<Option<KeptPage>>,
     /// The next page, read ahead while `page` was mapped (`Config::read_ahead`).
     next: Mutex<Option<KeptPage>>,
@@ -298,7 +299,11 @@ impl SalesReader<'_> {
         let next_offset = window.offset + limit as u64;
         let ahead = (cfg.read_ahead && next_offset < window.total).then(|| {
             let mut q = q.clone();
-            q[3].1 = next_offset.to_string();
+            for (name, value) in &mut q {
+                if *name == "offset" {
+                    *value = next_offset.to_string();
+                }
+            }
             let page_name = format!(
                 "receipts?datefrom={}&dateto={}&offset={next_offset}",
                 window.from, window.to
