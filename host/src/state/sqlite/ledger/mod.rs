@@ -14,7 +14,8 @@
 //! The ledger's content is the runs, oldest first, then the keys of `ledger_recent` they lack;
 //! a key entered twice keeps its first entry. Several processes may share the file: the map
 //! follows their appends by `seq`, and the map and the filters are reloaded whole when
-//! `ledger_state.generation` moved (a merge or a forget, by any process).
+//! `ledger_state.generation` moved (a merge, a compaction, a forget or a filter built at open,
+//! by any process).
 
 mod bloom;
 mod recent;
@@ -27,7 +28,7 @@ use rusqlite::{params, Connection};
 use super::db_error::DbContext;
 use crate::state::StateError;
 
-pub(super) use recent::RecentKeys;
+use recent::RecentKeys;
 #[cfg(test)]
 pub(super) use runs::compaction_sql;
 
