@@ -403,7 +403,7 @@ fn cursor_digest(cursor: Option<&Value>) -> Digest128 {
     let mut h = Xxh3::new();
     // No cursor and a `null` cursor both mean the start.
     canonical(&mut h, cursor.unwrap_or(&Value::Null));
-    truncate(h)
+    digest_of(h)
 }
 
 fn records_digest(records: &[Value]) -> Digest128 {
@@ -412,10 +412,10 @@ fn records_digest(records: &[Value]) -> Digest128 {
         canonical(&mut h, r);
         h.update(b"\n");
     }
-    truncate(h)
+    digest_of(h)
 }
 
-fn truncate(h: Xxh3) -> Digest128 {
+fn digest_of(h: Xxh3) -> Digest128 {
     h.digest128().to_le_bytes()
 }
 

@@ -95,6 +95,14 @@ fn key_hash(pipeline: &str, key: &str) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(key.as_bytes(), seed)
 }
 
+/// The [`key_hash`] of a row's pipeline (column `at`) and key (column `at + 1`), read without
+/// copying them.
+fn row_key_hash(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<u64> {
+    let pipeline = row.get_ref(at)?.as_str()?;
+    let key = row.get_ref(at + 1)?.as_str()?;
+    Ok(key_hash(pipeline, key))
+}
+
 /// Which of `keys` the pipeline's ledger holds, with the fingerprint of each key's first entry.
 /// `conn` must be in a (read) transaction, so the runs and `ledger_recent` are one snapshot.
 pub(super) fn delivered_fingerprints(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::key_hash;
+use super::row_key_hash;
 use crate::state::sqlite::db_error::DbContext;
 use crate::state::StateError;
 
@@ -52,15 +52,7 @@ impl RecentKeys {
         let mut rows = stmt.query([self.last_seq]).context(DOING)?;
         while let Some(row) = rows.next().context(DOING)? {
             let seq: i64 = row.get(0).context(DOING)?;
-            let pipeline = row
-                .get_ref(1)
-                .and_then(|v| Ok(v.as_str()?))
-                .context(DOING)?;
-            let key = row
-                .get_ref(2)
-                .and_then(|v| Ok(v.as_str()?))
-                .context(DOING)?;
-            self.note(key_hash(pipeline, key), seq);
+            self.note(row_key_hash(row, 1).context(DOING)?, seq);
         }
         Ok(())
     }
@@ -113,7 +105,7 @@ impl RecentKeys {
     /// Points a key's hash at another row, as a hash collision would.
     #[cfg(test)]
     pub(in crate::state::sqlite) fn collide(&mut self, pipeline: &str, key: &str, seq: i64) {
-        self.first_seq.insert(key_hash(pipeline, key), seq);
+        self.first_seq.insert(super::key_hash(pipeline, key), seq);
     }
 }
 

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 use super::bloom::Bloom;
-use super::key_hash;
+use super::row_key_hash;
 use crate::state::sqlite::db_error::DbContext;
 use crate::state::StateError;
 
@@ -230,13 +230,7 @@ pub(super) fn forget(conn: &Connection, pipeline: &str) -> Result<u64, StateErro
             .collect::<Result<_, _>>()
             .context(DOING)?;
         for (run, level) in runs {
-            let keys: i64 = conn
-                .query_row(
-                    "SELECT count(*) FROM ledger_runs WHERE run = ?1",
-                    [run],
-                    |r| r.get(0),
-                )
-                .context(DOING)?;
+            let keys = keys_in_run(conn, run)?;
             if keys == 0 {
                 conn.execute("DELETE FROM ledger_run_filters WHERE run = ?1", [run])
                     .context(DOING)?;
@@ -259,17 +253,21 @@ pub(super) fn any_without_filter(conn: &Connection) -> Result<bool, StateError> 
 /// would have reached. Inside a write transaction.
 pub(super) fn build_missing_filters(conn: &Connection, merge_at: usize) -> Result<(), StateError> {
     for run in runs_without_filter(conn)? {
-        let keys: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM ledger_runs WHERE run = ?1",
-                [run],
-                |r| r.get(0),
-            )
-            .context("counting a run's keys")?;
+        let keys = keys_in_run(conn, run)?;
         let bloom = filter_by_scan(conn, run, keys as usize)?;
         store_filter(conn, run, level_of(keys as usize, merge_at), keys, &bloom)?;
     }
     Ok(())
+}
+
+/// How many keys `run` holds.
+fn keys_in_run(conn: &Connection, run: i64) -> Result<i64, StateError> {
+    conn.query_row(
+        "SELECT count(*) FROM ledger_runs WHERE run = ?1",
+        [run],
+        |r| r.get(0),
+    )
+    .context("counting a run's keys")
 }
 
 /// The level a run of `keys` keys reaches by compactions of runs of `merge_at`.
@@ -327,15 +325,7 @@ fn filter_by_scan(conn: &Connection, run: i64, keys: usize) -> Result<Bloom, Sta
         .context(DOING)?;
     let mut rows = stmt.query([run]).context(DOING)?;
     while let Some(row) = rows.next().context(DOING)? {
-        let pipeline = row
-            .get_ref(0)
-            .and_then(|v| Ok(v.as_str()?))
-            .context(DOING)?;
-        let key = row
-            .get_ref(1)
-            .and_then(|v| Ok(v.as_str()?))
-            .context(DOING)?;
-        bloom.insert(key_hash(pipeline, key));
+        bloom.insert(row_key_hash(row, 0).context(DOING)?);
     }
     Ok(bloom)
 }
