@@ -649,6 +649,7 @@ impl<'a> Run<'a> {
             mode: w.mode.clone(),
             mapping: w.mapping.clone(),
             idempotency_keys: keys,
+            lines_checked: false,
         })
     }
 

@@ -54,6 +54,8 @@ pub(super) struct Analysed {
     pub fingerprint: Option<String>,
     /// The record as one line of compact-or-not JSON.
     pub line: Line,
+    /// The line parsed here as one JSON object: the sink need not check it again.
+    pub is_object: bool,
     /// Sales under validation: `Err(reason)` when the sale does not parse or reconcile.
     pub check: Option<Result<(), String>>,
     /// `daily_summary`: the parsed sale, or why it does not parse. Boxed: a page's records are
@@ -75,6 +77,7 @@ impl Facts {
             key: self.key,
             fingerprint: self.fingerprint,
             line,
+            is_object: true,
             check: self.check,
             sale: self.sale,
         }
@@ -188,6 +191,7 @@ impl Analyser {
     fn record(&self, value: Value, line: Line) -> Analysed {
         let sales = self.stream == "sales";
         Analysed {
+            is_object: value.is_object(),
             key: idempotency_key(&self.source, &self.stream, &value),
             fingerprint: content_fingerprint(&self.stream, &value),
             check: (sales && self.validate).then(|| check_sale(&value)),
@@ -374,6 +378,25 @@ mod tests {
         }
         // Most lines take the borrowed way; the odd ones are compared above when they do.
         assert!(borrowed > 60, "{borrowed}");
+    }
+
+    /// Only a line read here as a JSON object lets the sink skip its own check.
+    #[test]
+    fn a_line_is_marked_checked_only_when_it_is_an_object() {
+        let page = ReadPage {
+            lines: Some(NdjsonLines::new(b"{\"id\":\"a\"}\n[1,2]\n\"s\"\n".to_vec())),
+            ..ReadPage::default()
+        };
+        let out = analyser(false).page(page).unwrap();
+        let marks: Vec<bool> = out.records.iter().map(|r| r.is_object).collect();
+        assert_eq!(marks, [true, false, false]);
+        let values = ReadPage {
+            records: vec![serde_json::json!({"id": "b"}), serde_json::json!([1])],
+            ..ReadPage::default()
+        };
+        let out = analyser(false).page(values).unwrap();
+        let marks: Vec<bool> = out.records.iter().map(|r| r.is_object).collect();
+        assert_eq!(marks, [true, false]);
     }
 
     #[test]

@@ -81,6 +81,7 @@ pub fn retry_dead_letter(
         mode: Some(def.sink.mode.as_str().into()),
         mapping: def.mapping.clone(),
         idempotency_keys: vec![write_key],
+        lines_checked: false,
     };
     Ok(
         match sink

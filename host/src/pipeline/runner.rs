@@ -325,6 +325,8 @@ struct Pending {
     key: String,
     /// The record as one line of JSON, sent to the sink as it is.
     line: Line,
+    /// `line` was parsed by the host as one JSON object (see `WriteRequest::lines_checked`).
+    line_checked: bool,
     /// What the record says, for documents (see [`super::content_fingerprint`]).
     fingerprint: Option<String>,
     /// Ledger entries committed in the same transaction as this record's outcome: the sales
@@ -368,6 +370,7 @@ impl Pending {
         Pending {
             key: a.key,
             line: a.line,
+            line_checked: a.is_object,
             fingerprint: a.fingerprint,
             riders: Vec::new(),
             sale: a.sale,
@@ -694,6 +697,7 @@ impl Run<'_> {
                 mode: Some(self.def.sink.mode.as_str().to_string()),
                 mapping: self.def.mapping.clone(),
                 idempotency_keys: remaining.iter().map(|p| p.key.clone()).collect(),
+                lines_checked: remaining.iter().all(|p| p.line_checked),
             };
             // The lines as they came from the source: nothing is serialized again. The sink
             // takes the buffer, so each attempt joins them afresh (no copy kept for retries).
@@ -878,6 +882,7 @@ impl Run<'_> {
                 batch.push(Pending {
                     key: closure_key(&c.id, &key_list),
                     line: Line::owned(serde_json::to_vec(&serde_json::to_value(&c)?)?),
+                    line_checked: true,
                     fingerprint: None,
                     riders,
                     sale: None,

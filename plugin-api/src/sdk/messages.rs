@@ -61,6 +61,12 @@ pub struct WriteRequest {
     /// One key per record, in order.
     #[serde(default)]
     pub idempotency_keys: Vec<String>,
+    /// `true` when the host parsed every NDJSON line of the batch as one JSON object before
+    /// sending it (a pipeline's batches: the host reads each record for its key), so a sink
+    /// that writes lines through may skip checking them again. `false`, the default and what
+    /// an older host sends, means nothing is promised: check.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lines_checked: bool,
 }
 
 /// What happened to one record of a batch.

@@ -163,7 +163,13 @@ impl FileSink {
             unreachable!("the output was opened above");
         };
         let written_before = output.written_among(keys)?;
-        let batch = self.encode_batch(output.csv_header.as_ref(), keys, &written_before, records);
+        let batch = self.encode_batch(
+            output.csv_header.as_ref(),
+            keys,
+            &written_before,
+            records,
+            request.lines_checked,
+        );
         if batch.records_written == 0 {
             return Ok(batch.outcomes);
         }
@@ -190,13 +196,15 @@ impl FileSink {
     }
 
     /// Decides each record's outcome and encodes the ones to write. `written` holds the keys
-    /// of the batch the output has already.
+    /// of the batch the output has already; `lines_checked`, that the host parsed each line as
+    /// one JSON object already.
     fn encode_batch<'r>(
         &self,
         csv_header: Option<&Vec<String>>,
         keys: &[String],
         written: &HashSet<String>,
         records: &[Input<'r>],
+        lines_checked: bool,
     ) -> Batch<'r> {
         let is_new = |i: usize| !keys.get(i).is_some_and(|k| written.contains(k));
         let header = match self.settings.format {
@@ -226,6 +234,7 @@ impl FileSink {
             }
             let bytes = match record {
                 // A line is written as it came: borrowed, not copied.
+                Input::Line(line) if lines_checked => Ok(Cow::Borrowed(*line)),
                 Input::Line(line) => check_object_line(line).map(|()| Cow::Borrowed(*line)),
                 Input::Value(v) => match v.as_object() {
                     None => Err("a record must be a JSON object".to_string()),

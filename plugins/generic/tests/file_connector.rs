@@ -684,6 +684,41 @@ fn ndjson_lines_pass_through_the_source_and_the_sink_unparsed() {
     assert_eq!(fs::read_to_string(&output).unwrap(), expected);
 }
 
+/// A batch whose lines the host parsed already (`lines_checked`) is written through unchecked;
+/// without the promise every line is checked, and one that is no JSON object is refused.
+#[test]
+fn lines_the_host_checked_are_not_checked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not JSON at all: only a sink that checks can tell.
+    let batch = "{\"id\":\"a\"}\n{oops\n";
+    let request = WriteRequest {
+        stream: "sales".into(),
+        idempotency_keys: vec!["k1".into(), "k2".into()],
+        ..WriteRequest::default()
+    };
+    let checked = dir.path().join("checked.ndjson");
+    let outcomes = file_connector(&checked)
+        .write_ndjson(&request, batch.as_bytes())
+        .unwrap();
+    assert_eq!(outcomes[0], written());
+    assert!(
+        matches!(&outcomes[1], RecordOutcome::Rejected { reason } if reason.contains("not valid JSON")),
+        "{outcomes:?}"
+    );
+    assert_eq!(fs::read_to_string(&checked).unwrap(), "{\"id\":\"a\"}\n");
+
+    let trusted = dir.path().join("trusted.ndjson");
+    let request = WriteRequest {
+        lines_checked: true,
+        ..request
+    };
+    let outcomes = file_connector(&trusted)
+        .write_ndjson(&request, batch.as_bytes())
+        .unwrap();
+    assert_eq!(outcomes, [written(), written()]);
+    assert_eq!(fs::read_to_string(&trusted).unwrap(), batch);
+}
+
 #[test]
 fn a_bad_line_read_as_ndjson_is_reported_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
