@@ -15,7 +15,6 @@ use std::sync::{Mutex, MutexGuard};
 
 use posbridge_plugin_api::{RecordOutcome, WriteRequest};
 use serde_json::{Map, Value};
-use sha2::Digest;
 
 use crate::config::{Format, Settings};
 use crate::csv_layout::CsvLayout;
@@ -124,10 +123,7 @@ impl FileSink {
         request: &WriteRequest,
         ndjson: &[u8],
     ) -> Result<Vec<RecordOutcome>, FileError> {
-        let lines = ndjson
-            .split(|b| *b == b'\n')
-            .map(<[u8]>::trim_ascii)
-            .filter(|line| !line.is_empty());
+        let lines = ndjson_lines(ndjson);
         if self.settings.format == Format::Ndjson {
             let inputs: Vec<Input<'_>> = lines.map(Input::Line).collect();
             return self.write_inputs(request, &inputs);
@@ -275,6 +271,19 @@ impl FileSink {
             _ => serde_json::to_vec(record).map_err(|e| format!("JSON encoding: {e}")),
         }
     }
+}
+
+/// The non-blank lines of an NDJSON buffer, trimmed; newlines found with `memchr`
+/// (vectorized), not byte by byte.
+fn ndjson_lines(ndjson: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let ends = memchr::memchr_iter(b'\n', ndjson).chain(std::iter::once(ndjson.len()));
+    let mut start = 0;
+    ends.map(move |end| {
+        let line = &ndjson[start..end];
+        start = end + 1;
+        line.trim_ascii()
+    })
+    .filter(|line| !line.is_empty())
 }
 
 /// One record of a batch: a parsed value, or an NDJSON line taken as it is.
@@ -540,8 +549,8 @@ fn verify_last_batch(
     format: Format,
     last: &LedgerEntry,
 ) -> Result<(), FileError> {
-    let (Some(start), Some(expected)) = (last.start, last.sha256.as_deref()) else {
-        return Ok(()); // a ledger line written before the hash was kept
+    let Some(start) = last.start.filter(|_| last.has_digest()) else {
+        return Ok(()); // a ledger line written before the digest was kept
     };
     let end = last.end;
     if start > end {
@@ -554,7 +563,7 @@ fn verify_last_batch(
     if let (Format::Json, Some(b)) = (format, bytes.last_mut()) {
         *b = b']';
     }
-    if hex::encode(sha2::Sha256::digest(&bytes)) != expected {
+    if last.digest_matches(&bytes) == Some(false) {
         return Err(not_ours(
             path,
             format!("bytes {start}..{end} differ from what posbridge wrote there"),
@@ -643,4 +652,18 @@ fn read_csv_header(
             message: format!("header row: {e}"),
         })?;
     Ok(found.then(|| row.iter().map(str::to_string).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ndjson_lines;
+
+    #[test]
+    fn ndjson_lines_are_the_non_blank_lines_trimmed() {
+        let lines: Vec<&[u8]> =
+            ndjson_lines(b"{\"a\":1}\n\n  \r\n {\"b\":2} \r\n{\"c\":3}").collect();
+        assert_eq!(lines, [&b"{\"a\":1}"[..], b"{\"b\":2}", b"{\"c\":3}"]);
+        assert_eq!(ndjson_lines(b"").count(), 0);
+        assert_eq!(ndjson_lines(b"\n\n").count(), 0);
+    }
 }
