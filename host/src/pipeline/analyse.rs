@@ -8,6 +8,7 @@
 //! This is pure work on a page, so the runner does it on a thread of its own while the
 //! previous page is being written (`analyse_pages`).
 
+use std::collections::VecDeque;
 use std::ops::{Deref, Range};
 use std::sync::Arc;
 
@@ -205,29 +206,65 @@ impl Analyser {
     }
 }
 
-/// Analyses the pages coming from the reader, one at a time on a blocking thread, and hands
-/// them to the writer; ends when either side is gone. An error is handed on as it came.
+/// Pages analysed at once, each on a blocking thread of its own. On two cores the analysis (a
+/// full parse of every record) is the longest stage of a file pipeline; a second page in
+/// analysis takes up the time the reader and the writer leave free.
+const PAGES_ANALYSED_AT_ONCE: usize = 2;
+
+/// Analyses the pages coming from the reader, up to [`PAGES_ANALYSED_AT_ONCE`] at a time on
+/// blocking threads, and hands them to the writer in the order they came; ends when either
+/// side is gone. An error is handed on as it came, after the pages before it.
 pub(super) async fn analyse_pages(
     analyser: Arc<Analyser>,
     mut pages: mpsc::Receiver<Result<ReadPage, ConnectorError>>,
     out: mpsc::Sender<Result<AnalysedPage, ConnectorError>>,
 ) {
-    while let Some(page) = pages.recv().await {
-        let analysed = match page {
-            Ok(page) => {
-                let a = analyser.clone();
-                tokio::task::spawn_blocking(move || a.page(page))
-                    .await
-                    .unwrap_or_else(|e| {
-                        Err(ConnectorError::Bug(format!("analysing a page failed: {e}")))
-                    })
+    let mut in_flight: VecDeque<Analysis> = VecDeque::new();
+    let mut reading = true;
+    loop {
+        let room = in_flight.len() < PAGES_ANALYSED_AT_ONCE;
+        tokio::select! {
+            // The oldest first, so that pages leave in order and memory stays bounded.
+            biased;
+            done = async { in_flight.front_mut().expect("the branch is guarded").await },
+                if !in_flight.is_empty() =>
+            {
+                in_flight.pop_front();
+                if out.send(finished(done)).await.is_err() {
+                    return;
+                }
             }
-            Err(e) => Err(e),
-        };
-        if out.send(analysed).await.is_err() {
-            break;
+            page = pages.recv(), if reading && room => match page {
+                Some(Ok(page)) => {
+                    let a = analyser.clone();
+                    in_flight.push_back(tokio::task::spawn_blocking(move || a.page(page)));
+                }
+                Some(Err(e)) => {
+                    // After the pages read before it.
+                    while let Some(earlier) = in_flight.pop_front() {
+                        if out.send(finished(earlier.await)).await.is_err() {
+                            return;
+                        }
+                    }
+                    if out.send(Err(e)).await.is_err() {
+                        return;
+                    }
+                }
+                None => reading = false,
+            },
+            else => return,
         }
     }
+}
+
+/// A page's analysis on its blocking thread.
+type Analysis = tokio::task::JoinHandle<Result<AnalysedPage, ConnectorError>>;
+
+/// What an analysis came to; a panic in it is a bug, reported as the page's error.
+fn finished(
+    joined: Result<Result<AnalysedPage, ConnectorError>, tokio::task::JoinError>,
+) -> Result<AnalysedPage, ConnectorError> {
+    joined.unwrap_or_else(|e| Err(ConnectorError::Bug(format!("analysing a page failed: {e}"))))
 }
 
 /// Checks that a record is a canonical sale that reconciles; the reason otherwise.
@@ -397,6 +434,51 @@ mod tests {
         let out = analyser(false).page(values).unwrap();
         let marks: Vec<bool> = out.records.iter().map(|r| r.is_object).collect();
         assert_eq!(marks, [true, false]);
+    }
+
+    /// Pages are analysed two at a time but leave in the order they came, an error after the
+    /// pages read before it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn analysed_pages_leave_in_the_order_they_came() {
+        let (pages_tx, pages_rx) = mpsc::channel(64);
+        let (out_tx, mut out_rx) = mpsc::channel(1);
+        let task = tokio::spawn(analyse_pages(Arc::new(analyser(false)), pages_rx, out_tx));
+        let mut expected = Vec::new();
+        for page in 0..40 {
+            let n = if page % 2 == 0 { 400 } else { 1 };
+            let text: String = (0..n)
+                .map(|i| format!("{{\"id\":\"{page}-{i}\"}}\n"))
+                .collect();
+            expected.push(idempotency_key(
+                "generic",
+                "sales",
+                &serde_json::json!({"id": format!("{page}-0")}),
+            ));
+            let page = ReadPage {
+                lines: Some(NdjsonLines::new(text.into_bytes())),
+                ..ReadPage::default()
+            };
+            pages_tx.send(Ok(page)).await.unwrap();
+        }
+        pages_tx
+            .send(Err(ConnectorError::Permanent("the source broke".into())))
+            .await
+            .unwrap();
+        drop(pages_tx);
+        let mut firsts = Vec::new();
+        let mut error = None;
+        while let Some(page) = out_rx.recv().await {
+            match page {
+                Ok(p) => {
+                    assert!(error.is_none(), "a page after the error");
+                    firsts.push(p.records[0].key.clone());
+                }
+                Err(e) => error = Some(e.to_string()),
+            }
+        }
+        assert_eq!(firsts, expected);
+        assert!(error.unwrap().contains("the source broke"));
+        task.await.unwrap();
     }
 
     #[test]

@@ -422,8 +422,8 @@ impl Run<'_> {
             .with_lines();
             tokio::spawn(pages.pump(tx, self.opts.cancel.clone()))
         };
-        // Pages are analysed (parsed once: keys, fingerprints, validation) on another thread
-        // while the page before is written.
+        // Pages are analysed (parsed once: keys, fingerprints, validation), two at a time, on
+        // threads of their own while the page before them is written.
         let (analysed_tx, mut rx) = mpsc::channel(1);
         let analyser = Arc::new(Analyser {
             source: self.source.name().to_string(),

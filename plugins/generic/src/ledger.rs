@@ -321,7 +321,10 @@ mod tests {
         assert_eq!(bare.digest_matches(b"abc"), None);
         // New lines are spelled with `xxh3` only.
         let line = serde_json::to_string(&entry).unwrap();
-        assert!(line.contains("\"xxh3\":\"") && !line.contains("sha256"), "{line}");
+        assert!(
+            line.contains("\"xxh3\":\"") && !line.contains("sha256"),
+            "{line}"
+        );
     }
 
     #[test]
