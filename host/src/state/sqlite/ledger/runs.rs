@@ -162,6 +162,7 @@ pub(super) fn compact(conn: &Connection) -> Result<(), StateError> {
             _ => return Ok(()),
         };
         let (first, last) = (newest[newest.len() - 1].0, newest[0].0);
+        let started = std::time::Instant::now();
         let run = next_run(conn)?;
         let sql = compaction_sql(newest.len());
         let ids = std::iter::once(run).chain(newest.iter().rev().map(|&(id, _)| id));
@@ -170,6 +171,7 @@ pub(super) fn compact(conn: &Connection) -> Result<(), StateError> {
             .context(DOING)?
             .execute(rusqlite::params_from_iter(ids))
             .context(DOING)?;
+        let copied = started.elapsed();
         // They are the newest runs, so no other run lies between `first` and `last`.
         conn.execute(
             "DELETE FROM ledger_runs WHERE run BETWEEN ?1 AND ?2",
@@ -181,8 +183,18 @@ pub(super) fn compact(conn: &Connection) -> Result<(), StateError> {
             [first, last],
         )
         .context(DOING)?;
+        let deleted = started.elapsed();
         let bloom = filter_by_scan(conn, run, keys)?;
         store_filter(conn, run, level + 1, keys as i64, &bloom)?;
+        // Each step's share, to tell where a slow compaction spends its time.
+        tracing::debug!(
+            run,
+            keys,
+            copy_ms = copied.as_millis() as u64,
+            delete_ms = (deleted - copied).as_millis() as u64,
+            filter_ms = (started.elapsed() - deleted).as_millis() as u64,
+            "compacted ledger runs"
+        );
     }
 }
 
