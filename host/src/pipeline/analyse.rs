@@ -5,8 +5,8 @@
 //! A line that reading does not take (not UTF-8, not an object, a sale without an id whose key
 //! needs members not kept, a sale that does not parse) goes the `Value` way, so that its result and its error read as
 //! they always did. The line itself goes on to the sink as it came (no serialization again).
-//! This is pure work on a page, so the runner does it on a thread of its own while the
-//! previous page is being written (`analyse_pages`).
+//! This is pure work on a page, so the runner does it on threads of its own, two pages at a
+//! time, while the page before is being written (`analyse_pages`).
 
 use std::collections::VecDeque;
 use std::ops::{Deref, Range};
