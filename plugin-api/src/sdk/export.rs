@@ -181,19 +181,28 @@ pub fn sales_to_ndjson(sales: &[Sale]) -> Result<Vec<u8>, ConnectorError> {
     Ok(buf)
 }
 
+/// The records of NDJSON bytes: their non-blank lines, trimmed of surrounding whitespace.
+/// Newlines are found with `memchr` (vectorized), not byte by byte.
+///
+/// ```
+/// use posbridge_plugin_api::sdk::export::ndjson_lines;
+/// let lines: Vec<&[u8]> = ndjson_lines(b"{\"a\":1}\n\n {\"b\":2}\r\n").collect();
+/// assert_eq!(lines, [&b"{\"a\":1}"[..], b"{\"b\":2}"]);
+/// ```
+pub fn ndjson_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    let mut start = 0;
+    ends.map(move |end| {
+        let line = &bytes[start..end];
+        start = end + 1;
+        line.trim_ascii()
+    })
+    .filter(|line| !line.is_empty())
+}
+
 /// How many records NDJSON bytes hold: their non-blank lines.
 pub fn count_ndjson_records(bytes: &[u8]) -> usize {
-    // Newlines found with `memchr` (vectorized); a line is settled at its first byte that is
-    // not whitespace, which for a record is the first.
-    let mut count = 0;
-    let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len())) {
-        if !bytes[start..end].iter().all(u8::is_ascii_whitespace) {
-            count += 1;
-        }
-        start = end + 1;
-    }
-    count
+    ndjson_lines(bytes).count()
 }
 
 /// Parses NDJSON bytes into records; a bad line is reported with its number.
@@ -299,6 +308,16 @@ macro_rules! export_connector {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ndjson_lines_are_the_non_blank_lines_trimmed() {
+        use super::ndjson_lines;
+        let lines: Vec<&[u8]> =
+            ndjson_lines(b"{\"a\":1}\n\n  \r\n {\"b\":2} \r\n{\"c\":3}").collect();
+        assert_eq!(lines, [&b"{\"a\":1}"[..], b"{\"b\":2}", b"{\"c\":3}"]);
+        assert_eq!(ndjson_lines(b"").count(), 0);
+        assert_eq!(ndjson_lines(b"\n\n").count(), 0);
+    }
+
     #[test]
     fn records_are_counted_as_non_blank_lines() {
         use super::count_ndjson_records as count;

@@ -13,6 +13,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use posbridge_plugin_api::sdk::export::ndjson_lines;
 use posbridge_plugin_api::{RecordOutcome, WriteRequest};
 use serde_json::{Map, Value};
 
@@ -271,19 +272,6 @@ impl FileSink {
             _ => serde_json::to_vec(record).map_err(|e| format!("JSON encoding: {e}")),
         }
     }
-}
-
-/// The non-blank lines of an NDJSON buffer, trimmed; newlines found with `memchr`
-/// (vectorized), not byte by byte.
-fn ndjson_lines(ndjson: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let ends = memchr::memchr_iter(b'\n', ndjson).chain(std::iter::once(ndjson.len()));
-    let mut start = 0;
-    ends.map(move |end| {
-        let line = &ndjson[start..end];
-        start = end + 1;
-        line.trim_ascii()
-    })
-    .filter(|line| !line.is_empty())
 }
 
 /// One record of a batch: a parsed value, or an NDJSON line taken as it is.
@@ -652,18 +640,4 @@ fn read_csv_header(
             message: format!("header row: {e}"),
         })?;
     Ok(found.then(|| row.iter().map(str::to_string).collect()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ndjson_lines;
-
-    #[test]
-    fn ndjson_lines_are_the_non_blank_lines_trimmed() {
-        let lines: Vec<&[u8]> =
-            ndjson_lines(b"{\"a\":1}\n\n  \r\n {\"b\":2} \r\n{\"c\":3}").collect();
-        assert_eq!(lines, [&b"{\"a\":1}"[..], b"{\"b\":2}", b"{\"c\":3}"]);
-        assert_eq!(ndjson_lines(b"").count(), 0);
-        assert_eq!(ndjson_lines(b"\n\n").count(), 0);
-    }
 }
