@@ -61,12 +61,21 @@ impl GlobalArgs {
 
     /// Loads the registry and reports skipped libraries on stderr, one line each.
     pub fn load_registry(&self) -> Registry {
-        let reg = Registry::load(&self.plugin_dirs());
-        for s in reg.skipped() {
-            eprintln!("warning: {s}");
-        }
-        reg
+        warn_skipped(Registry::load(&self.plugin_dirs()))
     }
+
+    /// Loads libraries until the connectors `names` are there ([`Registry::load_for`]), and
+    /// reports the libraries skipped on the way.
+    pub fn load_registry_for(&self, names: &[&str]) -> Registry {
+        warn_skipped(Registry::load_for(&self.plugin_dirs(), names))
+    }
+}
+
+fn warn_skipped(reg: Registry) -> Registry {
+    for s in reg.skipped() {
+        eprintln!("warning: {s}");
+    }
+    reg
 }
 
 #[derive(Debug, Subcommand)]

@@ -19,7 +19,8 @@ pub fn load_valid(
             return Ok(Err(1));
         }
     };
-    let reg = g.load_registry();
+    // Only the pipeline's connectors: a run maps two libraries, not the whole folder.
+    let reg = g.load_registry_for(&[&def.source.connector, &def.sink.connector]);
     let errs = def.validate(&reg, &text);
     if !errs.is_empty() {
         for e in &errs {
