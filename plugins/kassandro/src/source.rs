@@ -108,9 +108,10 @@ fn single_page(records: Vec<Value>) -> Page {
     }
 }
 
-/// A page of sales, before it is handed to the host.
-struct SalesPage {
-    sales: Vec<Sale>,
+/// A page of sales as the read hands it on: `sales` is what [`SalesReader::read_sales`]'s
+/// `finish` made of them (values, or NDJSON).
+struct SalesPage<T> {
+    sales: T,
     cursor: Option<Value>,
     has_more: bool,
 }
@@ -128,10 +129,14 @@ impl SalesReader<'_> {
                 has_more: page.has_more,
             });
         }
-        let page = self.read_sales(request)?;
+        // Written while the next page is fetched (see `read_sales`).
+        let page = self.read_sales(request, |sales| {
+            Ok((sales.len() as u64, sales_to_ndjson(&sales)?))
+        })?;
+        let (count, records) = page.sales;
         Ok(NdjsonPage {
-            count: page.sales.len() as u64,
-            records: sales_to_ndjson(&page.sales)?,
+            count,
+            records,
             cursor: page.cursor,
             has_more: page.has_more,
         })
@@ -142,9 +147,9 @@ impl SalesReader<'_> {
         let acc = TokenKind::Account;
         match request.stream.as_str() {
             "sales" => {
-                let page = self.read_sales(request)?;
+                let page = self.read_sales(request, to_values)?;
                 Ok(Page {
-                    records: to_values(page.sales)?,
+                    records: page.sales,
                     cursor: page.cursor,
                     has_more: page.has_more,
                 })
@@ -225,7 +230,14 @@ impl SalesReader<'_> {
             .ok_or_else(|| KassandroError::bad_field("receipts/count", "count", "an integer"))
     }
 
-    fn read_sales(&self, request: &ReadRequest) -> Result<SalesPage, ConnectorError> {
+    /// One page of sales, handed to `finish` (turning them into what the host gets) while the
+    /// next page is read ahead: the vendor is asked for the next page during the mapping and
+    /// the writing of this one, not after.
+    fn read_sales<T>(
+        &self,
+        request: &ReadRequest,
+        finish: impl FnOnce(Vec<Sale>) -> Result<T, ConnectorError>,
+    ) -> Result<SalesPage<T>, ConnectorError> {
         let cfg = self.client.config();
         let now = self.client.host().now();
         let today = vienna::today(&now);
@@ -239,7 +251,7 @@ impl SalesReader<'_> {
         let Some(mut window) = next_window(&cursor, bounds) else {
             // Nothing new to ask for: keep the cursor as it was.
             return Ok(SalesPage {
-                sales: vec![],
+                sales: finish(vec![])?,
                 cursor: request.cursor.clone(),
                 has_more: false,
             });
@@ -258,7 +270,7 @@ impl SalesReader<'_> {
             self.fetched.forget();
             cursor.set_synced(window.to);
             return Ok(SalesPage {
-                sales: vec![],
+                sales: finish(vec![])?,
                 cursor: Some(cursor.to_json()),
                 has_more: false,
             });
@@ -319,7 +331,9 @@ impl SalesReader<'_> {
                     (format!("{page_name}&limit={limit}"), body)
                 })
             });
-            let mapped = self.map_page(&body, &page_name);
+            let mapped = self
+                .map_page(&body, &page_name)
+                .and_then(|(received, sales)| Ok((received, finish(sales)?)));
             // A failed read-ahead is dropped: the next read asks again and reports it then.
             if let Some(Ok((asked, Ok(next)))) = fetching.map(|f| f.join()) {
                 let now = self.client.host().now_millis();
@@ -393,7 +407,7 @@ mod tests {
     use std::sync::Arc;
 
     use posbridge_plugin_api::testing::{json_response, FakeHost};
-    use posbridge_plugin_api::HttpResponse;
+    use posbridge_plugin_api::{HttpRequest, HttpResponse};
     use serde_json::json;
 
     use super::*;
@@ -505,6 +519,13 @@ mod tests {
 
     /// A Kassandro holding `n` receipts (numbers `2-000000`…), paged by `offset` and `limit`.
     fn paged_kassandro(n: usize) -> FakeHost {
+        FakeHost::with_vendor(paged_vendor(n))
+    }
+
+    /// What [`paged_kassandro`] answers.
+    fn paged_vendor(
+        n: usize,
+    ) -> impl Fn(&HttpRequest) -> Result<HttpResponse, ConnectorError> + Send + Sync + 'static {
         let receipts: Vec<Value> = (0..n)
             .map(|i| {
                 let mut r = receipt();
@@ -512,7 +533,7 @@ mod tests {
                 r
             })
             .collect();
-        FakeHost::with_vendor(move |req| {
+        move |req: &HttpRequest| {
             let rest = req.url.split("/v1.0/").nth(1).unwrap_or_default();
             let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
             let param = |name: &str| {
@@ -536,7 +557,7 @@ mod tests {
                 ),
                 _ => json_response(404, &json!({"error": true, "msg": "no route"})),
             })
-        })
+        }
     }
 
     /// A client of `host` asking for pages of 2 receipts.
@@ -602,6 +623,53 @@ mod tests {
         let pages = ["offset=0", "offset=2", "offset=4", "offset=6"];
         assert_eq!(with_asked, pages);
         assert_eq!(without_asked, pages);
+    }
+
+    /// The vendor is asked for the next page while this one is still being turned into what
+    /// the host gets, so the server is not idle while the connector writes.
+    #[test]
+    fn the_next_page_is_asked_for_while_this_one_is_written() {
+        use std::sync::atomic::AtomicBool;
+        use std::time::{Duration, Instant};
+        let writing = Arc::new(AtomicBool::new(false));
+        let answered_while_writing = Arc::new(AtomicBool::new(false));
+        let (seen, answered) = (writing.clone(), answered_while_writing.clone());
+        let vendor = paged_vendor(4);
+        let host = FakeHost::with_vendor(move |req| {
+            if req.url.contains("/v1.0/receipts?") && req.url.contains("offset=2") {
+                // The page ahead is answered once this page is being written; if that only
+                // starts after the answer (no overlap), this gives up after a while.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while !seen.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                answered.store(seen.load(Ordering::SeqCst), Ordering::SeqCst);
+            }
+            vendor(req)
+        });
+        let client = paged_client(&host, true);
+        let (stores, fetched) = (Mutex::new(None), Fetched::default());
+        let reader = SalesReader {
+            client: &client,
+            stores: &stores,
+            fetched: &fetched,
+        };
+        let request = ReadRequest {
+            page_size: 1000,
+            ..sales_until_feb_2()
+        };
+        let page = reader
+            .read_sales(&request, |sales| {
+                writing.store(true, Ordering::SeqCst);
+                Ok(sales.len())
+            })
+            .unwrap();
+        assert_eq!(page.sales, 2);
+        assert!(page.has_more);
+        assert!(
+            answered_while_writing.load(Ordering::SeqCst),
+            "the next page was asked for only after this one was written"
+        );
     }
 
     #[test]
