@@ -62,6 +62,7 @@ fn request(cursor: Option<Value>, to: &str) -> ReadRequest {
         page_size: 1000,
         from: Some("2026-01-05".parse().unwrap()),
         to: Some(to.parse().unwrap()),
+        ..Default::default()
     }
 }
 

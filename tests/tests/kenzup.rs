@@ -86,6 +86,7 @@ fn request(cursor: Option<Value>) -> ReadRequest {
         page_size: 500,
         from: None,
         to: None,
+        ..Default::default()
     }
 }
 

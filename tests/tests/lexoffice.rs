@@ -446,6 +446,7 @@ fn the_source_reads_vouchers_and_vendor_contacts() {
                 page_size: 100,
                 from: None,
                 to: None,
+                ..Default::default()
             })
             .expect("page reads");
         pages += 1;
@@ -471,6 +472,7 @@ fn the_source_reads_vouchers_and_vendor_contacts() {
             page_size: 100,
             from: None,
             to: None,
+            ..Default::default()
         })
         .expect("page reads");
     assert!(again.records.is_empty());
@@ -482,6 +484,7 @@ fn the_source_reads_vouchers_and_vendor_contacts() {
             page_size: 100,
             from: None,
             to: None,
+            ..Default::default()
         })
         .expect("suppliers read");
     let mut names: Vec<String> = Vec::new();
@@ -502,6 +505,7 @@ fn the_source_reads_vouchers_and_vendor_contacts() {
                 page_size: 100,
                 from: None,
                 to: None,
+                ..Default::default()
             })
             .expect("suppliers read");
     }
@@ -547,6 +551,7 @@ fn list_pages_without_last_are_read_to_the_end() {
                 page_size: 100,
                 from: None,
                 to: None,
+                ..Default::default()
             })
             .expect("page reads");
         pages += 1;

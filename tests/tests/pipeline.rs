@@ -642,3 +642,37 @@ fn the_examples_validate() {
         assert_eq!(r.code, 0, "{}: {r:?}", p.display());
     }
 }
+
+/// The source hands its lines on unchecked (the host parses each one); a line that is not
+/// JSON still fails the run with the source's own error, naming the file and the line, after
+/// the pages before it were delivered.
+#[test]
+fn a_broken_line_deep_in_the_file_is_reported_by_file_and_line() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("in.ndjson");
+    let output = d.path().join("out.ndjson");
+    generate_sales_file(&input, 2_500, 5);
+    let text = std::fs::read_to_string(&input).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines[1_499] = "{\"id\": \"broken\", \"totals\": oops}";
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let p = generic_pipeline(
+        d.path(),
+        "broken",
+        &input,
+        &output,
+        "delivery: {batch_size: 1000}\n",
+    );
+    let r = run_pipeline(&p, &d.path().join("s.db"), &[]);
+    assert_ne!(r.code, 0, "{r:?}");
+    // The run's report (stdout) carries the error.
+    assert!(
+        r.stdout.contains("in.ndjson, line 1500: not valid JSON"),
+        "the source's error names the file and line: {r:?}"
+    );
+    assert_eq!(
+        read_ndjson(&output).len(),
+        1_000,
+        "the first page went through"
+    );
+}

@@ -693,6 +693,7 @@ fn parts_orders_and_suppliers_are_read_for_sync_erp() {
                     page_size,
                     from: None,
                     to: None,
+                    ..Default::default()
                 })
                 .expect("page reads");
             records.extend(page.records);

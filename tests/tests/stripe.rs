@@ -55,6 +55,7 @@ fn read_all(handle: &ConnectorHandle, stream: &str) -> (Vec<Value>, usize) {
                 page_size: 1000,
                 from: None,
                 to: None,
+                ..Default::default()
             })
             .expect("page reads");
         pages += 1;
@@ -167,6 +168,7 @@ fn a_read_with_days_sends_created_bounds_in_utc() {
             page_size: 100,
             from: Some(first_day),
             to: Some(first_day),
+            ..Default::default()
         })
         .expect("reads");
     let start = first_day

@@ -179,6 +179,7 @@ pub fn run(g: &GlobalArgs, a: &ExportArgs) -> anyhow::Result<i32> {
         page_size: a.page_size.map_or(DEFAULT_PAGE_SIZE, |n| n as usize),
         from: a.from,
         to: a.to,
+        ..Default::default()
     };
     let mut reader = BlockingPageLoop::new(handle, request, &delivery, cancel.clone())?;
     stop_on_ctrl_c(&reader, cancel.clone());

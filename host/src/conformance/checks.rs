@@ -423,6 +423,7 @@ impl<'a> Run<'a> {
             page_size: sr.page_size,
             from: sr.from,
             to: sr.to,
+            ..Default::default()
         }
     }
 

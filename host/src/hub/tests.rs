@@ -475,6 +475,7 @@ fn the_registry_opens_the_built_in_hub_on_the_state_database() {
                 page_size: 1,
                 from: None,
                 to: None,
+                ..Default::default()
             })
             .unwrap()
     };

@@ -102,6 +102,18 @@ pub(super) struct AnalysedPage {
     pub cursor: Option<Value>,
 }
 
+/// Why a page did not come out of the analysis.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum PageFailure {
+    /// Reading it failed, or analysing it did.
+    #[error(transparent)]
+    Failed(#[from] ConnectorError),
+    /// A line of it is not JSON. The source, asked with `ReadRequest::host_checks_lines`, may
+    /// not have checked; read again without, it can say where in its own terms.
+    #[error(transparent)]
+    BadLine(ConnectorError),
+}
+
 /// What to work out for the records of one stream.
 pub(super) struct Analyser {
     pub source: String,
@@ -114,7 +126,7 @@ pub(super) struct Analyser {
 
 impl Analyser {
     /// Parses each record of `page` once and works out what the runner needs of it.
-    pub fn page(&self, page: ReadPage) -> Result<AnalysedPage, ConnectorError> {
+    pub fn page(&self, page: ReadPage) -> Result<AnalysedPage, PageFailure> {
         let mut records = Vec::new();
         match page.lines {
             Some(lines) => {
@@ -131,11 +143,11 @@ impl Analyser {
                         continue;
                     }
                     let value: Value = serde_json::from_slice(&line).map_err(|e| {
-                        ConnectorError::Permanent(format!(
+                        PageFailure::BadLine(ConnectorError::Permanent(format!(
                             "connector {}: record {} of the page is not valid JSON: {e}",
                             self.source,
                             i + 1
-                        ))
+                        )))
                     })?;
                     records.push(self.record(value, line));
                 }
@@ -225,7 +237,7 @@ fn pages_analysed_at_once(analyser: &Analyser) -> usize {
 pub(super) async fn analyse_pages(
     analyser: Arc<Analyser>,
     mut pages: mpsc::Receiver<Result<ReadPage, ConnectorError>>,
-    out: mpsc::Sender<Result<AnalysedPage, ConnectorError>>,
+    out: mpsc::Sender<Result<AnalysedPage, PageFailure>>,
 ) {
     let at_once = pages_analysed_at_once(&analyser);
     let mut in_flight: VecDeque<Analysis> = VecDeque::new();
@@ -255,7 +267,7 @@ pub(super) async fn analyse_pages(
                             return;
                         }
                     }
-                    if out.send(Err(e)).await.is_err() {
+                    if out.send(Err(e.into())).await.is_err() {
                         return;
                     }
                 }
@@ -267,13 +279,15 @@ pub(super) async fn analyse_pages(
 }
 
 /// A page's analysis on its blocking thread.
-type Analysis = tokio::task::JoinHandle<Result<AnalysedPage, ConnectorError>>;
+type Analysis = tokio::task::JoinHandle<Result<AnalysedPage, PageFailure>>;
 
 /// What an analysis came to; a panic in it is a bug, reported as the page's error.
 fn finished(
-    joined: Result<Result<AnalysedPage, ConnectorError>, tokio::task::JoinError>,
-) -> Result<AnalysedPage, ConnectorError> {
-    joined.unwrap_or_else(|e| Err(ConnectorError::Bug(format!("analysing a page failed: {e}"))))
+    joined: Result<Result<AnalysedPage, PageFailure>, tokio::task::JoinError>,
+) -> Result<AnalysedPage, PageFailure> {
+    joined.unwrap_or_else(|e| {
+        Err(ConnectorError::Bug(format!("analysing a page failed: {e}")).into())
+    })
 }
 
 /// Checks that a record is a canonical sale that reconciles; the reason otherwise.

@@ -690,6 +690,7 @@ mod tests {
             page_size: 2,
             from: None,
             to: None,
+            ..Default::default()
         }
     }
 

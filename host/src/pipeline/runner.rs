@@ -24,7 +24,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::analyse::{analyse_pages, Analysed, AnalysedPage, Analyser, Line};
+use super::analyse::{analyse_pages, Analysed, AnalysedPage, Analyser, Line, PageFailure};
 use super::daily_summary::DailySummary;
 use super::executor::PluginExecutor;
 use super::keys::{closure_key, conflict_key};
@@ -406,11 +406,14 @@ impl Run<'_> {
         };
         let request = ReadRequest {
             stream: stream.to_string(),
-            cursor: start_cursor,
+            cursor: start_cursor.clone(),
             page_size: def.source.page_size.unwrap_or(def.delivery.batch_size),
             from: self.opts.from.or(def.source.start),
             to: self.opts.to,
+            // The analysis parses every line, and a line that is not JSON fails its page.
+            host_checks_lines: true,
         };
+        let first_request = request.clone();
         let (tx, pages_rx) = mpsc::channel(def.delivery.buffer_pages.max(1));
         let reader = {
             let pages = PageLoop::new(
@@ -440,10 +443,15 @@ impl Run<'_> {
         let mut last_cursor = None;
         let mut result = Ok(());
         let mut pages_done = 0u64;
+        let mut bad_line = None;
         while let Some(page) = rx.recv().await {
             let page = match page {
                 Ok(p) => p,
-                Err(e) => {
+                Err(PageFailure::BadLine(e)) => {
+                    bad_line = Some(e);
+                    break;
+                }
+                Err(PageFailure::Failed(e)) => {
                     result = Err(anyhow::Error::new(e));
                     break;
                 }
@@ -477,6 +485,13 @@ impl Run<'_> {
         drop(rx);
         let _ = analysing.await;
         let _ = reader.await;
+        if let Some(host_error) = bad_line {
+            // Pages come in order: the failing one was read at the cursor of the page before.
+            let read_at = last_cursor.clone().or(start_cursor);
+            result = Err(self
+                .where_the_source_says(first_request, read_at, host_error)
+                .await);
+        }
         result?;
         if let Some(summary) = summary {
             if !self.opts.cancel.is_cancelled() {
@@ -485,6 +500,34 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The error for a page with a line that is not JSON. The source was told the host checks
+    /// lines (`ReadRequest::host_checks_lines`) and may have skipped its own check, so it reads
+    /// the page again with its check on: its error names the place in its own terms (a file
+    /// and line). If it reads the page fine this time, the host's error stands.
+    async fn where_the_source_says(
+        &self,
+        mut request: ReadRequest,
+        read_at: Option<Value>,
+        host_error: ConnectorError,
+    ) -> anyhow::Error {
+        request.cursor = read_at;
+        request.host_checks_lines = false;
+        let source = self.source.clone();
+        let what = format!(
+            "read {} from {} again, with its own check of each line",
+            request.stream,
+            source.name()
+        );
+        match self
+            .exec
+            .call(&what, move || source.read_lines(&request))
+            .await
+        {
+            Err(source_error) => anyhow::Error::new(source_error),
+            Ok(_) => anyhow::Error::new(host_error),
+        }
     }
 
     /// Drops what the ledger already has (the page's records carry their keys), parks

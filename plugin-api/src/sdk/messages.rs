@@ -29,6 +29,14 @@ pub struct ReadRequest {
     /// Only records on or before this business day (`--to`).
     #[serde(default)]
     pub to: Option<NaiveDate>,
+    /// `true` when the host parses every NDJSON line of the page itself and fails the page on
+    /// one that is not a JSON object (a pipeline's pages: the host reads each record for its
+    /// key). A source that parses its lines only to report bad input may then skip that: on
+    /// such a failure the host reads the page again with this `false`, so the error the user
+    /// sees is still the source's own (a file and line, say). `false`, the default and what
+    /// an older host sends: check as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_checks_lines: bool,
 }
 
 fn default_page_size() -> usize {

@@ -227,9 +227,12 @@ impl Source for GenericConnector {
     fn read_ndjson(&self, request: &ReadRequest) -> Result<NdjsonPage, ConnectorError> {
         let cursor = request.cursor.as_ref();
         match &self.faces {
-            Faces::Files { source, .. } => {
-                Ok(source.read_ndjson_page(&request.stream, cursor, request.page_size)?)
-            }
+            Faces::Files { source, .. } => Ok(source.read_ndjson_page(
+                &request.stream,
+                cursor,
+                request.page_size,
+                request.host_checks_lines,
+            )?),
             Faces::Http { .. } => {
                 let page = self.read(request)?;
                 Ok(NdjsonPage {

@@ -36,6 +36,14 @@ pub trait RecordReader {
         out.push(b'\n');
         Ok(Some(end))
     }
+
+    /// As [`RecordReader::next_line`], for a caller that parses each line itself and reads
+    /// the page again with [`RecordReader::next_line`] when one is not JSON
+    /// (`ReadRequest::host_checks_lines`): a reader whose lines are its records may skip
+    /// checking them.
+    fn next_line_unchecked(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, FileError> {
+        self.next_line(out)
+    }
 }
 
 /// Opens a reader of `path` in `format` at byte `offset`.
@@ -240,6 +248,35 @@ impl RecordReader for NdjsonReader {
         let Some((start, n, terminated)) = self.fill_line()? else {
             return Ok(None);
         };
+        self.take_checked_line(start, n, terminated, out)
+    }
+
+    /// A terminated line that opens an object is handed on unparsed. Anything else (a last
+    /// line without its newline, which may still be being written; a line that does not open
+    /// an object) goes through the check of [`RecordReader::next_line`], for its answer and
+    /// its error.
+    fn next_line_unchecked(&mut self, out: &mut Vec<u8>) -> Result<Option<u64>, FileError> {
+        let Some((start, n, terminated)) = self.fill_line()? else {
+            return Ok(None);
+        };
+        if !terminated || not_an_object(&self.line).is_some() {
+            return self.take_checked_line(start, n, terminated, out);
+        }
+        self.take_line(n, out);
+        Ok(Some(self.pos))
+    }
+}
+
+impl NdjsonReader {
+    /// Checks the line [`NdjsonReader::fill_line`] read (at `start`, `n` bytes) and takes it;
+    /// `None` for a last line without its newline that does not parse yet.
+    fn take_checked_line(
+        &mut self,
+        start: u64,
+        n: u64,
+        terminated: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<u64>, FileError> {
         match serde_json::from_slice::<IgnoredAny>(&self.line) {
             Ok(_) => {
                 if let Some(kind) = not_an_object(&self.line) {
@@ -248,9 +285,7 @@ impl RecordReader for NdjsonReader {
                         format!("a record must be a JSON object, found {kind}"),
                     ));
                 }
-                self.pos += n;
-                out.extend_from_slice(self.line.trim_ascii());
-                out.push(b'\n');
+                self.take_line(n, out);
                 Ok(Some(self.pos))
             }
             Err(_) if !terminated => Ok(None),
@@ -258,6 +293,13 @@ impl RecordReader for NdjsonReader {
                 .window
                 .bad_record(start, format!("not valid JSON: {e}"))),
         }
+    }
+
+    /// Moves past the line just read and appends it, trimmed, to `out` as one NDJSON line.
+    fn take_line(&mut self, n: u64, out: &mut Vec<u8>) {
+        self.pos += n;
+        out.extend_from_slice(self.line.trim_ascii());
+        out.push(b'\n');
     }
 }
 

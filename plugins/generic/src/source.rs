@@ -61,12 +61,15 @@ impl FileSource {
     }
 
     /// The same page as [`FileSource::read_page`], as NDJSON lines: an NDJSON file's lines
-    /// are handed on as they are (checked, not parsed and serialized again).
+    /// are handed on as they are (checked, not parsed and serialized again). With `unchecked`
+    /// (the host parses every line itself: `ReadRequest::host_checks_lines`), a line that
+    /// opens an object is not even checked (`RecordReader::next_line_unchecked`).
     pub fn read_ndjson_page(
         &self,
         stream: &str,
         cursor: Option<&Value>,
         page_size: usize,
+        unchecked: bool,
     ) -> Result<NdjsonPage, FileError> {
         let last = self.last_page_bytes.load(Ordering::Relaxed);
         let mut records = Vec::with_capacity(last + last / 8);
@@ -77,7 +80,11 @@ impl FileSource {
                 scratch.clear();
                 return reader.next_line(&mut scratch);
             }
-            let end = reader.next_line(&mut records)?;
+            let end = if unchecked {
+                reader.next_line_unchecked(&mut records)?
+            } else {
+                reader.next_line(&mut records)?
+            };
             count += u64::from(end.is_some());
             Ok(end)
         })?;

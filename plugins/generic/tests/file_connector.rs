@@ -743,3 +743,58 @@ fn a_bad_line_read_as_ndjson_is_reported_with_file_and_line() {
         assert!(message.contains(what), "{message}");
     }
 }
+
+/// When the host says it parses every line (`host_checks_lines`), a terminated line that opens
+/// an object is handed on unchecked; what the check is still needed for keeps it: a last line
+/// without its newline (complete or not), and a line that does not open an object.
+#[test]
+fn lines_the_host_checks_are_handed_on_unchecked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.ndjson");
+    let request = |host_checks_lines| ReadRequest {
+        stream: "sales".into(),
+        page_size: 10,
+        host_checks_lines,
+        ..ReadRequest::default()
+    };
+    let read = |content: &str, host_checks_lines| {
+        fs::write(&path, content).unwrap();
+        file_connector(&path).read_ndjson(&request(host_checks_lines))
+    };
+
+    // Broken inside an object: the source's own check reports it, the unchecked read hands
+    // it on for the host to refuse.
+    let broken = "{\"id\":\"1\"}\n{\"id\": oops}\n";
+    let message = read(broken, false).unwrap_err().to_string();
+    assert!(
+        message.contains("line 2:") && message.contains("not valid JSON"),
+        "{message}"
+    );
+    let page = read(broken, true).unwrap();
+    assert_eq!(
+        (page.count, page.records.as_slice()),
+        (2, broken.as_bytes())
+    );
+
+    // A last line still being written waits in both readings; once whole, it comes.
+    for host_checks_lines in [false, true] {
+        let page = read("{\"id\":\"1\"}\n{\"id\": \"2", host_checks_lines).unwrap();
+        assert_eq!(page.count, 1, "host_checks_lines {host_checks_lines}");
+        let page = read("{\"id\":\"1\"}\n{\"id\": \"2\"}", host_checks_lines).unwrap();
+        assert_eq!(page.count, 2, "host_checks_lines {host_checks_lines}");
+    }
+
+    // A line that does not open an object gets the same error either way.
+    for (content, what) in [
+        ("{\"id\":\"1\"}\n[1,2]\n", "found an array"),
+        ("{\"id\":\"1\"}\noops\n", "not valid JSON"),
+    ] {
+        for host_checks_lines in [false, true] {
+            let message = read(content, host_checks_lines).unwrap_err().to_string();
+            assert!(
+                message.contains("line 2:") && message.contains(what),
+                "host_checks_lines {host_checks_lines}: {message}"
+            );
+        }
+    }
+}

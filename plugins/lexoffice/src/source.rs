@@ -316,6 +316,7 @@ mod tests {
                 page_size: 2,
                 from: None,
                 to: None,
+                ..Default::default()
             };
             let mut ids = Vec::new();
             loop {

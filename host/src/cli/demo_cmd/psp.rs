@@ -154,6 +154,7 @@ fn read_all<T: DeserializeOwned>(handle: &ConnectorHandle, stream: &str) -> anyh
         page_size: PAGE_SIZE,
         from: None,
         to: None,
+        ..Default::default()
     };
     let mut pages = BlockingPageLoop::new(
         handle.clone(),
