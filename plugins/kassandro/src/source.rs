@@ -560,6 +560,16 @@ mod tests {
         }
     }
 
+    /// Runs `test` with a reader of `client` that has its own caches of stores and pages.
+    fn with_reader<R>(client: &Client, test: impl FnOnce(&SalesReader<'_>) -> R) -> R {
+        let (stores, fetched) = (Mutex::new(None), Fetched::default());
+        test(&SalesReader {
+            client,
+            stores: &stores,
+            fetched: &fetched,
+        })
+    }
+
     /// A client of `host` asking for pages of 2 receipts.
     fn paged_client(host: &FakeHost, read_ahead: bool) -> Client {
         let cfg: crate::config::Config = serde_json::from_value(json!({
@@ -573,42 +583,38 @@ mod tests {
     /// Reads every page, following the cursor; answers the sales' ids and the offsets asked.
     fn read_all(host: &FakeHost, read_ahead: bool) -> (Vec<String>, Vec<String>) {
         let client = paged_client(host, read_ahead);
-        let (stores, fetched) = (Mutex::new(None), Fetched::default());
-        let reader = SalesReader {
-            client: &client,
-            stores: &stores,
-            fetched: &fetched,
-        };
-        let mut request = ReadRequest {
-            page_size: 1000,
-            ..sales_until_feb_2()
-        };
-        let mut ids = Vec::new();
-        loop {
-            let page = reader.read(&request).unwrap();
-            ids.extend(
-                page.records
-                    .iter()
-                    .map(|r| r["id"].as_str().unwrap().to_string()),
-            );
-            request.cursor = page.cursor;
-            if !page.has_more {
-                break;
+        with_reader(&client, |reader| {
+            let mut request = ReadRequest {
+                page_size: 1000,
+                ..sales_until_feb_2()
+            };
+            let mut ids = Vec::new();
+            loop {
+                let page = reader.read(&request).unwrap();
+                ids.extend(
+                    page.records
+                        .iter()
+                        .map(|r| r["id"].as_str().unwrap().to_string()),
+                );
+                request.cursor = page.cursor;
+                if !page.has_more {
+                    break;
+                }
             }
-        }
-        let mut offsets: Vec<String> = host
-            .requests()
-            .iter()
-            .filter(|r| r.url.contains("/v1.0/receipts?"))
-            .filter_map(|r| {
-                r.url
-                    .split('&')
-                    .find(|kv| kv.starts_with("offset="))
-                    .map(str::to_string)
-            })
-            .collect();
-        offsets.sort();
-        (ids, offsets)
+            let mut offsets: Vec<String> = host
+                .requests()
+                .iter()
+                .filter(|r| r.url.contains("/v1.0/receipts?"))
+                .filter_map(|r| {
+                    r.url
+                        .split('&')
+                        .find(|kv| kv.starts_with("offset="))
+                        .map(str::to_string)
+                })
+                .collect();
+            offsets.sort();
+            (ids, offsets)
+        })
     }
 
     #[test]
@@ -648,84 +654,72 @@ mod tests {
             vendor(req)
         });
         let client = paged_client(&host, true);
-        let (stores, fetched) = (Mutex::new(None), Fetched::default());
-        let reader = SalesReader {
-            client: &client,
-            stores: &stores,
-            fetched: &fetched,
-        };
-        let request = ReadRequest {
-            page_size: 1000,
-            ..sales_until_feb_2()
-        };
-        let page = reader
-            .read_sales(&request, |sales| {
-                writing.store(true, Ordering::SeqCst);
-                Ok(sales.len())
-            })
-            .unwrap();
-        assert_eq!(page.sales, 2);
-        assert!(page.has_more);
-        assert!(
-            answered_while_writing.load(Ordering::SeqCst),
-            "the next page was asked for only after this one was written"
-        );
+        with_reader(&client, |reader| {
+            let request = ReadRequest {
+                page_size: 1000,
+                ..sales_until_feb_2()
+            };
+            let page = reader
+                .read_sales(&request, |sales| {
+                    writing.store(true, Ordering::SeqCst);
+                    Ok(sales.len())
+                })
+                .unwrap();
+            assert_eq!(page.sales, 2);
+            assert!(page.has_more);
+            assert!(
+                answered_while_writing.load(Ordering::SeqCst),
+                "the next page was asked for only after this one was written"
+            );
+        })
     }
 
     #[test]
     fn a_page_read_ahead_is_not_used_a_minute_later() {
         let host = paged_kassandro(4);
         let client = paged_client(&host, true);
-        let (stores, fetched) = (Mutex::new(None), Fetched::default());
-        let reader = SalesReader {
-            client: &client,
-            stores: &stores,
-            fetched: &fetched,
-        };
-        let request = ReadRequest {
-            page_size: 1000,
-            ..sales_until_feb_2()
-        };
-        let first = reader.read(&request).unwrap();
-        assert_eq!(
-            requests_to(&host, "receipts"),
-            2,
-            "the first page and the one ahead"
-        );
-        host.advance(std::time::Duration::from_secs(61));
-        let second = reader
-            .read(&ReadRequest {
-                cursor: first.cursor,
-                ..request
-            })
-            .unwrap();
-        assert_eq!(second.records.len(), 2);
-        assert_eq!(
-            requests_to(&host, "receipts"),
-            3,
-            "the second page asked again"
-        );
+        with_reader(&client, |reader| {
+            let request = ReadRequest {
+                page_size: 1000,
+                ..sales_until_feb_2()
+            };
+            let first = reader.read(&request).unwrap();
+            assert_eq!(
+                requests_to(&host, "receipts"),
+                2,
+                "the first page and the one ahead"
+            );
+            host.advance(std::time::Duration::from_secs(61));
+            let second = reader
+                .read(&ReadRequest {
+                    cursor: first.cursor,
+                    ..request
+                })
+                .unwrap();
+            assert_eq!(second.records.len(), 2);
+            assert_eq!(
+                requests_to(&host, "receipts"),
+                3,
+                "the second page asked again"
+            );
+        })
     }
 
     #[test]
     fn the_next_page_is_asked_afresh() {
         let host = kassandro("none", 0);
         let client = test_client(&host);
-        let (stores, fetched) = (Mutex::new(None), Fetched::default());
-        let reader = SalesReader {
-            client: &client,
-            stores: &stores,
-            fetched: &fetched,
-        };
-        let request = sales_until_feb_2();
-        reader.read(&request).unwrap();
-        reader.read(&request).unwrap();
-        assert_eq!(
-            requests_to(&host, "receipts/count"),
-            2,
-            "a new read counts again"
-        );
-        assert_eq!(requests_to(&host, "receipts"), 2);
+        with_reader(&client, |reader| {
+            let request = sales_until_feb_2();
+            reader.read(&request).unwrap();
+            reader.read(&request).unwrap();
+            assert_eq!(
+                requests_to(&host, "receipts/count"),
+                2,
+                "a new read counts again"
+            );
+            assert_eq!(requests_to(&host, "receipts"), 2);
+        })
     }
 
     #[test]
@@ -739,25 +733,21 @@ mod tests {
         second["signature"] = json!("_R1-AT1_K7_2-000018_2026-02-01T10:00:00_sig");
         let host = kassandro_with("none", 0, json!([receipt(), second]));
         let client = test_client(&host);
-        let (stores, fetched) = (Mutex::new(None), Fetched::default());
-        let reader = SalesReader {
-            client: &client,
-            stores: &stores,
-            fetched: &fetched,
-        };
-        let request = sales_until_feb_2();
-        let ndjson = reader.read_ndjson(&request).unwrap();
-        let page = reader.read(&request).unwrap();
-        assert_eq!(page.records.len(), 2);
-        assert_eq!(page.records[1]["store_id"], "default");
-        assert_eq!(
-            String::from_utf8(ndjson.records).unwrap(),
-            String::from_utf8(to_ndjson(&page.records).unwrap()).unwrap()
-        );
-        assert_eq!(ndjson.count, 2);
-        assert_eq!(
-            (ndjson.cursor, ndjson.has_more),
-            (page.cursor, page.has_more)
-        );
+        with_reader(&client, |reader| {
+            let request = sales_until_feb_2();
+            let ndjson = reader.read_ndjson(&request).unwrap();
+            let page = reader.read(&request).unwrap();
+            assert_eq!(page.records.len(), 2);
+            assert_eq!(page.records[1]["store_id"], "default");
+            assert_eq!(
+                String::from_utf8(ndjson.records).unwrap(),
+                String::from_utf8(to_ndjson(&page.records).unwrap()).unwrap()
+            );
+            assert_eq!(ndjson.count, 2);
+            assert_eq!(
+                (ndjson.cursor, ndjson.has_more),
+                (page.cursor, page.has_more)
+            );
+        })
     }
 }
