@@ -272,8 +272,11 @@ fn slow_clients_are_closed_after_the_header_timeout_and_connections_are_bounded(
     // A real delivery behind them: it waits for a free slot (8 are taken until the stalled
     // clients time out), and is then answered.
     let event = &sim.signed_events(chrono::Utc::now().timestamp())[0];
+    // A new connection per delivery: a kept-alive one is itself closed by the header timeout
+    // about when the last delivery below is sent, and reusing it raced that close.
     let client = Client::builder()
         .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(0)
         .build()
         .unwrap();
     let (status, body) = deliver(
