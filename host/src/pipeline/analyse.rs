@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 use std::ops::{Deref, Range};
 use std::sync::Arc;
 
+use bumpalo::Bump;
 use posbridge_plugin_api::model::Sale;
 use posbridge_plugin_api::ConnectorError;
 use serde::Deserialize;
@@ -96,6 +97,9 @@ const SALE_KEY_FIELDS: [&str; 7] = [
     SALE_FINGERPRINT_FIELDS[5],
 ];
 
+/// The arena a record's tree starts in: a generated sale's takes ≈ 6 KB; a bigger one grows it.
+const ARENA_BYTES: usize = 16 * 1024;
+
 /// A page, analysed.
 pub(super) struct AnalysedPage {
     pub records: Vec<Analysed>,
@@ -133,12 +137,16 @@ impl Analyser {
                 let (bytes, spans) = lines.into_parts();
                 let bytes = Arc::new(bytes);
                 records.reserve(spans.len());
+                // Each record's tree, reset after it: one arena chunk serves the whole page.
+                let mut arena = Bump::with_capacity(ARENA_BYTES);
                 for (i, span) in spans.into_iter().enumerate() {
                     let line = Line {
                         page: bytes.clone(),
                         span,
                     };
-                    if let Some(record) = self.borrowed(&line) {
+                    let facts = self.borrowed(&line, &arena);
+                    arena.reset();
+                    if let Some(record) = facts {
                         records.push(record.with_line(line));
                         continue;
                     }
@@ -168,14 +176,14 @@ impl Analyser {
 
     /// What the runner needs of a line, from a borrowed reading of it; `None` when the line
     /// must go the `Value` way (see the module docs).
-    fn borrowed(&self, line: &[u8]) -> Option<Facts> {
+    fn borrowed(&self, line: &[u8], arena: &Bump) -> Option<Facts> {
         let text = std::str::from_utf8(line).ok()?;
         let sales = self.stream == "sales";
         let parse_sale = sales && (self.validate || self.keep_sales);
         // A sale's key reads its id, its fingerprint the money members; the sale check reads
         // everything. What no one reads (fiscal data, attachments, …) is checked but not built.
         let keep = (sales && !parse_sale).then_some(&SALE_KEY_FIELDS[..]);
-        let view = Canonical::object_from_str(text, keep).ok()?;
+        let view = Canonical::object_from_str(text, keep, arena).ok()?;
         if keep.is_some()
             && !matches!(
                 view.get("id"),
@@ -407,6 +415,8 @@ mod tests {
     #[test]
     fn the_borrowed_reading_gives_what_the_value_gives() {
         let mut borrowed = 0;
+        // One arena for every line, reset after each as `page` does.
+        let mut arena = Bump::new();
         for stream in ["sales", "closures", "products"] {
             for (validate, keep_sales) in [(false, false), (true, false), (true, true)] {
                 let a = Analyser {
@@ -419,7 +429,9 @@ mod tests {
                     let line = Line::owned(text.clone().into_bytes());
                     let value: Value = serde_json::from_str(&text).unwrap();
                     let old = a.record(value, line.clone());
-                    let Some(new) = a.borrowed(&line) else {
+                    let new = a.borrowed(&line, &arena);
+                    arena.reset();
+                    let Some(new) = new else {
                         continue;
                     };
                     borrowed += 1;

@@ -182,21 +182,36 @@ pub(super) fn fingerprint_of<R: RecordJson>(stream: &str, record: &R) -> Option<
     if !is_document_stream(stream) {
         return None;
     }
-    // Written out whole and hashed once: the same digest as hashing it piece by piece.
-    let mut text = Vec::with_capacity(2048);
-    if stream == "sales" {
-        for field in SALE_FINGERPRINT_FIELDS {
-            text.extend_from_slice(field.as_bytes());
-            text.push(0);
-            if let Some(v) = record.member(field) {
-                v.write_json(&mut text);
+    // Written out whole and hashed once: the same digest as hashing it piece by piece. Into a
+    // buffer each thread keeps, so a record costs no allocation for it.
+    FINGERPRINT_TEXT.with_borrow_mut(|text| {
+        text.clear();
+        if stream == "sales" {
+            for field in SALE_FINGERPRINT_FIELDS {
+                text.extend_from_slice(field.as_bytes());
+                text.push(0);
+                if let Some(v) = record.member(field) {
+                    v.write_json(text);
+                }
+                text.push(0);
             }
-            text.push(0);
+        } else {
+            record.write_json(text);
         }
-    } else {
-        record.write_json(&mut text);
-    }
-    Some(hex::encode(&Sha256::digest(&text)[..8]))
+        let fingerprint = hex::encode(&Sha256::digest(&text[..])[..8]);
+        // A very large document's text is not kept for the next one.
+        if text.capacity() > FINGERPRINT_TEXT_KEPT {
+            *text = Vec::new();
+        }
+        Some(fingerprint)
+    })
+}
+
+/// The largest fingerprint text a thread keeps for the next record (a sale's is ≈ 1.5 KB).
+const FINGERPRINT_TEXT_KEPT: usize = 64 * 1024;
+
+thread_local! {
+    static FINGERPRINT_TEXT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Feeds the record's JSON to the hash as `Value::to_string` spells it (compact, keys sorted):

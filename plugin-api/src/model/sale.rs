@@ -305,17 +305,16 @@ impl Sale {
             );
         }
         let dp = currency_minor_units(&self.currency);
-        let check_dp = |path: String, d: Decimal, bad: &mut dyn FnMut(String, String)| {
-            if d.normalize().scale() > dp {
-                bad(
-                    path,
-                    format!("{d} has more than {dp} decimals for {}", self.currency),
-                );
-            }
-        };
         for (i, l) in self.lines.iter().enumerate() {
             for (f, d) in [("net", l.net), ("tax", l.tax), ("gross", l.gross)] {
-                check_dp(format!("lines[{i}].{f}"), d, &mut bad);
+                // The path is written only for a violation: this runs for every line of every
+                // sale a pipeline checks.
+                if d.normalize().scale() > dp {
+                    bad(
+                        format!("lines[{i}].{f}"),
+                        format!("{d} has more than {dp} decimals for {}", self.currency),
+                    );
+                }
             }
             if l.net + l.tax != l.gross {
                 bad(
