@@ -187,7 +187,7 @@ impl Analyser {
         if keep.is_some()
             && !matches!(
                 view.get("id"),
-                Some(Canonical::String(_) | Canonical::Number(_))
+                Some(Canonical::String(_) | Canonical::EscapedString(_) | Canonical::Number(_))
             )
         {
             // Without an id the key hashes the whole record, which was not kept.

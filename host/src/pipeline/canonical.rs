@@ -29,8 +29,11 @@ pub(crate) enum Canonical<'a> {
     Null,
     Bool(bool),
     Number(Number),
-    /// Borrowed from the line, or (when it had escapes) copied into the arena.
+    /// A string borrowed from the line: it had no escapes there, so it has nothing to escape
+    /// when written (JSON strings cannot hold a raw `"` or control character).
     String(&'a str),
+    /// A string that had escapes on the line, unescaped into the arena; written escaped again.
+    EscapedString(&'a str),
     Array(&'a [Canonical<'a>]),
     /// Members sorted by key, one per key.
     Object(&'a [(&'a str, Canonical<'a>)]),
@@ -112,7 +115,7 @@ impl<'de> Visitor<'de> for ValueSeed<'de> {
         Ok(Canonical::String(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Canonical::String(self.arena.alloc_str(v)))
+        Ok(Canonical::EscapedString(self.arena.alloc_str(v)))
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(Canonical::Null)
@@ -210,7 +213,12 @@ impl Canonical<'_> {
             Canonical::Bool(true) => out.extend_from_slice(b"true"),
             Canonical::Bool(false) => out.extend_from_slice(b"false"),
             Canonical::Number(n) => write_with_serde_json(out, n),
-            Canonical::String(s) => write_str(out, s),
+            Canonical::String(s) => {
+                out.push(b'"');
+                out.extend_from_slice(s.as_bytes());
+                out.push(b'"');
+            }
+            Canonical::EscapedString(s) => write_str(out, s),
             Canonical::Array(items) => {
                 out.push(b'[');
                 for (i, item) in items.iter().enumerate() {
@@ -277,7 +285,7 @@ impl<'de> Deserializer<'de> for &'de Canonical<'de> {
             Canonical::Null => visitor.visit_unit(),
             Canonical::Bool(b) => visitor.visit_bool(*b),
             Canonical::Number(n) => n.deserialize_any(visitor),
-            Canonical::String(s) => visitor.visit_borrowed_str(s),
+            Canonical::String(s) | Canonical::EscapedString(s) => visitor.visit_borrowed_str(s),
             Canonical::Array(items) => {
                 let mut seq = SeqDeserializer::new(items.iter());
                 let value = visitor.visit_seq(&mut seq)?;
@@ -320,7 +328,7 @@ impl<'de> Deserializer<'de> for &'de Canonical<'de> {
     ) -> Result<V::Value, Self::Error> {
         match self {
             // A unit variant, by name; a variant with content goes the `Value` way.
-            Canonical::String(s) => {
+            Canonical::String(s) | Canonical::EscapedString(s) => {
                 visitor.visit_enum(de::value::BorrowedStrDeserializer::<Self::Error>::new(s))
             }
             _ => Err(self.invalid_type(&visitor)),
@@ -336,7 +344,7 @@ impl<'de> Deserializer<'de> for &'de Canonical<'de> {
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
         match self {
-            Canonical::String(s) => visitor.visit_borrowed_str(s),
+            Canonical::String(s) | Canonical::EscapedString(s) => visitor.visit_borrowed_str(s),
             _ => Err(self.invalid_type(&visitor)),
         }
     }
@@ -355,7 +363,9 @@ impl<'de> Deserializer<'de> for &'de Canonical<'de> {
 
     fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
         match self {
-            Canonical::String(_) | Canonical::Array(_) => self.deserialize_any(visitor),
+            Canonical::String(_) | Canonical::EscapedString(_) | Canonical::Array(_) => {
+                self.deserialize_any(visitor)
+            }
             _ => Err(self.invalid_type(&visitor)),
         }
     }
@@ -451,7 +461,7 @@ impl Canonical<'_> {
             Canonical::Null => de::Unexpected::Unit,
             Canonical::Bool(b) => de::Unexpected::Bool(*b),
             Canonical::Number(_) => de::Unexpected::Other("number"),
-            Canonical::String(s) => de::Unexpected::Str(s),
+            Canonical::String(s) | Canonical::EscapedString(s) => de::Unexpected::Str(s),
             Canonical::Array(_) => de::Unexpected::Seq,
             Canonical::Object(_) => de::Unexpected::Map,
         }

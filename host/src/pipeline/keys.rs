@@ -89,7 +89,7 @@ impl RecordJson for Canonical<'_> {
     }
     fn as_text(&self) -> Option<&str> {
         match self {
-            Canonical::String(s) => Some(s),
+            Canonical::String(s) | Canonical::EscapedString(s) => Some(s),
             _ => None,
         }
     }
