@@ -43,7 +43,8 @@ impl CrashingStore {
     /// that a small run crosses merges.
     fn merging_after(self, rows: usize) -> Self {
         Self {
-            inner: self.inner.with_ledger_merge_after(rows),
+            // A fan-out of 4, so that a small run crosses compactions too.
+            inner: self.inner.with_ledger_shape(rows, 4),
             ..self
         }
     }

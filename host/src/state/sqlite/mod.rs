@@ -128,7 +128,10 @@ impl SqliteStore {
         ledger::ensure_filters(&mut conn, ledger::RECENT_ROWS_BEFORE_MERGE)?;
         Ok(Self {
             conn: Mutex::new(conn),
-            ledger: Mutex::new(LedgerView::new(ledger::RECENT_ROWS_BEFORE_MERGE)),
+            ledger: Mutex::new(LedgerView::new(
+                ledger::RECENT_ROWS_BEFORE_MERGE,
+                ledger::RUNS_PER_COMPACTION,
+            )),
             path,
         })
     }
@@ -137,8 +140,14 @@ impl SqliteStore {
     /// of them, instead of after 100,000 (see `docs/decisions/010-ledger-write-amplification.md`).
     /// For tests that must see merges on small ledgers; the default is what to run with.
     pub fn with_ledger_merge_after(self, rows: usize) -> Self {
+        self.with_ledger_shape(rows, ledger::RUNS_PER_COMPACTION)
+    }
+
+    /// [`Self::with_ledger_merge_after`], compacting `runs` runs of one level into one of the next
+    /// instead of 16: for tests that must see several levels on small ledgers.
+    pub fn with_ledger_shape(self, merge_after: usize, runs: usize) -> Self {
         Self {
-            ledger: Mutex::new(LedgerView::new(rows)),
+            ledger: Mutex::new(LedgerView::new(merge_after, runs)),
             ..self
         }
     }

@@ -503,12 +503,14 @@ fn delivered_keys_searches_the_primary_key() {
 #[test]
 fn a_compaction_merges_the_runs_in_key_order_without_sorting() {
     let (_dir, store) = temp_store();
-    let sql = ledger::compaction_sql(4);
+    let runs = ledger::RUNS_PER_COMPACTION;
+    let sql = ledger::compaction_sql(runs);
+    let ids = std::iter::once(99).chain(1..=runs as i64);
     let plan: Vec<String> = store
         .conn()
         .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
         .unwrap()
-        .query_map([9, 1, 2, 3, 4], |r| r.get::<_, String>(3))
+        .query_map(rusqlite::params_from_iter(ids), |r| r.get::<_, String>(3))
         .unwrap()
         .map(Result::unwrap)
         .collect();
@@ -517,7 +519,7 @@ fn a_compaction_merges_the_runs_in_key_order_without_sorting() {
     assert_eq!(
         plan.matches("SEARCH ledger_runs USING PRIMARY KEY (run=?)")
             .count(),
-        4,
+        runs,
         "{plan}"
     );
     assert!(!plan.contains("TEMP B-TREE"), "{plan}");
@@ -1162,9 +1164,10 @@ fn runs_and_levels(store: &SqliteStore) -> Vec<(i64, i64, i64)> {
 #[test]
 fn four_runs_of_one_level_are_compacted_into_one_of_the_next() {
     let dir = tempfile::tempdir().unwrap();
+    // A fan-out of 4 (the default is 16: see the next test) shows two levels in a few keys.
     let store = SqliteStore::open(&dir.path().join("state.db"))
         .unwrap()
-        .with_ledger_merge_after(10);
+        .with_ledger_shape(10, 4);
     let all = keys("k", 0..170);
     let batch: Vec<Delivered> = all.iter().map(|k| fingerprinted(k, k)).collect();
     for chunk in batch[..30].chunks(10) {
@@ -1212,6 +1215,39 @@ fn four_runs_of_one_level_are_compacted_into_one_of_the_next() {
         .is_empty());
 }
 
+#[test]
+fn by_default_sixteen_runs_of_one_level_are_compacted_into_one_of_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("state.db"))
+        .unwrap()
+        .with_ledger_merge_after(10);
+    assert_eq!(ledger::RUNS_PER_COMPACTION, 16);
+    let all = keys("k", 0..170);
+    let batch: Vec<Delivered> = all.iter().map(|k| fingerprinted(k, k)).collect();
+    for chunk in batch[..150].chunks(10) {
+        store.commit_batch("p", "sales", chunk, None).unwrap();
+    }
+    // Fifteen runs of level 0: no compaction yet, each key found in its own run.
+    let runs = runs_and_levels(&store);
+    assert_eq!(runs.len(), 15);
+    assert!(runs
+        .iter()
+        .all(|&(_, level, keys)| level == 0 && keys == 10));
+    assert_eq!(store.delivered_keys("p", &all).unwrap().len(), 150);
+    // The sixteenth makes them one run of level 1, numbered after them.
+    store
+        .commit_batch("p", "sales", &batch[150..160], None)
+        .unwrap();
+    assert_eq!(runs_and_levels(&store), [(17, 1, 160)]);
+    assert_eq!(rows_in(&store, "ledger_runs"), 160);
+    store
+        .commit_batch("p", "sales", &batch[160..170], None)
+        .unwrap();
+    let found = store.delivered_fingerprints("p", &all).unwrap();
+    assert_eq!(found.len(), 170);
+    assert!(found.iter().all(|(k, f)| f.as_deref() == Some(k.as_str())));
+}
+
 /// A stand-in for a random generator (splitmix64): the test is the same on every run.
 struct Dice(u64);
 
@@ -1230,11 +1266,11 @@ fn two_processes_committing_merging_compacting_and_forgetting_agree_with_a_model
     // The ledger's rule, kept in a map: a key's first entry counts; a forget clears a pipeline.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
+    // Fan-outs of 4 and 16: processes of two versions may share a file, and the rule does not
+    // depend on when runs are compacted.
     let stores = [
-        SqliteStore::open(&path).unwrap().with_ledger_merge_after(7),
-        SqliteStore::open(&path)
-            .unwrap()
-            .with_ledger_merge_after(11),
+        SqliteStore::open(&path).unwrap().with_ledger_shape(7, 4),
+        SqliteStore::open(&path).unwrap().with_ledger_shape(11, 16),
     ];
     let pipelines = ["p", "q"];
     let universe: Vec<String> = keys("key", 0..120);

@@ -31,6 +31,7 @@ use crate::state::StateError;
 use recent::RecentKeys;
 #[cfg(test)]
 pub(super) use runs::compaction_sql;
+pub(super) use runs::RUNS_PER_COMPACTION;
 
 /// Rows of `ledger_recent` (all pipelines) that trigger a merge into a new run. Bounded by the
 /// in-memory map, ≈ 16 bytes a row in a table of 131,072 buckets (≈ 2.2 MiB), and by the time a
@@ -47,15 +48,18 @@ pub(super) struct LedgerView {
     runs: Vec<runs::Run>,
     /// Rows of `ledger_recent` that trigger a merge.
     merge_at: usize,
+    /// Runs of one level compacted into one of the next.
+    per_compaction: usize,
 }
 
 impl LedgerView {
-    pub(super) fn new(merge_at: usize) -> Self {
+    pub(super) fn new(merge_at: usize, per_compaction: usize) -> Self {
         Self {
             generation: None,
             recent: RecentKeys::default(),
             runs: Vec::new(),
             merge_at: merge_at.max(1),
+            per_compaction: per_compaction.max(2),
         }
     }
 
@@ -189,7 +193,7 @@ pub(super) fn merge(conn: &mut Connection, view: &mut LedgerView) -> Result<u64,
     view.sync(&tx)?;
     let moved = runs::write_recent_as_run(&tx, view.recent.hashes())?;
     if moved > 0 {
-        runs::compact(&tx)?;
+        runs::compact(&tx, view.per_compaction)?;
         bump_generation(&tx, DOING)?;
     }
     tx.commit().context(DOING)?;
@@ -224,7 +228,7 @@ pub(super) fn ensure_filters(conn: &mut Connection, merge_at: usize) -> Result<(
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .context(DOING)?;
     // Another process may have built them meanwhile; then this finds none.
-    runs::build_missing_filters(&tx, merge_at)?;
+    runs::build_missing_filters(&tx, merge_at, runs::RUNS_PER_COMPACTION)?;
     bump_generation(&tx, DOING)?;
     tx.commit().context(DOING)?;
     Ok(())

@@ -10,7 +10,7 @@
 //!   the runs that may hold a key: for a new key, almost never one.
 //! - When the [`RUNS_PER_COMPACTION`] newest runs have the same level, they are merged into one
 //!   run of the next level (again written at the right edge), so there are few runs and a key is
-//!   rewritten about log₄(ledger ÷ merge size) times.
+//!   rewritten about log₁₆(ledger ÷ merge size) times.
 //!
 //! Of a key entered twice, the first entry counts: within a run, merges insert the oldest first
 //! and ignore the rest; across runs, the lowest run number wins.
@@ -24,8 +24,13 @@ use super::row_key_hash;
 use crate::state::sqlite::db_error::DbContext;
 use crate::state::StateError;
 
-/// Runs of one level merged into one of the next.
-pub(super) const RUNS_PER_COMPACTION: usize = 4;
+/// Runs of one level merged into one of the next, by default. Each level holds at most 15 runs,
+/// and a look-up asks each run's filter (in memory; a new key's probe of a run stops at its first
+/// unset bit), so more runs cost little; fewer levels mean a key is copied fewer times. With 4, a
+/// 1,000,000-key ledger had copied 800,000 keys in two compactions of ≈ 0.8 s each; with 16 the
+/// first compaction is at 1,600,000 keys, the same copy a fan-out of 4 makes at that size
+/// (`docs/decisions/010-ledger-write-amplification.md`, "Fan-out").
+pub(in crate::state::sqlite) const RUNS_PER_COMPACTION: usize = 16;
 
 /// Keys per `IN (…)` look-up: under SQLite's historical limit of 999 bound parameters.
 const KEYS_PER_LOOKUP: usize = 900;
@@ -140,22 +145,21 @@ pub(super) fn write_recent_as_run(
     Ok(moved as u64)
 }
 
-/// While the [`RUNS_PER_COMPACTION`] newest runs have one level, merges them into one run of the
-/// next level. Inside the merge's write transaction.
-pub(super) fn compact(conn: &Connection) -> Result<(), StateError> {
+/// While the `per_compaction` newest runs have one level, merges them into one run of the next
+/// level. Inside the merge's write transaction.
+pub(super) fn compact(conn: &Connection, per_compaction: usize) -> Result<(), StateError> {
     const DOING: &str = "compacting the ledger's runs";
     loop {
         let newest: Vec<(i64, i64)> = conn
             .prepare_cached("SELECT run, level FROM ledger_run_filters ORDER BY run DESC LIMIT ?1")
             .context(DOING)?
-            .query_map([RUNS_PER_COMPACTION as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map([per_compaction as i64], |r| Ok((r.get(0)?, r.get(1)?)))
             .context(DOING)?
             .collect::<Result<_, _>>()
             .context(DOING)?;
         let level = match newest.first() {
             Some(&(_, level))
-                if newest.len() == RUNS_PER_COMPACTION
-                    && newest.iter().all(|&(_, l)| l == level) =>
+                if newest.len() == per_compaction && newest.iter().all(|&(_, l)| l == level) =>
             {
                 level
             }
@@ -263,11 +267,16 @@ pub(super) fn any_without_filter(conn: &Connection) -> Result<bool, StateError> 
 
 /// Builds the missing filters (see [`any_without_filter`]), with the level a run of that size
 /// would have reached. Inside a write transaction.
-pub(super) fn build_missing_filters(conn: &Connection, merge_at: usize) -> Result<(), StateError> {
+pub(super) fn build_missing_filters(
+    conn: &Connection,
+    merge_at: usize,
+    per_compaction: usize,
+) -> Result<(), StateError> {
     for run in runs_without_filter(conn)? {
         let keys = keys_in_run(conn, run)?;
         let bloom = filter_by_scan(conn, run, keys as usize)?;
-        store_filter(conn, run, level_of(keys as usize, merge_at), keys, &bloom)?;
+        let level = level_of(keys as usize, merge_at, per_compaction);
+        store_filter(conn, run, level, keys, &bloom)?;
     }
     Ok(())
 }
@@ -282,13 +291,14 @@ fn keys_in_run(conn: &Connection, run: i64) -> Result<i64, StateError> {
     .context("counting a run's keys")
 }
 
-/// The level a run of `keys` keys reaches by compactions of runs of `merge_at`.
-fn level_of(keys: usize, merge_at: usize) -> i64 {
+/// The level a run of `keys` keys reaches by compactions of `per_compaction` runs, starting from
+/// runs of `merge_at`.
+fn level_of(keys: usize, merge_at: usize, per_compaction: usize) -> i64 {
     let mut level = 0;
-    let mut size = merge_at.max(1).saturating_mul(RUNS_PER_COMPACTION);
+    let mut size = merge_at.max(1).saturating_mul(per_compaction);
     while keys >= size {
         level += 1;
-        size = size.saturating_mul(RUNS_PER_COMPACTION);
+        size = size.saturating_mul(per_compaction);
     }
     level
 }
