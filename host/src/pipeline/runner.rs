@@ -39,8 +39,11 @@ use crate::state::{
 };
 
 /// `daily_summary`: at most this many sales' ledger entries ride in one batch of closures
-/// (each costs ≈ 300 bytes while its batch is written: keys, ids and the closure's line).
-const SALES_PER_SUMMARY_BATCH: usize = 20_000;
+/// (each costs ≈ 450 bytes while its batch is written: keys, ids and the closure's line). A
+/// batch is alive while its commit merges the ledger (a sort of 100,000 entries, several MB):
+/// with 20,000 the two coincided at 1 M sales and the run peaked at 59.3–59.8 MiB against
+/// 48.2–49.0 at 100 k; with 5,000 at 52.5–54.7 MiB, as fast (`docs/performance.md`, "night").
+const SALES_PER_SUMMARY_BATCH: usize = 5_000;
 
 /// `daily_summary`: closures read back from the run's spill at a time, when they are written.
 const CLOSURES_PER_READ: usize = 256;
