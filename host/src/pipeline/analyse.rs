@@ -97,7 +97,8 @@ const SALE_KEY_FIELDS: [&str; 7] = [
     SALE_FINGERPRINT_FIELDS[5],
 ];
 
-/// The arena a record's tree starts in: a generated sale's takes ≈ 6 KB; a bigger one grows it.
+/// The arena a record's tree starts in: a generated sale of 1.6 KB of JSON takes ≈ 5.4 KB of it
+/// (measured with `Bump::allocated_bytes`); a bigger record grows it.
 const ARENA_BYTES: usize = 16 * 1024;
 
 /// A page, analysed.
