@@ -6,7 +6,8 @@
 //! needs members not kept, a sale that does not parse) goes the `Value` way, so that its result and its error read as
 //! they always did. The line itself goes on to the sink as it came (no serialization again).
 //! This is pure work on a page, so the runner does it on threads of its own, two pages at a
-//! time, while the page before is being written (`analyse_pages`).
+//! time and below the writer's priority, while the page before is being written
+//! (`analyse_pages`).
 
 use std::collections::VecDeque;
 use std::ops::{Deref, Range};
@@ -17,8 +18,9 @@ use posbridge_plugin_api::model::Sale;
 use posbridge_plugin_api::ConnectorError;
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use super::analysis_threads::{answer_of, AnalysisThreads, JobFailed};
 use super::canonical::Canonical;
 use super::keys::SALE_FINGERPRINT_FIELDS;
 use super::keys::{content_fingerprint, fingerprint_of, idempotency_key, key_of};
@@ -241,14 +243,23 @@ fn pages_analysed_at_once(analyser: &Analyser) -> usize {
 }
 
 /// Analyses the pages coming from the reader, up to [`pages_analysed_at_once`] at a time on
-/// blocking threads, and hands them to the writer in the order they came; ends when either
-/// side is gone. An error is handed on as it came, after the pages before it.
+/// threads of their own (at a lower priority than the writer: see [`super::analysis_threads`]), and
+/// hands them to the writer in the order they came; ends when either side is gone. An error is
+/// handed on as it came, after the pages before it.
 pub(super) async fn analyse_pages(
     analyser: Arc<Analyser>,
     mut pages: mpsc::Receiver<Result<ReadPage, ConnectorError>>,
     out: mpsc::Sender<Result<AnalysedPage, PageFailure>>,
 ) {
     let at_once = pages_analysed_at_once(&analyser);
+    let threads = match AnalysisThreads::start(at_once) {
+        Ok(threads) => threads,
+        Err(e) => {
+            let e = ConnectorError::Bug(format!("cannot start the analysis threads: {e}"));
+            let _ = out.send(Err(e.into())).await;
+            return;
+        }
+    };
     let mut in_flight: VecDeque<Analysis> = VecDeque::new();
     let mut reading = true;
     loop {
@@ -267,7 +278,7 @@ pub(super) async fn analyse_pages(
             page = pages.recv(), if reading && room => match page {
                 Some(Ok(page)) => {
                     let a = analyser.clone();
-                    in_flight.push_back(tokio::task::spawn_blocking(move || a.page(page)));
+                    in_flight.push_back(threads.run(move || a.page(page)));
                 }
                 Some(Err(e)) => {
                     // After the pages read before it.
@@ -287,14 +298,17 @@ pub(super) async fn analyse_pages(
     }
 }
 
-/// A page's analysis on its blocking thread.
-type Analysis = tokio::task::JoinHandle<Result<AnalysedPage, PageFailure>>;
+/// A page's analysis on its thread.
+type Analysis = oneshot::Receiver<Result<Result<AnalysedPage, PageFailure>, JobFailed>>;
 
 /// What an analysis came to; a panic in it is a bug, reported as the page's error.
 fn finished(
-    joined: Result<Result<AnalysedPage, PageFailure>, tokio::task::JoinError>,
+    received: Result<
+        Result<Result<AnalysedPage, PageFailure>, JobFailed>,
+        oneshot::error::RecvError,
+    >,
 ) -> Result<AnalysedPage, PageFailure> {
-    joined.unwrap_or_else(|e| {
+    answer_of(received).unwrap_or_else(|e| {
         Err(ConnectorError::Bug(format!("analysing a page failed: {e}")).into())
     })
 }

@@ -2,6 +2,7 @@
 //! exactly once, and the pieces it is made of (retries, keys, progress, the page loop).
 
 mod analyse;
+mod analysis_threads;
 mod canonical;
 mod daily_summary;
 mod dead_letters;
