@@ -361,11 +361,53 @@ fn release_free_memory() {
 /// Lines as one NDJSON buffer.
 fn join_lines(lines: &[Line]) -> Vec<u8> {
     let mut ndjson = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>());
+    // A hint: the buffer is written the same whether it was mapped here or not.
+    let _ = map_in_one_call(&mut ndjson);
     for line in lines {
         ndjson.extend_from_slice(line);
         ndjson.push(b'\n');
     }
     ndjson
+}
+
+/// Maps the pages of a buffer's spare capacity in one system call (`MADV_POPULATE_WRITE`,
+/// Linux 5.14 and later; elsewhere, or on an older kernel, nothing happens). A batch's buffer
+/// (≈ 1.6 MB for 1,000 sales) is above glibc's mmap threshold (see `main.rs`), so it is fresh
+/// memory each time, and it was mapped one page fault per 4 KiB page as `join_lines` wrote it:
+/// 3/4 of that function's time (`perf`: 125 of its 178 ms in a 100,000-sale run), on the
+/// writer's thread, the pipeline's critical path.
+///
+/// Answers the system's error when it did not map them (`EINVAL`: a kernel without the call).
+fn map_in_one_call(buf: &mut Vec<u8>) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: sysconf only reads a system constant.
+        let page = match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+            p if p > 0 => p as usize,
+            _ => return Err(std::io::Error::last_os_error()),
+        };
+        let start = buf.as_mut_ptr() as usize;
+        let first = start.next_multiple_of(page);
+        let last = (start + buf.capacity()) / page * page;
+        if last > first {
+            // SAFETY: the range lies inside the buffer's own allocation (whole pages of it),
+            // and populating maps its pages without changing what they hold; a failure (an
+            // old kernel) leaves them to be mapped as they are written.
+            let rc = unsafe {
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    last - first,
+                    libc::MADV_POPULATE_WRITE,
+                )
+            };
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = buf;
+    Ok(())
 }
 
 impl Pending {
@@ -997,5 +1039,52 @@ fn summary_of(record: &Value) -> String {
             }
             s
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_joined_one_per_line() {
+        let lines = [
+            Line::owned(b"{\"a\":1}".to_vec()),
+            Line::owned(b"[]".to_vec()),
+        ];
+        assert_eq!(join_lines(&lines), b"{\"a\":1}\n[]\n");
+        assert!(join_lines(&[]).is_empty());
+    }
+
+    /// A batch's buffer is mapped before it is written: every whole page of it is resident.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_batch_buffer_is_mapped_in_one_call() {
+        let mut buf: Vec<u8> = Vec::with_capacity(8 << 20);
+        if let Err(e) = map_in_one_call(&mut buf) {
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+            eprintln!("skipped: this kernel has no MADV_POPULATE_WRITE (Linux 5.14 and later)");
+            return;
+        }
+        // SAFETY: sysconf reads a constant; mincore only reports on pages of our allocation.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let start = (buf.as_ptr() as usize).next_multiple_of(page);
+        let end = (buf.as_ptr() as usize + buf.capacity()) / page * page;
+        let mut resident = vec![0u8; (end - start) / page];
+        let rc = unsafe {
+            libc::mincore(
+                start as *mut libc::c_void,
+                end - start,
+                resident.as_mut_ptr(),
+            )
+        };
+        assert_eq!(rc, 0);
+        let missing = resident.iter().filter(|b| *b & 1 == 0).count();
+        assert_eq!(
+            missing,
+            0,
+            "{missing} of {} pages not mapped",
+            resident.len()
+        );
     }
 }
