@@ -7,7 +7,7 @@
 //! writer waited for pages 50–90 ms of a 1.9 s run of 100,000 sales, so it was never short of
 //! work, only of CPU. At a nice value 10 above the run's, the analysis gets what the writer
 //! leaves, and the same run took 1.71–1.78 s instead of 1.90–2.08 s (medians of 4 and 6
-//! rounds, alternating; `docs/performance.md`, "2026-12-05").
+//! rounds, alternating; `docs/performance.md`, "2026-12-04, late night").
 //!
 //! The priority is a thread's own on Linux (other systems keep the run's priority). A thread
 //! cannot raise its priority again without privileges, so the threads are the analysis's
