@@ -92,10 +92,28 @@ struct Shapes {
 }
 
 struct Shape {
-    /// The keys, in the order they came.
-    keys: Box<[Box<str>]>,
+    /// The keys, in the order they came, end to end: one allocation per shape, so a stream
+    /// whose objects rarely repeat a shape pays one copy per miss, not one per key.
+    keys: Box<str>,
+    /// Where each key ends in `keys`.
+    key_ends: Box<[u32]>,
     /// Indices of the members to keep, in key order (the last of duplicates).
     order: Box<[u32]>,
+}
+
+impl Shape {
+    /// Whether `keys`, in order, are this shape's.
+    fn has_keys<'k>(&self, mut keys: impl ExactSizeIterator<Item = &'k str>) -> bool {
+        if keys.len() != self.key_ends.len() {
+            return false;
+        }
+        let mut start = 0;
+        self.key_ends.iter().all(|&end| {
+            let own = &self.keys[start..end as usize];
+            start = end as usize;
+            keys.next() == Some(own)
+        })
+    }
 }
 
 /// Slots of [`Shapes`]: a sale has fewer than ten shapes of object.
@@ -125,15 +143,23 @@ impl Shapes {
             ^ xxhash_rust::xxh3::xxh3_64(last.as_bytes()).rotate_left(1))
             as usize
             % SHAPE_SLOTS;
-        let hit = matches!(&self.slots[slot], Some(shape)
-            if shape.keys.len() == n && shape.keys.iter().map(|k| &**k).eq(keys()));
+        let hit = matches!(&self.slots[slot], Some(shape) if shape.has_keys(keys()));
         if !hit {
             let order = sort_order(members);
-            if keys().map(str::len).sum::<usize>() > SHAPE_MAX_KEY_BYTES {
+            let key_bytes = keys().map(str::len).sum::<usize>();
+            if key_bytes > SHAPE_MAX_KEY_BYTES {
                 return order.into();
             }
+            let mut joined = String::with_capacity(key_bytes);
+            let key_ends = keys()
+                .map(|k| {
+                    joined.push_str(k);
+                    joined.len() as u32
+                })
+                .collect();
             self.slots[slot] = Some(Shape {
-                keys: keys().map(Box::from).collect(),
+                keys: joined.into_boxed_str(),
+                key_ends,
                 order: order.into(),
             });
         }
@@ -587,6 +613,9 @@ mod tests {
             r#"{"z":1,"a":2,"a":3}"#,
             r#"{"b":[{"y":1,"x":2},{"y":3,"x":4},{"x":5,"y":6}],"a":{"y":1,"x":2}}"#,
             r#"{"k\u0031":1,"k1":2,"a":0}"#,
+            // The same bytes end to end, cut apart elsewhere.
+            r#"{"x":0,"ab":1,"c":2,"y":3}"#,
+            r#"{"x":0,"a":1,"bc":2,"y":3}"#,
         ];
         for _ in 0..3 {
             for line in lines {
