@@ -66,6 +66,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         name: "the ledger's merged entries as sorted runs with filters",
         sql: include_str!("migrations/0009_ledger_runs.sql"),
     },
+    Migration {
+        version: 10,
+        name: "the ledger as an append-only log with hash-indexed segments",
+        sql: include_str!("migrations/0010_ledger_segments.sql"),
+    },
 ];
 
 /// Brings the database up to the last of `migrations` (which must be in increasing order).

@@ -47,7 +47,7 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
 /// one writer at a time anyway.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-    /// The map of recent ledger entries and the runs' filters (see `ledger`). Locked after
+    /// The map of recent ledger entries and the segments' filters (see `ledger`). Locked after
     /// `conn`, never before.
     ledger: Mutex<LedgerView>,
     path: Option<PathBuf>,
@@ -125,29 +125,33 @@ impl SqliteStore {
         conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
             .context("setting the WAL checkpoint interval")?;
         migrations::migrate(&mut conn, migrations::MIGRATIONS)?;
-        ledger::ensure_filters(&mut conn, ledger::RECENT_ROWS_BEFORE_MERGE)?;
+        ledger::ensure_indexed(
+            &mut conn,
+            ledger::RECENT_ROWS_BEFORE_MERGE,
+            ledger::SEGMENTS_PER_COMPACTION,
+        )?;
         Ok(Self {
             conn: Mutex::new(conn),
             ledger: Mutex::new(LedgerView::new(
                 ledger::RECENT_ROWS_BEFORE_MERGE,
-                ledger::RUNS_PER_COMPACTION,
+                ledger::SEGMENTS_PER_COMPACTION,
             )),
             path,
         })
     }
 
-    /// The same store merging its recent ledger entries into a sorted run once there are `rows`
-    /// of them, instead of after 100,000 (see `docs/decisions/010-ledger-write-amplification.md`).
+    /// The same store indexing its recent ledger entries as a segment once there are `rows` of
+    /// them, instead of after 100,000 (see `docs/decisions/010-ledger-write-amplification.md`).
     /// For tests that must see merges on small ledgers; the default is what to run with.
     pub fn with_ledger_merge_after(self, rows: usize) -> Self {
-        self.with_ledger_shape(rows, ledger::RUNS_PER_COMPACTION)
+        self.with_ledger_shape(rows, ledger::SEGMENTS_PER_COMPACTION)
     }
 
-    /// [`Self::with_ledger_merge_after`], compacting `runs` runs of one level into one of the next
-    /// instead of 16: for tests that must see several levels on small ledgers.
-    pub fn with_ledger_shape(self, merge_after: usize, runs: usize) -> Self {
+    /// [`Self::with_ledger_merge_after`], compacting `segments` segments of one level into one of
+    /// the next instead of 16: for tests that must see several levels on small ledgers.
+    pub fn with_ledger_shape(self, merge_after: usize, segments: usize) -> Self {
         Self {
-            ledger: Mutex::new(LedgerView::new(merge_after, runs)),
+            ledger: Mutex::new(LedgerView::new(merge_after, segments)),
             ..self
         }
     }
@@ -280,8 +284,7 @@ impl StateStore for SqliteStore {
         }
         let mut dead_letter_ids = Vec::with_capacity(checkpoint.dead_letters.len());
         let mut view = self.ledger();
-        ledger::before_append(&tx, &mut view)?;
-        let mut appended = ledger::Appended::default();
+        let mut appended = ledger::before_append(&tx, &mut view)?;
         {
             for item in checkpoint.delivered {
                 let entry = ledger::Entry {
@@ -344,9 +347,9 @@ impl StateStore for SqliteStore {
                 Ok(rows) => tracing::debug!(
                     rows,
                     elapsed_ms = started.elapsed().as_millis() as u64,
-                    "merged recent ledger entries"
+                    "indexed recent ledger entries"
                 ),
-                Err(e) => tracing::warn!(error = %e, "cannot merge recent ledger entries yet"),
+                Err(e) => tracing::warn!(error = %e, "cannot index recent ledger entries yet"),
             }
         }
         Ok(dead_letter_ids)
@@ -359,7 +362,7 @@ impl StateStore for SqliteStore {
     ) -> Result<HashMap<String, Option<String>>, StateError> {
         const DOING: &str = "looking up delivered keys";
         let mut conn = self.conn();
-        // One read transaction: the runs and the recent entries from one snapshot.
+        // One read transaction: the segments and the recent entries from one snapshot.
         let tx = conn.transaction().context(DOING)?;
         let found = ledger::delivered_fingerprints(&tx, &mut self.ledger(), pipeline, keys)?;
         tx.commit().context(DOING)?;

@@ -25,19 +25,14 @@ fn delivered(key: &str, external_id: Option<&str>) -> Delivered {
     }
 }
 
-/// The external id of a key's first ledger entry: the lowest run's, else the lowest `seq` of the
-/// recent entries (the ledger's reading rule, `ledger/mod.rs`).
+/// The external id of a key's first ledger entry: the lowest `seq` (the ledger's reading rule,
+/// `ledger/mod.rs`).
 fn ledger_external_id(store: &SqliteStore, pipeline: &str, key: &str) -> Option<String> {
     store
         .conn()
         .query_row(
-            "SELECT external_id FROM (
-                 SELECT 0 AS part, run AS seq, external_id FROM ledger_runs
-                 WHERE pipeline = ?1 AND idempotency_key = ?2
-                 UNION ALL
-                 SELECT 1, seq, external_id FROM ledger_recent
-                 WHERE pipeline = ?1 AND idempotency_key = ?2)
-             ORDER BY part, seq LIMIT 1",
+            "SELECT external_id FROM ledger_entries
+             WHERE pipeline = ?1 AND idempotency_key = ?2 ORDER BY seq LIMIT 1",
             [pipeline, key],
             |r| r.get(0),
         )
@@ -48,6 +43,31 @@ fn rows_in(store: &SqliteStore, table: &str) -> i64 {
     store
         .conn()
         .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Entries no segment covers yet (the map's).
+fn unindexed(store: &SqliteStore) -> i64 {
+    store
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM ledger_entries
+             WHERE seq > (SELECT indexed_through FROM ledger_state)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+/// The `seq` of a key's first entry.
+fn seq_of(store: &SqliteStore, pipeline: &str, key: &str) -> i64 {
+    store
+        .conn()
+        .query_row(
+            "SELECT min(seq) FROM ledger_entries WHERE pipeline = ?1 AND idempotency_key = ?2",
+            [pipeline, key],
+            |r| r.get(0),
+        )
         .unwrap()
 }
 
@@ -250,7 +270,7 @@ fn fingerprint_of(store: &SqliteStore, pipeline: &str, key: &str) -> Option<Opti
 }
 
 #[test]
-fn commits_append_to_the_recent_table_until_a_merge_writes_them_as_a_run() {
+fn commits_append_to_the_log_until_a_merge_indexes_them_as_a_segment() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("state.db"))
         .unwrap()
@@ -260,20 +280,25 @@ fn commits_append_to_the_recent_table_until_a_merge_writes_them_as_a_run() {
     for chunk in batch[..900].chunks(300) {
         store.commit_batch("p", "sales", chunk, None).unwrap();
     }
-    // Below the limit: no run yet, all found in the recent entries.
-    assert_eq!(rows_in(&store, "ledger_runs"), 0);
-    assert_eq!(rows_in(&store, "ledger_recent"), 900);
+    // Below the limit: no segment yet, all found through the map.
+    assert_eq!(segments_of(&store), []);
+    assert_eq!(unindexed(&store), 900);
     assert_eq!(store.delivered_keys("p", &all).unwrap().len(), 900);
-    // The batch that reaches 1,000 rows writes them all as a sorted run.
+    let seq_before = seq_of(&store, "p", "sale-7");
+    // The batch that reaches 1,000 entries indexes them all as a segment, in blocks of 250
+    // pairs; the entries stay where they are.
     store
         .commit_batch("p", "sales", &batch[900..1_200], None)
         .unwrap();
-    assert_eq!(rows_in(&store, "ledger_runs"), 1_200);
-    assert_eq!(rows_in(&store, "ledger_recent"), 0);
+    assert_eq!(segments_of(&store), [(0, 1_200, 1, 1_200)]);
+    assert_eq!(rows_in(&store, "ledger_index_blocks"), 5);
+    assert_eq!(unindexed(&store), 0);
+    assert_eq!(rows_in(&store, "ledger_entries"), 1_200);
+    assert_eq!(seq_of(&store, "p", "sale-7"), seq_before);
     store
         .commit_batch("p", "sales", &batch[1_200..], None)
         .unwrap();
-    assert_eq!(rows_in(&store, "ledger_recent"), 300);
+    assert_eq!(unindexed(&store), 300);
     // Found wherever they are, each with its own fingerprint; others are not found.
     let found = store.delivered_fingerprints("p", &all).unwrap();
     assert_eq!(found.len(), 1_500);
@@ -286,12 +311,12 @@ fn commits_append_to_the_recent_table_until_a_merge_writes_them_as_a_run() {
 }
 
 #[test]
-fn the_first_entry_wins_in_the_recent_table_the_runs_and_across_a_merge() {
+fn the_first_entry_wins_in_the_map_the_segments_and_across_a_merge() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("state.db"))
         .unwrap()
         .with_ledger_merge_after(4);
-    // Twice in the recent table: the lower seq is the first.
+    // Twice in the map: the lower seq is the first.
     store
         .commit_batch("p", "sales", &[fingerprinted("a", "a1")], None)
         .unwrap();
@@ -308,10 +333,11 @@ fn the_first_entry_wins_in_the_recent_table_the_runs_and_across_a_merge() {
             None,
         )
         .unwrap();
-    assert_eq!(rows_in(&store, "ledger_recent"), 0);
+    assert_eq!(unindexed(&store), 0);
     assert_eq!(fingerprint_of(&store, "p", "a"), Some(Some("a1".into())));
     assert_eq!(ledger_external_id(&store, "p", "a").as_deref(), Some("a1"));
-    // In a run and again in the recent table: the run's entry, before and after a merge.
+    // In a segment and again in the map: the segment's entry, before and after a merge (then
+    // the key is in two segments).
     store
         .commit_batch("p", "sales", &[fingerprinted("a", "a3")], None)
         .unwrap();
@@ -327,7 +353,8 @@ fn the_first_entry_wins_in_the_recent_table_the_runs_and_across_a_merge() {
             None,
         )
         .unwrap();
-    assert_eq!(rows_in(&store, "ledger_recent"), 0);
+    assert_eq!(unindexed(&store), 0);
+    assert_eq!(segments_of(&store).len(), 2);
     assert_eq!(fingerprint_of(&store, "p", "a"), Some(Some("a1".into())));
     // Forget counts keys, not entries.
     store
@@ -343,10 +370,11 @@ fn the_first_entry_wins_in_the_recent_table_the_runs_and_across_a_merge() {
         7,
         "a, b, c, d-0..2, e"
     );
-    assert_eq!(
-        rows_in(&store, "ledger_runs") + rows_in(&store, "ledger_recent"),
-        0
-    );
+    // Nothing of it is left: no entry, and no segment names one.
+    assert_eq!(rows_in(&store, "ledger_entries"), 0);
+    assert_eq!(segments_of(&store), []);
+    assert_eq!(rows_in(&store, "ledger_index_blocks"), 0);
+    assert_eq!(fingerprint_of(&store, "p", "a"), None);
 }
 
 #[test]
@@ -363,7 +391,7 @@ fn a_hash_collision_in_the_recent_map_still_answers_right() {
     let seq_of_a: i64 = store
         .conn()
         .query_row(
-            "SELECT seq FROM ledger_recent WHERE idempotency_key = 'a'",
+            "SELECT seq FROM ledger_entries WHERE idempotency_key = 'a'",
             [],
             |r| r.get(0),
         )
@@ -399,12 +427,12 @@ fn two_processes_see_each_others_recent_entries_merges_and_forgets() {
     assert!(two.delivered_keys("p", &ks).unwrap().is_empty());
     one.commit_batch("p", "sales", &batch[..4], None).unwrap();
     assert_eq!(two.delivered_keys("p", &ks).unwrap().len(), 4);
-    // `two` appends and `one` sees it; the second append reaches 10 rows and `two` merges.
+    // `two` appends and `one` sees it; the second append reaches 10 entries and `two` merges.
     two.commit_batch("q", "sales", &batch[..4], None).unwrap();
     assert_eq!(one.delivered_keys("q", &ks).unwrap().len(), 4);
     two.commit_batch("p", "sales", &batch[4..6], None).unwrap();
-    assert_eq!(rows_in(&one, "ledger_recent"), 0);
-    // `one`'s map names rows that are gone: the new generation makes it reload.
+    assert_eq!(unindexed(&one), 0);
+    // `one`'s map holds entries a segment now covers: the new generation makes it reload.
     one.commit_batch("p", "sales", &batch[6..8], None).unwrap();
     assert_eq!(one.delivered_keys("p", &ks).unwrap().len(), 8);
     assert_eq!(two.delivered_keys("p", &ks).unwrap().len(), 8);
@@ -475,54 +503,6 @@ fn delivered_keys_answers_a_large_batch() {
         .collect();
     assert_eq!(store.delivered_keys("p", &many).unwrap().len(), 2_000);
     assert!(store.delivered_keys("p", &[]).unwrap().is_empty());
-}
-
-#[test]
-fn delivered_keys_searches_the_primary_key() {
-    let (_dir, store) = temp_store();
-    let conn = store.conn();
-    let mut stmt = conn
-        .prepare(
-            "EXPLAIN QUERY PLAN SELECT idempotency_key FROM ledger_runs
-             WHERE run = ? AND pipeline = ? AND idempotency_key IN (?, ?, ?)",
-        )
-        .unwrap();
-    let plan: Vec<String> = stmt
-        .query_map(["1", "p", "a", "b", "c"], |r| r.get::<_, String>(3))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let plan = plan.join("\n");
-    assert!(
-        plan.contains("SEARCH ledger_runs USING PRIMARY KEY"),
-        "{plan}"
-    );
-    assert!(!plan.contains("SCAN"), "{plan}");
-}
-
-#[test]
-fn a_compaction_merges_the_runs_in_key_order_without_sorting() {
-    let (_dir, store) = temp_store();
-    let runs = ledger::RUNS_PER_COMPACTION;
-    let sql = ledger::compaction_sql(runs);
-    let ids = std::iter::once(99).chain(1..=runs as i64);
-    let plan: Vec<String> = store
-        .conn()
-        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-        .unwrap()
-        .query_map(rusqlite::params_from_iter(ids), |r| r.get::<_, String>(3))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    let plan = plan.join("\n");
-    assert!(plan.contains("MERGE (UNION ALL)"), "{plan}");
-    assert_eq!(
-        plan.matches("SEARCH ledger_runs USING PRIMARY KEY (run=?)")
-            .count(),
-        runs,
-        "{plan}"
-    );
-    assert!(!plan.contains("TEMP B-TREE"), "{plan}");
 }
 
 #[test]
@@ -1149,20 +1129,27 @@ fn a_key_left_in_flight_by_a_dead_process_is_taken_over() {
     );
 }
 
-/// The runs' numbers and levels, oldest first.
-fn runs_and_levels(store: &SqliteStore) -> Vec<(i64, i64, i64)> {
+/// Each segment's level, pairs, first and last `seq`, oldest first.
+fn segments_of(store: &SqliteStore) -> Vec<(i64, i64, i64, i64)> {
     store
         .conn()
-        .prepare("SELECT run, level, keys FROM ledger_run_filters ORDER BY run")
+        .prepare(
+            "SELECT level, entries, first_seq, last_seq FROM ledger_segments ORDER BY first_seq",
+        )
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .unwrap()
         .map(Result::unwrap)
         .collect()
 }
 
+/// Each segment's level and pairs, oldest first.
+fn levels_and_pairs(store: &SqliteStore) -> Vec<(i64, i64)> {
+    segments_of(store).iter().map(|s| (s.0, s.1)).collect()
+}
+
 #[test]
-fn four_runs_of_one_level_are_compacted_into_one_of_the_next() {
+fn four_segments_of_one_level_are_compacted_into_one_of_the_next() {
     let dir = tempfile::tempdir().unwrap();
     // A fan-out of 4 (the default is 16: see the next test) shows two levels in a few keys.
     let store = SqliteStore::open(&dir.path().join("state.db"))
@@ -1174,38 +1161,32 @@ fn four_runs_of_one_level_are_compacted_into_one_of_the_next() {
         store.commit_batch("p", "sales", chunk, None).unwrap();
     }
     assert_eq!(
-        runs_and_levels(&store),
-        [(1, 0, 10), (2, 0, 10), (3, 0, 10)]
+        segments_of(&store),
+        [(0, 10, 1, 10), (0, 10, 11, 20), (0, 10, 21, 30)]
     );
-    // The fourth run of level 0 makes them one run of level 1, numbered after them.
+    // The fourth segment of level 0 makes them one segment of level 1 over all their entries.
     store
         .commit_batch("p", "sales", &batch[30..40], None)
         .unwrap();
-    assert_eq!(runs_and_levels(&store), [(5, 1, 40)]);
-    assert_eq!(rows_in(&store, "ledger_runs"), 40);
-    // Eleven more runs: two more of level 1 (from four of level 0 each), then three of level 0.
+    assert_eq!(segments_of(&store), [(1, 40, 1, 40)]);
+    assert_eq!(rows_in(&store, "ledger_entries"), 40);
+    // Eleven more: two more of level 1 (from four of level 0 each), then three of level 0.
     for chunk in batch[40..150].chunks(10) {
         store.commit_batch("p", "sales", chunk, None).unwrap();
     }
-    let levels_and_keys = |store: &SqliteStore| {
-        runs_and_levels(store)
-            .iter()
-            .map(|r| (r.1, r.2))
-            .collect::<Vec<_>>()
-    };
     assert_eq!(
-        levels_and_keys(&store),
+        levels_and_pairs(&store),
         [(1, 40), (1, 40), (1, 40), (0, 10), (0, 10), (0, 10)]
     );
-    // The next run makes a fourth of level 1, and the four become one of level 2.
+    // The next makes a fourth of level 1, and the four become one of level 2.
     store
         .commit_batch("p", "sales", &batch[150..160], None)
         .unwrap();
-    assert_eq!(levels_and_keys(&store), [(2, 160)]);
+    assert_eq!(segments_of(&store), [(2, 160, 1, 160)]);
     store
         .commit_batch("p", "sales", &batch[160..170], None)
         .unwrap();
-    assert_eq!(levels_and_keys(&store), [(2, 160), (0, 10)]);
+    assert_eq!(levels_and_pairs(&store), [(2, 160), (0, 10)]);
     let found = store.delivered_fingerprints("p", &all).unwrap();
     assert_eq!(found.len(), 170);
     assert!(found.iter().all(|(k, f)| f.as_deref() == Some(k.as_str())));
@@ -1216,30 +1197,27 @@ fn four_runs_of_one_level_are_compacted_into_one_of_the_next() {
 }
 
 #[test]
-fn by_default_sixteen_runs_of_one_level_are_compacted_into_one_of_the_next() {
+fn by_default_sixteen_segments_of_one_level_are_compacted_into_one_of_the_next() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("state.db"))
         .unwrap()
         .with_ledger_merge_after(10);
-    assert_eq!(ledger::RUNS_PER_COMPACTION, 16);
+    assert_eq!(ledger::SEGMENTS_PER_COMPACTION, 16);
     let all = keys("k", 0..170);
     let batch: Vec<Delivered> = all.iter().map(|k| fingerprinted(k, k)).collect();
     for chunk in batch[..150].chunks(10) {
         store.commit_batch("p", "sales", chunk, None).unwrap();
     }
-    // Fifteen runs of level 0: no compaction yet, each key found in its own run.
-    let runs = runs_and_levels(&store);
-    assert_eq!(runs.len(), 15);
-    assert!(runs
-        .iter()
-        .all(|&(_, level, keys)| level == 0 && keys == 10));
+    // Fifteen segments of level 0: no compaction yet, each key found in its own segment.
+    let segments = levels_and_pairs(&store);
+    assert_eq!(segments, vec![(0, 10); 15]);
     assert_eq!(store.delivered_keys("p", &all).unwrap().len(), 150);
-    // The sixteenth makes them one run of level 1, numbered after them.
+    // The sixteenth makes them one segment of level 1.
     store
         .commit_batch("p", "sales", &batch[150..160], None)
         .unwrap();
-    assert_eq!(runs_and_levels(&store), [(17, 1, 160)]);
-    assert_eq!(rows_in(&store, "ledger_runs"), 160);
+    assert_eq!(segments_of(&store), [(1, 160, 1, 160)]);
+    assert_eq!(rows_in(&store, "ledger_index_blocks"), 1);
     store
         .commit_batch("p", "sales", &batch[160..170], None)
         .unwrap();
@@ -1267,7 +1245,7 @@ fn two_processes_committing_merging_compacting_and_forgetting_agree_with_a_model
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     // Fan-outs of 4 and 16: processes of two versions may share a file, and the rule does not
-    // depend on when runs are compacted.
+    // depend on when segments are compacted.
     let stores = [
         SqliteStore::open(&path).unwrap().with_ledger_shape(7, 4),
         SqliteStore::open(&path).unwrap().with_ledger_shape(11, 16),
@@ -1314,12 +1292,118 @@ fn two_processes_committing_merging_compacting_and_forgetting_agree_with_a_model
         }
     }
     // Merges and compactions happened on the way, by both processes.
-    assert!(rows_in(&stores[0], "ledger_runs") > 0);
-    assert!(runs_and_levels(&stores[0]).iter().any(|r| r.1 > 0));
+    assert!(rows_in(&stores[0], "ledger_index_blocks") > 0);
+    assert!(segments_of(&stores[0]).iter().any(|s| s.0 > 0));
+}
+
+/// Entries as the ledger of schema version 9 held them: `(table, run, key, fingerprint)`, with
+/// `run` ignored for `ledger_recent`.
+fn version_9_file(path: &std::path::Path, entries: &[(&str, i64, &str, &str)]) {
+    let mut conn = Connection::open(path).unwrap();
+    migrations::migrate(&mut conn, &migrations::MIGRATIONS[..9]).unwrap();
+    for &(table, run, key, fingerprint) in entries {
+        match table {
+            "ledger_runs" => conn.execute(
+                "INSERT INTO ledger_runs
+                     (run, pipeline, idempotency_key, stream, delivered_at, content_hash)
+                 VALUES (?1, 'p', ?2, 'sales', '2026-01-01T00:00:00Z', ?3)",
+                params![run, key, fingerprint],
+            ),
+            _ => conn.execute(
+                "INSERT INTO ledger_recent
+                     (pipeline, idempotency_key, stream, delivered_at, content_hash)
+                 VALUES ('p', ?1, 'sales', '2026-01-02T00:00:00Z', ?2)",
+                params![key, fingerprint],
+            ),
+        }
+        .unwrap();
+    }
 }
 
 #[test]
-fn a_ledger_from_before_the_runs_becomes_run_one_with_a_filter() {
+fn a_ledger_of_runs_becomes_one_log_that_keeps_each_first_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    // "a" in two runs and the recent table, "b" in the newer run and the recent table.
+    version_9_file(
+        &path,
+        &[
+            ("ledger_recent", 0, "a", "a-recent"),
+            ("ledger_recent", 0, "b", "b-recent"),
+            ("ledger_recent", 0, "c", "c-recent"),
+            ("ledger_runs", 2, "a", "a-run-2"),
+            ("ledger_runs", 2, "b", "b-run-2"),
+            ("ledger_runs", 1, "a", "a-run-1"),
+        ],
+    );
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 10);
+    assert_eq!(rows_in(&store, "ledger_entries"), 6);
+    let found = store
+        .delivered_fingerprints("p", &["a", "b", "c", "d"].map(String::from))
+        .unwrap();
+    assert_eq!(
+        found,
+        HashMap::from([
+            ("a".to_string(), Some("a-run-1".to_string())),
+            ("b".to_string(), Some("b-run-2".to_string())),
+            ("c".to_string(), Some("c-recent".to_string())),
+        ])
+    );
+    // Fewer than 100,000 entries: the map holds them, no segment was written at open.
+    assert_eq!(segments_of(&store), []);
+}
+
+#[test]
+fn a_migrated_ledger_is_indexed_in_segments_when_the_file_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    version_9_file(&path, &[("ledger_runs", 1, "first", "first-1")]);
+    {
+        // 100,500 more (k-0 … k-100498, and "first" again): one segment of 100,000 is written
+        // at open and 501 entries stay in the map.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 100498)
+             INSERT INTO ledger_recent
+                 (pipeline, idempotency_key, stream, delivered_at, content_hash)
+             SELECT 'p', 'k-' || i, 'sales', '2026-01-02T00:00:00Z', 'f-' || i FROM n",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO ledger_recent
+                 (pipeline, idempotency_key, stream, delivered_at, content_hash)
+             VALUES ('p', 'first', 'sales', '2026-01-02T00:00:00Z', 'first-again')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(segments_of(&store), [(0, 100_000, 1, 100_000)]);
+    assert_eq!(unindexed(&store), 501);
+    let asked: Vec<String> = ["first", "k-0", "k-99998", "k-99999", "k-100498", "absent"]
+        .map(String::from)
+        .to_vec();
+    let found = store.delivered_fingerprints("p", &asked).unwrap();
+    assert_eq!(
+        found,
+        HashMap::from([
+            ("first".to_string(), Some("first-1".to_string())),
+            ("k-0".to_string(), Some("f-0".to_string())),
+            ("k-99998".to_string(), Some("f-99998".to_string())),
+            ("k-99999".to_string(), Some("f-99999".to_string())),
+            ("k-100498".to_string(), Some("f-100498".to_string())),
+        ])
+    );
+    // Opening again indexes nothing more.
+    drop(store);
+    let again = SqliteStore::open(&path).unwrap();
+    assert_eq!(segments_of(&again), [(0, 100_000, 1, 100_000)]);
+}
+
+#[test]
+fn a_ledger_from_before_the_runs_opens_with_its_first_entries() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
     {
@@ -1345,8 +1429,8 @@ fn a_ledger_from_before_the_runs_becomes_run_one_with_a_filter() {
         .unwrap();
     }
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 9);
-    assert_eq!(runs_and_levels(&store), [(1, 0, 500)]);
+    assert_eq!(store.schema_version().unwrap(), 10);
+    assert_eq!(rows_in(&store, "ledger_entries"), 502);
     let asked: Vec<String> = keys("old", 0..500)
         .into_iter()
         .chain(["new".to_string(), "absent".to_string()])
@@ -1355,8 +1439,4 @@ fn a_ledger_from_before_the_runs_becomes_run_one_with_a_filter() {
     assert_eq!(found.len(), 501);
     assert_eq!(found["old-0"].as_deref(), Some("old-0"), "the first entry");
     assert_eq!(found["new"].as_deref(), Some("new"));
-    // Opening again builds nothing more.
-    drop(store);
-    let again = SqliteStore::open(&path).unwrap();
-    assert_eq!(runs_and_levels(&again), [(1, 0, 500)]);
 }

@@ -1,8 +1,8 @@
 //! A Bloom filter over 64-bit key hashes: "maybe" for every hash put in, "no" for all but about
-//! 1 % of the others. One per sorted run of the ledger, so a look-up of a key the run does not
-//! hold (a new sale, the common case) skips that run's B-tree.
+//! 1 % of the others. One per index segment of the ledger, so a look-up of a key the segment does
+//! not hold (a new sale, the common case) reads none of its blocks.
 //!
-//! The filter is stored with its run (`ledger_run_filters.bloom`), so its layout is part of the
+//! The filter is stored with its segment (`ledger_segments.bloom`), so its layout is part of the
 //! file format: little-endian 64-bit words, a power-of-two number of bits, and the bit positions
 //! of [`Bloom::positions`] (Kirsch–Mitzenmacher double hashing of one 64-bit hash).
 

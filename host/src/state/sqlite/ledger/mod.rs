@@ -1,25 +1,25 @@
-//! The delivery ledger on SQLite, as a small log-structured merge tree
-//! (`docs/decisions/010-ledger-write-amplification.md`).
+//! The delivery ledger on SQLite: an append-only log of entries with hash indexes written in large
+//! sequential steps (`docs/decisions/010-ledger-write-amplification.md`).
 //!
 //! Ledger keys are hashes: inserted straight into one index, a batch's keys land on leaf pages
-//! all over it, and the pages written per key grow with the ledger. So a key is written in
-//! large sequential steps instead:
+//! all over it, and the pages written per key grow with the ledger. So:
 //!
-//! - a commit appends its entries to `ledger_recent`, in `seq` (rowid) order; a per-process map
-//!   finds them again ([`recent`]);
-//! - when `ledger_recent` holds [`RECENT_ROWS_BEFORE_MERGE`] rows, one transaction writes them as
-//!   a new sorted run of `ledger_runs`, with a Bloom filter of its keys, and runs of one size are
-//!   merged into bigger ones now and then ([`runs`]).
+//! - a commit appends its entries to `ledger_entries`, in `seq` (rowid) order, at the right edge
+//!   of its B-tree; a per-process map finds the entries since the last segment ([`recent`]);
+//! - when the map holds [`RECENT_ROWS_BEFORE_MERGE`] entries, one transaction writes its
+//!   (hash, `seq`) pairs, sorted, as a new index segment with a Bloom filter, and segments of one
+//!   size are merged into bigger ones now and then ([`segments`], [`index_blocks`]). The entries
+//!   are never copied.
 //!
-//! The ledger's content is the runs, oldest first, then the keys of `ledger_recent` they lack;
-//! a key entered twice keeps its first entry. Several processes may share the file: the map
-//! follows their appends by `seq`, and the map and the filters are reloaded whole when
-//! `ledger_state.generation` moved (a merge, a compaction, a forget or a filter built at open,
-//! by any process).
+//! The ledger's content is `ledger_entries`; a key entered twice keeps its first (lowest `seq`)
+//! entry. Several processes may share the file: the map follows their appends by `seq`, and the
+//! map and the segments are reloaded whole when `ledger_state.generation` moved (a merge, a
+//! forget or an index built at open, by any process).
 
 mod bloom;
+mod index_blocks;
 mod recent;
-mod runs;
+mod segments;
 
 use std::collections::HashMap;
 
@@ -29,26 +29,24 @@ use super::db_error::DbContext;
 use crate::state::StateError;
 
 use recent::RecentKeys;
-#[cfg(test)]
-pub(super) use runs::compaction_sql;
-pub(super) use runs::RUNS_PER_COMPACTION;
+pub(super) use segments::SEGMENTS_PER_COMPACTION;
 
-/// Rows of `ledger_recent` (all pipelines) that trigger a merge into a new run. Bounded by the
-/// in-memory map, ≈ 16 bytes a row in a table of 131,072 buckets (≈ 2.2 MiB), and by the time a
-/// process takes to load it when it first touches the ledger.
+/// Entries since the last segment (all pipelines) that trigger a merge into a new segment.
+/// Bounded by the in-memory map, ≈ 16 bytes an entry in a table of 131,072 buckets (≈ 2.2 MiB),
+/// and by the time a process takes to load it when it first touches the ledger.
 pub(super) const RECENT_ROWS_BEFORE_MERGE: usize = 100_000;
 
-/// What this process knows of the ledger: the recent entries' map and the runs' filters, both
-/// as of one generation.
+/// What this process knows of the ledger: the recent entries' map and the segments, both as of
+/// one generation.
 #[derive(Debug)]
 pub(super) struct LedgerView {
     /// `ledger_state.generation` when loaded; `None` before the first load.
     generation: Option<i64>,
     recent: RecentKeys,
-    runs: Vec<runs::Run>,
-    /// Rows of `ledger_recent` that trigger a merge.
+    segments: Vec<segments::Segment>,
+    /// Entries in the map that trigger a merge.
     merge_at: usize,
-    /// Runs of one level compacted into one of the next.
+    /// Segments of one level compacted into one of the next.
     per_compaction: usize,
 }
 
@@ -57,7 +55,7 @@ impl LedgerView {
         Self {
             generation: None,
             recent: RecentKeys::default(),
-            runs: Vec::new(),
+            segments: Vec::new(),
             merge_at: merge_at.max(1),
             per_compaction: per_compaction.max(2),
         }
@@ -66,20 +64,20 @@ impl LedgerView {
     /// Brings the view up to what `conn` sees: call it inside the transaction that then reads or
     /// writes the ledger.
     fn sync(&mut self, conn: &Connection) -> Result<(), StateError> {
-        let generation: i64 = conn
+        let (generation, indexed_through): (i64, i64) = conn
             .query_row(
-                "SELECT generation FROM ledger_state WHERE id = 1",
+                "SELECT generation, indexed_through FROM ledger_state WHERE id = 1",
                 [],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .context("reading the ledger's generation")?;
         if self.generation != Some(generation) {
             // Unset until the reload succeeded, so a failed one is tried again.
             self.generation = None;
-            self.recent.clear();
+            self.recent.reset(indexed_through);
             // Dropped first: the old and new filters are never held at once.
-            self.runs = Vec::new();
-            self.runs = runs::load(conn)?;
+            self.segments = Vec::new();
+            self.segments = segments::load(conn)?;
             self.generation = Some(generation);
         }
         self.recent.follow(conn)
@@ -91,7 +89,7 @@ impl LedgerView {
     }
 }
 
-/// A stable 64-bit hash of a pipeline's key. Stable across processes and versions: the runs'
+/// A stable 64-bit hash of a pipeline's key. Stable across processes and versions: the segments'
 /// filters are stored (xxh3 is a fixed algorithm; `std`'s hasher is not promised to be).
 fn key_hash(pipeline: &str, key: &str) -> u64 {
     // The pipeline's hash seeds the key's: ("ab", "c") and ("a", "bc") hash apart.
@@ -108,7 +106,7 @@ fn row_key_hash(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<u64> {
 }
 
 /// Which of `keys` the pipeline's ledger holds, with the fingerprint of each key's first entry.
-/// `conn` must be in a (read) transaction, so the runs and `ledger_recent` are one snapshot.
+/// `conn` must be in a (read) transaction, so the segments and the map are of one snapshot.
 pub(super) fn delivered_fingerprints(
     conn: &Connection,
     view: &mut LedgerView,
@@ -118,7 +116,7 @@ pub(super) fn delivered_fingerprints(
     view.sync(conn)?;
     let hashes: Vec<u64> = keys.iter().map(|key| key_hash(pipeline, key)).collect();
     let mut found = HashMap::new();
-    runs::find(conn, &view.runs, pipeline, keys, &hashes, &mut found)?;
+    segments::find(conn, &view.segments, pipeline, keys, &hashes, &mut found)?;
     view.recent
         .find(conn, pipeline, keys, &hashes, &mut found)?;
     Ok(found)
@@ -126,7 +124,11 @@ pub(super) fn delivered_fingerprints(
 
 /// Ledger entries appended in a commit's transaction, for the map once the commit is durable.
 #[derive(Debug, Default)]
-pub(super) struct Appended(Vec<(u64, i64)>);
+pub(super) struct Appended {
+    pairs: Vec<(u64, i64)>,
+    /// The `seq` the next entry takes.
+    next_seq: i64,
+}
 
 /// One entry to append.
 pub(super) struct Entry<'a> {
@@ -138,25 +140,38 @@ pub(super) struct Entry<'a> {
     pub content_hash: Option<&'a str>,
 }
 
-/// Brings the view up to date before a commit appends (call inside its write transaction).
-pub(super) fn before_append(conn: &Connection, view: &mut LedgerView) -> Result<(), StateError> {
-    view.sync(conn)
+/// Brings the view up to date before a commit appends (call inside its write transaction), and
+/// answers where the commit's entries go.
+pub(super) fn before_append(
+    conn: &Connection,
+    view: &mut LedgerView,
+) -> Result<Appended, StateError> {
+    view.sync(conn)?;
+    // Above every entry (the map has seen them all, inside this write transaction) and above
+    // every `seq` a segment covers, even if `forget` deleted the entries at the top: an entry
+    // numbered inside a segment's stretch would be in neither that segment nor the map.
+    Ok(Appended {
+        pairs: Vec::new(),
+        next_seq: view.recent.last_seq().max(view.recent.indexed_through()) + 1,
+    })
 }
 
-/// Appends one entry to `ledger_recent` (inside the commit's transaction).
+/// Appends one entry to `ledger_entries` (inside the commit's transaction).
 pub(super) fn append(
     conn: &Connection,
     entry: &Entry<'_>,
     appended: &mut Appended,
 ) -> Result<(), StateError> {
     const DOING: &str = "committing a batch";
+    let seq = appended.next_seq;
     conn.prepare_cached(
-        "INSERT INTO ledger_recent
-             (pipeline, idempotency_key, stream, external_id, delivered_at, content_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO ledger_entries
+             (seq, pipeline, idempotency_key, stream, external_id, delivered_at, content_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .context(DOING)?
     .execute(params![
+        seq,
         entry.pipeline,
         entry.key,
         entry.stream,
@@ -165,41 +180,48 @@ pub(super) fn append(
         entry.content_hash
     ])
     .context(DOING)?;
-    appended.0.push((
-        key_hash(entry.pipeline, entry.key),
-        conn.last_insert_rowid(),
-    ));
+    appended
+        .pairs
+        .push((key_hash(entry.pipeline, entry.key), seq));
+    appended.next_seq += 1;
     Ok(())
 }
 
 /// After the commit's transaction committed: the map takes its entries, and answers whether
-/// `ledger_recent` is due for a [`merge`].
+/// the map is due for a [`merge`].
 pub(super) fn after_commit(view: &mut LedgerView, appended: Appended) -> bool {
-    for (hash, seq) in appended.0 {
+    for (hash, seq) in appended.pairs {
         view.recent.note(hash, seq);
     }
     view.recent.rows() >= view.merge_at
 }
 
-/// Writes every row of `ledger_recent` as a new run and compacts the runs, in one write
-/// transaction (a crash rolls all of it back: the rows are then still in `ledger_recent`).
-/// Answers the rows moved.
+/// Writes the map's entries as a new segment and compacts the segments, in one write transaction
+/// (a crash rolls all of it back: the entries are then still above `indexed_through`). Answers
+/// the entries indexed.
 pub(super) fn merge(conn: &mut Connection, view: &mut LedgerView) -> Result<u64, StateError> {
-    const DOING: &str = "merging recent ledger entries";
+    const DOING: &str = "indexing recent ledger entries";
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .context(DOING)?;
-    // The map must hold every row: its hashes become the new run's filter.
+    // The map must hold every entry above `indexed_through`: its pairs become the segment.
     view.sync(&tx)?;
-    let moved = runs::write_recent_as_run(&tx, view.recent.hashes())?;
-    if moved > 0 {
-        runs::compact(&tx, view.per_compaction)?;
-        bump_generation(&tx, DOING)?;
+    let entries = view.recent.rows();
+    if entries > 0 {
+        let (first, last) = (view.recent.indexed_through() + 1, view.recent.last_seq());
+        segments::write(&tx, first, last, view.recent.sorted_pairs(), entries)?;
+        segments::compact(&tx, view.per_compaction)?;
+        tx.execute(
+            "UPDATE ledger_state SET indexed_through = ?1, generation = generation + 1
+             WHERE id = 1",
+            [last],
+        )
+        .context(DOING)?;
     }
     tx.commit().context(DOING)?;
-    // The next sync sees the new generation and loads the runs' filters again.
+    // The next sync sees the new generation and loads the segments again.
     view.generation = None;
-    Ok(moved)
+    Ok(entries as u64)
 }
 
 /// Forgets every key of a pipeline (one transaction); answers how many keys.
@@ -208,30 +230,81 @@ pub(super) fn forget(conn: &mut Connection, pipeline: &str) -> Result<u64, State
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .context(DOING)?;
-    let keys = runs::forget(&tx, pipeline)?;
-    tx.execute("DELETE FROM ledger_recent WHERE pipeline = ?1", [pipeline])
+    let keys: i64 = tx
+        .query_row(
+            "SELECT count(DISTINCT idempotency_key) FROM ledger_entries WHERE pipeline = ?1",
+            [pipeline],
+            |r| r.get(0),
+        )
         .context(DOING)?;
-    // Other processes' maps still name the deleted rows: make them reload.
+    let deleted = tx
+        .execute("DELETE FROM ledger_entries WHERE pipeline = ?1", [pipeline])
+        .context(DOING)?;
+    if deleted > 0 {
+        segments::drop_deleted_entries(&tx)?;
+    }
+    // Other processes' maps and segments still name the deleted entries: make them reload.
     bump_generation(&tx, DOING)?;
     tx.commit().context(DOING)?;
-    Ok(keys)
+    Ok(keys as u64)
 }
 
-/// Gives every run a filter (a ledger from before the runs has one without), once, when the
-/// store is opened: without it that run would be searched for every key.
-pub(super) fn ensure_filters(conn: &mut Connection, merge_at: usize) -> Result<(), StateError> {
-    const DOING: &str = "building the ledger's filters";
-    if !runs::any_without_filter(conn)? {
-        return Ok(());
-    }
-    let tx = conn
-        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+/// Indexes the entries a migration moved into `ledger_entries` (SQL cannot compute the hash), in
+/// segments of `merge_at` entries, when the store is opened: otherwise the first process to touch
+/// the ledger would hold all of them in its map. Cheap when there is nothing to do: the entries
+/// above `indexed_through` are counted only when their `seq`s leave room for `merge_at` of them.
+pub(super) fn ensure_indexed(
+    conn: &mut Connection,
+    merge_at: usize,
+    per_compaction: usize,
+) -> Result<(), StateError> {
+    const DOING: &str = "indexing the ledger";
+    loop {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .context(DOING)?;
+        let (through, top): (i64, i64) = tx
+            .query_row(
+                "SELECT indexed_through, (SELECT coalesce(max(seq), 0) FROM ledger_entries)
+                 FROM ledger_state WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .context(DOING)?;
+        if top.saturating_sub(through) < merge_at as i64 {
+            return Ok(());
+        }
+        let mut pairs = Vec::with_capacity(merge_at);
+        let mut last = through;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT seq, pipeline, idempotency_key FROM ledger_entries
+                     WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .context(DOING)?;
+            let mut rows = stmt.query([through, merge_at as i64]).context(DOING)?;
+            while let Some(row) = rows.next().context(DOING)? {
+                last = row.get(0).context(DOING)?;
+                pairs.push((row_key_hash(row, 1).context(DOING)?, last));
+            }
+        }
+        if pairs.len() < merge_at {
+            // Fewer entries than `seq`s (a forget left gaps): the map takes them.
+            return Ok(());
+        }
+        pairs.sort_unstable();
+        let count = pairs.len();
+        segments::write(&tx, through + 1, last, pairs, count)?;
+        segments::compact(&tx, per_compaction)?;
+        tx.execute(
+            "UPDATE ledger_state SET indexed_through = ?1, generation = generation + 1
+             WHERE id = 1",
+            [last],
+        )
         .context(DOING)?;
-    // Another process may have built them meanwhile; then this finds none.
-    runs::build_missing_filters(&tx, merge_at, runs::RUNS_PER_COMPACTION)?;
-    bump_generation(&tx, DOING)?;
-    tx.commit().context(DOING)?;
-    Ok(())
+        tx.commit().context(DOING)?;
+    }
 }
 
 fn bump_generation(conn: &Connection, doing: &str) -> Result<(), StateError> {

@@ -1,11 +1,14 @@
-//! What this process knows of `ledger_recent`, the ledger's append-only first level: a map from
-//! the hash of (pipeline, key) to the first `seq` with that hash, so a look-up finds a recent
-//! entry without an index on the table (an index would be random inserts again).
+//! What this process knows of the ledger's entries since the last segment (`seq` above
+//! `ledger_state.indexed_through`): a map from the hash of (pipeline, key) to the first `seq`
+//! with that hash, so a look-up finds a recent entry without an index on the table (an index
+//! would be random inserts again), and every (hash, `seq`) pair, which the next merge writes as
+//! a segment.
 
 use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension};
 
+use super::index_blocks::Pair;
 use super::row_key_hash;
 use crate::state::sqlite::db_error::DbContext;
 use crate::state::StateError;
@@ -13,31 +16,48 @@ use crate::state::StateError;
 /// See the module documentation.
 #[derive(Debug, Default)]
 pub(in crate::state::sqlite) struct RecentKeys {
-    /// The highest `seq` in the map.
+    /// The highest `seq` the last segment covers: the map holds the entries above it.
+    indexed_through: i64,
+    /// The highest `seq` in the map (or `indexed_through`).
     last_seq: i64,
-    /// Rows of `ledger_recent` in the map (with a key's later entries).
-    rows: usize,
     /// Hash of (pipeline, key) → the lowest `seq` with that hash.
     first_seq: HashMap<u64, i64>,
+    /// The pairs whose hash the map already had (a key entered again, or a hash collision): the
+    /// segment needs every pair.
+    later: Vec<Pair>,
 }
 
 impl RecentKeys {
-    /// Forgets everything: the table was emptied or rewritten (a new generation).
-    pub(super) fn clear(&mut self) {
-        self.first_seq.clear();
-        self.first_seq.shrink_to_fit();
-        self.rows = 0;
-        self.last_seq = 0;
+    /// Forgets everything and starts again above `indexed_through` (a new generation).
+    pub(super) fn reset(&mut self, indexed_through: i64) {
+        self.first_seq = HashMap::new();
+        self.later = Vec::new();
+        self.indexed_through = indexed_through;
+        self.last_seq = indexed_through;
     }
 
-    /// Rows of `ledger_recent` the map has seen.
+    /// Entries the map holds.
     pub(super) fn rows(&self) -> usize {
-        self.rows
+        self.first_seq.len() + self.later.len()
     }
 
-    /// The hash of every distinct key in the map.
-    pub(super) fn hashes(&self) -> impl Iterator<Item = u64> + '_ {
-        self.first_seq.keys().copied()
+    /// The highest `seq` the map holds, or the last segment's if it holds none.
+    pub(super) fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+
+    /// The `seq` above which the map holds every entry.
+    pub(super) fn indexed_through(&self) -> i64 {
+        self.indexed_through
+    }
+
+    /// Every (hash, `seq`) pair the map holds, in (hash, `seq`) order: the next segment.
+    pub(super) fn sorted_pairs(&self) -> Vec<Pair> {
+        let mut pairs = Vec::with_capacity(self.rows());
+        pairs.extend(self.first_seq.iter().map(|(&hash, &seq)| (hash, seq)));
+        pairs.extend_from_slice(&self.later);
+        pairs.sort_unstable();
+        pairs
     }
 
     /// Takes in the rows other processes (or this one) appended since the map last looked.
@@ -45,7 +65,7 @@ impl RecentKeys {
         const DOING: &str = "reading recent ledger entries";
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, pipeline, idempotency_key FROM ledger_recent
+                "SELECT seq, pipeline, idempotency_key FROM ledger_entries
                  WHERE seq > ?1 ORDER BY seq",
             )
             .context(DOING)?;
@@ -59,12 +79,16 @@ impl RecentKeys {
 
     /// Takes in one row (after the transaction that appended it committed).
     pub(super) fn note(&mut self, hash: u64, seq: i64) {
-        self.first_seq.entry(hash).or_insert(seq);
-        self.rows += 1;
+        match self.first_seq.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(seq);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.later.push((hash, seq)),
+        }
         self.last_seq = self.last_seq.max(seq);
     }
 
-    /// Adds to `found` the keys of `keys` (with their `hashes`) that `ledger_recent` holds and
+    /// Adds to `found` the keys of `keys` (with their `hashes`) that the map's entries hold and
     /// `found` lacks, with their first fingerprint. `conn` must be in a transaction begun before
     /// the map was brought up to date.
     pub(super) fn find(
@@ -78,7 +102,7 @@ impl RecentKeys {
         const DOING: &str = "looking up recent ledger entries";
         let mut by_seq = conn
             .prepare_cached(
-                "SELECT pipeline, idempotency_key, content_hash FROM ledger_recent WHERE seq = ?1",
+                "SELECT pipeline, idempotency_key, content_hash FROM ledger_entries WHERE seq = ?1",
             )
             .context(DOING)?;
         for (key, hash) in keys.iter().zip(hashes) {
@@ -93,9 +117,12 @@ impl RecentKeys {
                 .context(DOING)?;
             if p == pipeline && &k == key {
                 found.insert(key.clone(), fingerprint);
-            } else if let Some(fingerprint) = first_entry_by_scan(conn, pipeline, key)? {
-                // Two keys with one 64-bit hash (about 1 in 10^9 for a full table): the map
-                // names the other key's row, so the table is scanned for this one.
+            } else if let Some(fingerprint) =
+                first_entry_by_scan(conn, self.indexed_through, pipeline, key)?
+            {
+                // Two keys with one 64-bit hash (about 1 in 10^9 for a full map): the map names
+                // the other key's entry, so the map's stretch of the table is scanned for this
+                // one.
                 found.insert(key.clone(), fingerprint);
             }
         }
@@ -109,17 +136,18 @@ impl RecentKeys {
     }
 }
 
-/// The first fingerprint of a key in `ledger_recent`, by a scan (`Some(None)`: an entry without
-/// one). Only for hash collisions.
+/// The first fingerprint of a key among the entries above `after` (`seq`), by a scan
+/// (`Some(None)`: an entry without one). Only for hash collisions.
 fn first_entry_by_scan(
     conn: &Connection,
+    after: i64,
     pipeline: &str,
     key: &str,
 ) -> Result<Option<Option<String>>, StateError> {
     conn.query_row(
-        "SELECT content_hash FROM ledger_recent
-         WHERE pipeline = ?1 AND idempotency_key = ?2 ORDER BY seq LIMIT 1",
-        [pipeline, key],
+        "SELECT content_hash FROM ledger_entries
+         WHERE seq > ?1 AND pipeline = ?2 AND idempotency_key = ?3 ORDER BY seq LIMIT 1",
+        rusqlite::params![after, pipeline, key],
         |r| r.get(0),
     )
     .optional()
