@@ -375,6 +375,13 @@ fn the_first_entry_wins_in_the_map_the_segments_and_across_a_merge() {
     assert_eq!(segments_of(&store), []);
     assert_eq!(rows_in(&store, "ledger_index_blocks"), 0);
     assert_eq!(fingerprint_of(&store, "p", "a"), None);
+    // The log is empty, but a new entry is numbered above what the segments covered (`seq` 8;
+    // numbered from 1 again, no segment and no map would hold it).
+    store
+        .commit_batch("p", "sales", &[fingerprinted("a", "a4")], None)
+        .unwrap();
+    assert_eq!(seq_of(&store, "p", "a"), 9);
+    assert_eq!(fingerprint_of(&store, "p", "a"), Some(Some("a4".into())));
 }
 
 #[test]

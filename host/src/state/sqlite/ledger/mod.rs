@@ -148,11 +148,12 @@ pub(super) fn before_append(
 ) -> Result<Appended, StateError> {
     view.sync(conn)?;
     // Above every entry (the map has seen them all, inside this write transaction) and above
-    // every `seq` a segment covers, even if `forget` deleted the entries at the top: an entry
-    // numbered inside a segment's stretch would be in neither that segment nor the map.
+    // every `seq` a segment covers (the map's `last_seq` starts there), even if `forget` deleted
+    // the entries at the top: SQLite would number on from the highest left, and an entry inside
+    // a segment's stretch would be in neither that segment nor the map.
     Ok(Appended {
         pairs: Vec::new(),
-        next_seq: view.recent.last_seq().max(view.recent.indexed_through()) + 1,
+        next_seq: view.recent.last_seq() + 1,
     })
 }
 

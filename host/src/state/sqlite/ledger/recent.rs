@@ -153,3 +153,29 @@ fn first_entry_by_scan(
     .optional()
     .context("scanning recent ledger entries")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_segment_gets_every_pair_even_of_a_hash_seen_before() {
+        let mut map = RecentKeys::default();
+        map.reset(10);
+        // 11 and 13 share a hash: the same key entered twice, or two keys that collide.
+        for (hash, seq) in [(7, 11), (3, 12), (7, 13)] {
+            map.note(hash, seq);
+        }
+        assert_eq!(map.rows(), 3);
+        assert_eq!(map.last_seq(), 13);
+        assert_eq!(map.indexed_through(), 10);
+        assert_eq!(map.sorted_pairs(), [(3, 12), (7, 11), (7, 13)]);
+        assert_eq!(
+            map.first_seq.get(&7),
+            Some(&11),
+            "look-ups start at the first"
+        );
+        map.reset(13);
+        assert_eq!((map.rows(), map.last_seq()), (0, 13));
+    }
+}
