@@ -260,11 +260,8 @@ pub(super) fn ensure_indexed(
     per_compaction: usize,
 ) -> Result<(), StateError> {
     const DOING: &str = "indexing the ledger";
-    loop {
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .context(DOING)?;
-        let (through, top): (i64, i64) = tx
+    let unindexed_at_most = |conn: &Connection| -> Result<(i64, i64), StateError> {
+        let (through, top): (i64, i64) = conn
             .query_row(
                 "SELECT indexed_through, (SELECT coalesce(max(seq), 0) FROM ledger_entries)
                  FROM ledger_state WHERE id = 1",
@@ -272,7 +269,19 @@ pub(super) fn ensure_indexed(
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .context(DOING)?;
-        if top.saturating_sub(through) < merge_at as i64 {
+        Ok((through, top.saturating_sub(through)))
+    };
+    // Read first, outside a transaction: every open passes here, and the write lock is taken
+    // only when there is work.
+    if unindexed_at_most(conn)?.1 < merge_at as i64 {
+        return Ok(());
+    }
+    loop {
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .context(DOING)?;
+        let (through, room) = unindexed_at_most(&tx)?;
+        if room < merge_at as i64 {
             return Ok(());
         }
         let mut pairs = Vec::with_capacity(merge_at);
