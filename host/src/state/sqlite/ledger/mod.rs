@@ -210,7 +210,14 @@ pub(super) fn merge(conn: &mut Connection, view: &mut LedgerView) -> Result<u64,
     let entries = view.recent.rows();
     if entries > 0 {
         let (first, last) = (view.recent.indexed_through() + 1, view.recent.last_seq());
-        segments::write(&tx, first, last, view.recent.sorted_pairs(), entries)?;
+        let pairs = view.recent.sorted_pairs();
+        // Whatever happens next the view is loaded again at the next sync, so the map and the
+        // filters are let go now: a compaction builds a filter as large as all of theirs, and
+        // the peak of the run is where they would overlap.
+        view.generation = None;
+        view.recent.reset(0);
+        view.segments = Vec::new();
+        segments::write(&tx, first, last, pairs, entries)?;
         segments::compact(&tx, view.per_compaction)?;
         tx.execute(
             "UPDATE ledger_state SET indexed_through = ?1, generation = generation + 1
