@@ -23,6 +23,15 @@ pub(super) struct BadFilter {
     hashes: u32,
 }
 
+/// A stored filter that cannot be read.
+#[derive(Debug, Error)]
+pub(super) enum ReadError {
+    #[error(transparent)]
+    Bad(#[from] BadFilter),
+    #[error("reading a ledger filter: {0}")]
+    Io(#[from] std::io::Error),
+}
+
 /// See the module documentation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Bloom {
@@ -45,19 +54,36 @@ impl Bloom {
     }
 
     /// Reads a stored filter back.
-    pub(super) fn from_bytes(hashes: u32, bytes: &[u8]) -> Result<Self, BadFilter> {
-        let words = bytes.len() / 8;
-        if !bytes.len().is_multiple_of(8) || !words.is_power_of_two() || hashes == 0 || hashes > 64
+    #[cfg(test)]
+    pub(super) fn from_bytes(hashes: u32, bytes: &[u8]) -> Result<Self, ReadError> {
+        Self::read_from(hashes, bytes.len(), bytes)
+    }
+
+    /// Reads a stored filter of `bytes` bytes from `read` a chunk at a time, so that it is held
+    /// once: a filter read as one SQL value is held twice for a moment (SQLite's copy and this
+    /// one), and a compacted segment's is megabytes.
+    pub(super) fn read_from(
+        hashes: u32,
+        bytes: usize,
+        mut read: impl std::io::Read,
+    ) -> Result<Self, ReadError> {
+        if !bytes.is_multiple_of(8) || !(bytes / 8).is_power_of_two() || hashes == 0 || hashes > 64
         {
-            return Err(BadFilter {
-                bytes: bytes.len(),
-                hashes,
-            });
+            return Err(BadFilter { bytes, hashes }.into());
         }
-        let words = bytes
-            .chunks_exact(8)
-            .map(|w| u64::from_le_bytes(w.try_into().expect("chunks of 8")))
-            .collect();
+        let mut words = Vec::with_capacity(bytes / 8);
+        let mut chunk = [0u8; 8 * 1024];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            read.read_exact(&mut chunk[..n])?;
+            words.extend(
+                chunk[..n]
+                    .chunks_exact(8)
+                    .map(|w| u64::from_le_bytes(w.try_into().expect("chunks of 8"))),
+            );
+            left -= n;
+        }
         Ok(Self { words, hashes })
     }
 
@@ -137,6 +163,18 @@ mod tests {
         assert!(Bloom::from_bytes(HASHES, &stored[..stored.len() - 8]).is_err());
         assert!(Bloom::from_bytes(HASHES, &stored[..7]).is_err());
         assert!(Bloom::from_bytes(0, &stored).is_err());
+    }
+
+    #[test]
+    fn a_large_filter_reads_back_across_chunks_and_a_short_one_is_an_error() {
+        let mut bloom = Bloom::for_keys(100_000);
+        hashes(5, 100_000).iter().for_each(|&h| bloom.insert(h));
+        let stored = bloom.to_bytes();
+        assert_eq!(stored.len(), 128 * 1024, "16 chunks of 8 KiB");
+        let read = Bloom::read_from(HASHES, stored.len(), stored.as_slice()).unwrap();
+        assert_eq!(read, bloom);
+        let short = Bloom::read_from(HASHES, stored.len(), &stored[..stored.len() - 8]);
+        assert!(matches!(short, Err(ReadError::Io(_))), "{short:?}");
     }
 
     #[test]

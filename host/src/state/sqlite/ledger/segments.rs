@@ -18,7 +18,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, MAIN_DB};
 
 use super::bloom::Bloom;
 use super::index_blocks::{self, BlockReader, BlockWriter, Pair, Written};
@@ -45,7 +45,7 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<Segment>, StateError> {
     const DOING: &str = "reading the ledger's filters";
     let mut stmt = conn
         .prepare_cached(
-            "SELECT segment, first_block, hashes, bloom, fences FROM ledger_segments
+            "SELECT segment, first_block, hashes, length(bloom), fences FROM ledger_segments
              ORDER BY first_seq",
         )
         .context(DOING)?;
@@ -55,13 +55,16 @@ pub(super) fn load(conn: &Connection) -> Result<Vec<Segment>, StateError> {
         let id: i64 = row.get(0).context(DOING)?;
         let first_block: i64 = row.get(1).context(DOING)?;
         let hashes: u32 = row.get(2).context(DOING)?;
-        let bloom = row
-            .get_ref(3)
-            .and_then(|v| Ok(v.as_blob()?))
+        let bytes: i64 = row.get(3).context(DOING)?;
+        // Read in place from the row, not as a value: see `Bloom::read_from`.
+        let blob = conn
+            .blob_open(MAIN_DB, "ledger_segments", "bloom", id, true)
             .context(DOING)?;
-        let bloom = Bloom::from_bytes(hashes, bloom).map_err(|e| StateError::Backend {
-            context: format!("{DOING} (segment {id})"),
-            source: Box::new(e),
+        let bloom = Bloom::read_from(hashes, bytes.max(0) as usize, blob).map_err(|e| {
+            StateError::Backend {
+                context: format!("{DOING} (segment {id})"),
+                source: Box::new(e),
+            }
         })?;
         let fences = row
             .get_ref(4)
