@@ -23,7 +23,7 @@ mod segments;
 
 use std::collections::HashMap;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use super::db_error::DbContext;
 use crate::state::StateError;
@@ -103,6 +103,27 @@ fn row_key_hash(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<u64> {
     let pipeline = row.get_ref(at)?.as_str()?;
     let key = row.get_ref(at + 1)?.as_str()?;
     Ok(key_hash(pipeline, key))
+}
+
+/// The fingerprint of the entry numbered `seq` if that entry is of `pipeline`'s `key`
+/// (`Some(None)`: one without a fingerprint); `None` if it is another key's (a hash shared) or
+/// gone (forgotten since).
+fn fingerprint_if_of(
+    conn: &Connection,
+    seq: i64,
+    pipeline: &str,
+    key: &str,
+) -> Result<Option<Option<String>>, StateError> {
+    const DOING: &str = "looking up delivered keys";
+    let entry: Option<(String, String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT pipeline, idempotency_key, content_hash FROM ledger_entries WHERE seq = ?1",
+        )
+        .context(DOING)?
+        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()
+        .context(DOING)?;
+    Ok(entry.and_then(|(p, k, fingerprint)| (p == pipeline && k == key).then_some(fingerprint)))
 }
 
 /// Which of `keys` the pipeline's ledger holds, with the fingerprint of each key's first entry.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension};
 
 use super::index_blocks::Pair;
-use super::row_key_hash;
+use super::{fingerprint_if_of, row_key_hash};
 use crate::state::sqlite::db_error::DbContext;
 use crate::state::StateError;
 
@@ -99,12 +99,6 @@ impl RecentKeys {
         hashes: &[u64],
         found: &mut HashMap<String, Option<String>>,
     ) -> Result<(), StateError> {
-        const DOING: &str = "looking up recent ledger entries";
-        let mut by_seq = conn
-            .prepare_cached(
-                "SELECT pipeline, idempotency_key, content_hash FROM ledger_entries WHERE seq = ?1",
-            )
-            .context(DOING)?;
         for (key, hash) in keys.iter().zip(hashes) {
             if found.contains_key(key) {
                 continue;
@@ -112,10 +106,7 @@ impl RecentKeys {
             let Some(&seq) = self.first_seq.get(hash) else {
                 continue;
             };
-            let (p, k, fingerprint): (String, String, Option<String>) = by_seq
-                .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .context(DOING)?;
-            if p == pipeline && &k == key {
+            if let Some(fingerprint) = fingerprint_if_of(conn, seq, pipeline, key)? {
                 found.insert(key.clone(), fingerprint);
             } else if let Some(fingerprint) =
                 first_entry_by_scan(conn, self.indexed_through, pipeline, key)?

@@ -18,9 +18,10 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use rusqlite::{params, Connection, OptionalExtension, MAIN_DB};
+use rusqlite::{params, Connection, MAIN_DB};
 
 use super::bloom::Bloom;
+use super::fingerprint_if_of;
 use super::index_blocks::{self, BlockReader, BlockWriter, Pair, Written};
 use crate::state::sqlite::db_error::DbContext;
 use crate::state::StateError;
@@ -94,12 +95,6 @@ pub(super) fn find(
     hashes: &[u64],
     found: &mut HashMap<String, Option<String>>,
 ) -> Result<(), StateError> {
-    const DOING: &str = "looking up delivered keys";
-    let mut entry = conn
-        .prepare_cached(
-            "SELECT pipeline, idempotency_key, content_hash FROM ledger_entries WHERE seq = ?1",
-        )
-        .context(DOING)?;
     for segment in segments {
         for (key, &hash) in keys.iter().zip(hashes) {
             if !segment.bloom.may_contain(hash) || found.contains_key(key) {
@@ -111,18 +106,15 @@ pub(super) fn find(
                 &segment.fences,
                 hash,
                 |seq| {
-                    // Another key with the same hash, or an entry forgotten since: look further.
-                    let row: Option<(String, String, Option<String>)> = entry
-                        .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                        .optional()
-                        .context(DOING)?;
-                    match row {
-                        Some((p, k, fingerprint)) if p == pipeline && &k == key => {
+                    // `None`: another key with the same hash, or an entry forgotten since: look
+                    // further.
+                    Ok(match fingerprint_if_of(conn, seq, pipeline, key)? {
+                        Some(fingerprint) => {
                             found.insert(key.clone(), fingerprint);
-                            Ok(true)
+                            true
                         }
-                        _ => Ok(false),
-                    }
+                        None => false,
+                    })
                 },
             )?;
         }
