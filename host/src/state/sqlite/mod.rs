@@ -28,12 +28,13 @@ use super::{
 /// [`StateError::Busy`]. Writes are short (one batch), so this is generous.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// SQLite's page cache, in KiB (`PRAGMA cache_size` takes a negative number for KiB). The
-/// default (2 MiB) holds too little of a ledger index of 100,000 keys (≈ 11 MB): every batch then
-/// read its leaf pages back from the file (`bench/pipeline.sh`: 256,000 `pread`s per 100,000
-/// records). 4 MiB keeps the index's upper levels and many leaves in memory; 8 or 16 MiB were
-/// no faster there, and cost resident memory.
-const CACHE_KIB: i64 = 4 * 1024;
+/// SQLite's page cache, in KiB (`PRAGMA cache_size` takes a negative number for KiB): SQLite's
+/// default, 2 MiB. It was 4 MiB for the ledger's old B-tree index, whose leaf pages every batch
+/// read back otherwise; the ledger is now an append-only log whose look-ups go through filters
+/// and one index block in memory (`ledger`). 4 MiB was no faster (1,000,000 sales, per_sale and
+/// a re-run of duplicates; `docs/performance.md`, "2026-12-05: page caches") but kept 2 MiB
+/// more resident once a long run had filled it.
+const CACHE_KIB: i64 = 2 * 1024;
 
 /// WAL pages before SQLite copies them back into the database file (`wal_autocheckpoint`;
 /// default 1,000). Ledger keys are hashes, so a batch dirties pages all over the index; a longer

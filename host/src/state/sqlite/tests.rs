@@ -1447,3 +1447,51 @@ fn a_ledger_from_before_the_runs_opens_with_its_first_entries() {
     assert_eq!(found["old-0"].as_deref(), Some("old-0"), "the first entry");
     assert_eq!(found["new"].as_deref(), Some("new"));
 }
+
+/// Another connection's writes do not evict the store's pages: each connection has a page cache
+/// of its own (SQLite built without `SQLITE_ENABLE_MEMORY_MANAGEMENT`, `.cargo/config.toml`).
+/// With one shared cache, a `daily_summary` run's scratch database pushed the store's pages out
+/// on every sale, and the store read them back into new memory until both caches were full.
+#[test]
+fn another_connections_writes_leave_the_stores_pages_cached() {
+    let (_dir, store) = temp_store();
+    let keys = vec!["a".to_string()];
+    store.delivered_fingerprints("p", &keys).unwrap();
+    let misses = || {
+        let (mut current, mut highest) = (0, 0);
+        // SAFETY: the handle is the store's open connection, held locked for the call.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_db_status(
+                store.conn().handle(),
+                rusqlite::ffi::SQLITE_DBSTATUS_CACHE_MISS,
+                &mut current,
+                &mut highest,
+                0,
+            )
+        };
+        assert_eq!(rc, rusqlite::ffi::SQLITE_OK);
+        current
+    };
+    let before = misses();
+    store.delivered_fingerprints("p", &keys).unwrap();
+    assert_eq!(misses(), before, "a second look-up finds its pages cached");
+
+    // A scratch database like daily_summary's, written through a small cache: ≈ 4 MB of pages
+    // pass through it.
+    let scratch = Connection::open("").unwrap();
+    scratch
+        .execute_batch(
+            "PRAGMA journal_mode = OFF; PRAGMA cache_size = -256;
+             CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT);",
+        )
+        .unwrap();
+    let filler = "x".repeat(400);
+    for i in 0..10_000 {
+        scratch
+            .execute("INSERT INTO t VALUES (?1, ?2)", (format!("{i:08}"), &filler))
+            .unwrap();
+    }
+
+    store.delivered_fingerprints("p", &keys).unwrap();
+    assert_eq!(misses(), before, "the store's pages are still in its cache");
+}
