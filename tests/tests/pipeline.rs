@@ -109,6 +109,54 @@ fn a_second_run_writes_nothing() {
     assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{h:?}");
 }
 
+/// The state file lost, the same pipeline runs again into the output that has the records:
+/// the host sends everything, and the sink's own ledger (the sidecar next to the output) finds
+/// every key and writes nothing twice. Each batch's look-up reads on in that ledger from where
+/// the last one found its keys; the second half of the input, then the first, checks that it
+/// wraps around.
+#[test]
+fn a_run_without_its_state_writes_nothing_twice_into_an_output_that_has_the_records() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("in.ndjson");
+    let output = d.path().join("out.ndjson");
+    generate_sales_file(&input, 700, 5);
+    let p = generic_pipeline(
+        d.path(),
+        "again",
+        &input,
+        &output,
+        "delivery: {batch_size: 100}\n",
+    );
+    let r = run_pipeline(&p, &d.path().join("first.db"), &[]);
+    assert!(r.stdout.contains("read 700, written 700"), "{r:?}");
+
+    let lines: Vec<String> = std::fs::read_to_string(&input)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let reordered = d.path().join("reordered.ndjson");
+    let (first, second) = lines.split_at(350);
+    std::fs::write(&reordered, [second, first].concat().join("\n") + "\n").unwrap();
+    for (name, from) in [("same", &input), ("reordered", &reordered)] {
+        let p = generic_pipeline(
+            d.path(),
+            "again",
+            from,
+            &output,
+            "delivery: {batch_size: 100}\n",
+        );
+        let r = run_pipeline(&p, &d.path().join(format!("{name}.db")), &[]);
+        assert_eq!(r.code, 0, "{name}: {r:?}");
+        assert!(
+            r.stdout
+                .contains("read 700, written 0, skipped as duplicates 700"),
+            "{name}: {r:?}"
+        );
+    }
+    assert_eq!(by_id(read_ndjson(&output)).len(), 700);
+}
+
 #[test]
 fn killed_with_sigkill_at_random_points_every_record_arrives_once() {
     use rand::{Rng, SeedableRng};

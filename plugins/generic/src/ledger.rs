@@ -9,6 +9,7 @@
 //! tenth of SHA-256 per batch. Ledgers written before keep their `sha256`, which is still
 //! checked; a plugin of that time reads an `xxh3` line as one without a digest (no check).
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -101,6 +102,18 @@ pub struct Replay {
 pub struct Ledger {
     path: PathBuf,
     file: File,
+    /// Where the next [`Ledger::written_among`] begins: the start of the line in which the last
+    /// one found a key.
+    resume_at: u64,
+    /// Lines the last [`Ledger::written_among`] read (for its tests).
+    last_pass_lines: u64,
+}
+
+/// A ledger line's keys, borrowed from the line where they need no unescaping.
+#[derive(Deserialize)]
+struct LineKeys<'a> {
+    #[serde(borrow)]
+    keys: Vec<Cow<'a, str>>,
 }
 
 impl Ledger {
@@ -165,6 +178,8 @@ impl Ledger {
             Ledger {
                 path: path.to_path_buf(),
                 file,
+                resume_at: 0,
+                last_pass_lines: 0,
             },
             replay,
         ))
@@ -173,7 +188,7 @@ impl Ledger {
     /// Moves this ledger aside as `<ledger>.stale-<unix seconds>` (kept for inspection) and
     /// opens a fresh one in its place; returns where the old one went.
     pub fn set_aside(self) -> Result<(Ledger, Replay, PathBuf), FileError> {
-        let Ledger { path, file } = self;
+        let Ledger { path, file, .. } = self;
         drop(file);
         let secs = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -189,45 +204,69 @@ impl Ledger {
     }
 
     /// Which of `candidates` a complete line of the ledger names: the exact answer behind the
-    /// filter's "maybe". One pass over the file, reading a line at a time; only lines that
-    /// contain one of the keys as a JSON string are parsed.
-    pub fn written_among(&self, candidates: &[&str]) -> Result<HashSet<String>, FileError> {
+    /// filter's "maybe". Each line's keys are read where they lie in the line (no copy unless
+    /// escaped) and looked up among the candidates; the pass ends as soon as every candidate
+    /// was found. It begins at the line where the last pass found its last key and wraps
+    /// around to the start: a run into an output whose ledger holds its keys already (the
+    /// host's state lost, a re-run over the same input) asks for them in the order they were
+    /// written, so a batch finds its keys a line or two on. Searching the whole file for each
+    /// candidate took 28.9 s for such a run of 100,000 sales, against 0.9 s for the first run.
+    pub fn written_among(&mut self, candidates: &[&str]) -> Result<HashSet<String>, FileError> {
         let mut found = HashSet::new();
+        self.last_pass_lines = 0;
         if candidates.is_empty() {
             return Ok(found);
         }
-        let needles: Vec<(&str, Vec<u8>)> = candidates
-            .iter()
-            .map(|k| (*k, serde_json::to_vec(k).unwrap_or_default()))
-            .collect();
-        let file = File::open(&self.path).map_err(FileError::io_at("open ledger", &self.path))?;
-        let mut reader = BufReader::with_capacity(256 * 1024, file);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let n = reader
-                .read_until(b'\n', &mut line)
+        let wanted: HashSet<&str> = candidates.iter().copied().collect();
+        let mut file =
+            File::open(&self.path).map_err(FileError::io_at("open ledger", &self.path))?;
+        let len = file
+            .metadata()
+            .map_err(FileError::io_at("stat ledger", &self.path))?
+            .len();
+        let resume = self.resume_at.min(len);
+        // From the resume point to the end, then from the start up to it.
+        for (from, to) in [(resume, len), (0, resume)] {
+            file.seek(SeekFrom::Start(from))
                 .map_err(FileError::io_at("read ledger", &self.path))?;
-            if n == 0 || line.last() != Some(&b'\n') {
-                return Ok(found);
-            }
-            let hits: Vec<&str> = needles
-                .iter()
-                .filter(|(_, quoted)| contains(&line, quoted))
-                .map(|(k, _)| *k)
-                .collect();
-            if hits.is_empty() {
-                continue;
-            }
-            // A hit may be another field's value; the parsed keys decide.
-            if let Ok(entry) = serde_json::from_slice::<LedgerEntry>(&line) {
-                for k in hits {
-                    if entry.keys.iter().any(|e| e == k) {
-                        found.insert(k.to_string());
+            let mut reader = BufReader::with_capacity(256 * 1024, (&file).take(to - from));
+            let mut line = Vec::new();
+            let mut at = from;
+            loop {
+                line.clear();
+                let n = reader
+                    .read_until(b'\n', &mut line)
+                    .map_err(FileError::io_at("read ledger", &self.path))?;
+                if n == 0 || line.last() != Some(&b'\n') {
+                    break;
+                }
+                self.last_pass_lines += 1;
+                // Every line was checked when the ledger was opened or written here; one that
+                // does not read names no key.
+                if let Ok(entry) = serde_json::from_slice::<LineKeys<'_>>(&line) {
+                    let before = found.len();
+                    for key in &entry.keys {
+                        if wanted.contains(key.as_ref()) {
+                            found.insert(key.to_string());
+                        }
+                    }
+                    if found.len() > before {
+                        self.resume_at = at;
+                    }
+                    if found.len() == wanted.len() {
+                        return Ok(found);
                     }
                 }
+                at += n as u64;
             }
         }
+        Ok(found)
+    }
+
+    /// Lines the last [`Ledger::written_among`] read.
+    #[cfg(test)]
+    fn last_pass_lines(&self) -> u64 {
+        self.last_pass_lines
     }
 
     /// Appends one entry as a single write and fsyncs it; only then is the batch acknowledged.
@@ -242,11 +281,6 @@ impl Ledger {
             .sync_data()
             .map_err(FileError::io_at("sync ledger", &self.path))
     }
-}
-
-/// Whether `needle` occurs in `haystack`.
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && memchr::memmem::find(haystack, needle).is_some()
 }
 
 /// The acknowledged length of `data` according to its ledger, reading only the ledger's tail;
@@ -382,4 +416,70 @@ mod tests {
         std::fs::write(ledger_path(&data), text).unwrap();
         assert_eq!(committed_end(&data).unwrap(), Some(77));
     }
+
+    fn entry(end: u64, keys: Vec<String>) -> LedgerEntry {
+        LedgerEntry {
+            end,
+            keys,
+            start: None,
+            sha256: None,
+            xxh3: None,
+        }
+    }
+
+    /// A run whose keys the ledger holds already (the host's state lost) asks for them in the
+    /// order they were written: each look-up reads on from where the last one found its keys,
+    /// not the whole file, and wraps around to the start for keys written before that point.
+    #[test]
+    fn look_ups_resume_where_the_last_one_found_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = ledger_path(&dir.path().join("out.ndjson"));
+        let (mut ledger, _) = Ledger::open(&path).unwrap();
+        let batch = |b: u64| (0..100).map(|i| format!("k-{b}-{i}")).collect::<Vec<_>>();
+        for b in 0..50 {
+            ledger.append(&entry((b + 1) * 10, batch(b))).unwrap();
+        }
+        for b in 0..50 {
+            let keys = batch(b);
+            let asked: Vec<&str> = keys.iter().map(String::as_str).collect();
+            assert_eq!(ledger.written_among(&asked).unwrap().len(), 100, "batch {b}");
+            assert!(
+                ledger.last_pass_lines() <= 2,
+                "batch {b}: {} lines read",
+                ledger.last_pass_lines()
+            );
+        }
+        // Written before the line the last look-up stopped at: found after the wrap.
+        let early = batch(3);
+        let found = ledger
+            .written_among(&[early[0].as_str(), early[99].as_str()])
+            .unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(ledger.last_pass_lines(), 1 + 4, "line 49 (the last), then lines 0 to 3");
+        // A key the ledger does not hold (a false "maybe" of the filter) is looked for in every
+        // line, and is not found.
+        let found = ledger.written_among(&["k-7-1", "absent"]).unwrap();
+        assert_eq!(found, HashSet::from(["k-7-1".to_string()]));
+        assert_eq!(ledger.last_pass_lines(), 50);
+        assert!(ledger.written_among(&[]).unwrap().is_empty());
+    }
+
+    /// Keys that a ledger line spells with escapes are found as the keys they are; a value of
+    /// another member is not a key.
+    #[test]
+    fn escaped_keys_are_found_and_other_members_are_not_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = ledger_path(&dir.path().join("out.ndjson"));
+        std::fs::write(
+            &path,
+            "{\"end\":1,\"keys\":[\"a\\\"b\",\"\\u00e9t\\u00e9\"],\"xxh3\":\"k\"}\n",
+        )
+        .unwrap();
+        let (mut ledger, _) = Ledger::open(&path).unwrap();
+        assert_eq!(
+            ledger.written_among(&["a\"b", "été", "k", "end"]).unwrap(),
+            HashSet::from(["a\"b".to_string(), "été".to_string()])
+        );
+    }
+
 }

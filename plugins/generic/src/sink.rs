@@ -483,7 +483,7 @@ impl Output {
 impl Output {
     /// The keys among `keys` this output has written before: those the filter may have seen,
     /// looked up in the ledger.
-    fn written_among(&self, keys: &[String]) -> Result<HashSet<String>, FileError> {
+    fn written_among(&mut self, keys: &[String]) -> Result<HashSet<String>, FileError> {
         let maybe: Vec<&str> = keys
             .iter()
             .map(String::as_str)
