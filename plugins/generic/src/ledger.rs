@@ -442,7 +442,11 @@ mod tests {
         for b in 0..50 {
             let keys = batch(b);
             let asked: Vec<&str> = keys.iter().map(String::as_str).collect();
-            assert_eq!(ledger.written_among(&asked).unwrap().len(), 100, "batch {b}");
+            assert_eq!(
+                ledger.written_among(&asked).unwrap().len(),
+                100,
+                "batch {b}"
+            );
             assert!(
                 ledger.last_pass_lines() <= 2,
                 "batch {b}: {} lines read",
@@ -455,7 +459,11 @@ mod tests {
             .written_among(&[early[0].as_str(), early[99].as_str()])
             .unwrap();
         assert_eq!(found.len(), 2);
-        assert_eq!(ledger.last_pass_lines(), 1 + 4, "line 49 (the last), then lines 0 to 3");
+        assert_eq!(
+            ledger.last_pass_lines(),
+            1 + 4,
+            "line 49 (the last), then lines 0 to 3"
+        );
         // A key the ledger does not hold (a false "maybe" of the filter) is looked for in every
         // line, and is not found.
         let found = ledger.written_among(&["k-7-1", "absent"]).unwrap();
@@ -481,5 +489,4 @@ mod tests {
             HashSet::from(["a\"b".to_string(), "été".to_string()])
         );
     }
-
 }

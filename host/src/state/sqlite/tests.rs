@@ -1488,7 +1488,10 @@ fn another_connections_writes_leave_the_stores_pages_cached() {
     let filler = "x".repeat(400);
     for i in 0..10_000 {
         scratch
-            .execute("INSERT INTO t VALUES (?1, ?2)", (format!("{i:08}"), &filler))
+            .execute(
+                "INSERT INTO t VALUES (?1, ?2)",
+                (format!("{i:08}"), &filler),
+            )
             .unwrap();
     }
 
