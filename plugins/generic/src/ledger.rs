@@ -225,14 +225,15 @@ impl Ledger {
             .map_err(FileError::io_at("stat ledger", &self.path))?
             .len();
         let resume = self.resume_at.min(len);
-        // From the resume point to the end, then from the start up to it.
-        for (from, to) in [(resume, len), (0, resume)] {
+        // From the resume point to the end, then from the start through the line the resume
+        // point lies in (read whole even if the point were not at a line's start).
+        for (from, until) in [(resume, len), (0, resume)] {
             file.seek(SeekFrom::Start(from))
                 .map_err(FileError::io_at("read ledger", &self.path))?;
-            let mut reader = BufReader::with_capacity(256 * 1024, (&file).take(to - from));
+            let mut reader = BufReader::with_capacity(256 * 1024, &file);
             let mut line = Vec::new();
             let mut at = from;
-            loop {
+            while at < until {
                 line.clear();
                 let n = reader
                     .read_until(b'\n', &mut line)
@@ -242,7 +243,7 @@ impl Ledger {
                 }
                 self.last_pass_lines += 1;
                 // Every line was checked when the ledger was opened or written here; one that
-                // does not read names no key.
+                // does not read (a piece of a line) names no key.
                 if let Ok(entry) = serde_json::from_slice::<LineKeys<'_>>(&line) {
                     let before = found.len();
                     for key in &entry.keys {
@@ -470,6 +471,24 @@ mod tests {
         assert_eq!(found, HashSet::from(["k-7-1".to_string()]));
         assert_eq!(ledger.last_pass_lines(), 50);
         assert!(ledger.written_among(&[]).unwrap().is_empty());
+    }
+
+    /// A resume point inside a line (the file changed under the ledger) still finds that
+    /// line's keys: the pass from the start reads the line it lies in whole.
+    #[test]
+    fn a_resume_point_inside_a_line_still_finds_its_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = ledger_path(&dir.path().join("out.ndjson"));
+        let (mut ledger, _) = Ledger::open(&path).unwrap();
+        for (end, key) in [(1, "a"), (2, "b"), (3, "c")] {
+            ledger.append(&entry(end, vec![key.to_string()])).unwrap();
+        }
+        let first_line = std::fs::read_to_string(&path).unwrap().find('\n').unwrap() as u64;
+        ledger.resume_at = first_line + 5;
+        assert_eq!(
+            ledger.written_among(&["b"]).unwrap(),
+            HashSet::from(["b".to_string()])
+        );
     }
 
     /// Keys that a ledger line spells with escapes are found as the keys they are; a value of
