@@ -24,6 +24,12 @@ VENV="$BENCH_ROOT/bench/.venv"
 bench_build
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
+# A plugin folder with the one connector the pipeline uses (target/release also holds the test
+# fixtures' libraries after a workspace build).
+mkdir -p "$WORK/plugins"
+cp "$PLUGINS"/libposbridge_generic.so "$WORK/plugins/" 2>/dev/null ||
+  cp "$PLUGINS"/libposbridge_generic.dylib "$WORK/plugins/"
+PLUGINS="$WORK/plugins"
 
 # Installs PACKAGE into its own venv; prints nothing on success, the reason on failure.
 install_peer() {
@@ -67,33 +73,38 @@ echo "{\"path\": \"$WORK/in.ndjson\", \"stream_name\": \"sales\"}" >"$WORK/tap.j
 echo "{\"destination_path\": \"$WORK/out\", \"do_timestamp_file\": false}" >"$WORK/target.json"
 
 # run_one TOOL ROUND: one timed run from a clean output folder and state; appends
-# "wall rss_kib" to $WORK/TOOL.times.
+# "wall rss_kib" to $WORK/TOOL.times. The clock runs around the tool's command alone: the
+# output's records are counted after it stops. Before it starts, `sync` writes back what the
+# previous tool left dirty, so that no tool pays for another's writes.
 run_one() {
   local tool=$1 t="$WORK/$1.$2"
   rm -rf "$WORK/out" "$WORK/s.db"*
   mkdir -p "$WORK/out"
+  sync
   local start end rss
   start=$(date +%s.%N)
   case $tool in
     posbridge)
       timed "$t" "$BIN" --plugin-dir "$PLUGINS" run "$WORK/p.yaml" --state "sqlite:$WORK/s.db" --json
+      end=$(date +%s.%N)
       rss=$(awk '{ print $2 }' "$t")
       out=$(wc -l <"$WORK/out/posbridge.ndjson")
       ;;
     singer)
       /usr/bin/time -f "%M" -o "$t.tap" "$VENV/tap-jsonl/bin/tap-jsonl" --config "$WORK/tap.json" 2>"$t.tap.log" \
         | /usr/bin/time -f "%M" -o "$t.target" "$VENV/target-jsonl/bin/target-jsonl" --config "$WORK/target.json" >/dev/null 2>"$t.target.log"
+      end=$(date +%s.%N)
       rss=$(($(tail -n 1 "$t.tap") + $(tail -n 1 "$t.target")))
       out=$(wc -l <"$WORK/out/sales.jsonl")
       ;;
     airbyte)
       /usr/bin/time -f "%M" -o "$t.ab" "$VENV/airbyte-source-file/bin/source-file" read \
         --config "$WORK/ab.json" --catalog "$WORK/ab-catalog.json" >"$WORK/out/airbyte.jsonl" 2>"$t.ab.log"
+      end=$(date +%s.%N)
       rss=$(tail -n 1 "$t.ab")
       out=$(grep -c '"type": "RECORD"' "$WORK/out/airbyte.jsonl" || true)
       ;;
   esac
-  end=$(date +%s.%N)
   if [ "$out" != "$records" ]; then
     echo "$tool wrote $out records of $records" >&2
     exit 1

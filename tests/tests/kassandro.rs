@@ -259,10 +259,21 @@ fn run(dir: &Path, name: &str, pipeline: Value, now: &str) {
 
 /// Runs kassandro → generic; returns the sale ids written to the file.
 fn run_to_file(sb: &RunningSandbox, dir: &Path, name: &str, now: &str) -> Vec<String> {
+    run_to_file_in_pages_of(sb, dir, name, now, 40)
+}
+
+/// [`run_to_file`], reading `page_size` receipts a page.
+fn run_to_file_in_pages_of(
+    sb: &RunningSandbox,
+    dir: &Path,
+    name: &str,
+    now: &str,
+    page_size: u32,
+) -> Vec<String> {
     let out = dir.join(format!("{name}.ndjson"));
     let pipeline = json!({
         "name": "kassandro-to-file",
-        "source": {"connector": "kassandro", "config": config(sb, 40), "streams": ["sales"]},
+        "source": {"connector": "kassandro", "config": config(sb, page_size), "streams": ["sales"]},
         "sink": {"connector": "generic", "config": {"path": out, "format": "ndjson"}},
     });
     run(dir, name, pipeline, now);
@@ -302,6 +313,31 @@ fn the_pipeline_to_generic_delivers_every_sale_once_and_then_only_new_ones() {
         second.into_iter().collect::<BTreeSet<_>>(),
         added,
         "the second run delivers only the new receipts"
+    );
+}
+
+/// A page the host is done with carries the next batch to the sink (`page_buffers`); here the
+/// page is the kassandro library's and the sink the generic one's, which must hand it back to
+/// its owner to be freed rather than keep it. Pages of 1,000 receipts are well above the size
+/// worth keeping (64 KiB).
+#[test]
+fn big_pages_of_one_library_reach_another_librarys_sink_once_each() {
+    let opts = SandboxOptions {
+        sales_per_day: 60,
+        ..options()
+    };
+    let sb = sandbox(&opts, Faults::default());
+    let dir = tempfile::tempdir().unwrap();
+    let ids = run_to_file_in_pages_of(&sb, dir.path(), "big", "2026-01-07T21:00:00+01:00", 1000);
+    let expected: BTreeSet<String> = sb.sim.canonical_sales().into_iter().map(|s| s.id).collect();
+    assert_eq!(ids.len(), expected.len(), "no duplicates");
+    assert_eq!(ids.into_iter().collect::<BTreeSet<_>>(), expected);
+    let bytes = std::fs::metadata(dir.path().join("big.ndjson"))
+        .unwrap()
+        .len();
+    assert!(
+        bytes > 4 * 64 * 1024,
+        "pages above the kept minimum: {bytes} bytes in all"
     );
 }
 

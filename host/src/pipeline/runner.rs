@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use abi_stable::std_types::RVec;
 use chrono::NaiveDate;
 use posbridge_plugin_api::model::Sale;
 use posbridge_plugin_api::{ConnectorError, ReadRequest, RecordOutcome, WriteRequest};
@@ -32,7 +33,7 @@ use super::pages::PageLoop;
 use super::progress::ProgressReporter;
 use super::retry::RetryPolicy;
 use super::{PipelineDef, SinkMode};
-use crate::plugins::{ConnectorHandle, KvStore, OpenOptions, Registry};
+use crate::plugins::{page_buffers, ConnectorHandle, KvStore, OpenOptions, Registry};
 use crate::runtime::CancelFlag;
 use crate::state::{
     stage, Checkpoint, Delivered, NewDeadLetter, RunStatus, RunSummary, RunTrigger, StateStore,
@@ -358,16 +359,30 @@ fn release_free_memory() {
     }
 }
 
-/// Lines as one NDJSON buffer.
-fn join_lines(lines: &[Line]) -> Vec<u8> {
-    let mut ndjson = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>());
+/// Lines as one NDJSON buffer: a page's the run is done with when one is kept
+/// (`page_buffers`), else a new one.
+fn join_lines(lines: &[Line]) -> RVec<u8> {
+    let len = lines.iter().map(|l| l.len() + 1).sum::<usize>();
+    join_lines_into(page_buffers::take(len), len, lines)
+}
+
+/// [`join_lines`] into `kept`, emptied and with room for `len` bytes, when there is one.
+fn join_lines_into(kept: Option<RVec<u8>>, len: usize, lines: &[Line]) -> RVec<u8> {
+    if let Some(mut ndjson) = kept {
+        for line in lines {
+            ndjson.extend_from_slice(line);
+            ndjson.push(b'\n');
+        }
+        return ndjson;
+    }
+    let mut ndjson = Vec::with_capacity(len);
     // A hint: the buffer is written the same whether it was mapped here or not.
     let _ = map_in_one_call(&mut ndjson);
     for line in lines {
         ndjson.extend_from_slice(line);
         ndjson.push(b'\n');
     }
-    ndjson
+    RVec::from(ndjson)
 }
 
 /// Maps the pages of a buffer's spare capacity in one system call (`MADV_POPULATE_WRITE`,
@@ -1052,8 +1067,18 @@ mod tests {
             Line::owned(b"{\"a\":1}".to_vec()),
             Line::owned(b"[]".to_vec()),
         ];
-        assert_eq!(join_lines(&lines), b"{\"a\":1}\n[]\n");
+        assert_eq!(join_lines(&lines).as_slice(), b"{\"a\":1}\n[]\n");
         assert!(join_lines(&[]).is_empty());
+    }
+
+    #[test]
+    fn lines_are_joined_into_a_kept_page_buffer() {
+        let lines = [Line::owned(b"{\"a\":1}".to_vec())];
+        let kept = RVec::with_capacity(64);
+        let address = kept.as_ptr();
+        let joined = join_lines_into(Some(kept), 8, &lines);
+        assert_eq!(joined.as_slice(), b"{\"a\":1}\n");
+        assert_eq!(joined.as_ptr(), address, "the same memory");
     }
 
     /// A batch's buffer is mapped before it is written: every whole page of it is resident.

@@ -53,6 +53,15 @@ impl From<RVec<u8>> for PageBytes {
     }
 }
 
+impl Drop for PageBytes {
+    /// A connector's buffer is kept to carry a later batch to the sink (`page_buffers`).
+    fn drop(&mut self) {
+        if let PageBuffer::Connector(buffer) = &mut self.0 {
+            super::page_buffers::give_back(std::mem::take(buffer));
+        }
+    }
+}
+
 impl std::ops::Deref for PageBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -212,16 +221,17 @@ impl ConnectorHandle {
         })
     }
 
-    /// Writes a batch given as NDJSON bytes; returns one outcome per record.
+    /// Writes a batch given as NDJSON bytes; returns one outcome per record. The connector
+    /// takes the buffer (and frees it through whichever library allocated it).
     pub fn write_raw(
         &self,
         req: &WriteRequest,
-        ndjson: Vec<u8>,
+        ndjson: impl Into<RVec<u8>>,
     ) -> Result<Vec<RecordOutcome>, ConnectorError> {
         let json = serde_json::to_string(req).map_err(|e| ConnectorError::Bug(e.to_string()))?;
         let s = self
             .inner
-            .write(RStr::from(json.as_str()), RVec::from(ndjson))
+            .write(RStr::from(json.as_str()), ndjson.into())
             .into_result()
             .map_err(|e| self.tag(e.into()))?;
         serde_json::from_str(s.as_str()).map_err(|e| {

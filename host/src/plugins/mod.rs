@@ -9,6 +9,7 @@ mod handle;
 #[cfg(feature = "bench-static-connectors")]
 mod linked;
 mod loader;
+pub(crate) mod page_buffers;
 mod registry;
 
 pub use builtin::{Builtin, BuiltinConnector, BuiltinFactory, BUILT_IN_FILE};

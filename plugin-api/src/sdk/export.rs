@@ -252,6 +252,7 @@ impl<C: Connector> ConnectorFfi for Adapter<C> {
             let sink = self.inner.sink().ok_or_else(|| not_supported("sink"))?;
             let count = count_ndjson_records(records.as_slice());
             let outcomes = sink.write_ndjson(&req, records.as_slice())?;
+            super::page_buffers::keep_for_reuse(records);
             if outcomes.len() != count {
                 return Err(ConnectorError::Bug(format!(
                     "sink answered {} outcomes for {} records",

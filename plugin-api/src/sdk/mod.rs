@@ -5,6 +5,7 @@ mod connector;
 pub mod export;
 mod host;
 mod messages;
+mod page_buffers;
 pub mod rest;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
@@ -13,3 +14,4 @@ pub mod url;
 pub use connector::{Actions, Connector, NdjsonPage, Sink, Source};
 pub use host::{Host, HttpRequest, HttpResponse, LogLevel};
 pub use messages::{CheckReport, Page, ReadRequest, RecordOutcome, WriteRequest};
+pub use page_buffers::page_buffer;

@@ -72,7 +72,8 @@ impl FileSource {
         unchecked: bool,
     ) -> Result<NdjsonPage, FileError> {
         let last = self.last_page_bytes.load(Ordering::Relaxed);
-        let mut records = Vec::with_capacity(last + last / 8);
+        // A buffer the host handed back through a write, when there is one: already mapped.
+        let mut records = posbridge_plugin_api::sdk::page_buffer(last + last / 8);
         let mut scratch = Vec::new();
         let mut count = 0u64;
         let (cursor, has_more) = self.walk(stream, cursor, page_size, |reader, keep| {
