@@ -10,8 +10,10 @@
 //! buffer handed over is freed. So in a file pipeline the same few buffers go round.
 //!
 //! The list is the process's, shared by the runs of a server: at most [`SPARES`] buffers, none
-//! larger than [`MAX_KEPT_BYTES`].
+//! larger than [`MAX_KEPT_BYTES`], and none before a run has asked for one: a run that writes
+//! no lines (`daily_summary`) would only hold them.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use abi_stable::std_types::RVec;
@@ -37,18 +39,27 @@ pub(crate) fn take(capacity: usize) -> Option<RVec<u8>> {
 }
 
 /// A short list of buffers.
-struct Spares(Mutex<Vec<RVec<u8>>>);
+struct Spares {
+    list: Mutex<Vec<RVec<u8>>>,
+    /// Whether a buffer was ever asked for: until then none is kept.
+    wanted: AtomicBool,
+}
 
 impl Spares {
     const fn new() -> Self {
-        Spares(Mutex::new(Vec::new()))
+        Spares {
+            list: Mutex::new(Vec::new()),
+            wanted: AtomicBool::new(false),
+        }
     }
 
     fn give_back(&self, buffer: RVec<u8>) {
-        if !(MIN_KEPT_BYTES..=MAX_KEPT_BYTES).contains(&buffer.capacity()) {
+        if !self.wanted.load(Ordering::Relaxed)
+            || !(MIN_KEPT_BYTES..=MAX_KEPT_BYTES).contains(&buffer.capacity())
+        {
             return;
         }
-        if let Ok(mut spare) = self.0.lock() {
+        if let Ok(mut spare) = self.list.lock() {
             if spare.len() < SPARES {
                 spare.push(buffer);
             }
@@ -56,7 +67,8 @@ impl Spares {
     }
 
     fn take(&self, capacity: usize) -> Option<RVec<u8>> {
-        let mut buffer = self.0.lock().ok()?.pop()?;
+        self.wanted.store(true, Ordering::Relaxed);
+        let mut buffer = self.list.lock().ok()?.pop()?;
         buffer.clear();
         buffer.reserve(capacity);
         Some(buffer)
@@ -70,6 +82,12 @@ mod tests {
     #[test]
     fn a_page_given_back_carries_the_next_batch_and_the_list_stays_short() {
         let spares = Spares::new();
+        spares.give_back(RVec::with_capacity(MIN_KEPT_BYTES));
+        assert!(
+            spares.take(10).is_none(),
+            "nothing is kept before a buffer is asked for"
+        );
+
         let mut page = RVec::with_capacity(MIN_KEPT_BYTES);
         page.extend_from_slice(b"{\"id\":\"1\"}\n");
         let address = page.as_ptr();
