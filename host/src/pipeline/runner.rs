@@ -370,7 +370,8 @@ fn join_lines(lines: &[Line]) -> RVec<u8> {
 fn join_lines_into(kept: Option<RVec<u8>>, len: usize, lines: &[Line]) -> RVec<u8> {
     if let Some(mut ndjson) = kept {
         for line in lines {
-            ndjson.extend_from_slice(line);
+            // Not `extend_from_slice`: `RVec`'s clones byte by byte.
+            ndjson.extend_from_copy_slice(line);
             ndjson.push(b'\n');
         }
         return ndjson;
