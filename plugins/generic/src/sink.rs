@@ -113,7 +113,7 @@ impl FileSink {
         records: &[Value],
     ) -> Result<Vec<RecordOutcome>, FileError> {
         let inputs: Vec<Input<'_>> = records.iter().map(Input::Value).collect();
-        self.write_inputs(request, &inputs)
+        self.write_inputs(request, &inputs, None)
     }
 
     /// [`FileSink::write`] for a batch as NDJSON bytes (one record per non-blank line). An
@@ -127,7 +127,15 @@ impl FileSink {
         let lines = ndjson_lines(ndjson);
         if self.settings.format == Format::Ndjson {
             let inputs: Vec<Input<'_>> = lines.map(Input::Line).collect();
-            return self.write_inputs(request, &inputs);
+            // The bytes are exactly their lines, each with its newline (nothing trimmed, no
+            // blank line): what an output appends when it takes them all.
+            let line_bytes = |i: &Input<'_>| match i {
+                Input::Line(line) => line.len() + 1,
+                Input::Value(_) => 0,
+            };
+            let exact = ndjson.last() == Some(&b'\n')
+                && inputs.iter().map(line_bytes).sum::<usize>() == ndjson.len();
+            return self.write_inputs(request, &inputs, exact.then_some(ndjson));
         }
         let mut records = Vec::new();
         for (i, line) in lines.enumerate() {
@@ -138,10 +146,13 @@ impl FileSink {
         self.write(request, &records)
     }
 
+    /// Writes `records`; `as_sent`, when given, is the NDJSON they came in, exactly their lines
+    /// with a newline each, which an NDJSON output appends as it is when it takes every record.
     fn write_inputs(
         &self,
         request: &WriteRequest,
         records: &[Input<'_>],
+        as_sent: Option<&[u8]>,
     ) -> Result<Vec<RecordOutcome>, FileError> {
         self.settings.expect_stream(&request.stream)?;
         let keys = &request.idempotency_keys;
@@ -160,13 +171,16 @@ impl FileSink {
             unreachable!("the output was opened above");
         };
         let written_before = output.written_among(keys)?;
-        let batch = self.encode_batch(
+        let mut batch = self.encode_batch(
             output.csv_header.as_ref(),
             keys,
             &written_before,
             records,
             request.lines_checked,
         );
+        if batch.records_written == records.len() {
+            batch.as_sent = as_sent;
+        }
         if batch.records_written == 0 {
             return Ok(batch.outcomes);
         }
@@ -251,6 +265,7 @@ impl FileSink {
             }
         }
         Batch {
+            as_sent: None,
             records_written: encoded.len(),
             encoded,
             outcomes,
@@ -293,6 +308,9 @@ fn check_object_line(line: &[u8]) -> Result<(), String> {
 /// One batch, decided and encoded, before it touches the file.
 struct Batch<'r> {
     encoded: Vec<Cow<'r, [u8]>>,
+    /// The NDJSON the batch came in, when it is exactly the encoded records, each followed by
+    /// a newline: appended as it is rather than copied together again.
+    as_sent: Option<&'r [u8]>,
     records_written: usize,
     outcomes: Vec<RecordOutcome>,
     written_keys: Vec<String>,
@@ -408,6 +426,10 @@ impl Output {
     /// Writes the batch after the acknowledged content, fsyncs it, then appends and fsyncs its
     /// ledger line. Only then does the in-memory state move on.
     fn append(&mut self, format: Format, batch: &Batch<'_>) -> Result<(), FileError> {
+        if let (Format::Ndjson, false, Some(as_sent)) = (format, self.needs_newline, batch.as_sent)
+        {
+            return self.append_bytes(format, self.len, as_sent, batch);
+        }
         let mut bytes = std::mem::take(&mut self.batch_buffer);
         bytes.clear();
         bytes.reserve(batch.encoded.iter().map(|b| b.len() + 2).sum::<usize>() + 2);
@@ -456,15 +478,28 @@ impl Output {
         if format == Format::Json {
             bytes.push(b']');
         }
-        self.file
-            .seek(SeekFrom::Start(write_at))
-            .and_then(|_| self.file.write_all(&bytes))
-            .and_then(|_| self.file.sync_data())
-            .map_err(FileError::io_at("write output", &self.path))?;
-        let entry = LedgerEntry::written(write_at, &bytes, batch.written_keys.clone());
+        let appended = self.append_bytes(format, write_at, &bytes, batch);
         if bytes.capacity() <= KEEP_BATCH_BUFFER_UP_TO {
             self.batch_buffer = bytes;
         }
+        appended
+    }
+
+    /// Writes `bytes`, the batch encoded, at `write_at`, fsyncs them, then appends and fsyncs
+    /// the batch's ledger line, and moves the in-memory state on.
+    fn append_bytes(
+        &mut self,
+        format: Format,
+        write_at: u64,
+        bytes: &[u8],
+        batch: &Batch<'_>,
+    ) -> Result<(), FileError> {
+        self.file
+            .seek(SeekFrom::Start(write_at))
+            .and_then(|_| self.file.write_all(bytes))
+            .and_then(|_| self.file.sync_data())
+            .map_err(FileError::io_at("write output", &self.path))?;
+        let entry = LedgerEntry::written(write_at, bytes, batch.written_keys.clone());
         let end = entry.end;
         self.ledger.append(&entry)?;
         self.len = end;

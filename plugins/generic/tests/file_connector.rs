@@ -719,6 +719,62 @@ fn lines_the_host_checked_are_not_checked_again() {
     assert_eq!(fs::read_to_string(&trusted).unwrap(), batch);
 }
 
+/// A batch that is exactly its lines, each with its newline, is appended as it came; any other
+/// (a blank line, spaces or `\r` around a line, a record not written, an output that does not
+/// end with a newline) is joined line by line. Either way the file and its ledger agree: a
+/// restart finds every key and cuts nothing off.
+#[test]
+fn batches_are_appended_as_sent_or_joined_line_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("out.ndjson");
+    // A foreign file without its last newline.
+    fs::write(&output, "{\"id\":\"old\"}").unwrap();
+    let request = |keys: &[&str]| WriteRequest {
+        stream: "sales".into(),
+        idempotency_keys: keys.iter().map(|k| k.to_string()).collect(),
+        lines_checked: true,
+        ..WriteRequest::default()
+    };
+    let mut expected = String::from("{\"id\":\"old\"}\n");
+    let batches: [(&[&str], &str, &str); 5] = [
+        // After the foreign tail: joined, with the newline it lacked.
+        (&["a"], "{\"id\":\"a\"}\n", "{\"id\":\"a\"}\n"),
+        // Exactly its lines: as it came.
+        (
+            &["b", "c"],
+            "{\"id\":\"b\"}\n{\"id\":\"c\"}\n",
+            "{\"id\":\"b\"}\n{\"id\":\"c\"}\n",
+        ),
+        // A blank line, a `\r`, spaces: the lines alone.
+        (
+            &["d", "e"],
+            "{\"id\":\"d\"}\r\n\n  {\"id\":\"e\"}\n",
+            "{\"id\":\"d\"}\n{\"id\":\"e\"}\n",
+        ),
+        // One written before, one twice in the batch: the new one once.
+        (
+            &["c", "f", "f"],
+            "{\"id\":\"c\"}\n{\"id\":\"f\"}\n{\"id\":\"f\"}\n",
+            "{\"id\":\"f\"}\n",
+        ),
+        // No newline after the last line.
+        (&["g"], "{\"id\":\"g\"}", "{\"id\":\"g\"}\n"),
+    ];
+    for (keys, batch, appended) in batches {
+        file_connector(&output)
+            .write_ndjson(&request(keys), batch.as_bytes())
+            .unwrap();
+        expected.push_str(appended);
+        assert_eq!(fs::read_to_string(&output).unwrap(), expected, "{batch:?}");
+    }
+    let keys = ["a", "b", "c", "d", "e", "f", "g"];
+    let again = file_connector(&output)
+        .write_ndjson(&request(&keys), "{}\n".repeat(keys.len()).as_bytes())
+        .unwrap();
+    assert_eq!(again, vec![duplicate(); keys.len()]);
+    assert_eq!(fs::read_to_string(&output).unwrap(), expected);
+}
+
 #[test]
 fn a_bad_line_read_as_ndjson_is_reported_with_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
