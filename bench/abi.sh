@@ -39,7 +39,7 @@ mkdir -p "$DATA"
 input="$DATA/sales-$N-seed7.ndjson"
 [ -s "$input" ] || "$BIN" sandbox generate --sales "$N" --seed 7 --out "$input" 2>/dev/null
 records=$(wc -l <"$input")
-bytes=$(stat -c %s "$input")
+bytes=$(stat -L -c %s "$input")
 
 # The cdylib host's folder holds only the generic library; the static host's is empty.
 mkdir -p "$WORK/plugins" "$WORK/none"
