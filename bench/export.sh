@@ -12,12 +12,7 @@ SIZES=("${@:-100000 1000000}")
 bench_build
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-# A plugin folder with the one connector exported from (target/release also holds the test
-# fixtures' libraries after a workspace build).
-mkdir -p "$WORK/plugins"
-cp "$PLUGINS"/libposbridge_generic.so "$WORK/plugins/" 2>/dev/null ||
-  cp "$PLUGINS"/libposbridge_generic.dylib "$WORK/plugins/"
-PLUGINS="$WORK/plugins"
+generic_plugins "$WORK/plugins"
 printf "%-9s %-6s %-9s %-12s %-10s %-12s\n" sales format seconds records_per_s out_mib peak_rss_mib
 for n in ${SIZES[@]}; do
   "$BIN" sandbox generate --sales "$n" --seed 7 --out "$WORK/in.ndjson" 2>/dev/null

@@ -29,6 +29,15 @@ bench_build() {
   [ -x "$BIN" ] || { echo "no release build at $BIN" >&2; exit 1; }
 }
 
+# generic_plugins DIR: a plugin folder DIR holding the generic connector's library alone (after a
+# workspace build the profile's folder also holds the test fixtures' libraries); sets PLUGINS.
+generic_plugins() {
+  mkdir -p "$1"
+  cp "$PLUGINS"/libposbridge_generic.so "$1/" 2>/dev/null ||
+    cp "$PLUGINS"/libposbridge_generic.dylib "$1/"
+  PLUGINS="$1"
+}
+
 # timed FILE CMD...: runs CMD with /usr/bin/time, writing "wall_seconds peak_rss_kib" to FILE.
 # CMD's stdout and stderr go to FILE.log. Fails if CMD fails.
 timed() {

@@ -24,12 +24,7 @@ VENV="$BENCH_ROOT/bench/.venv"
 bench_build
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-# A plugin folder with the one connector the pipeline uses (target/release also holds the test
-# fixtures' libraries after a workspace build).
-mkdir -p "$WORK/plugins"
-cp "$PLUGINS"/libposbridge_generic.so "$WORK/plugins/" 2>/dev/null ||
-  cp "$PLUGINS"/libposbridge_generic.dylib "$WORK/plugins/"
-PLUGINS="$WORK/plugins"
+generic_plugins "$WORK/plugins"
 
 # Installs PACKAGE into its own venv; prints nothing on success, the reason on failure.
 install_peer() {

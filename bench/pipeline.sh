@@ -17,9 +17,7 @@ trap 'rm -rf "$WORK"' EXIT
 DATA=${BENCH_DATA:-$WORK}
 mkdir -p "$DATA"
 # Only the generic connector: a folder of its own, so other libraries are not loaded.
-mkdir -p "$WORK/plugins"
-cp target/release/libposbridge_generic.so "$WORK/plugins/" 2>/dev/null ||
-  cp target/release/libposbridge_generic.dylib "$WORK/plugins/"
+generic_plugins "$WORK/plugins"
 SIZES=("${@:-10000 100000}")
 BATCH_SIZE=${BATCH_SIZE:-1000}
 MODES=${MODES:-per_sale daily_summary}

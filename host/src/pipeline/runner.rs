@@ -366,24 +366,21 @@ fn join_lines(lines: &[Line]) -> RVec<u8> {
     join_lines_into(page_buffers::take(len), len, lines)
 }
 
-/// [`join_lines`] into `kept`, emptied and with room for `len` bytes, when there is one.
+/// [`join_lines`] into `kept`, emptied and with room for `len` bytes, when there is one, else
+/// into a new buffer.
 fn join_lines_into(kept: Option<RVec<u8>>, len: usize, lines: &[Line]) -> RVec<u8> {
-    if let Some(mut ndjson) = kept {
-        for line in lines {
-            // Not `extend_from_slice`: `RVec`'s clones byte by byte.
-            ndjson.extend_from_copy_slice(line);
-            ndjson.push(b'\n');
-        }
-        return ndjson;
-    }
-    let mut ndjson = Vec::with_capacity(len);
-    // A hint: the buffer is written the same whether it was mapped here or not.
-    let _ = map_in_one_call(&mut ndjson);
+    let mut ndjson = kept.unwrap_or_else(|| {
+        let mut fresh = Vec::with_capacity(len);
+        // A hint: the buffer is written the same whether it was mapped here or not.
+        let _ = map_in_one_call(&mut fresh);
+        RVec::from(fresh)
+    });
     for line in lines {
-        ndjson.extend_from_slice(line);
+        // Not `extend_from_slice`: `RVec`'s clones byte by byte.
+        ndjson.extend_from_copy_slice(line);
         ndjson.push(b'\n');
     }
-    RVec::from(ndjson)
+    ndjson
 }
 
 /// Maps the pages of a buffer's spare capacity in one system call (`MADV_POPULATE_WRITE`,

@@ -126,15 +126,12 @@ impl FileSink {
     ) -> Result<Vec<RecordOutcome>, FileError> {
         let lines = ndjson_lines(ndjson);
         if self.settings.format == Format::Ndjson {
-            let inputs: Vec<Input<'_>> = lines.map(Input::Line).collect();
+            let lines: Vec<&[u8]> = lines.collect();
             // The bytes are exactly their lines, each with its newline (nothing trimmed, no
             // blank line): what an output appends when it takes them all.
-            let line_bytes = |i: &Input<'_>| match i {
-                Input::Line(line) => line.len() + 1,
-                Input::Value(_) => 0,
-            };
             let exact = ndjson.last() == Some(&b'\n')
-                && inputs.iter().map(line_bytes).sum::<usize>() == ndjson.len();
+                && lines.iter().map(|l| l.len() + 1).sum::<usize>() == ndjson.len();
+            let inputs: Vec<Input<'_>> = lines.into_iter().map(Input::Line).collect();
             return self.write_inputs(request, &inputs, exact.then_some(ndjson));
         }
         let mut records = Vec::new();
