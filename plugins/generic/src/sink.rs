@@ -168,20 +168,19 @@ impl FileSink {
             unreachable!("the output was opened above");
         };
         let written_before = output.written_among(keys)?;
-        let mut batch = self.encode_batch(
+        let batch = self.encode_batch(
             output.csv_header.as_ref(),
             keys,
             &written_before,
             records,
             request.lines_checked,
         );
-        if batch.records_written == records.len() {
-            batch.as_sent = as_sent;
-        }
+        // The bytes as sent are the batch only when every record of it is written.
+        let as_sent = as_sent.filter(|_| batch.records_written == records.len());
         if batch.records_written == 0 {
             return Ok(batch.outcomes);
         }
-        match output.append(self.settings.format, &batch) {
+        match output.append(self.settings.format, &batch, as_sent) {
             Ok(()) => Ok(batch.outcomes),
             Err(e) => {
                 // The file may hold a torn tail now: reopen and recover from the ledger.
@@ -262,7 +261,6 @@ impl FileSink {
             }
         }
         Batch {
-            as_sent: None,
             records_written: encoded.len(),
             encoded,
             outcomes,
@@ -305,9 +303,6 @@ fn check_object_line(line: &[u8]) -> Result<(), String> {
 /// One batch, decided and encoded, before it touches the file.
 struct Batch<'r> {
     encoded: Vec<Cow<'r, [u8]>>,
-    /// The NDJSON the batch came in, when it is exactly the encoded records, each followed by
-    /// a newline: appended as it is rather than copied together again.
-    as_sent: Option<&'r [u8]>,
     records_written: usize,
     outcomes: Vec<RecordOutcome>,
     written_keys: Vec<String>,
@@ -421,10 +416,16 @@ impl Output {
     }
 
     /// Writes the batch after the acknowledged content, fsyncs it, then appends and fsyncs its
-    /// ledger line. Only then does the in-memory state move on.
-    fn append(&mut self, format: Format, batch: &Batch<'_>) -> Result<(), FileError> {
-        if let (Format::Ndjson, false, Some(as_sent)) = (format, self.needs_newline, batch.as_sent)
-        {
+    /// ledger line. Only then does the in-memory state move on. `as_sent`, when given, is the
+    /// batch's records exactly, each followed by a newline: an NDJSON output that ends with a
+    /// newline appends it as it is rather than copying the records together again.
+    fn append(
+        &mut self,
+        format: Format,
+        batch: &Batch<'_>,
+        as_sent: Option<&[u8]>,
+    ) -> Result<(), FileError> {
+        if let (Format::Ndjson, false, Some(as_sent)) = (format, self.needs_newline, as_sent) {
             return self.append_bytes(format, self.len, as_sent, batch);
         }
         let mut bytes = std::mem::take(&mut self.batch_buffer);
